@@ -1,0 +1,244 @@
+"""The `cellpick` command: thin Typer commands over the library; the only module that prints.
+
+Exit codes: 0 done; 2 the user's input or options are wrong (one line on stderr, no
+traceback); 1 anything else (traceback only with --debug).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Which recurrent cell, and how wide, for my data? "
+                       "Search LSTM/GRU/SimpleRNN honestly, track in MLflow, export the winner.")
+
+
+def _err(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+def _guard(fn, debug: bool = False):
+    """Run fn; map user errors to exit 2 and anything else to exit 1."""
+    from .errors import CellpickError
+
+    try:
+        return fn()
+    except CellpickError as e:
+        _err(f"error: {e}")
+        raise typer.Exit(2)
+    except KeyboardInterrupt:
+        _err("interrupted: no export was written; the MLflow run is marked KILLED")
+        raise typer.Exit(130)
+    except typer.Exit:
+        raise
+    except Exception as e:  # noqa: BLE001 - the last line of defence
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        _err(f"error: {type(e).__name__}: {e}" + ("" if debug else " (rerun with --debug for the traceback)"))
+        raise typer.Exit(1)
+
+
+class _Progress:
+    """Prints a fit's progress to stderr: one line per trial, seed and stage."""
+
+    def __init__(self, quiet: bool, total: int | None):
+        self.quiet, self.total, self.t0 = quiet, total, time.perf_counter()
+        self.best = None
+        self.metric = "score"
+        self.greater = False
+
+    def __call__(self, event: str, info: dict) -> None:
+        if self.quiet:
+            return
+        elapsed = time.strftime("%M:%S", time.gmtime(time.perf_counter() - self.t0))
+        if event == "dataset":
+            _err(info["description"])
+            for note in info["notes"]:
+                _err(f"note: {note}")
+        elif event == "plan":
+            self.metric, self.greater = info["metric"], info["task"] == "classify"
+            sizes = " / ".join(f"{k} {v}" for k, v in info["sizes"].items())
+            window = (f", lookback {info['lookback']}, horizon {info['horizon']}"
+                      f"{', season ' + str(info['season']) if info['season'] else ''}"
+                      if info["lookback"] else "")
+            _err(f"split: {sizes} {'windows' if info['lookback'] else 'samples'}; "
+                 f"input {tuple(info['input'])}{window}")
+            _err(f"search: {','.join(info['cells'])} x units {info['units']} x layers {info['layers']}; "
+                 f"{info['tuner']} tuner, {info['max_trials']} trials per cell, up to {info['epochs']} "
+                 f"epochs, then {info['seeds']} seeds per cell; metric {info['metric']} on validation")
+            for note in info["notes"]:
+                _err(f"note: {note}")
+        elif event == "tracking":
+            _err(f"mlflow: {info['uri']} experiment '{info['experiment']}' run {info['run_id']}")
+        elif event == "trial_end":
+            score = info["score"]
+            if score is not None and (self.best is None or (score > self.best if self.greater else score < self.best)):
+                self.best = score
+            n = info["name"][1:3]
+            total = f"/{self.total}" if self.total else ""
+            shown = "FAILED: " + (info["error"] or "") if score is None else f"{self.metric} {score:.4g}"
+            best = f"(best {self.best:.4g})" if self.best is not None else ""
+            _err(f"[trial {int(n):>2}{total}] {info['cell']:<4} units {info['units']:<4} layers "
+                 f"{info['layers']}  {shown} {best}  {info['train_seconds']:.1f}s  {elapsed}")
+        elif event == "seed_end":
+            _err(f"[seed {info['k']}] {info['cell']:<4} val {info['metric']} {info['score']:.4g}  "
+                 f"{info['seconds']:.1f}s  {elapsed}")
+        elif event == "stage":
+            if info["name"] == "verdict":
+                _err(f"verdict: retraining the best configuration of {', '.join(info['cells'])} "
+                     f"with {info['seeds']} seeds")
+            elif info["name"] == "baselines":
+                _err("baselines: fitting scikit-learn baselines on the same split")
+            elif info["name"] == "export":
+                _err("export: scoring the winner on the test split, writing the report and the model")
+
+
+@app.command()
+def fit(
+    data: Optional[Path] = typer.Argument(None, help="CSV file (or give 'data' in --recipe)."),
+    target: Optional[str] = typer.Option(None, help="Column to predict."),
+    task: Optional[str] = typer.Option(None, help="forecast | classify | regress (default: detected)."),
+    id: Optional[str] = typer.Option(None, "--id", help="Series id (panel) or sample id (long sequences)."),
+    time_col: Optional[str] = typer.Option(None, "--time", help="Time or step column."),
+    text: Optional[str] = typer.Option(None, help="Free-text column (text layout)."),
+    lookback: Optional[int] = typer.Option(None, help="Past steps per window (series)."),
+    horizon: Optional[int] = typer.Option(None, help="Steps to forecast (series; default 1)."),
+    season: Optional[int] = typer.Option(None, help="Seasonal period (default: detected)."),
+    cells: Optional[str] = typer.Option(None, help="Cells to compare, e.g. lstm,gru,rnn."),
+    units: Optional[str] = typer.Option(None, help="Widths, e.g. 16,32,64,128."),
+    layers: Optional[str] = typer.Option(None, help="Depths, e.g. 1,2."),
+    tuner: Optional[str] = typer.Option(None, help="random | bayesian | hyperband | grid."),
+    max_trials: Optional[int] = typer.Option(None, help="Trials per cell (same for every cell)."),
+    epochs: Optional[int] = typer.Option(None, help="Epoch budget per trial and seed."),
+    seeds: Optional[int] = typer.Option(None, help="Seeds per cell in the verdict."),
+    time_budget: Optional[str] = typer.Option(None, help="Wall-clock budget, e.g. 90s, 20m, 2h."),
+    test_size: Optional[float] = typer.Option(None, help="Fraction held out for the test split."),
+    recipe: Optional[Path] = typer.Option(None, help="TOML recipe; command-line options override it."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
+    experiment: Optional[str] = typer.Option(None, help="MLflow experiment (default: the data file's stem)."),
+    out: Optional[Path] = typer.Option(None, help="Export directory (default ./cellpick-model)."),
+    seed: Optional[int] = typer.Option(None, help="Random seed."),
+    resume: Optional[bool] = typer.Option(None, "--resume", help="Continue an interrupted fit."),
+    register: Optional[str] = typer.Option(None, help="Register the winner in the MLflow Model Registry."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line of stdout."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of unexpected errors."),
+) -> None:
+    """Search cell x width on DATA, decide honestly, export the winner."""
+    given = {
+        "data": str(data) if data else None, "target": target, "task": task, "id": id,
+        "time": time_col, "text": text, "lookback": lookback, "horizon": horizon, "season": season,
+        "cells": cells, "units": units, "layers": layers, "tuner": tuner, "max_trials": max_trials,
+        "epochs": epochs, "seeds": seeds, "time_budget": time_budget, "test_size": test_size,
+        "tracking_uri": tracking_uri, "experiment": experiment, "out": str(out) if out else None,
+        "seed": seed, "resume": resume, "register": register,
+    }
+
+    def work():
+        from .config import FitConfig, load_recipe
+        from .pipeline import run
+
+        values = load_recipe(recipe) if recipe else {}
+        values.update({k: v for k, v in given.items() if v is not None})
+        values["json"], values["quiet"] = json_out, quiet or values.get("quiet", False)
+        config = FitConfig(**values).validate()
+        total = None if config.tuner == "hyperband" else config.max_trials * len(config.cells)
+        return run(config, _Progress(config.quiet, total))
+
+    result = _guard(work, debug)
+    _print_summary(result, json_out, quiet)
+
+
+def _print_summary(result, json_out: bool, quiet: bool) -> None:
+    from .report import leaderboard_text
+    import pandas as pd
+
+    if not quiet:
+        from .report import leaderboard
+
+        board = leaderboard(result.verdict, [])
+        typer.echo(leaderboard_text(board, result.verdict))
+        test = "" if result.test_score is None else f"; test {result.metric} {result.test_score:.4g}"
+        typer.echo(f"winner: {result.winner} {result.config}{test}")
+        typer.echo(f"export: {result.export_path}")
+        typer.echo(f"inspect: cellpick ui   (or: mlflow ui --backend-store-uri {result.tracking_uri})")
+    if json_out:
+        summary = {k: v for k, v in result.to_dict().items() if k != "verdict"}
+        typer.echo(json.dumps(summary, default=str))
+
+
+@app.command()
+def predict(
+    model_dir: Path = typer.Argument(..., help="Export directory written by `cellpick fit`."),
+    data: Path = typer.Argument(..., help="CSV with new raw data."),
+    out: Optional[Path] = typer.Option(None, help="Write predictions here (default: stdout)."),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Apply an exported model to new raw data; writes CSV."""
+
+    def work():
+        from .predict import predict as run_predict
+
+        table = run_predict(model_dir, data)
+        if out:
+            tmp = out.with_name(f".{out.name}.tmp")
+            table.to_csv(tmp, index=False)
+            tmp.replace(out)
+        else:
+            table.to_csv(sys.stdout, index=False)
+
+    _guard(work, debug)
+
+
+@app.command()
+def report(
+    run_id: Optional[str] = typer.Argument(None, help="Parent run id (default: the latest fit)."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Leaderboard and verdict of a past fit, from MLflow alone."""
+
+    def work():
+        from .report import leaderboard_text
+        from .tracking import load_fit
+
+        info = load_fit(run_id, tracking_uri)
+        typer.echo(f"fit {info['run_id']} ({info['experiment']}, {info['status']})")
+        typer.echo(leaderboard_text(info["leaderboard"], info["verdict"]))
+
+    _guard(work, debug)
+
+
+@app.command()
+def ui(
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
+    port: int = typer.Option(5000, help="Port on 127.0.0.1."),
+) -> None:
+    """Start the MLflow UI on 127.0.0.1 over the same store."""
+    import subprocess
+
+    from .tracking import resolve_uri
+
+    uri = resolve_uri(tracking_uri)
+    _err(f"MLflow UI on http://127.0.0.1:{port}  (store {uri}); Ctrl-C to stop")
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+           "--host", "127.0.0.1", "--port", str(port)]
+    try:
+        raise typer.Exit(subprocess.call(cmd))
+    except KeyboardInterrupt:
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""FitConfig: every `cellpick fit` option in one dataclass, and recipe (TOML) loading.
+
+Precedence: built-in defaults < recipe values < command-line options. Recipe keys are the
+option names with `_` for `-`; unknown keys and wrong types are rejected with the file, the
+line and the list of valid keys.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+CELLS = ("lstm", "gru", "rnn")
+TUNERS = ("random", "bayesian", "hyperband", "grid")
+TASKS = ("forecast", "classify", "regress")
+
+
+@dataclass
+class FitConfig:
+    """Options of one fit. Construct, then call `validate()` (the CLI and API do)."""
+
+    data: str | None = None
+    target: str | None = None
+    task: str | None = None
+    id: str | None = None
+    time: str | None = None
+    text: str | None = None
+    lookback: int | None = None  # None: chosen from the season and the series length
+    horizon: int | None = None  # None: 1 step
+    season: int | None = None  # None: detected from the training target
+    cells: list[str] = field(default_factory=lambda: list(CELLS))
+    units: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
+    layers: list[int] = field(default_factory=lambda: [1, 2])
+    tuner: str = "random"
+    max_trials: int = 4  # per cell: every cell gets the same budget
+    epochs: int = 40
+    seeds: int = 3
+    time_budget: float | None = None  # seconds
+    test_size: float = 0.2
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    out: str = "cellpick-model"
+    seed: int = 42
+    resume: bool = False
+    register: str | None = None
+    json: bool = False
+    quiet: bool = False
+
+    def validate(self) -> "FitConfig":
+        """Normalise list/duration options and check every value; return self."""
+        self.cells = _names(self.cells, "cells", CELLS)
+        self.units = _ints(self.units, "units", minimum=1)
+        self.layers = _ints(self.layers, "layers", minimum=1)
+        _choice(self.tuner, "tuner", TUNERS)
+        if self.task is not None:
+            _choice(self.task, "task", TASKS)
+        for name in ("max_trials", "epochs", "seeds"):
+            _positive(getattr(self, name), name)
+        for name in ("lookback", "horizon", "season"):
+            if getattr(self, name) is not None:
+                _positive(getattr(self, name), name)
+        if not isinstance(self.test_size, (int, float)) or not 0 <= self.test_size < 0.5:
+            raise ConfigError(
+                f"The 'test_size' option must be a fraction in [0, 0.5). Got {self.test_size!r} instead."
+            )
+        if self.time_budget is not None:
+            self.time_budget = parse_duration(self.time_budget)
+        return self
+
+
+def option_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(FitConfig)]
+
+
+def parse_duration(value: Any) -> float:
+    """'90s', '20m', '2h', '1h30m' or a number of seconds -> seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    text = str(value).strip().lower()
+    parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?", text)
+    if text and parts and any(parts.groups()):
+        h, m, s = (float(g) if g else 0.0 for g in parts.groups())
+        seconds = h * 3600 + m * 60 + s
+        if seconds > 0:
+            return seconds
+    raise ConfigError(
+        f"The 'time_budget' option must be a duration like 90s, 20m or 2h. Got {value!r} instead."
+    )
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """Read a recipe TOML into option values (paths relative to the recipe's folder)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"recipe '{path}' not found; check the path given to --recipe")
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"recipe '{path}' is not valid TOML: {e}") from None
+    valid = [n for n in option_names() if n not in ("recipe",)]
+    types = {f.name: f.type for f in dataclasses.fields(FitConfig)}
+    for key, value in raw.items():
+        line = _line_of(text, key)
+        if key not in valid:
+            raise ConfigError(
+                f"recipe '{path}' line {line}: unknown key '{key}'. Valid keys: {', '.join(valid)}"
+            )
+        if not _type_ok(value, types[key]):
+            raise ConfigError(
+                f"recipe '{path}' line {line}: key '{key}' expects {_type_word(types[key])}, "
+                f"got {type(value).__name__} {value!r}"
+            )
+    if "data" in raw:
+        data = Path(raw["data"])
+        raw["data"] = str(data if data.is_absolute() else (path.parent / data))
+    return raw
+
+
+def _line_of(text: str, key: str) -> int | None:
+    for i, line in enumerate(text.splitlines(), 1):
+        if re.match(rf"\s*{re.escape(key)}\s*=", line):
+            return i
+    return None
+
+
+def _type_word(t: str) -> str:
+    if "list[str]" in t:
+        return "a list of names or a comma-separated string"
+    if "list[int]" in t:
+        return "a list of integers or a comma-separated string"
+    if "bool" in t:
+        return "true or false"
+    if "float" in t:
+        return "a number" + (" or a duration string" if "None" in t else "")
+    if "int" in t:
+        return "an integer"
+    return "a string"
+
+
+def _type_ok(value: Any, t: str) -> bool:
+    if "list[" in t:
+        return isinstance(value, (str, list))
+    if t.startswith("bool"):
+        return isinstance(value, bool)
+    if t.startswith("int"):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if t.startswith("float"):
+        return isinstance(value, (int, float, str)) and not isinstance(value, bool)
+    return isinstance(value, str)
+
+
+def _split(value: Any) -> list:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+def _names(value: Any, name: str, allowed: tuple[str, ...]) -> list[str]:
+    got = [str(v).lower() for v in _split(value)]
+    bad = [v for v in got if v not in allowed]
+    if bad or not got:
+        raise ConfigError(
+            f"The '{name}' option must be a subset of {sorted(allowed)}. Got {bad or got} instead."
+        )
+    return list(dict.fromkeys(got))
+
+
+def _ints(value: Any, name: str, minimum: int) -> list[int]:
+    try:
+        got = [int(v) for v in _split(value)]
+    except (TypeError, ValueError):
+        got = []
+    if not got or any(v < minimum for v in got):
+        raise ConfigError(
+            f"The '{name}' option must be a comma-separated list of integers >= {minimum}. "
+            f"Got {value!r} instead."
+        )
+    return sorted(set(got))
+
+
+def _choice(value: Any, name: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"The '{name}' option must be one of {sorted(allowed)}. Got {value!r} instead.")
+
+
+def _positive(value: Any, name: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"The '{name}' option must be an integer >= 1. Got {value!r} instead.")

@@ -1,0 +1,264 @@
+"""The fit, stage by stage: data -> windows -> search -> verdict seeds -> baselines -> test -> export.
+
+`fit()` is the Python API; the CLI is a thin layer over it. Progress is reported through a
+callback (the CLI prints it); nothing here prints.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .config import FitConfig
+
+Progress = Callable[[str, dict], None]
+BASELINE_LIMIT = 20_000  # windows per split used for scoring and baselines (evenly spaced)
+
+
+@dataclass
+class FitResult:
+    """The facts of one fit (also the `--json` summary)."""
+
+    winner: str
+    config: dict[str, Any]
+    metric: str
+    greater_is_better: bool
+    val_score: float
+    test_score: float | None
+    reason: str
+    parent_run_id: str
+    experiment: str
+    tracking_uri: str
+    export_path: str
+    task: str
+    layout: str
+    trials: int
+    seconds: float
+    verdict: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fit(data: str | Path | None = None, *, progress: Progress | None = None, **options) -> FitResult:
+    """Search cells and widths on `data`, decide honestly, export the winner.
+
+    Options are the `cellpick fit` options with `_` for `-` (see FitConfig).
+    """
+    config = FitConfig(data=str(data) if data is not None else None, **options).validate()
+    return run(config, progress)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("cellpick", "tensorflow", "keras", "keras-tuner", "mlflow", "scikit-learn"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _split_predictions(model, prep, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(y raw, prediction in user units) for a split, through the export model."""
+    x, y = _arrays(prep, split)
+    pred = model.predict(x, verbose=0, batch_size=256)
+    return y, pred
+
+
+def _arrays(prep, split: str):
+    x, y = prep.arrays(split)
+    if len(x) > BASELINE_LIMIT:
+        idx = np.linspace(0, len(x) - 1, BASELINE_LIMIT).astype(int)
+        x, y = x[idx], y[idx]
+    return x, y
+
+
+def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
+    from . import data as data_mod
+    from . import report, verdict
+    from ._quiet import tensorflow
+    from .errors import ConfigError
+    from .export import write_export
+    from .search import run_search
+    from .space import export_model
+    from .tracking import Tracker
+    from .train import best_epoch, fit_one
+    from .windows import prepare
+
+    say = progress or (lambda event, info: None)
+    t_start = time.perf_counter()
+    if not config.data:
+        raise ConfigError("no data file given; pass DATA.csv or a recipe with a 'data' key")
+    path = Path(config.data)
+    tensorflow()
+    ds = data_mod.load(
+        path, target=config.target, task=config.task, id=config.id, time=config.time,
+        text=config.text,
+        forecast_hint=any(v is not None for v in (config.lookback, config.horizon, config.season)),
+    )
+    say("dataset", {"description": ds.describe(), "notes": ds.notes})
+    horizon = config.horizon or 1
+    season = config.season
+    if ds.layout == "series" and season is None:
+        target = ds.frame[ds.target].to_numpy(dtype="float64")
+        season = verdict.detect_season(target[: int(len(target) * 0.6)], max_lag=max(2, len(target) // 6))
+    prep = prepare(ds, lookback=config.lookback, horizon=horizon, test_size=config.test_size,
+                   season=season, seed=config.seed)
+    metric, greater = verdict.METRICS[ds.task]
+    say("plan", {"task": ds.task, "layout": ds.layout, "sizes": prep.sizes, "input": prep.input_shape,
+                 "lookback": prep.lookback, "horizon": prep.horizon, "season": season,
+                 "cells": config.cells, "units": config.units, "layers": config.layers,
+                 "max_trials": config.max_trials, "epochs": config.epochs, "seeds": config.seeds,
+                 "tuner": config.tuner, "metric": metric, "notes": prep.notes})
+
+    experiment = config.experiment or path.stem
+    tracker = Tracker(config.tracking_uri, experiment)
+    stamp = datetime.now().strftime("%m%d-%H%M%S")
+    parent = tracker.start_fit(
+        f"fit-{path.stem[:16]}-{stamp}",
+        params={"data": str(path), "task": ds.task, "layout": ds.layout, "target": ds.target,
+                "lookback": prep.lookback, "horizon": prep.horizon, "season": season,
+                "cells": ",".join(config.cells), "units": ",".join(map(str, config.units)),
+                "layers": ",".join(map(str, config.layers)), "tuner": config.tuner,
+                "max_trials": config.max_trials, "epochs": config.epochs, "seeds": config.seeds,
+                "seed": config.seed, "test_size": config.test_size, "metric": metric},
+        tags={"cellpick.task": ds.task, "cellpick.layout": ds.layout},
+    )
+    say("tracking", {"uri": tracker.uri, "experiment": experiment, "run_id": parent})
+    try:
+        tracker.log_dataset(ds.frame, source=str(path.resolve()), name=path.stem)
+        workdir = Path(".cellpick") / "tuner" / parent
+        search = run_search(
+            prep, cells=config.cells, units=config.units, layers=config.layers,
+            tuner=config.tuner, max_trials=config.max_trials, epochs=config.epochs,
+            seed=config.seed, workdir=workdir, tracker=tracker, progress=say, resume=config.resume,
+        )
+
+        # Verdict: each cell's best configuration retrained with K seeds on the same split.
+        say("stage", {"name": "verdict", "cells": list(search.best), "seeds": config.seeds})
+        cells, best_models = [], {}
+        y_val = None
+        for cell, cfg in search.best.items():
+            scores, seconds, best = [], [], None
+            for k in range(config.seeds):
+                seed = config.seed + 1000 * (k + 1)
+                run_id = tracker.start_child("verdict", f"v-{cell}-s{k + 1}", {**cfg, "seed": seed})
+                model, history, secs = fit_one(prep, cfg, seed, config.epochs)
+                final = export_model(prep, model)
+                y_val, pred = _split_predictions(final, prep, "val")
+                score = verdict.score(ds.task, y_val, pred)
+                for epoch in range(len(history.get("loss", []))):
+                    tracker.log_metrics(run_id, {m: v[epoch] for m, v in history.items()}, step=epoch)
+                be = best_epoch(history)
+                tracker.log_metrics(run_id, {"score": score, "n_params": model.count_params(),
+                                             "train_seconds": secs, "best_epoch": be,
+                                             "best_val_loss": history["val_loss"][be]})
+                tracker.end_child(run_id)
+                search.curves[f"v-{cell}-s{k + 1}"] = {"cell": cell, "val_loss": history["val_loss"]}
+                scores.append(score)
+                seconds.append(secs)
+                better = best is None or (score > best[0] if greater else score < best[0])
+                if better:
+                    best = (score, final)
+                say("seed_end", {"cell": cell, "seed": seed, "k": k + 1, "score": score,
+                                 "metric": metric, "seconds": secs})
+            best_models[cell] = best[1]
+            cells.append(verdict.CellResult(cell=cell, config=cfg, scores=scores,
+                                            n_params=int(best[1].count_params()),
+                                            train_seconds=float(np.mean(seconds))))
+
+        # Baselines on the same split.
+        say("stage", {"name": "baselines"})
+        x_train, y_train = _arrays(prep, "train")
+        x_val, y_val = _arrays(prep, "val")
+        fitted = verdict.fit_baselines(ds.task, x_train, y_train, season=season)
+        baselines = {}
+        for name, predictor in fitted.items():
+            baselines[name] = verdict.score(ds.task, y_val, predictor(x_val))
+            run_id = tracker.start_child("baseline", f"b-{name}", {"baseline": name})
+            tracker.log_metrics(run_id, {"score": baselines[name]})
+            tracker.end_child(run_id)
+        decision = verdict.decide(cells, metric, greater, baselines=baselines)
+
+        # The winner, scored once on the test split.
+        winner = decision.winner
+        model = best_models[winner]
+        test_score = baseline_test = None
+        if prep.sizes.get("test", 0) > 0:
+            y_test, pred = _split_predictions(model, prep, "test")
+            test_score = verdict.score(ds.task, y_test, pred)
+            if decision.best_baseline:
+                x_test, _ = _arrays(prep, "test")
+                baseline_test = verdict.score(ds.task, y_test, fitted[decision.best_baseline](x_test))
+        decision.test_score = test_score
+        vdict = decision.to_dict()
+        vdict["best_baseline_test_score"] = baseline_test
+
+        # Report, artifacts, model, export.
+        say("stage", {"name": "export"})
+        board = report.leaderboard(vdict, search.trials)
+        meta_report = {"data": str(path), "task": ds.task, "layout": ds.layout, "metric": metric,
+                       "mlflow_run_id": parent, "experiment": experiment,
+                       "date": datetime.now().isoformat(timespec="seconds")}
+        with tempfile.TemporaryDirectory(prefix="cellpick-report-") as tmp:
+            tmp = Path(tmp)
+            plot_paths = report.plots(vdict, search.trials, search.curves, tmp)
+            html = report.html(vdict, board, plot_paths, f"cellpick: {path.name}", meta_report)
+            (tmp / "report.html").write_text(html, encoding="utf-8")
+            board.to_csv(tmp / "leaderboard.csv", index=False)
+            (tmp / "verdict.json").write_text(json.dumps(vdict, indent=2), encoding="utf-8")
+            tracker.log_artifacts(parent, [tmp / "leaderboard.csv", tmp / "verdict.json",
+                                           tmp / "report.html", *plot_paths])
+        win_cfg = next(c.config for c in cells if c.cell == winner)
+        win_mean = vdict["cells"][winner]["mean"]
+        tracker.log_metrics(parent, {f"val_{metric}": win_mean, **(
+            {f"test_{metric}": test_score} if test_score is not None else {})})
+        tracker.set_tags(parent, {"cellpick.winner": winner, "mlflow.note.content": decision.reason,
+                                  **{f"cellpick.winner.{k}": v for k, v in win_cfg.items()}})
+        example = _arrays(prep, "val")[0][:2]
+        model_uri = tracker.log_model(model, example, register=config.register)
+        meta = {
+            "task": ds.task, "layout": ds.layout,
+            "columns": {"target": ds.target, "time": ds.time, "id": ds.id, "features": ds.features,
+                        "text": ds.text},
+            "input": {"name": prep.input_name, "shape": list(prep.input_shape), "dtype": "float32"},
+            "outputs": (["probabilities", "label"] if ds.task == "classify"
+                        else ["forecast"] if ds.task == "forecast" else ["prediction"]),
+            "lookback": prep.lookback, "horizon": prep.horizon, "season": season, "freq": ds.freq,
+            "classes": ds.classes, "masked": prep.masked,
+            "scaling": {"x_mean": prep.x_mean, "x_var": prep.x_var, "y_mean": prep.y_mean,
+                        "y_std": prep.y_std},
+            "winner": {"cell": winner, "config": win_cfg, "n_params": int(model.count_params())},
+            "scores": {"metric": metric, "greater_is_better": greater, "val": win_mean,
+                       "test": test_score},
+            "verdict": vdict, "versions": _versions(),
+            "mlflow": {"tracking_uri": tracker.uri, "experiment": experiment,
+                       "parent_run_id": parent, "model_uri": model_uri},
+        }
+        out = write_export(config.out, model, prep, meta, report_html=html)
+        tracker.set_tags(parent, {"cellpick.export": str(out)})
+        tracker.finish_fit("FINISHED")
+    except KeyboardInterrupt:
+        tracker.finish_fit("KILLED", "interrupted by the user")
+        raise
+    except BaseException as e:
+        tracker.finish_fit("FAILED", f"{type(e).__name__}: {e}")
+        raise
+    result = FitResult(
+        winner=winner, config=win_cfg, metric=metric, greater_is_better=greater,
+        val_score=win_mean, test_score=test_score, reason=decision.reason,
+        parent_run_id=parent, experiment=experiment, tracking_uri=tracker.uri,
+        export_path=str(out), task=ds.task, layout=ds.layout, trials=len(search.trials),
+        seconds=round(time.perf_counter() - t_start, 2), verdict=vdict,
+    )
+    say("done", {"result": result, "board": board})
+    return result

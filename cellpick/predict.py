@@ -1,0 +1,120 @@
+"""Apply an export to new raw data, using only the export directory and TensorFlow."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+
+def predict(model_dir: str | Path, data: str | Path) -> pd.DataFrame:
+    """Predictions for `data` as a table (see DESIGN.md: series -> horizon rows per series;
+    sequences -> one row per input sequence, in input order)."""
+    from .export import load_serving
+
+    meta, fn = load_serving(model_dir)
+    if meta["layout"] == "series":
+        return _predict_series(meta, fn, data)
+    return _predict_sequences(meta, fn, data)
+
+
+def _call(fn, name: str, x: np.ndarray) -> dict[str, np.ndarray]:
+    import tensorflow as tf
+
+    out = fn(**{name: tf.constant(x, dtype=tf.float32)})
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def _predict_series(meta, fn, data) -> pd.DataFrame:
+    from .data import load
+
+    cols = meta["columns"]
+    ds = load(data, target=cols["target"], id=cols["id"], time=cols["time"], task="forecast",
+              forecast_hint=True)
+    missing = [c for c in cols["features"] if c not in ds.frame.columns]
+    if missing:
+        raise DataError(f"{Path(data).name}: column(s) {missing} used in training are missing; "
+                        f"the file needs the columns {cols['features']}")
+    lookback, horizon = meta["lookback"], meta["horizon"]
+    groups = list(ds.frame.groupby(cols["id"], sort=False)) if cols["id"] else [(None, ds.frame)]
+    windows, keys, last_times = [], [], []
+    for key, g in groups:
+        if len(g) < lookback:
+            where = f" for series {key!r}" if key is not None else ""
+            raise DataError(f"{Path(data).name}: {len(g)} rows{where}, but the model needs the last "
+                            f"{lookback} steps (its lookback); provide a longer history")
+        windows.append(g[cols["features"]].to_numpy(dtype="float32")[-lookback:])
+        keys.append(key)
+        last_times.append(g[cols["time"]].iloc[-1] if cols["time"] else None)
+    forecast = _call(fn, meta["input"]["name"], np.stack(windows))["forecast"]
+    rows = []
+    freq = meta.get("freq")
+    for key, last, values in zip(keys, last_times, forecast):
+        stamps = _future(last, freq, horizon)
+        for step in range(horizon):
+            row = {} if key is None else {cols["id"]: key}
+            row["step"] = step + 1
+            if stamps is not None:
+                row[cols["time"]] = stamps[step]
+            row["prediction"] = float(values[step])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _future(last, freq: str | None, horizon: int):
+    if last is None or not freq:
+        return None
+    try:
+        stamps = pd.date_range(pd.Timestamp(last), periods=horizon + 1, freq=freq)[1:]
+    except (ValueError, TypeError):
+        return None
+    return [s.isoformat() if (s.hour or s.minute or s.second) else s.date().isoformat() for s in stamps]
+
+
+def _predict_sequences(meta, fn, data) -> pd.DataFrame:
+    from .data import read_table
+
+    cols = meta["columns"]
+    frame = read_table(data)
+    missing = [c for c in cols["features"] + ([cols["id"]] if cols["id"] else []) if c not in frame.columns]
+    if missing:
+        raise DataError(f"{Path(data).name}: column(s) {missing[:5]} used in training are missing; "
+                        f"the file needs {cols['features'][:5]}{'...' if len(cols['features']) > 5 else ''}")
+    steps, n_feat = meta["input"]["shape"]
+    bad = frame[cols["features"]].apply(pd.to_numeric, errors="coerce").isna() & frame[cols["features"]].notna()
+    if bad.to_numpy().any():
+        r, c = np.argwhere(bad.to_numpy())[0]
+        raise DataError(f"{Path(data).name}: column '{cols['features'][c]}' row {r + 1} is not a "
+                        f"number; sequences must be numeric")
+    values = frame[cols["features"]].apply(pd.to_numeric, errors="coerce")
+    if meta["layout"] == "wide":
+        x = values.to_numpy(dtype="float32")[:, :, None]
+        ids = None
+    else:
+        keys = list(dict.fromkeys(frame[cols["id"]]))  # input order of samples
+        if cols["time"]:
+            order = pd.to_numeric(frame[cols["time"]], errors="coerce")
+            values = values.loc[order.sort_values(kind="stable").index]
+        position = {k: i for i, k in enumerate(keys)}
+        x = np.zeros((len(keys), steps, n_feat), dtype="float32")
+        for key, g in values.groupby(frame.loc[values.index, cols["id"]], sort=False):
+            block = g.to_numpy(dtype="float32")
+            if len(block) > steps:
+                raise DataError(f"{Path(data).name}: sample {key!r} has {len(block)} steps; the model "
+                                f"takes at most {steps}")
+            x[position[key], : len(block)] = block
+        ids = keys
+    if np.isnan(x).any():
+        raise DataError(f"{Path(data).name}: missing values in the sequences; fill or drop them")
+    out = _call(fn, meta["input"]["name"], x)
+    table = pd.DataFrame({cols["id"]: ids}) if ids is not None else pd.DataFrame(index=range(len(x)))
+    if meta["task"] == "classify":
+        labels = out["label"]
+        table["prediction"] = [v.decode() if isinstance(v, bytes) else v.item() for v in labels]
+        for j, c in enumerate(meta["classes"]):
+            table[f"probability_{c}"] = out["probabilities"][:, j]
+    else:
+        table["prediction"] = out["prediction"].reshape(len(x), -1)[:, 0]
+    return table.reset_index(drop=True)

@@ -1,0 +1,151 @@
+"""keras-tuner searches with MLflow logging in the tuner's own hooks.
+
+Fairness: one search per cell with the cell fixed, each with the same trial and epoch
+budget, so no cell is starved by an oracle that likes another. Logging lives in
+`on_trial_begin` / `on_epoch_end` / `on_trial_end` (calling super() first): callbacks passed
+to `search()` are deep-copied per trial and never see the trial. keras-tuner swallows a
+trial's exception into `trial.message`; it is surfaced as the child run's error tag and in
+the progress line, and a cell whose every trial fails stops the fit with that message.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .space import hypermodel, score_from_logs
+from .train import best_epoch, callbacks
+from .windows import Prepared
+
+TUNER_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
+
+
+class SearchFailed(RuntimeError):
+    """Every trial of a cell failed: the first error is in the message."""
+
+
+@dataclass
+class SearchResult:
+    trials: list[dict[str, Any]] = field(default_factory=list)  # one record per trial
+    best: dict[str, dict[str, Any]] = field(default_factory=dict)  # cell -> best config
+    curves: dict[str, dict[str, Any]] = field(default_factory=dict)  # run name -> cell, val_loss
+
+
+def _tuner_class(kind: str):
+    import keras_tuner as kt
+
+    base = {"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization,
+            "hyperband": kt.Hyperband, "grid": kt.GridSearch}[kind]
+
+    class TrackedTuner(base):
+        """A keras-tuner tuner that reports every trial to MLflow and to a progress callback."""
+
+        def setup(self, *, prep, tracker, result, progress, seed, counter):
+            self._cp = dict(prep=prep, tracker=tracker, result=result, progress=progress,
+                            seed=seed, counter=counter)
+
+        def on_trial_begin(self, trial):
+            super().on_trial_begin(trial)
+            import keras
+
+            cp = self._cp
+            cp["counter"]["n"] += 1
+            n = cp["counter"]["n"]
+            hp = trial.hyperparameters.values
+            keras.utils.set_random_seed(cp["seed"] + n)
+            name = f"t{n:02d}-{hp['cell']}-u{hp['units']}-l{hp['layers']}"
+            params = {k: v for k, v in hp.items() if k not in TUNER_KEYS}
+            cp.update(n=n, name=name, t0=time.perf_counter(), history=[], n_params=None,
+                      run_id=cp["tracker"].start_child("trial", name, params,
+                                                       {"cellpick.trial_id": trial.trial_id}))
+            cp["progress"]("trial_begin", {"n": n, "name": name, **params})
+
+        def on_epoch_end(self, trial, model, epoch, logs=None):
+            super().on_epoch_end(trial, model, epoch, logs)
+            cp = self._cp
+            logs = dict(logs or {})
+            if cp["n_params"] is None:
+                cp["n_params"] = int(model.count_params())
+            score = score_from_logs(cp["prep"], logs)
+            if score is not None:
+                logs["val_score"] = score
+            cp["history"].append(logs)
+            cp["tracker"].log_metrics(cp["run_id"], logs, step=epoch)
+
+        def on_trial_end(self, trial):
+            cp = self._cp
+            try:
+                super().on_trial_end(trial)
+            finally:
+                self._record(trial)
+
+        def _record(self, trial):
+            cp = self._cp
+            seconds = time.perf_counter() - cp["t0"]
+            hp = trial.hyperparameters.values
+            history = {k: [h.get(k) for h in cp["history"]] for k in ("val_loss", "val_score")}
+            ok = trial.status == "COMPLETED" and cp["history"]
+            best = best_epoch(history) if ok else None
+            error = None if ok else (trial.message or "trial ended without training")
+            row = {
+                "trial_id": trial.trial_id, "name": cp["name"], "cell": hp["cell"],
+                "units": hp["units"], "layers": hp["layers"],
+                **{k: v for k, v in hp.items() if k not in ("cell", "units", "layers") + TUNER_KEYS},
+                "score": history["val_score"][best] if ok else None,
+                "best_val_loss": history["val_loss"][best] if ok else None,
+                "epochs": len(cp["history"]), "n_params": cp["n_params"],
+                "train_seconds": round(seconds, 3), "status": "COMPLETED" if ok else "FAILED",
+                "error": error.strip().splitlines()[-1] if error else None,
+                "run_id": cp["run_id"],
+            }
+            cp["result"].trials.append(row)
+            cp["result"].curves[cp["name"]] = {"cell": hp["cell"], "val_loss": history["val_loss"]}
+            tracker = cp["tracker"]
+            tracker.log_metrics(cp["run_id"], {
+                "best_val_loss": row["best_val_loss"], "score": row["score"],
+                "n_params": row["n_params"], "train_seconds": seconds, "best_epoch": best,
+            })
+            tracker.end_child(cp["run_id"], "FINISHED" if ok else "FAILED", error)
+            cp["progress"]("trial_end", row)
+
+    return TrackedTuner
+
+
+def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: list[int],
+               tuner: str, max_trials: int, epochs: int, seed: int, workdir: Path,
+               tracker, progress: Callable[[str, dict], None], resume: bool = False) -> SearchResult:
+    """One tuner per cell, equal budgets; returns every trial's record and each cell's best config."""
+    import keras_tuner as kt
+
+    result = SearchResult()
+    counter = {"n": 0}
+    bs = prep.batch_size()
+    train_ds = prep.dataset("train", bs, shuffle=True, seed=seed)
+    val_ds = prep.dataset("val", bs)
+    for cell in cells:
+        cls = _tuner_class(tuner)
+        kwargs = dict(
+            hypermodel=hypermodel(prep, cell, units, layers),
+            objective=kt.Objective("val_loss", "min"), seed=seed,
+            directory=str(workdir), project_name=cell, overwrite=not resume,
+            max_consecutive_failed_trials=max_trials + 1,
+        )
+        if tuner == "hyperband":
+            kwargs.update(max_epochs=epochs, factor=3, hyperband_iterations=1)
+        else:
+            kwargs.update(max_trials=max_trials)
+        t = cls(**kwargs)
+        t.setup(prep=prep, tracker=tracker, result=result, progress=progress, seed=seed,
+                counter=counter)
+        t.search(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks(epochs),
+                 verbose=0)
+        done = [r for r in result.trials if r["cell"] == cell and r["status"] == "COMPLETED"]
+        if not done:
+            errors = [r["error"] for r in result.trials if r["cell"] == cell and r["error"]]
+            raise SearchFailed(
+                f"every {cell} trial failed; first error: {errors[0] if errors else 'unknown'}"
+            )
+        best_hp = t.get_best_hyperparameters(1)[0].values
+        result.best[cell] = {k: v for k, v in best_hp.items() if k not in TUNER_KEYS}
+    return result

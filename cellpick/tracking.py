@@ -1,0 +1,195 @@
+"""Everything that talks to MLflow.
+
+One parent run per fit (tag cellpick.role=search) is the active fluent run for the whole
+fit; trials, verdict seeds and baselines are child runs created with the client API
+(tag mlflow.parentRunId), so nothing depends on a stack of active runs.
+
+Store: --tracking-uri, else MLFLOW_TRACKING_URI, else the embedded default
+sqlite:///mlruns/mlflow.db with artifacts under mlruns/artifacts/. The URI is always set
+explicitly: MLflow 3 otherwise falls back to an old ./mlruns file store when one exists.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
+ROLE = "cellpick.role"
+COLORS = {"lstm": "#1f77b4", "gru": "#ff7f0e", "rnn": "#2ca02c"}  # one fixed colour per cell
+
+
+def resolve_uri(uri: str | None = None) -> str:
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def _quiet_mlflow() -> None:
+    for name in ("alembic", "mlflow", "mlflow.store.db.utils", "mlflow.tracking.fluent"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _param_value(v: Any) -> str:
+    return str(v)[:6000]
+
+
+class Tracker:
+    """A fit's connection to MLflow: the parent run and its children."""
+
+    def __init__(self, uri: str | None, experiment: str):
+        _quiet_mlflow()
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        self.uri = resolve_uri(uri)
+        if self.uri == DEFAULT_URI:
+            Path("mlruns").mkdir(exist_ok=True)
+        mlflow.set_tracking_uri(self.uri)
+        self.client = MlflowClient(self.uri)
+        self.experiment_name = experiment
+        self.experiment_id = self._experiment_id(experiment)
+        self.parent_id: str | None = None
+
+    def _experiment_id(self, name: str) -> str:
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        location = None
+        if self.uri == DEFAULT_URI:
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+            location = (Path("mlruns") / "artifacts" / safe).resolve().as_uri()
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except Exception:  # created meanwhile by a concurrent fit
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
+
+    # -- parent run ---------------------------------------------------------------------
+    def start_fit(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
+        import mlflow
+
+        run = mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name,
+                               tags={ROLE: "search", **tags})
+        self.parent_id = run.info.run_id
+        self.log_params(self.parent_id, params)
+        return self.parent_id
+
+    def log_dataset(self, frame, source: str, name: str) -> None:
+        import mlflow
+
+        dataset = mlflow.data.from_pandas(frame, source=source, name=name)
+        mlflow.log_input(dataset, context="training")
+
+    def finish_fit(self, status: str = "FINISHED", reason: str | None = None) -> None:
+        import mlflow
+
+        if self.parent_id is None:
+            return
+        if reason:
+            self.client.set_tag(self.parent_id, "cellpick.error", reason[:5000])
+        mlflow.end_run(status=status)
+
+    # -- children -----------------------------------------------------------------------
+    def start_child(self, role: str, name: str, params: dict[str, Any],
+                    tags: dict[str, str] | None = None) -> str:
+        all_tags = {ROLE: role, "mlflow.parentRunId": self.parent_id, **(tags or {})}
+        cell = params.get("cell")
+        if cell in COLORS:
+            all_tags["mlflow.runColor"] = COLORS[cell]
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        self.log_params(run.info.run_id, params)
+        return run.info.run_id
+
+    def end_child(self, run_id: str, status: str = "FINISHED", error: str | None = None) -> None:
+        if error:
+            self.client.set_tag(run_id, "cellpick.error", error[-5000:])
+        self.client.set_terminated(run_id, status=status)
+
+    # -- logging ------------------------------------------------------------------------
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, _param_value(v)) for k, v in params.items() if v is not None]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[i : i + 100])
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items()
+                 if v is not None and v == v]
+        if items:
+            self.client.log_batch(run_id, metrics=items)
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_artifacts(self, run_id: str, paths: list[Path]) -> None:
+        for p in paths:
+            self.client.log_artifact(run_id, str(p))
+
+    def log_model(self, model, input_example, register: str | None = None) -> str:
+        """Log the winner on the parent run (explicit pip requirements: inference costs ~6 s)."""
+        import keras
+        import mlflow
+        import tensorflow as tf
+        from mlflow.models import infer_signature
+
+        output = model.predict(input_example, verbose=0)
+        info = mlflow.keras.log_model(
+            model,
+            name="model",
+            signature=infer_signature(input_example, output),
+            input_example=input_example,
+            pip_requirements=[f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}"],
+            registered_model_name=register,
+        )
+        return info.model_uri
+
+
+def load_fit(run_id: str | None = None, uri: str | None = None) -> dict[str, Any]:
+    """A past fit's verdict and leaderboard, from its parent run's artifacts (latest by default)."""
+    import json
+    import tempfile
+
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    from .errors import CellpickError
+
+    _quiet_mlflow()
+    uri = resolve_uri(uri)
+    client = MlflowClient(uri)
+    if run_id is None:
+        ids = [e.experiment_id for e in client.search_experiments()]
+        runs = client.search_runs(ids, filter_string=f"tags.`{ROLE}` = 'search'",
+                                  order_by=["attributes.start_time DESC"], max_results=20) if ids else []
+        runs = [r for r in runs if r.info.status == "FINISHED"]
+        if not runs:
+            raise CellpickError(f"no finished cellpick fit in {uri}; run `cellpick fit DATA.csv` first "
+                                f"or pass --tracking-uri")
+        run = runs[0]
+    else:
+        try:
+            run = client.get_run(run_id)
+        except Exception:
+            raise CellpickError(f"run '{run_id}' not found in {uri}; check the id or --tracking-uri") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            v = client.download_artifacts(run.info.run_id, "verdict.json", tmp)
+            b = client.download_artifacts(run.info.run_id, "leaderboard.csv", tmp)
+        except Exception:
+            raise CellpickError(f"run '{run.info.run_id}' has no verdict (status {run.info.status}); "
+                                f"pass the id of a finished fit") from None
+        verdict = json.loads(Path(v).read_text())
+        board = pd.read_csv(b)
+    exp = client.get_experiment(run.info.experiment_id)
+    return {"run_id": run.info.run_id, "experiment": exp.name, "status": run.info.status,
+            "verdict": verdict, "leaderboard": board}

@@ -1,0 +1,242 @@
+"""Splits and tf.data pipelines.
+
+Series: windows of `lookback` past steps predict the next `horizon` target values. Each
+series is split by time (test = its last block, validation = the block before it); a
+window belongs to the split that holds its whole target span, so no target is ever seen
+by two splits. Windows are gathered lazily per batch from one (rows, features) array:
+memory grows with rows, not rows x lookback.
+
+Sequences (wide and long layouts): one sample per row or per id, right-padded with zeros
+to the longest sample (a zero row is the Keras mask value); split stratified by class.
+
+Scaling statistics come from the training split only and travel into the model (Keras
+Normalization / Rescaling layers), so the model always takes raw input.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .data import Dataset
+from .errors import DataError
+
+
+@dataclass
+class Prepared:
+    """Everything training, baselines and export need to know about the inputs."""
+
+    kind: str  # "window" (series) or "sequence"
+    task: str
+    input_name: str  # name of the model input and of the SavedModel signature argument
+    input_shape: tuple[int, int]  # (steps, features)
+    n_outputs: int  # horizon, number of classes, or 1
+    x_mean: np.ndarray
+    x_var: np.ndarray
+    y_mean: float = 0.0
+    y_std: float = 1.0
+    lookback: int | None = None
+    horizon: int | None = None
+    masked: bool = False
+    sizes: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    # series: the concatenated rows and window starts per split; sequences: the arrays.
+    _values: np.ndarray | None = None
+    _target: np.ndarray | None = None
+    _starts: dict[str, np.ndarray] = field(default_factory=dict)
+    _x: dict[str, np.ndarray] = field(default_factory=dict)
+    _y: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def batch_size(self) -> int:
+        """About 8+ gradient steps per epoch on small data, at most 128 rows per step."""
+        n = max(1, self.sizes.get("train", 1))
+        return int(min(128, max(8, 2 ** int(np.log2(max(n / 8, 1))))))
+
+    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """Materialise a split as (X raw, y raw) numpy arrays (baselines, scoring)."""
+        if self.kind == "sequence":
+            return self._x[split], self._y[split]
+        starts = self._starts[split]
+        lb, h = self.lookback, self.horizon
+        x = self._values[starts[:, None] + np.arange(lb)[None, :]]
+        y = self._target[starts[:, None] + lb + np.arange(h)[None, :]]
+        return x, y
+
+    def dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int | None = None):
+        """A tf.data pipeline of (raw input, scaled target) batches for `split`."""
+        import tensorflow as tf
+
+        if self.kind == "sequence":
+            x, y = self._x[split], self._y[split]
+            if self.task != "classify":
+                y = ((y - self.y_mean) / self.y_std).astype("float32")
+            ds = tf.data.Dataset.from_tensor_slices((x, y))
+            if shuffle:
+                ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+            return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+        values = tf.constant(self._values)
+        target = tf.constant(((self._target - self.y_mean) / self.y_std).astype("float32"))
+        lb, h = self.lookback, self.horizon
+        x_off = tf.range(lb, dtype=tf.int64)[None, :]
+        y_off = tf.range(lb, lb + h, dtype=tf.int64)[None, :]
+
+        def gather(starts):
+            starts = starts[:, None]
+            return tf.gather(values, starts + x_off), tf.gather(target, starts + y_off)
+
+        starts = self._starts[split]
+        ds = tf.data.Dataset.from_tensor_slices(starts)
+        if shuffle:
+            ds = ds.shuffle(len(starts), seed=seed, reshuffle_each_iteration=True)
+        return ds.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+            tf.data.AUTOTUNE
+        )
+
+
+def default_lookback(season: int | None, horizon: int, n_rows: int) -> int:
+    """Two seasons when a season is known, else 24 steps; never more than a third of the rows."""
+    want = 2 * season if season else max(24, 2 * horizon)
+    return int(max(1, min(want, n_rows // 3)))
+
+
+def prepare(ds: Dataset, *, lookback: int | None, horizon: int, test_size: float,
+            season: int | None = None, seed: int = 0) -> Prepared:
+    if ds.layout == "series":
+        return _prepare_series(ds, lookback, horizon, test_size, season)
+    if ds.layout in ("wide", "long"):
+        return _prepare_sequences(ds, test_size, seed)
+    raise DataError(f"{ds.path.name}: the '{ds.layout}' layout is not supported yet")
+
+
+def _series_blocks(n: int, horizon: int, test_size: float) -> tuple[int, int]:
+    n_test = max(horizon, int(round(test_size * n))) if test_size > 0 else 0
+    n_val = max(horizon, int(round(max(test_size, 0.2) * n)))
+    return n_val, n_test
+
+
+def _prepare_series(ds: Dataset, lookback, horizon, test_size, season) -> Prepared:
+    frame = ds.frame
+    groups = [g for _, g in frame.groupby(ds.id, sort=False)] if ds.id else [frame]
+    shortest = min(len(g) for g in groups)
+    if lookback is None:
+        n_val, n_test = _series_blocks(shortest, horizon, test_size)
+        lookback = default_lookback(season, horizon, shortest - n_val - n_test - horizon)
+    values, targets, train_rows = [], [], []
+    starts = {"train": [], "val": [], "test": []}
+    offset = 0
+    for g in groups:
+        n = len(g)
+        n_val, n_test = _series_blocks(n, horizon, test_size)
+        val_end, train_end = n - n_test, n - n_test - n_val
+        s = np.arange(0, n - lookback - horizon + 1)
+        tgt_start, tgt_end = s + lookback, s + lookback + horizon
+        split_starts = {
+            "train": s[tgt_end <= train_end],
+            "val": s[(tgt_start >= train_end) & (tgt_end <= val_end)],
+            "test": s[tgt_start >= val_end] if n_test else s[:0],
+        }
+        if len(split_starts["train"]) == 0 or len(split_starts["val"]) == 0:
+            need = lookback + horizon + n_val + n_test + 1
+            where = f" (series {g[ds.id].iloc[0]!r})" if ds.id else ""
+            raise DataError(
+                f"{ds.path.name}: {n} rows{where} are too few for lookback {lookback} + horizon "
+                f"{horizon} with validation and test blocks of {n_val} and {n_test} rows; need at "
+                f"least {need}. Lower --lookback or --horizon, or --test-size."
+            )
+        for k in starts:
+            starts[k].append(split_starts[k] + offset)
+        block = g[ds.features].to_numpy(dtype="float32")
+        values.append(block)
+        targets.append(g[ds.target].to_numpy(dtype="float32"))
+        train_rows.append(block[:train_end])
+        offset += n
+    train = np.concatenate(train_rows)
+    values = np.concatenate(values)
+    target = np.concatenate(targets)
+    y_train = train[:, 0]
+    prep = Prepared(
+        kind="window", task="forecast", input_name="window",
+        input_shape=(lookback, len(ds.features)), n_outputs=horizon,
+        x_mean=train.mean(axis=0), x_var=np.maximum(train.var(axis=0), 1e-12),
+        y_mean=float(y_train.mean()), y_std=float(max(y_train.std(), 1e-6)),
+        lookback=lookback, horizon=horizon,
+        _values=values, _target=target,
+        _starts={k: np.concatenate(v).astype("int64") for k, v in starts.items()},
+    )
+    prep.sizes = {k: int(len(v)) for k, v in prep._starts.items()}
+    return prep
+
+
+def sequences(ds: Dataset) -> tuple[np.ndarray, list]:
+    """(n, steps, features) float32 array, zero right-padded, and the sample keys in order."""
+    if ds.layout == "wide":
+        x = ds.frame[ds.features].to_numpy(dtype="float32")[:, :, None]
+        return x, list(range(len(x)))
+    groups = ds.frame.groupby(ds.id, sort=False)
+    keys = list(groups.groups.keys())
+    blocks = [g[ds.features].to_numpy(dtype="float32") for _, g in groups]
+    steps = max(len(b) for b in blocks)
+    x = np.zeros((len(blocks), steps, len(ds.features)), dtype="float32")
+    for i, b in enumerate(blocks):
+        x[i, : len(b)] = b
+    return x, keys
+
+
+def labels(ds: Dataset) -> np.ndarray:
+    """Per-sample targets: class indices for classify, float values for regress."""
+    if ds.layout == "wide":
+        y = ds.frame[ds.target]
+    else:
+        y = ds.frame.groupby(ds.id, sort=False)[ds.target].first()
+    if ds.task == "classify":
+        index = {c: i for i, c in enumerate(ds.classes)}
+        return np.array([index[_label_key(v)] for v in y], dtype="int64")
+    return y.to_numpy(dtype="float32")
+
+
+def _label_key(v):
+    if isinstance(v, (np.integer,)) or (isinstance(v, float) and float(v).is_integer()):
+        return int(v)
+    return v if isinstance(v, str) else (v.item() if hasattr(v, "item") else v)
+
+
+def _prepare_sequences(ds: Dataset, test_size: float, seed: int) -> Prepared:
+    from sklearn.model_selection import train_test_split
+
+    x, _ = sequences(ds)
+    y = labels(ds)
+    idx = np.arange(len(x))
+    notes = []
+
+    def split(ids, size):
+        strat = y[ids] if ds.task == "classify" else None
+        try:
+            return train_test_split(ids, test_size=size, random_state=seed, stratify=strat)
+        except ValueError:
+            notes.append("too few samples per class to stratify; split at random")
+            return train_test_split(ids, test_size=size, random_state=seed)
+
+    rest, test = split(idx, test_size) if test_size > 0 else (idx, idx[:0])
+    train, val = split(rest, max(test_size, 0.2))
+    lengths = (np.abs(x).sum(axis=2) > 0).sum(axis=1)
+    masked = ds.layout == "long" and lengths.min() < x.shape[1]
+    flat = np.concatenate([x[i, : max(lengths[i], 1)] for i in train])
+    prep = Prepared(
+        kind="sequence", task=ds.task, input_name="sequence",
+        input_shape=(x.shape[1], x.shape[2]),
+        n_outputs=len(ds.classes) if ds.task == "classify" else 1,
+        x_mean=flat.mean(axis=0), x_var=np.maximum(flat.var(axis=0), 1e-12),
+        masked=bool(masked), notes=notes,
+        _x={"train": x[train], "val": x[val], "test": x[test]},
+        _y={"train": y[train], "val": y[val], "test": y[test]},
+    )
+    if ds.task == "regress":
+        prep.y_mean, prep.y_std = float(y[train].mean()), float(max(y[train].std(), 1e-6))
+    prep.sizes = {k: int(len(v)) for k, v in prep._x.items()}
+    if prep.sizes["train"] < 2 or prep.sizes["val"] < 1:
+        raise DataError(
+            f"{ds.path.name}: {len(x)} samples are too few for training, validation and test "
+            f"splits; provide more samples or lower --test-size"
+        )
+    return prep

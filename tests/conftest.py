@@ -1,0 +1,22 @@
+"""Shared fixtures: the real data sets bundled in recipes/data, and a quiet TensorFlow."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+DATA = Path(__file__).resolve().parents[1] / "recipes" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+def tiny(**extra) -> dict:
+    """The smallest honest budget: real trials, real seeds, seconds each."""
+    return {"units": "8", "layers": "1", "max_trials": 1, "epochs": 2, "seeds": 2, **extra}

@@ -1,0 +1,154 @@
+"""End to end on the real data: fit -> MLflow store -> export -> SavedModel in a fresh process -> predict."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cellpick
+from conftest import tiny
+
+
+def _fit(tmp_path_factory, name, data, **options):
+    root = tmp_path_factory.mktemp(name)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    result = cellpick.fit(data, tracking_uri=uri, out=str(root / "model"), **options)
+    return root, uri, result
+
+
+@pytest.fixture(scope="module")
+def airline(tmp_path_factory, data_dir):
+    return _fit(tmp_path_factory, "airline", data_dir / "airline_train.csv",
+                **tiny(horizon=12, lookback=24, cells="lstm,gru"))
+
+
+@pytest.fixture(scope="module")
+def gunpoint(tmp_path_factory, data_dir):
+    return _fit(tmp_path_factory, "gunpoint", data_dir / "GunPoint_train.csv",
+                **tiny(target="label", cells="gru,rnn", epochs=3))
+
+
+def _runs(uri, run_id):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    parent = client.get_run(run_id)
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
+    return client, parent, children
+
+
+def test_airline_forecast_detected_and_exported(airline, data_dir):
+    root, uri, result = airline
+    assert (result.task, result.layout, result.metric) == ("forecast", "series", "mae")
+    assert result.winner in ("lstm", "gru")
+    out = Path(result.export_path)
+    assert {p.name for p in out.iterdir()} >= {"saved_model", "model.keras", "cellpick.json", "report.html"}
+    meta = json.loads((out / "cellpick.json").read_text())
+    assert meta["schema_version"] == 1
+    assert (meta["lookback"], meta["horizon"], meta["input"]["name"]) == (24, 12, "window")
+    assert meta["freq"] == "MS"
+    assert not list(root.glob(".model.tmp-*")), "temporary export directory left behind"
+    # Scaling statistics come from the training block only (the first rows of the series).
+    train_rows = 132 - 26 - 26
+    values = pd.read_csv(data_dir / "airline_train.csv")["value"].to_numpy()
+    assert meta["scaling"]["y_mean"] == pytest.approx(values[:train_rows].mean(), rel=1e-5)
+
+
+def test_every_trial_is_a_child_run_with_params_and_curves(airline):
+    root, uri, result = airline
+    client, parent, children = _runs(uri, result.parent_run_id)
+    assert parent.data.tags["cellpick.role"] == "search"
+    assert parent.info.status == "FINISHED"
+    exp = client.get_experiment(parent.info.experiment_id)
+    assert exp.name == "airline_train"
+    roles = {}
+    for run in children:
+        roles.setdefault(run.data.tags["cellpick.role"], []).append(run)
+    assert len(roles["trial"]) == 2  # one trial per cell
+    assert len(roles["verdict"]) == 4  # 2 cells x 2 seeds
+    assert {r.data.params["cell"] for r in roles["trial"]} == {"lstm", "gru"}
+    for run in roles["trial"]:
+        assert {"cell", "units", "layers", "dropout", "learning_rate"} <= set(run.data.params)
+        assert {"n_params", "train_seconds", "score", "best_val_loss"} <= set(run.data.metrics)
+        history = client.get_metric_history(run.info.run_id, "val_loss")
+        assert len(history) == 2 and [m.step for m in history] == [0, 1]
+        assert len(client.get_metric_history(run.info.run_id, "mae")) == 2
+        assert run.info.status == "FINISHED"
+    assert {r.data.tags["cellpick.role"] for r in children} == {"trial", "verdict", "baseline"}
+    artifacts = {a.path for a in client.list_artifacts(result.parent_run_id)}
+    assert {"leaderboard.csv", "verdict.json", "report.html"} <= artifacts
+    dataset_inputs = parent.inputs.dataset_inputs
+    assert dataset_inputs and dataset_inputs[0].dataset.name == "airline_train"
+
+
+_SERVE = """
+import json, sys
+import numpy as np, tensorflow as tf
+sm = tf.saved_model.load(sys.argv[1])
+fn = sm.signatures["serving_default"]
+x = np.load(sys.argv[2])
+out = fn(**{sys.argv[3]: tf.constant(x)})
+print(json.dumps({k: v.numpy().tolist() if v.dtype != tf.string else [s.decode() for s in v.numpy()]
+                  for k, v in out.items()}))
+"""
+
+
+def _serve_in_fresh_process(tmp_path, export: Path, name: str, x: np.ndarray) -> dict:
+    np.save(tmp_path / "x.npy", x.astype("float32"))
+    proc = subprocess.run([sys.executable, "-c", _SERVE, str(export / "saved_model"),
+                           str(tmp_path / "x.npy"), name], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_savedmodel_in_fresh_process_matches_keras_forecast(airline, tmp_path, data_dir):
+    import keras
+
+    _, _, result = airline
+    export = Path(result.export_path)
+    values = pd.read_csv(data_dir / "airline_train.csv")["value"].to_numpy("float32")
+    x = np.stack([values[i : i + 24] for i in (0, 50, 108)])[:, :, None]
+    served = _serve_in_fresh_process(tmp_path, export, "window", x)
+    model = keras.saving.load_model(export / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(np.array(served["forecast"]), model.predict(x, verbose=0), rtol=1e-5, atol=1e-3)
+    # Forecasts come back in passenger units, not standardised ones.
+    assert 50 < np.mean(served["forecast"]) < 1000
+
+
+def test_predict_forecasts_horizon_rows_with_future_dates(airline, data_dir, tmp_path):
+    _, _, result = airline
+    table = cellpick.predict(result.export_path, data_dir / "airline_train.csv")
+    assert list(table.columns) == ["step", "date", "prediction"]
+    assert table["step"].tolist() == list(range(1, 13))
+    assert table["date"].iloc[0] == "1960-01-01" and table["date"].iloc[-1] == "1960-12-01"
+    assert table["prediction"].between(50, 1500).all()
+
+
+def test_gunpoint_classification_end_to_end(gunpoint, tmp_path, data_dir):
+    import keras
+
+    root, uri, result = gunpoint
+    assert (result.task, result.layout, result.metric) == ("classify", "wide", "accuracy")
+    export = Path(result.export_path)
+    meta = json.loads((export / "cellpick.json").read_text())
+    assert meta["classes"] == [1, 2] and meta["input"]["shape"] == [150, 1]
+    test = pd.read_csv(data_dir / "GunPoint_test.csv")
+    x = test[[f"t{i}" for i in range(150)]].to_numpy("float32")[:20, :, None]
+    served = _serve_in_fresh_process(tmp_path, export, "sequence", x)
+    model = keras.saving.load_model(export / "model.keras", safe_mode=True)
+    probs = model.predict(x, verbose=0)
+    np.testing.assert_allclose(np.array(served["probabilities"]), probs, atol=1e-5)
+    assert served["label"] == [[1, 2][i] for i in probs.argmax(1)]
+    table = cellpick.predict(export, data_dir / "GunPoint_test.csv")
+    assert list(table.columns) == ["prediction", "probability_1", "probability_2"]
+    assert len(table) == 150 and set(table["prediction"]) <= {1, 2}
+    assert np.allclose(table[["probability_1", "probability_2"]].sum(axis=1), 1, atol=1e-5)
+    verdict = meta["verdict"]
+    assert set(verdict["baselines"]) == {"majority", "1nn", "logreg"}
+    assert verdict["winner"] in ("gru", "rnn") and verdict["reason"]
