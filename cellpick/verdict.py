@@ -36,6 +36,11 @@ _METRIC_LABELS = {"mae": "MAE", "accuracy": "accuracy"}
 Predictor = Callable[[np.ndarray], np.ndarray]
 
 
+def metric_label(metric: str) -> str:
+    """How a metric is named in sentences and tables: 'mae' -> 'MAE'."""
+    return _METRIC_LABELS.get(metric, metric)
+
+
 def display_name(cell: str) -> str:
     """'lstm' -> 'LSTM', 'gru' -> 'GRU', 'rnn' -> 'SimpleRNN'; other names unchanged."""
     return CELL_NAMES.get(cell, cell)
@@ -146,8 +151,9 @@ def compare(
     if diff.size < 2:
         return dict(a=a_name, b=b_name, test="none (one seed)", p_value=math.nan,
                     mean_diff=mean_diff)
-    if np.ptp(diff) == 0.0:
-        p_value = 1.0 if diff[0] == 0.0 else 0.0
+    if np.ptp(diff) <= 1e-9 * float(np.abs(diff).max()):
+        # Equal up to rounding (0.82 - 0.52 vs 0.8 - 0.5): scipy would report noise.
+        p_value = 1.0 if float(np.abs(diff).max()) == 0.0 else 0.0
     else:
         p_value = float(stats.ttest_rel(x, y).pvalue)
     return dict(a=a_name, b=b_name, test="paired t-test", p_value=p_value,
@@ -281,7 +287,7 @@ def decide(
         if finite_baselines else None
     )
 
-    label = _METRIC_LABELS.get(metric, metric)
+    label = metric_label(metric)
     reason = _cell_sentence(best, winner, ranked, comparisons, summary, label, alpha)
     beats = None
     if best_baseline is not None:
@@ -328,18 +334,18 @@ def _cell_sentence(best, winner, ranked, comparisons, summary, label, alpha) -> 
     best_name, best_mean = display_name(best.cell), summary[best.cell][0]
     n_seeds = int(np.isfinite(np.asarray(best.scores, dtype=float)).sum())
     if len(ranked) == 1:
-        return (f"{best_name} is the only cell: validation {label} {_num(best_mean)} "
+        return (f"{best_name} is the only cell: validation {label} {format_score(best_mean)} "
                 f"({_seeds(n_seeds)}).")
     if all(math.isnan(c["p_value"]) for c in comparisons):
         why = "One seed" if len(best.scores) == 1 else "Too few paired seeds"
         return (f"{why}: no significance test; {best_name} has the best validation "
-                f"{label} {_num(best_mean)}.")
+                f"{label} {format_score(best_mean)}.")
     if winner is not best:
         p = _p_of(comparisons, winner.cell)
         return (f"{display_name(winner.cell)} and {best_name} are within noise ({_p(p)}); "
                 f"{display_name(winner.cell)} wins with {_savings(winner, best)}.")
     cheaper = [c for c in ranked[1:] if _cost(c) < _cost(best)]
-    head = f"{best_name} wins with the best validation {label} {_num(best_mean)}"
+    head = f"{best_name} wins with the best validation {label} {format_score(best_mean)}"
     if not cheaper:
         return f"{head} and no cell is cheaper ({_seeds(n_seeds)})."
     tested = [c for c in cheaper if not math.isnan(_p_of(comparisons, c.cell))]
@@ -361,13 +367,14 @@ def _cell_sentence(best, winner, ranked, comparisons, summary, label, alpha) -> 
 def _baseline_sentence(winner_summary, base, base_name, metric, label, greater_is_better):
     mean, (lo, hi) = winner_summary
     better = (mean > base) if greater_is_better else (mean < base)
-    what = f"the best baseline ({base_name}, {label} {_num(base)})"
+    what = f"the best baseline ({base_name}, {label} {format_score(base)})"
     if mean == base:
         return False, f"{what[0].upper()}{what[1:]} is as good: consider it."
     if better:
         sentence = f"It beats {what} by {_gap(mean, base, metric)}"
         if lo < base < hi:
-            sentence += f", though the baseline lies inside its 95% interval [{_num(lo)}, {_num(hi)}]"
+            sentence += (", though the baseline lies inside its 95% interval "
+                         f"[{format_score(lo)}, {format_score(hi)}]")
         return True, sentence + "."
     gap = _gap(base, mean, metric)
     return False, f"{what[0].upper()}{what[1:]} is better by {gap}: consider it."
@@ -378,7 +385,7 @@ def _gap(winner: float, loser: float, metric: str) -> str:
     if metric == "accuracy":
         return f"{abs(winner - loser) * 100:.1f} percentage points"
     if loser == 0:
-        return _num(abs(winner - loser))
+        return format_score(abs(winner - loser))
     return _pct(abs(winner - loser) / abs(loser))
 
 
@@ -409,10 +416,14 @@ def _p(p: float) -> str:
     return f"p={p:.3f}" if p < 0.1 else f"p={p:.2f}"
 
 
-def _num(x: float) -> str:
-    """Three significant digits without scientific notation for everyday magnitudes."""
+def format_score(x) -> str:
+    """Three significant digits, no scientific notation for everyday sizes; '' when missing."""
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return ""
     if not math.isfinite(x):
-        return str(x)
+        return ""
     a = abs(x)
     if a >= 100:
         return f"{x:,.0f}"
@@ -421,6 +432,7 @@ def _num(x: float) -> str:
     if a >= 0.01 or a == 0:
         return f"{x:.3f}"
     return f"{x:.3g}"
+
 
 
 def _plain(obj):

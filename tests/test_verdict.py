@@ -101,6 +101,7 @@ def test_compare_mean_diff_positive_when_a_better_for_error_metrics():
 def test_compare_constant_differences_and_one_seed():
     assert compare([1.0, 2.0], [1.0, 2.0], True)["p_value"] == 1.0
     assert compare([2.0, 3.0], [1.0, 2.0], True)["p_value"] == 0.0
+    assert compare([0.8, 0.82], [0.5, 0.52], True)["p_value"] == 0.0  # equal up to rounding
     one = compare([1.0], [2.0], False)
     assert one["test"] == "none (one seed)" and math.isnan(one["p_value"])
     with pytest.raises(ValueError, match="one score per seed"):
