@@ -134,8 +134,9 @@ def compare(
     (scipy.stats.ttest_rel, two-sided). mean_diff is how much better `a` is than `b` on
     average in metric units (positive: `a` better; the sign follows `greater_is_better`).
     Pairs with a NaN on either side are dropped. Fewer than 2 pairs: no test
-    (test "none (one seed)", p_value NaN). When every difference is the same the t statistic
-    is 0/0 or x/0: p_value is 1.0 when that difference is 0 and 0.0 otherwise (the limit).
+    (test "none (one seed)", p_value NaN). When every difference is the same (up to
+    rounding) the t statistic is 0/0 or x/0: p_value is 1.0 when that difference is 0 and
+    0.0 otherwise (the limit).
     """
     x = np.asarray(a, dtype=float).reshape(-1)
     y = np.asarray(b, dtype=float).reshape(-1)
