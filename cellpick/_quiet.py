@@ -40,6 +40,9 @@ def tensorflow():
         import tensorflow as tf
         import keras  # noqa: F401  (its import also prints through TF)
     tf.get_logger().setLevel("ERROR")
+    import keras
+
+    keras.config.disable_interactive_logging()  # no progress bars from predict() inside MLflow
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)

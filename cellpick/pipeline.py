@@ -180,7 +180,8 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         say("stage", {"name": "baselines"})
         x_train, y_train = _arrays(prep, "train")
         x_val, y_val = _arrays(prep, "val")
-        fitted = verdict.fit_baselines(ds.task, x_train, y_train, season=season)
+        fitted = verdict.fit_baselines(ds.task, x_train, y_train, season=season,
+                                        n_classes=len(ds.classes) if ds.classes else None)
         baselines = {}
         for name, predictor in fitted.items():
             baselines[name] = verdict.score(ds.task, y_val, predictor(x_val))

@@ -10,6 +10,7 @@ explicitly: MLflow 3 otherwise falls back to an old ./mlruns file store when one
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -143,15 +144,35 @@ class Tracker:
         from mlflow.models import infer_signature
 
         output = model.predict(input_example, verbose=0)
-        info = mlflow.keras.log_model(
-            model,
-            name="model",
-            signature=infer_signature(input_example, output),
-            input_example=input_example,
-            pip_requirements=[f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}"],
-            registered_model_name=register,
-        )
+        with _example_dir_created():
+            info = mlflow.keras.log_model(
+                model,
+                name="model",
+                signature=infer_signature(input_example, output),
+                input_example=input_example,
+                pip_requirements=[f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}"],
+                registered_model_name=register,
+            )
         return info.model_uri
+
+
+@contextlib.contextmanager
+def _example_dir_created():
+    """MLflow 3.17's Keras flavor writes input_example.json before it creates the model
+    directory (FileNotFoundError); create the directory first, for this call only."""
+    import mlflow.keras.save as keras_save
+
+    original = keras_save._save_example
+
+    def save_example(mlflow_model, input_example, path, *args, **kwargs):
+        os.makedirs(path, exist_ok=True)
+        return original(mlflow_model, input_example, path, *args, **kwargs)
+
+    keras_save._save_example = save_example
+    try:
+        yield
+    finally:
+        keras_save._save_example = original
 
 
 def load_fit(run_id: str | None = None, uri: str | None = None) -> dict[str, Any]:
