@@ -48,8 +48,8 @@ def _guard(fn, debug: bool = False):
 class _Progress:
     """Prints a fit's progress to stderr: one line per trial, seed and stage."""
 
-    def __init__(self, quiet: bool, total: int | None):
-        self.quiet, self.total, self.t0 = quiet, total, time.perf_counter()
+    def __init__(self, quiet: bool, total: int | None, echo=_err):
+        self.quiet, self.total, self.t0, self.echo = quiet, total, time.perf_counter(), echo
         self.best = None
         self.metric = "score"
         self.greater = False
@@ -59,24 +59,29 @@ class _Progress:
             return
         elapsed = time.strftime("%M:%S", time.gmtime(time.perf_counter() - self.t0))
         if event == "dataset":
-            _err(info["description"])
+            self.echo(info["description"])
             for note in info["notes"]:
-                _err(f"note: {note}")
+                self.echo(f"note: {note}")
         elif event == "plan":
             self.metric, self.greater = info["metric"], info["task"] == "classify"
             sizes = " / ".join(f"{k} {v}" for k, v in info["sizes"].items())
             window = (f", lookback {info['lookback']}, horizon {info['horizon']}"
                       f"{', season ' + str(info['season']) if info['season'] else ''}"
                       if info["lookback"] else "")
-            _err(f"split: {sizes} {'windows' if info['lookback'] else 'samples'}; "
+            self.echo(f"split: {sizes} {'windows' if info['lookback'] else 'samples'}; "
                  f"input {tuple(info['input'])}{window}")
-            _err(f"search: {','.join(info['cells'])} x units {info['units']} x layers {info['layers']}; "
+            self.echo(f"search: {','.join(info['cells'])} x units {info['units']} x layers {info['layers']}; "
                  f"{info['tuner']} tuner, {info['max_trials']} trials per cell, up to {info['epochs']} "
                  f"epochs, then {info['seeds']} seeds per cell; metric {info['metric']} on validation")
             for note in info["notes"]:
-                _err(f"note: {note}")
+                self.echo(f"note: {note}")
+            if info.get("dry_run"):
+                self.echo(f"batch size: {info['batch_size']}; time budget: "
+                          f"{info['time_budget'] or 'none'}")
+                self.echo(f"mlflow: {info['tracking_uri']} experiment '{info['experiment']}'")
+                self.echo(f"export: {info['out']}")
         elif event == "tracking":
-            _err(f"mlflow: {info['uri']} experiment '{info['experiment']}' run {info['run_id']}")
+            self.echo(f"mlflow: {info['uri']} experiment '{info['experiment']}' run {info['run_id']}")
         elif event == "trial_end":
             score = info["score"]
             if score is not None and (self.best is None or (score > self.best if self.greater else score < self.best)):
@@ -85,19 +90,19 @@ class _Progress:
             total = f"/{self.total}" if self.total else ""
             shown = "FAILED: " + (info["error"] or "") if score is None else f"{self.metric} {score:.4g}"
             best = f"(best {self.best:.4g})" if self.best is not None else ""
-            _err(f"[trial {int(n):>2}{total}] {info['cell']:<4} units {info['units']:<4} layers "
+            self.echo(f"[trial {int(n):>2}{total}] {info['cell']:<4} units {info['units']:<4} layers "
                  f"{info['layers']}  {shown} {best}  {info['train_seconds']:.1f}s  {elapsed}")
         elif event == "seed_end":
-            _err(f"[seed {info['k']}] {info['cell']:<4} val {info['metric']} {info['score']:.4g}  "
+            self.echo(f"[seed {info['k']}] {info['cell']:<4} val {info['metric']} {info['score']:.4g}  "
                  f"{info['seconds']:.1f}s  {elapsed}")
         elif event == "stage":
             if info["name"] == "verdict":
-                _err(f"verdict: retraining the best configuration of {', '.join(info['cells'])} "
+                self.echo(f"verdict: retraining the best configuration of {', '.join(info['cells'])} "
                      f"with {info['seeds']} seeds")
             elif info["name"] == "baselines":
-                _err("baselines: fitting scikit-learn baselines on the same split")
+                self.echo("baselines: fitting scikit-learn baselines on the same split")
             elif info["name"] == "export":
-                _err("export: scoring the winner on the test split, writing the report and the model")
+                self.echo("export: scoring the winner on the test split, writing the report and the model")
 
 
 @app.command()
@@ -129,6 +134,7 @@ def fit(
     register: Optional[str] = typer.Option(None, help="Register the winner in the MLflow Model Registry."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line of stdout."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved plan; train nothing."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of unexpected errors."),
 ) -> None:
     """Search cell x width on DATA, decide honestly, export the winner."""
@@ -150,10 +156,19 @@ def fit(
         values["json"], values["quiet"] = json_out, quiet or values.get("quiet", False)
         config = FitConfig(**values).validate()
         total = None if config.tuner == "hyperband" else config.max_trials * len(config.cells)
+        if dry_run:
+            from .pipeline import make_plan
+
+            plan = make_plan(config)
+            show = _Progress(False, total, echo=typer.echo)
+            show("dataset", {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
+            show("plan", {**plan.summary(), "dry_run": True})
+            return None
         return run(config, _Progress(config.quiet, total))
 
     result = _guard(work, debug)
-    _print_summary(result, json_out, quiet)
+    if result is not None:
+        _print_summary(result, json_out, quiet)
 
 
 def _print_summary(result, json_out: bool, quiet: bool) -> None:

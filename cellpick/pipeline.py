@@ -82,43 +82,74 @@ def _arrays(prep, split: str):
     return x, y
 
 
-def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
+@dataclass
+class Plan:
+    """What a fit will do, resolved before any training (`cellpick fit --dry-run` prints it)."""
+
+    config: FitConfig
+    path: Path
+    dataset: Any
+    prep: Any
+    season: int | None
+    metric: str
+    greater_is_better: bool
+
+    def summary(self) -> dict[str, Any]:
+        c, p = self.config, self.prep
+        from .tracking import resolve_uri
+
+        return {"task": self.dataset.task, "layout": self.dataset.layout, "sizes": p.sizes,
+                "input": p.input_shape, "lookback": p.lookback, "horizon": p.horizon,
+                "season": self.season, "cells": c.cells, "units": c.units, "layers": c.layers,
+                "max_trials": c.max_trials, "epochs": c.epochs, "seeds": c.seeds,
+                "tuner": c.tuner, "metric": self.metric, "notes": p.notes,
+                "batch_size": p.batch_size(), "tracking_uri": resolve_uri(c.tracking_uri),
+                "experiment": c.experiment or self.path.stem, "out": str(Path(c.out).resolve()),
+                "time_budget": c.time_budget}
+
+
+def make_plan(config: FitConfig) -> Plan:
+    """Read the data, detect layout and task, split and window it; no training."""
     from . import data as data_mod
-    from . import report, verdict
-    from ._quiet import tensorflow
+    from . import verdict
     from .errors import ConfigError
-    from .export import write_export
-    from .search import run_search
-    from .space import export_model
-    from .tracking import Tracker
-    from .train import best_epoch, fit_one
     from .windows import prepare
 
-    say = progress or (lambda event, info: None)
-    t_start = time.perf_counter()
     if not config.data:
         raise ConfigError("no data file given; pass DATA.csv or a recipe with a 'data' key")
     path = Path(config.data)
-    tensorflow()
     ds = data_mod.load(
         path, target=config.target, task=config.task, id=config.id, time=config.time,
         text=config.text,
         forecast_hint=any(v is not None for v in (config.lookback, config.horizon, config.season)),
     )
-    say("dataset", {"description": ds.describe(), "notes": ds.notes})
-    horizon = config.horizon or 1
     season = config.season
     if ds.layout == "series" and season is None:
         target = ds.frame[ds.target].to_numpy(dtype="float64")
         season = verdict.detect_season(target[: int(len(target) * 0.6)], max_lag=max(2, len(target) // 6))
-    prep = prepare(ds, lookback=config.lookback, horizon=horizon, test_size=config.test_size,
-                   season=season, seed=config.seed)
+    prep = prepare(ds, lookback=config.lookback, horizon=config.horizon or 1,
+                   test_size=config.test_size, season=season, seed=config.seed)
     metric, greater = verdict.METRICS[ds.task]
-    say("plan", {"task": ds.task, "layout": ds.layout, "sizes": prep.sizes, "input": prep.input_shape,
-                 "lookback": prep.lookback, "horizon": prep.horizon, "season": season,
-                 "cells": config.cells, "units": config.units, "layers": config.layers,
-                 "max_trials": config.max_trials, "epochs": config.epochs, "seeds": config.seeds,
-                 "tuner": config.tuner, "metric": metric, "notes": prep.notes})
+    return Plan(config, path, ds, prep, season, metric, greater)
+
+
+def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
+    from . import report, verdict
+    from ._quiet import tensorflow
+    from .export import write_export
+    from .search import run_search
+    from .space import export_model
+    from .tracking import Tracker
+    from .train import best_epoch, fit_one
+
+    say = progress or (lambda event, info: None)
+    t_start = time.perf_counter()
+    plan = make_plan(config)
+    tensorflow()
+    ds, prep, season, path = plan.dataset, plan.prep, plan.season, plan.path
+    metric, greater = plan.metric, plan.greater_is_better
+    say("dataset", {"description": ds.describe(), "notes": ds.notes})
+    say("plan", plan.summary())
 
     experiment = config.experiment or path.stem
     tracker = Tracker(config.tracking_uri, experiment)
