@@ -235,10 +235,9 @@ def _read(path: str | Path) -> tuple[pd.DataFrame, _Source, list[str]]:
     if sep == ";":
         df = _decimal_comma(df, text, name, notes)
     df = _drop_unnamed(df, notes)
-    for c in df.columns:
-        if df[c].isna().all():
-            raise DataError(f"column '{c}' in '{name}' has no values (every cell is empty); "
-                            "fill it or drop the column")
+    for c in df.columns[df.isna().all().to_numpy()][:1]:
+        raise DataError(f"column '{c}' in '{name}' has no values (every cell is empty); "
+                        "fill it or drop the column")
     return df, src, notes
 
 
@@ -372,6 +371,7 @@ class _Detector:
         self.df, self.src, self.notes = df, src, notes
         self.opt = {"target": target, "id": id, "time": time, "text": text}
         self.task, self.hint, self.labeled = task, forecast_hint, labeled
+        self.dtype = dict(zip(df.columns, df.dtypes))
         self.ignored: list[str] = []
         self.time = self.dates = self.text = self.id = self.target = None
         self._check_options()
@@ -399,6 +399,11 @@ class _Detector:
         taken = {v for v in self.opt.values() if v} | set(self.ignored) | {
             c for c in (self.time, self.id, self.text, *more) if c}
         return [c for c in self.df.columns if c not in taken]
+
+    def _subset(self, *cols: str | None) -> pd.DataFrame:
+        """A copy of the named columns, in file order."""
+        keep = set(cols)
+        return self.df[[c for c in self.df.columns if c in keep]].copy()
 
     def _named_target(self) -> str | None:
         if self.opt["target"]:
@@ -434,7 +439,7 @@ class _Detector:
                 self.notes.append(f"time/step column '{c}' chosen by its name")
                 return c, dates
         for c in self._free(*skip):
-            if _is_str(df[c]) and df[c].notna().all():
+            if _is_str(self.dtype[c]) and df[c].notna().all():
                 dates, fmt, _ = _parse_dates(df[c])
                 if dates is not None and dates.notna().all():
                     self.notes.append(f"time column '{c}' detected: its values are dates")
@@ -496,7 +501,8 @@ class _Detector:
             return None
         target = self.opt["target"]
         for c in self._free():
-            if c != target and c.lower() not in _TARGET_NAMES and _looks_like_text(self.df[c]):
+            if c != target and c.lower() not in _TARGET_NAMES and _is_str(self.dtype[c]) \
+                    and _looks_like_text(self.df[c]):
                 self.notes.append(f"text column '{c}' detected: its values are free text")
                 return c
         return None
@@ -536,7 +542,7 @@ class _Detector:
                 "long sequences, or drop --task to forecast the series")
         if self.time or forecast:
             return "series"
-        numeric = [c for c in self._free() if _is_num(self.df[c])]
+        numeric = [c for c in self._free() if _is_num(self.dtype[c])]
         target = self.target
         if self.task is None and len(numeric) == 1 and target in (None, numeric[0]):
             return "series"
@@ -556,7 +562,7 @@ class _Detector:
         target = self.target
         free = self._free()
         if target is None:
-            numeric = [c for c in free if _is_num(df[c])]
+            numeric = [c for c in free if _is_num(self.dtype[c])]
             if len(numeric) != 1:
                 what = f"{len(numeric)} numeric columns ({_names(numeric)})" if numeric else \
                     "no numeric column"
@@ -567,18 +573,16 @@ class _Detector:
         if not _is_num(df[target]) or df[target].dtype == bool:
             self._not_numeric(target, "a forecast target must be numbers: pass --target with a "
                                       "numeric column")
-        for c in free:
-            if c != target and not _is_num(df[c]):
-                self._not_numeric(c, "a series takes numeric covariates only: drop the column or "
-                                     "encode it as numbers")
+        for c in _non_numeric(df, [c for c in free if c != target])[:1]:
+            self._not_numeric(c, "a series takes numeric covariates only: drop the column or "
+                                 "encode it as numbers")
         covariates = [c for c in free if c != target]
-        frame = df[[c for c in df.columns if c in {tid, tcol, target, *covariates}]].copy()
+        frame = self._subset(tid, tcol, target, *covariates)
         self._check_ids(frame, tid, "series")
         self._check_target(frame, target)
         frame = self._sort(frame, tid, tcol, "series")
+        frame = self._floats(frame, covariates)
         for c in covariates:
-            frame[c] = frame[c].astype(float)
-            self._check_finite(frame, c)
             self._fill_covariate(frame, c, tid)
         frame[target] = frame[target].astype(float)
         if frame[target].nunique() == 1:
@@ -592,15 +596,14 @@ class _Detector:
         df, name = self.df, self.src.name
         target = self.target
         free = [c for c in self._free() if c != target]
-        for c in free:
-            if not _is_num(df[c]):
-                self._not_numeric(c, "a wide file holds a label and numeric step columns only: "
-                                     "drop the column or encode it as numbers")
+        for c in _non_numeric(df, free)[:1]:
+            self._not_numeric(c, "a wide file holds a label and numeric step columns only: "
+                                 "drop the column or encode it as numbers")
         if not free:
             raise DataError(f"no numeric step columns in '{name}' besides target '{target}'; a "
                             "wide file needs a label and columns t0..tN")
         has_y = target in df.columns
-        frame = df[[c for c in df.columns if c in {target, *free}]].copy()
+        frame = self._subset(target, *free)
         x = frame[free].to_numpy(float)
         missing = np.isnan(x)
         if missing.any():
@@ -614,9 +617,7 @@ class _Detector:
                     "sequences of different lengths use the long layout (one row per step, --id)")
             raise DataError(f"missing value in column '{free[k]}' at line {line} of '{name}'; "
                             "fill it or drop the row")
-        for c in free:
-            self._check_finite(frame, c)
-            frame[c] = frame[c].astype(float)
+        frame = self._floats(frame, free)
         if has_y:
             self._check_target(frame, target)
         return self._labeled(frame, "wide", target, frame[target] if has_y else None,
@@ -629,24 +630,23 @@ class _Detector:
             raise DataError(f"cannot tell which column is the label of each sample in '{name}'; "
                             f"pass --target COL (one of {_names(self._free())})")
         free = [c for c in self._free() if c != target]
-        for c in free:
-            if not _is_num(df[c]):
-                self._not_numeric(c, "a long file holds numeric feature columns besides id, step "
-                                     "and label: drop the column or encode it as numbers")
+        for c in _non_numeric(df, free)[:1]:
+            self._not_numeric(c, "a long file holds numeric feature columns besides id, step "
+                                 "and label: drop the column or encode it as numbers")
         if not free:
             raise DataError(f"no numeric feature columns in '{name}' besides id '{sid}'"
                             f"{f', step {step!r}' if step else ''} and target '{target}'")
         has_y = target in df.columns
-        frame = df[[c for c in df.columns if c in {sid, step, target, *free}]].copy()
+        frame = self._subset(sid, step, target, *free)
         self._check_ids(frame, sid, "sample")
         frame = self._sort(frame, sid, step, "sample")
-        for c in free:
-            s = frame[c]
-            if s.isna().any():
-                raise DataError(f"missing value in column '{c}' at line {self._line_of(s.isna())} "
-                                f"of '{name}'; fill it or drop the row")
-            self._check_finite(frame, c)
-            frame[c] = s.astype(float)
+        missing = np.argwhere(frame[free].isna().to_numpy())
+        if len(missing):
+            r, k = missing[0]
+            raise DataError(f"missing value in column '{free[k]}' at line "
+                            f"{self.src.line(int(frame.index[r]))} of '{name}'; fill it or drop "
+                            "the row")
+        frame = self._floats(frame, free)
         y = None
         if has_y:
             self._check_target(frame, target)
@@ -683,7 +683,7 @@ class _Detector:
             target = rest[0]
             self.notes.append(f"target '{target}' is the only column besides the text")
         has_y = target in df.columns
-        frame = df[[c for c in df.columns if c in {col, target}]].copy()
+        frame = self._subset(col, target)
         missing = int(frame[col].isna().sum())
         if missing:
             frame[col] = frame[col].fillna("")
@@ -746,13 +746,22 @@ class _Detector:
                             f"{self._line_of(s.isna())} of '{self.src.name}'; fill it or drop "
                             "the row")
         if _is_num(s) and s.dtype != bool:
-            self._check_finite(frame, target, what="target")
+            self._floats(frame, [target], what="target")
 
-    def _check_finite(self, frame: pd.DataFrame, col: str, what: str = "column") -> None:
-        inf = pd.Series(np.isinf(frame[col].to_numpy(float)), index=frame.index)
-        if inf.any():
-            raise DataError(f"infinite value in {what} '{col}' at line {self._line_of(inf)} of "
-                            f"'{self.src.name}'; replace it with a finite number or drop the row")
+    def _floats(self, frame: pd.DataFrame, cols: list[str], what: str = "column") -> pd.DataFrame:
+        """`frame` with `cols` as float64; an infinite value is an error naming the first."""
+        if not cols:
+            return frame
+        x = frame[cols].to_numpy(float)
+        bad = np.argwhere(np.isinf(x))
+        if len(bad):
+            r, k = bad[0]
+            raise DataError(f"infinite value in {what} '{cols[k]}' at line "
+                            f"{self.src.line(int(frame.index[r]))} of '{self.src.name}'; replace "
+                            "it with a finite number or drop the row")
+        rest = frame.drop(columns=cols)
+        out = pd.concat([rest, pd.DataFrame(x, columns=cols, index=frame.index)], axis=1)
+        return out[list(frame.columns)]
 
     def _check_ids(self, frame: pd.DataFrame, sid: str | None, what: str) -> None:
         if sid and frame[sid].isna().any():
@@ -854,11 +863,17 @@ class _Detector:
 
 # ----------------------------------------------------------------------------- helpers
 
-def _is_num(s: pd.Series) -> bool:
+def _is_num(s) -> bool:
+    """For a Series or a dtype; bool counts as numeric (0/1)."""
     return pd.api.types.is_numeric_dtype(s)
 
 
-def _is_str(s: pd.Series) -> bool:
+def _non_numeric(df: pd.DataFrame, cols: list[str]) -> list[str]:
+    return [c for c, t in zip(cols, df[cols].dtypes) if not _is_num(t)]
+
+
+def _is_str(s) -> bool:
+    """For a Series or a dtype."""
     return pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s)
 
 
@@ -950,7 +965,7 @@ def _grid_freq(t: pd.DatetimeIndex) -> str | None:
         return None
     mon, day = t[0].month_name()[:3].upper(), t[0].day_name()[:3].upper()
     candidates = [f"YS-{mon}", f"YE-{mon}", f"QS-{mon}", f"QE-{mon}", "MS", "ME", f"W-{day}"]
-    if (t.dayofweek < 5).all():
+    if (t.day_of_week < 5).all():
         candidates.append("B")
     candidates += ["D", "h", "min", "s"]
     for alias in candidates:
