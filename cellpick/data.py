@@ -5,7 +5,8 @@ Reading
     rows of the header's width most consistently (ties: more columns, then ``,``).
   * A UTF-8 BOM is dropped; UTF-16 is decoded by its BOM; a file that is not UTF-8 is
     read as Latin-1 (noted). Binary files (zip/xlsx, gzip, NUL bytes) are refused.
-  * With ``;`` as separator, columns written with a decimal comma (``1,5``) become numbers.
+  * With ``;`` as separator, columns written with a decimal comma (``1,5``) become numbers;
+    quoted numbers with thousands separators (``"1,234"``) become numbers too (noted).
   * Unnamed columns (an empty header cell) that are empty, or that hold a saved row index
     0..n-1 in first position, are dropped with a note. Duplicate names are an error.
   * Rows in messages are *file line numbers* (the header is line 1).
@@ -27,7 +28,8 @@ overrides it (--target --task --id --time --text):
      subject, key, unique_id whose values repeat. Such a column whose values do not repeat
      is a row id: it is ignored, with a note.
   4. target: ``target=``; else the first column named label, target, y or class (any case);
-     else, for a series, its only numeric column (several: error asking for --target).
+     else, for a series, its only numeric column that is not true/false (several: error
+     asking for --target).
   5. layout: text when 2. found a text column. With an id: series (panel) for task
      forecast, a forecast hint or a date-like time; long for task classify/regress; else
      long when the target is constant within at least half of the multi-row ids (a sample
@@ -39,8 +41,9 @@ overrides it (--target --task --id --time --text):
      integer-valued one with at most 20 distinct values and fewer than half the samples;
      regress otherwise.
   7. features: series: the target, then the other numeric columns (covariates); a
-     non-numeric column is an error (drop it or encode it as numbers): cellpick does not
-     guess encodings. wide: the numeric columns other than the target, in file order.
+     non-numeric column is an error (drop it, encode it as numbers, or pass it as --id when
+     it names the series): cellpick does not guess encodings. True/false columns count as
+     numbers (0/1). wide: the numeric columns other than the target, in file order.
      long: the numeric columns other than id, step and target. text: none.
 Missing values: never in the target, id or time. In a series, a covariate missing at most
 5% of its values is forward- then back-filled within its series (noted); otherwise, and in
@@ -82,6 +85,7 @@ _DATE_FORMATS = (
 )
 _QUARTER = re.compile(r"^\s*(\d{4})[- ]?[Qq]([1-4])\s*$")
 _DECIMAL_COMMA = re.compile(r"\s*[+-]?\d+(,\d+)?\s*")
+_THOUSANDS = re.compile(r"[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?")
 _FREQ_WORDS = {
     "Y": "yearly", "YS": "yearly", "YE": "yearly", "A": "yearly", "AS": "yearly",
     "Q": "quarterly", "QS": "quarterly", "QE": "quarterly", "M": "monthly", "MS": "monthly",
@@ -234,6 +238,7 @@ def _read(path: str | Path) -> tuple[pd.DataFrame, _Source, list[str]]:
     df.columns = [str(c).strip() for c in df.columns]
     if sep == ";":
         df = _decimal_comma(df, text, name, notes)
+    df = _thousands(df, notes)
     df = _drop_unnamed(df, notes)
     for c in df.columns[df.isna().all().to_numpy()][:1]:
         raise DataError(f"column '{c}' in '{name}' has no values (every cell is empty); "
@@ -344,6 +349,19 @@ def _decimal_comma(df: pd.DataFrame, text: str, name: str, notes: list[str]) -> 
             out = _parse(text, ";", name, len(df.columns), notes, decimal=",")
             out.columns = df.columns
             return out
+    return df
+
+
+def _thousands(df: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """Numbers written with thousands separators ("1,234", quoted) become numbers."""
+    for c in df.columns:
+        if not _is_str(df[c].dtype):
+            continue
+        v = df[c].dropna().astype(str).str.strip()
+        if len(v) and v.str.contains(",").any() and v.str.fullmatch(_THOUSANDS).all():
+            df[c] = pd.to_numeric(df[c].str.replace(",", "", regex=False))
+            notes.append(f"read values such as '{v[v.str.contains(',')].iloc[0]}' in '{c}' as "
+                         "numbers with thousands separators")
     return df
 
 
@@ -542,8 +560,9 @@ class _Detector:
                 "long sequences, or drop --task to forecast the series")
         if self.time or forecast:
             return "series"
-        numeric = [c for c in self._free() if _is_num(self.dtype[c])]
         target = self.target
+        numeric = [c for c in self._free(None) + [target] * bool(self.opt["target"])
+                   if c in self.dtype and _is_num(self.dtype[c])]
         if self.task is None and len(numeric) == 1 and target in (None, numeric[0]):
             return "series"
         if target is not None or not self.labeled:
@@ -562,20 +581,23 @@ class _Detector:
         target = self.target
         free = self._free()
         if target is None:
-            numeric = [c for c in free if _is_num(self.dtype[c])]
+            numeric = [c for c in free if _is_num(self.dtype[c]) and self.dtype[c] != bool]
+            if not numeric and free:
+                self._not_numeric(free[0], "a series needs a numeric column to forecast")
             if len(numeric) != 1:
-                what = f"{len(numeric)} numeric columns ({_names(numeric)})" if numeric else \
-                    "no numeric column"
-                raise DataError(f"cannot tell which column to forecast in '{name}': {what}; "
-                                "pass --target COL")
+                raise DataError(f"cannot tell which column to forecast in '{name}': "
+                                f"{len(numeric)} numeric columns ({_names(numeric)}); pass "
+                                "--target COL")
             target = numeric[0]
             self.notes.append(f"target '{target}' is the only numeric column")
         if not _is_num(df[target]) or df[target].dtype == bool:
             self._not_numeric(target, "a forecast target must be numbers: pass --target with a "
                                       "numeric column")
         for c in _non_numeric(df, [c for c in free if c != target])[:1]:
+            panel = f", or pass --id '{c}' if it names the series" if df[c].duplicated().any() \
+                else ""
             self._not_numeric(c, "a series takes numeric covariates only: drop the column or "
-                                 "encode it as numbers")
+                                 f"encode it as numbers{panel}")
         covariates = [c for c in free if c != target]
         frame = self._subset(tid, tcol, target, *covariates)
         self._check_ids(frame, tid, "series")
@@ -687,7 +709,7 @@ class _Detector:
         missing = int(frame[col].isna().sum())
         if missing:
             frame[col] = frame[col].fillna("")
-            self.notes.append(f"{missing} empty texts in '{col}' read as ''")
+            self.notes.append(f"{_count(missing, 'empty text')} in '{col}' read as ''")
         frame[col] = frame[col].astype(str)
         if has_y:
             self._check_target(frame, target)
@@ -715,10 +737,8 @@ class _Detector:
             frame[target] = labels
         else:
             if not _is_num(y) or y.dtype == bool:
-                row = int(frame.index[~frame[target].astype(str).map(_is_number)][0])
-                raise DataError(f"task '{task}' needs a numeric target, but '{target}' holds "
-                                f"'{frame[target][row]}' at line {self.src.line(row)} of "
-                                f"'{self.src.name}'; use --task classify or another --target")
+                self._not_numeric(target, f"task '{task}' needs a numeric target: use --task "
+                                          "classify or another --target")
             frame[target] = frame[target].astype(float)
             if self.labeled and y.nunique() == 1:
                 raise DataError(f"target '{target}' in '{self.src.name}' is constant (every "
@@ -830,7 +850,7 @@ class _Detector:
             raise DataError(f"column '{col}' in '{self.src.name}' has no values in one series "
                             f"(line {self._line_of(filled.isna())}); fill it or drop the column")
         frame[col] = filled
-        self.notes.append(f"filled {n} missing values in '{col}' (first at line {first}) "
+        self.notes.append(f"filled {_count(n, 'missing value')} in '{col}' (first at line {first}) "
                           "forward, then backward, within each series")
 
     def _freq(self, frame: pd.DataFrame, gid: str | None, tcol: str) -> str | None:
@@ -856,8 +876,8 @@ class _Detector:
             missing += int((~present).sum())
             gaps += int((np.diff(present.astype(int)) == -1).sum())
         if missing:
-            self.notes.append(f"{gaps} gaps in '{tcol}' (expected {_freq_word(grid)} steps; "
-                              f"{missing} time stamps missing)")
+            self.notes.append(f"{_count(gaps, 'gap')} in '{tcol}' (expected {_freq_word(grid)} "
+                              f"steps; {_count(missing, 'time stamp')} missing)")
         return freq
 
 
@@ -879,6 +899,10 @@ def _is_str(s) -> bool:
 
 def _show(v) -> str:
     return repr(v) if isinstance(v, str) else str(v)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _names(items, quote: bool = True, limit: int = 8) -> str:

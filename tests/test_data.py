@@ -112,7 +112,23 @@ def test_series_named_target_and_few_missing_covariates_filled(tmp_path):
     ds = load(write(tmp_path, csv("date,y,temp", rows)))
     assert ds.target == "y" and ds.features == ["y", "temp"]
     assert ds.frame["temp"][4] == 3.0  # forward-filled
-    assert any("filled 1 missing values in 'temp'" in n for n in ds.notes)
+    assert any("filled 1 missing value in 'temp'" in n for n in ds.notes)
+
+
+def test_single_column_named_by_target_option_is_a_series(tmp_path):
+    ds = load(write(tmp_path, csv("sales", ["3", "5", "4", "6"])), target="sales")
+    assert (ds.layout, ds.task, ds.features) == ("series", "forecast", ["sales"])
+
+
+def test_panel_with_given_id_bool_covariate_and_thousands_separators(tmp_path):
+    rows = [f'{s},2021-01-0{7 - i},"{i + 1},{ord(s)}0",{i % 2 == 0}' for s in "ba"
+            for i in range(6)]
+    ds = load(write(tmp_path, csv("store,date,sales,holiday", rows)), id="store")
+    assert (ds.layout, ds.id, ds.target, ds.features) == ("series", "store", "sales",
+                                                           ["sales", "holiday"])
+    assert ds.frame["sales"][0] == 6970 and list(ds.frame["store"][:1]) == ["a"]
+    assert "sorted 12 rows by 'store', 'date' (file was not in time order)" in ds.notes
+    assert any("thousands separators" in n for n in ds.notes)
 
 
 def test_forecast_hint_makes_a_series_of_a_plain_table(tmp_path):
@@ -347,6 +363,11 @@ BAD = [
     ("non-numeric covariate", csv("date,value,city", [f"{d},{i},x" for i, d in
                                                       enumerate(days(4))]), {"target": "value"},
      DataError, r"column 'city' .* not numeric .* drop the column or encode it as numbers"),
+    ("series id not given", csv("store,date,sales", [f"{s},{d},{i}" for s in "ab"
+                                                     for i, d in enumerate(days(3))]), {},
+     DataError, r"column 'store' .* not numeric .* or pass --id 'store' if it names the series"),
+    ("no number to forecast", csv("date,city", [f"{d},x" for d in days(3)]), {}, DataError,
+     r"column 'city' .* not numeric .* a series needs a numeric column to forecast"),
     ("bad date in --time", SERIES.replace("2020-01-03", "2020-13-45"), {"time": "date"},
      DataError, r"cannot read '2020-13-45' in column 'date' at line 4 .* as a date"),
     ("bad date in date column", SERIES.replace("2020-01-03", "yesterday"), {}, DataError,
@@ -371,7 +392,8 @@ BAD = [
     ("text with forecast", SERIES, {"text": "date", "task": "forecast"}, ConfigError,
      r"'forecast' needs a series, not a --text column"),
     ("regress on strings", csv("label,t0,t1", ["a,1,2", "b,2,3"]), {"task": "regress"},
-     DataError, r"task 'regress' needs a numeric target, but 'label' holds 'a' at line 2"),
+     DataError, r"column 'label' .* not numeric \(first value 'a' at line 2\); task 'regress' needs a "
+     r"numeric target"),
     ("numeric --text", WIDE, {"text": "t0"}, DataError, r"column 't0' \(--text\) .* holds numbers"),
     ("long without features", csv("sample_id,step,label", [f"{s},{k},{s % 2}" for s in range(4)
                                                            for k in range(2)]), {}, DataError,
