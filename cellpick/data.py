@@ -4,7 +4,7 @@ Reading
   * The separator is the one of ``,`` ``;`` tab ``|`` that splits the first lines into
     rows of the header's width most consistently (ties: more columns, then ``,``).
   * A UTF-8 BOM is dropped; UTF-16 is decoded by its BOM; a file that is not UTF-8 is
-    read as Latin-1 (noted). Binary files (zip/xlsx, gzip, NUL bytes) are refused.
+    read as Windows-1252, else Latin-1 (noted). Binary files (zip/xlsx, gzip, NUL bytes) are refused.
   * With ``;`` as separator, columns written with a decimal comma (``1,5``) become numbers;
     quoted numbers with thousands separators (``"1,234"``) become numbers too (noted).
   * Unnamed columns (an empty header cell) that are empty, or that hold a saved row index
@@ -24,7 +24,7 @@ overrides it (--target --task --id --time --text):
   2. text: ``text=``; else, unless task is forecast, a forecast hint, an ``id=``/``time=`` or
      a date-like column points at a series, the first string column other than the target
      whose values look like prose (half or more contain whitespace, mean length > 15).
-  3. id: ``id=``; else the first column named id, *_id, series, sample, item, group,
+  3. id (not for text): ``id=``; else the first column named id, *_id, series, sample, item, group,
      subject, key, unique_id whose values repeat. Such a column whose values do not repeat
      is a row id: it is ignored, with a note.
   4. target: ``target=``; else the first column named label, target, y or class (any case);
@@ -39,7 +39,8 @@ overrides it (--target --task --id --time --text):
      target; else wide when a target is known; else an error asking for --target.
   6. task: ``task=``; else forecast for a series; classify for a string or bool target, or an
      integer-valued one with at most 20 distinct values and fewer than half the samples;
-     regress otherwise.
+     regress otherwise. Classes are python ints when the labels are integer-valued, else
+     strings (true/false labels become 'False'/'True').
   7. features: series: the target, then the other numeric columns (covariates); a
      non-numeric column is an error (drop it, encode it as numbers, or pass it as --id when
      it names the series): cellpick does not guess encodings. True/false columns count as
@@ -209,7 +210,7 @@ class _Source:
 
 def _records(text: str, sep: str):
     """Yield (first line, fields) for each record pandas reads (it skips blank lines)."""
-    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
     end = 0
     for fields in reader:
         start, end = end + 1, reader.line_num
