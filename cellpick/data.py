@@ -131,7 +131,9 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        """Human summary: layout, task, columns, and which option overrides each choice."""
+        """Human summary: layout, task, columns, and which option overrides each choice.
+
+        `notes` are not repeated here: callers print them after it, one per line."""
         f = self.frame
         if self.layout == "series":
             parts = [f"id '{self.id}', {f[self.id].nunique()} series"] if self.id else []
@@ -159,7 +161,6 @@ class Dataset:
             lines.append("features: the text itself (vocabulary learned inside the model)")
         else:
             lines.append(f"features: {len(self.features)} ({_names(self.features, quote=False)})")
-        lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
@@ -187,6 +188,12 @@ def load(
     frame, src, notes = _read(path)
     return _Detector(frame, src, notes, target=target, task=task, id=id, time=time, text=text,
                      forecast_hint=forecast_hint, labeled=labeled).run()
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """The CSV as `load` reads it (encoding, separator, decimal marks, dropped row index),
+    without detection or checks on values: for applying a model to new data."""
+    return _read(path, require_values=False)[0]
 
 
 # ----------------------------------------------------------------------------- reading
@@ -218,7 +225,8 @@ def _records(text: str, sep: str):
             yield start, fields
 
 
-def _read(path: str | Path) -> tuple[pd.DataFrame, _Source, list[str]]:
+def _read(path: str | Path, require_values: bool = True
+          ) -> tuple[pd.DataFrame, _Source, list[str]]:
     p, name = Path(path), str(path)
     if p.is_dir():
         raise DataError(f"data file '{name}' is a directory; pass the path of a CSV file")
@@ -241,7 +249,7 @@ def _read(path: str | Path) -> tuple[pd.DataFrame, _Source, list[str]]:
         df = _decimal_comma(df, text, name, notes)
     df = _thousands(df, notes)
     df = _drop_unnamed(df, notes)
-    for c in df.columns[df.isna().all().to_numpy()][:1]:
+    for c in df.columns[df.isna().all().to_numpy()][:1] if require_values else []:
         raise DataError(f"column '{c}' in '{name}' has no values (every cell is empty); "
                         "fill it or drop the column")
     return df, src, notes

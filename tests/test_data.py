@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellpick.data import Dataset, load
+from cellpick.data import Dataset, load, read_table
 from cellpick.errors import ConfigError, DataError
 
 DATA = Path(__file__).resolve().parent.parent / "recipes" / "data"
@@ -289,6 +289,13 @@ def test_thousands_of_columns(tmp_path):
     rows = [f"{i % 2}," + ",".join(["0.5"] * steps) for i in range(8)]
     ds = load(write(tmp_path, csv(header, rows)))
     assert ds.layout == "wide" and len(ds.features) == steps
+
+
+def test_read_table_reads_like_load_without_checks(tmp_path):
+    text = csv(";label;t0;t1", ["0;;1,5;2", "1;;2,5;3"])
+    frame = read_table(write(tmp_path, b"\xef\xbb\xbf" + text.encode()))
+    assert list(frame.columns) == ["label", "t0", "t1"]  # row index dropped
+    assert frame["label"].isna().all() and list(frame["t0"]) == [1.5, 2.5]
 
 
 def test_unlabeled_data_for_predict(tmp_path):
