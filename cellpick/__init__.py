@@ -22,6 +22,6 @@ def fit(data=None, **options):
 
 def predict(model_dir, data):
     """Predictions of an export for a CSV, as a pandas DataFrame."""
-    from .predict import predict as _predict
+    from .inference import predict as _predict
 
     return _predict(model_dir, data)

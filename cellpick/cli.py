@@ -199,7 +199,7 @@ def predict(
     """Apply an exported model to new raw data; writes CSV."""
 
     def work():
-        from .predict import predict as run_predict
+        from .inference import predict as run_predict
 
         table = run_predict(model_dir, data)
         if out:
