@@ -138,8 +138,9 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
         t = cls(**kwargs)
         t.setup(prep=prep, tracker=tracker, result=result, progress=progress, seed=seed,
                 counter=counter)
+        # shuffle=False: tf.data already reshuffles each epoch; Keras would warn otherwise.
         t.search(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks(epochs),
-                 verbose=0)
+                 shuffle=False, verbose=0)
         done = [r for r in result.trials if r["cell"] == cell and r["status"] == "COMPLETED"]
         if not done:
             errors = [r["error"] for r in result.trials if r["cell"] == cell and r["error"]]

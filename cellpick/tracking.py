@@ -80,9 +80,13 @@ class Tracker:
         return self.parent_id
 
     def log_dataset(self, frame, source: str, name: str) -> None:
+        import warnings
+
         import mlflow
 
-        dataset = mlflow.data.from_pandas(frame, source=source, name=name)
+        with warnings.catch_warnings():  # a local path matches two equivalent source types
+            warnings.filterwarnings("ignore", message="The specified dataset source")
+            dataset = mlflow.data.from_pandas(frame, source=source, name=name)
         mlflow.log_input(dataset, context="training")
 
     def finish_fit(self, status: str = "FINISHED", reason: str | None = None) -> None:
@@ -143,8 +147,12 @@ class Tracker:
         import tensorflow as tf
         from mlflow.models import infer_signature
 
+        import contextlib
+        import io
+
         output = model.predict(input_example, verbose=0)
-        with _example_dir_created():
+        # MLflow validates the example with predict() in verbose mode: keep its bar off stdout.
+        with _example_dir_created(), contextlib.redirect_stdout(io.StringIO()):
             info = mlflow.keras.log_model(
                 model,
                 name="model",

@@ -39,7 +39,7 @@ def fit_one(prep: Prepared, config: dict[str, Any], seed: int, epochs: int):
     history = model.fit(
         prep.dataset("train", bs, shuffle=True, seed=seed),
         validation_data=prep.dataset("val", bs),
-        epochs=epochs, callbacks=callbacks(epochs), verbose=0,
+        epochs=epochs, callbacks=callbacks(epochs), shuffle=False, verbose=0,
     )
     return model, history.history, time.perf_counter() - t0
 
