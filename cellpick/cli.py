@@ -32,7 +32,9 @@ def _guard(fn, debug: bool = False):
         _err(f"error: {e}")
         raise typer.Exit(2)
     except KeyboardInterrupt:
-        _err("interrupted: no export was written; the MLflow run is marked KILLED")
+        again = " ".join(["cellpick", *sys.argv[1:]] + ([] if "--resume" in sys.argv else ["--resume"]))
+        _err(f"interrupted: no export was written; the MLflow runs are marked KILLED. "
+             f"Continue with: {again}")
         raise typer.Exit(130)
     except typer.Exit:
         raise

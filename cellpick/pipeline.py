@@ -133,19 +133,28 @@ def make_plan(config: FitConfig) -> Plan:
     return Plan(config, path, ds, prep, season, metric, greater)
 
 
+def _deterministic(tf) -> None:
+    """Same seed, same result on a CPU: TensorFlow's op determinism. On a GPU the cuDNN
+    kernels stay non-deterministic (and fast); results there can differ in the last digits."""
+    if not tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.enable_op_determinism()
+
+
 def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     from . import report, verdict
     from ._quiet import tensorflow
     from .export import write_export
     from .search import run_search
     from .space import export_model
-    from .tracking import Tracker
-    from .train import best_epoch, fit_one
+    from .errors import ConfigError
+    from .tracking import Tracker, fit_key
+    from .train import Budget, best_epoch, fit_one
 
     say = progress or (lambda event, info: None)
     t_start = time.perf_counter()
+    budget = Budget(config.time_budget, time.time(), config.seeds) if config.time_budget else None
     plan = make_plan(config)
-    tensorflow()
+    _deterministic(tensorflow())
     ds, prep, season, path = plan.dataset, plan.prep, plan.season, plan.path
     metric, greater = plan.metric, plan.greater_is_better
     say("dataset", {"description": ds.describe(), "notes": ds.notes})
@@ -153,37 +162,54 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
 
     experiment = config.experiment or path.stem
     tracker = Tracker(config.tracking_uri, experiment)
-    stamp = datetime.now().strftime("%m%d-%H%M%S")
-    parent = tracker.start_fit(
-        f"fit-{path.stem[:16]}-{stamp}",
-        params={"data": str(path), "task": ds.task, "layout": ds.layout, "target": ds.target,
-                "lookback": prep.lookback, "horizon": prep.horizon, "season": season,
-                "cells": ",".join(config.cells), "units": ",".join(map(str, config.units)),
-                "layers": ",".join(map(str, config.layers)), "tuner": config.tuner,
-                "max_trials": config.max_trials, "epochs": config.epochs, "seeds": config.seeds,
-                "seed": config.seed, "test_size": config.test_size, "metric": metric},
-        tags={"cellpick.task": ds.task, "cellpick.layout": ds.layout},
-    )
-    say("tracking", {"uri": tracker.uri, "experiment": experiment, "run_id": parent})
+    key = fit_key({k: v for k, v in asdict(config).items()})
+    if config.resume:
+        parent = tracker.find_resumable(key)
+        if parent is None:
+            raise ConfigError(f"nothing to resume: no unfinished fit of {path.name} with these options "
+                              f"in {tracker.uri} (experiment '{experiment}'); run without --resume")
+        tracker.reopen_fit(parent)
+        # Seeds and baselines of the interrupted process are redone from scratch.
+        tracker.close_children(("verdict", "baseline"), "KILLED",
+                               "superseded: the fit was resumed", only_running=False)
+    else:
+        stamp = datetime.now().strftime("%m%d-%H%M%S")
+        parent = tracker.start_fit(
+            f"fit-{path.stem[:16]}-{stamp}",
+            params={"data": str(path), "task": ds.task, "layout": ds.layout, "target": ds.target,
+                    "lookback": prep.lookback, "horizon": prep.horizon, "season": season,
+                    "cells": ",".join(config.cells), "units": ",".join(map(str, config.units)),
+                    "layers": ",".join(map(str, config.layers)), "tuner": config.tuner,
+                    "max_trials": config.max_trials, "epochs": config.epochs, "seeds": config.seeds,
+                    "seed": config.seed, "test_size": config.test_size, "metric": metric,
+                    "time_budget": config.time_budget},
+            tags={"cellpick.task": ds.task, "cellpick.layout": ds.layout, "cellpick.fit_key": key},
+        )
+    say("tracking", {"uri": tracker.uri, "experiment": experiment, "run_id": parent,
+                     "resumed": config.resume})
     try:
-        tracker.log_dataset(ds.frame, source=str(path.resolve()), name=path.stem)
+        if not config.resume:
+            tracker.log_dataset(ds.frame, source=str(path.resolve()), name=path.stem)
         workdir = Path(".cellpick") / "tuner" / parent
         search = run_search(
             prep, cells=config.cells, units=config.units, layers=config.layers,
             tuner=config.tuner, max_trials=config.max_trials, epochs=config.epochs,
             seed=config.seed, workdir=workdir, tracker=tracker, progress=say, resume=config.resume,
+            budget=budget,
         )
+        n_seeds = budget.seeds_that_fit(search.trials, len(search.best)) if budget else config.seeds
 
         # Verdict: each cell's best configuration retrained with K seeds on the same split.
-        say("stage", {"name": "verdict", "cells": list(search.best), "seeds": config.seeds})
+        say("stage", {"name": "verdict", "cells": list(search.best), "seeds": n_seeds})
         cells, best_models = [], {}
         y_val = None
         for cell, cfg in search.best.items():
             scores, seconds, best = [], [], None
-            for k in range(config.seeds):
+            for k in range(n_seeds):
                 seed = config.seed + 1000 * (k + 1)
                 run_id = tracker.start_child("verdict", f"v-{cell}-s{k + 1}", {**cfg, "seed": seed})
-                model, history, secs = fit_one(prep, cfg, seed, config.epochs)
+                model, history, secs = fit_one(prep, cfg, seed, config.epochs,
+                                               deadline=budget.deadline if budget else None)
                 final = export_model(prep, model)
                 y_val, pred = _split_predictions(final, prep, "val")
                 score = verdict.score(ds.task, y_val, pred)
@@ -234,6 +260,14 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         decision.test_score = test_score
         vdict = decision.to_dict()
         vdict["best_baseline_test_score"] = baseline_test
+        if budget:
+            cut = search.cut_short or n_seeds < config.seeds
+            vdict["budget"] = {"seconds": budget.seconds, "cut_short": cut,
+                               "trials_per_cell": search.rounds, "seeds": n_seeds}
+            if cut:
+                vdict["reason"] += (f" The time budget ({budget.seconds:g} s) cut the search to "
+                                    f"{search.rounds} of {config.max_trials} trials per cell and "
+                                    f"{n_seeds} of {config.seeds} seeds.")
 
         # Report, artifacts, model, export.
         say("stage", {"name": "export"})
@@ -254,7 +288,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         win_mean = vdict["cells"][winner]["mean"]
         tracker.log_metrics(parent, {f"val_{metric}": win_mean, **(
             {f"test_{metric}": test_score} if test_score is not None else {})})
-        tracker.set_tags(parent, {"cellpick.winner": winner, "mlflow.note.content": decision.reason,
+        tracker.set_tags(parent, {"cellpick.winner": winner, "mlflow.note.content": vdict["reason"],
                                   **{f"cellpick.winner.{k}": v for k, v in win_cfg.items()}})
         example = _arrays(prep, "val")[0][:2]
         model_uri = tracker.log_model(model, example, register=config.register)
@@ -280,14 +314,16 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         tracker.set_tags(parent, {"cellpick.export": str(out)})
         tracker.finish_fit("FINISHED")
     except KeyboardInterrupt:
+        tracker.close_children(("trial", "verdict", "baseline"), "KILLED", "interrupted by the user")
         tracker.finish_fit("KILLED", "interrupted by the user")
         raise
     except BaseException as e:
+        tracker.close_children(("trial", "verdict", "baseline"), "FAILED", f"the fit failed: {e}")
         tracker.finish_fit("FAILED", f"{type(e).__name__}: {e}")
         raise
     result = FitResult(
         winner=winner, config=win_cfg, metric=metric, greater_is_better=greater,
-        val_score=win_mean, test_score=test_score, reason=decision.reason,
+        val_score=win_mean, test_score=test_score, reason=vdict["reason"],
         parent_run_id=parent, experiment=experiment, tracking_uri=tracker.uri,
         export_path=str(out), task=ds.task, layout=ds.layout, trials=len(search.trials),
         seconds=round(time.perf_counter() - t_start, 2), verdict=vdict,

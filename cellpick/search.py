@@ -15,10 +15,25 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .space import hypermodel, score_from_logs
-from .train import best_epoch, callbacks
+from .train import Budget, best_epoch, callbacks
 from .windows import Prepared
 
 TUNER_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
+
+
+def _reconcile(tuners: dict, tracker) -> None:
+    """After a crash: a trial run left RUNNING is finished if keras-tuner recorded the trial as
+    completed (the process died between the two writes), otherwise marked KILLED (it reruns)."""
+    for run in tracker.children("trial"):
+        if run.info.status != "RUNNING":
+            continue
+        t = tuners.get(run.data.params.get("cell"))
+        trial = t.oracle.trials.get(run.data.tags.get("cellpick.trial_id")) if t else None
+        if trial is not None and trial.status == "COMPLETED":
+            tracker.end_child(run.info.run_id, "FINISHED")
+        else:
+            tracker.end_child(run.info.run_id, "KILLED",
+                              "the fit stopped during this trial; it is rerun by --resume")
 
 
 class SearchFailed(RuntimeError):
@@ -30,6 +45,8 @@ class SearchResult:
     trials: list[dict[str, Any]] = field(default_factory=list)  # one record per trial
     best: dict[str, dict[str, Any]] = field(default_factory=dict)  # cell -> best config
     curves: dict[str, dict[str, Any]] = field(default_factory=dict)  # run name -> cell, val_loss
+    rounds: int = 0  # trials per cell actually run
+    cut_short: bool = False  # the time budget stopped the search early
 
 
 def _tuner_class(kind: str):
@@ -114,8 +131,16 @@ def _tuner_class(kind: str):
 
 def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: list[int],
                tuner: str, max_trials: int, epochs: int, seed: int, workdir: Path,
-               tracker, progress: Callable[[str, dict], None], resume: bool = False) -> SearchResult:
-    """One tuner per cell, equal budgets; returns every trial's record and each cell's best config."""
+               tracker, progress: Callable[[str, dict], None], resume: bool = False,
+               budget: "Budget | None" = None) -> SearchResult:
+    """One tuner per cell, run round-robin (one trial per cell per round) so that every cell
+    has the same number of trials whenever the search stops; returns every trial's record
+    and each cell's best configuration.
+
+    `budget` stops the search at a round boundary when the time left cannot cover another
+    round plus the later stages. `previous` holds the records of trials finished before a
+    resume (keras-tuner's own project state decides what is rerun).
+    """
     import keras_tuner as kt
 
     result = SearchResult()
@@ -123,8 +148,9 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
     bs = prep.batch_size()
     train_ds = prep.dataset("train", bs, shuffle=True, seed=seed)
     val_ds = prep.dataset("val", bs)
+    cbs = callbacks(epochs, deadline=budget.deadline if budget else None)
+    tuners = {}
     for cell in cells:
-        cls = _tuner_class(tuner)
         kwargs = dict(
             hypermodel=hypermodel(prep, cell, units, layers),
             objective=kt.Objective("val_loss", "min"), seed=seed,
@@ -135,12 +161,35 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
             kwargs.update(max_epochs=epochs, factor=3, hyperband_iterations=1)
         else:
             kwargs.update(max_trials=max_trials)
-        t = cls(**kwargs)
+        t = _tuner_class(tuner)(**kwargs)
         t.setup(prep=prep, tracker=tracker, result=result, progress=progress, seed=seed,
                 counter=counter)
+        tuners[cell] = t
+    if resume:
+        _reconcile(tuners, tracker)
+        result.trials, result.curves = tracker.trial_records()
+        counter["n"] = len(result.trials)
+
+    def search(t):
         # shuffle=False: tf.data already reshuffles each epoch; Keras would warn otherwise.
-        t.search(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks(epochs),
+        t.search(train_ds, validation_data=val_ds, epochs=epochs, callbacks=cbs,
                  shuffle=False, verbose=0)
+
+    if tuner == "hyperband":  # Hyperband sizes its own brackets: whole searches, cell by cell
+        for t in tuners.values():
+            search(t)
+        result.rounds = max_trials
+    else:
+        for round_ in range(1, max_trials + 1):
+            if budget is not None and round_ > 1 and not budget.can_afford_round(result.trials, len(cells)):
+                result.cut_short = True
+                break
+            for t in tuners.values():
+                t.oracle.max_trials = round_
+                search(t)
+            result.rounds = round_
+
+    for cell, t in tuners.items():
         done = [r for r in result.trials if r["cell"] == cell and r["status"] == "COMPLETED"]
         if not done:
             errors = [r["error"] for r in result.trials if r["cell"] == cell and r["error"]]

@@ -36,6 +36,31 @@ def _param_value(v: Any) -> str:
     return str(v)[:6000]
 
 
+def _typed(text: str) -> Any:
+    """A logged param string back to the int, float or bool it was."""
+    if text in ("True", "False"):
+        return text == "True"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def fit_key(values: dict[str, Any]) -> str:
+    """Identifies 'the same fit' for --resume: the data file and every option that shapes it."""
+    import hashlib
+    import json
+
+    skip = {"resume", "json", "quiet", "time_budget", "tracking_uri"}
+    data = values.get("data")
+    ident = {k: v for k, v in values.items() if k not in skip}
+    if data:
+        ident["data"] = str(Path(data).resolve())
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 class Tracker:
     """A fit's connection to MLflow: the parent run and its children."""
 
@@ -97,6 +122,66 @@ class Tracker:
         if reason:
             self.client.set_tag(self.parent_id, "cellpick.error", reason[:5000])
         mlflow.end_run(status=status)
+
+    def find_resumable(self, key: str) -> str | None:
+        """The latest unfinished parent run of the same fit (same data and options), if any."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{ROLE}` = 'search' and tags.`cellpick.fit_key` = '{key}'",
+            order_by=["attributes.start_time DESC"], max_results=10,
+        )
+        for run in runs:
+            if run.info.status != "FINISHED":
+                return run.info.run_id
+        return None
+
+    def reopen_fit(self, run_id: str) -> str:
+        import mlflow
+
+        mlflow.start_run(run_id=run_id)
+        self.parent_id = run_id
+        return run_id
+
+    def children(self, role: str | None = None) -> list:
+        filt = f"tags.mlflow.parentRunId = '{self.parent_id}'"
+        if role:
+            filt += f" and tags.`{ROLE}` = '{role}'"
+        return self.client.search_runs([self.experiment_id], filter_string=filt, max_results=5000)
+
+    def close_children(self, roles: tuple[str, ...], status: str, reason: str,
+                       only_running: bool = True) -> int:
+        """Terminate child runs (e.g. those a killed process left RUNNING); returns how many."""
+        n = 0
+        for run in self.children():
+            if run.data.tags.get(ROLE) not in roles:
+                continue
+            if only_running and run.info.status != "RUNNING":
+                continue
+            self.end_child(run.info.run_id, status, reason)
+            n += 1
+        return n
+
+    def trial_records(self) -> tuple[list[dict], dict[str, dict]]:
+        """Records and validation curves of this fit's finished trial runs (for a resume)."""
+        records, curves = [], {}
+        for run in self.children("trial"):
+            if run.info.status != "FINISHED":
+                continue
+            p, m = run.data.params, run.data.metrics
+            name = run.data.tags.get("mlflow.runName", run.info.run_id)
+            history = self.client.get_metric_history(run.info.run_id, "val_loss")
+            records.append({
+                "trial_id": run.data.tags.get("cellpick.trial_id"), "name": name,
+                **{k: _typed(v) for k, v in p.items()},
+                "score": m.get("score"), "best_val_loss": m.get("best_val_loss"),
+                "epochs": len(history), "n_params": int(m["n_params"]) if "n_params" in m else None,
+                "train_seconds": m.get("train_seconds"), "status": "COMPLETED", "error": None,
+                "run_id": run.info.run_id,
+            })
+            curves[name] = {"cell": p.get("cell"),
+                            "val_loss": [h.value for h in sorted(history, key=lambda h: h.step)]}
+        records.sort(key=lambda r: r["name"])
+        return records, curves
 
     # -- children -----------------------------------------------------------------------
     def start_child(self, role: str, name: str, params: dict[str, Any],

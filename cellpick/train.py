@@ -7,6 +7,7 @@ small data sets need time to leave the initial plateau.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from .windows import Prepared
@@ -16,17 +17,79 @@ def patience(epochs: int) -> int:
     return max(5, epochs // 4)
 
 
-def callbacks(epochs: int) -> list:
+def callbacks(epochs: int, deadline: float | None = None) -> list:
     import keras
 
-    return [
+    cbs = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience(epochs),
                                       restore_best_weights=True),
         keras.callbacks.TerminateOnNaN(),
     ]
+    if deadline is not None:
+        cbs.append(_Deadline(deadline))
+    return cbs
 
 
-def fit_one(prep: Prepared, config: dict[str, Any], seed: int, epochs: int):
+def _deadline_callback_class():
+    import keras
+
+    class Deadline(keras.callbacks.Callback):
+        """Stops training at the end of the epoch in which the fit's deadline passes."""
+
+        def __init__(self, deadline: float):
+            super().__init__()
+            self.deadline = deadline
+
+        def on_epoch_end(self, epoch, logs=None):
+            if time.time() >= self.deadline:
+                self.model.stop_training = True
+
+    return Deadline
+
+
+def _Deadline(deadline: float):
+    return _deadline_callback_class()(deadline)
+
+
+@dataclass
+class Budget:
+    """A wall-clock budget for the whole fit (search, seeds, baselines, export).
+
+    The search starts another round (one trial per cell) only when the time left covers
+    the slowest recent round plus the reserve for the later stages: K seeds per cell at the
+    mean trial time, and a fixed allowance for baselines, report and export.
+    """
+
+    seconds: float
+    start: float
+    seeds: int
+    finish_allowance: float = 15.0  # baselines, report, MLflow model, export
+
+    @property
+    def deadline(self) -> float:
+        return self.start + self.seconds
+
+    def left(self) -> float:
+        return self.deadline - time.time()
+
+    def _trial_seconds(self, trials: list[dict]) -> float:
+        times = [r["train_seconds"] for r in trials if r.get("train_seconds")]
+        return float(sum(times) / len(times)) if times else 0.0
+
+    def can_afford_round(self, trials: list[dict], n_cells: int) -> bool:
+        per_trial = self._trial_seconds(trials)
+        reserve = self.seeds * n_cells * per_trial + self.finish_allowance
+        return self.left() >= n_cells * per_trial + reserve
+
+    def seeds_that_fit(self, trials: list[dict], n_cells: int) -> int:
+        """As many verdict seeds (at most the asked-for K, at least 1) as the time left covers."""
+        per_trial = max(self._trial_seconds(trials), 1e-3)
+        fit = int((self.left() - self.finish_allowance) // (n_cells * per_trial))
+        return max(1, min(self.seeds, fit))
+
+
+def fit_one(prep: Prepared, config: dict[str, Any], seed: int, epochs: int,
+            deadline: float | None = None):
     """Train one configuration with one seed; return (model, history dict, seconds)."""
     import keras
 
@@ -39,7 +102,7 @@ def fit_one(prep: Prepared, config: dict[str, Any], seed: int, epochs: int):
     history = model.fit(
         prep.dataset("train", bs, shuffle=True, seed=seed),
         validation_data=prep.dataset("val", bs),
-        epochs=epochs, callbacks=callbacks(epochs), shuffle=False, verbose=0,
+        epochs=epochs, callbacks=callbacks(epochs, deadline), shuffle=False, verbose=0,
     )
     return model, history.history, time.perf_counter() - t0
 
