@@ -48,6 +48,24 @@ def _typed(text: str) -> Any:
     return text
 
 
+@contextlib.contextmanager
+def _sqlite_init_lock(uri: str):
+    """An exclusive file lock beside a local SQLite store (no-op for other stores)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    db = Path(uri[len("sqlite:///"):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def fit_key(values: dict[str, Any]) -> str:
     """Identifies 'the same fit' for --resume: the data file and every option that shapes it."""
     import hashlib
@@ -73,9 +91,13 @@ class Tracker:
         if self.uri == DEFAULT_URI:
             Path("mlruns").mkdir(exist_ok=True)
         mlflow.set_tracking_uri(self.uri)
-        self.client = MlflowClient(self.uri)
-        self.experiment_name = experiment
-        self.experiment_id = self._experiment_id(experiment)
+        # Two fits starting at once on a new SQLite store would both run its schema
+        # migrations (alembic) and one fails: the first to take the lock creates the store.
+        with _sqlite_init_lock(self.uri):
+            self.client = MlflowClient(self.uri)
+            self.client.search_experiments(max_results=1)
+            self.experiment_name = experiment
+            self.experiment_id = self._experiment_id(experiment)
         self.parent_id: str | None = None
 
     def _experiment_id(self, name: str) -> str:

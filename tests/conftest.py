@@ -20,3 +20,9 @@ def data_dir() -> Path:
 def tiny(**extra) -> dict:
     """The smallest honest budget: real trials, real seeds, seconds each."""
     return {"units": "8", "layers": "1", "max_trials": 1, "epochs": 2, "seeds": 2, **extra}
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_tracking_uri(monkeypatch):
+    """mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI; keep one test's store out of the next."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -1,0 +1,111 @@
+"""Runs you can trust: time budget, resume after SIGKILL, same seed same result, concurrent fits."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import cellpick
+
+ROOT = Path(__file__).resolve().parents[1]
+AIRLINE = ROOT / "recipes" / "data" / "airline_train.csv"
+FORECAST = ["--horizon", "12", "--lookback", "24", "--units", "8", "--layers", "1"]
+
+
+def _cli(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.Popen([sys.executable, "-m", "cellpick", "fit", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _trial_runs(uri: str, status: str | None = None):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exps = [e.experiment_id for e in client.search_experiments()]
+    if not exps:
+        return []
+    runs = client.search_runs(exps, filter_string="tags.`cellpick.role` = 'trial'", max_results=500)
+    return [r for r in runs if status is None or r.info.status == status]
+
+
+def test_time_budget_stops_search_at_a_round_and_keeps_cells_equal(tmp_path):
+    budget = 60
+    result = cellpick.fit(AIRLINE, horizon=12, lookback=24, cells="gru,rnn", units="8", layers="1",
+                          max_trials=30, epochs=20, seeds=3, time_budget=f"{budget}s",
+                          tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", out=str(tmp_path / "m"))
+    info = result.verdict["budget"]
+    assert info["cut_short"] and info["trials_per_cell"] < 30
+    per_cell = {}
+    for run in _trial_runs(f"sqlite:///{tmp_path}/mlflow.db", "FINISHED"):
+        per_cell[run.data.params["cell"]] = per_cell.get(run.data.params["cell"], 0) + 1
+    assert per_cell["gru"] == per_cell["rnn"] == info["trials_per_cell"]
+    # The stated grace (README): the last round, one epoch per seed and the export may overrun.
+    assert result.seconds <= budget + 30, result.seconds
+    assert "time budget" in result.reason
+
+
+def test_sigkill_then_resume_reaches_the_exact_trial_count(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    args = [str(AIRLINE), *FORECAST, "--cells", "gru", "--max-trials", "4", "--epochs", "15",
+            "--seeds", "1", "--tracking-uri", uri, "--out", str(tmp_path / "m")]
+    proc = _cli(args, tmp_path)
+    try:
+        deadline = time.time() + 240
+        while len(_trial_runs(uri, "FINISHED")) < 2:
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            assert time.time() < deadline, "no two finished trials in time"
+            time.sleep(0.5)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    assert not (tmp_path / "m").exists()
+    resumed = _cli([*args, "--resume"], tmp_path)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err[-3000:]
+    finished = _trial_runs(uri, "FINISHED")
+    assert len(finished) == 4, [r.info.run_name for r in finished]
+    assert len({r.data.tags["mlflow.parentRunId"] for r in _trial_runs(uri)}) == 1
+    assert all(r.info.status in ("FINISHED", "KILLED") for r in _trial_runs(uri))
+    assert (tmp_path / "m" / "cellpick.json").is_file()
+
+
+def test_resume_without_an_unfinished_fit_is_a_user_error(tmp_path):
+    with pytest.raises(cellpick.ConfigError, match="nothing to resume"):
+        cellpick.fit(AIRLINE, horizon=12, lookback=24, resume=True,
+                     tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", out=str(tmp_path / "m"))
+
+
+def test_same_seed_same_result(tmp_path):
+    runs = []
+    for i in range(2):
+        runs.append(cellpick.fit(AIRLINE, horizon=12, lookback=24, cells="lstm,rnn", units="8,16",
+                                 layers="1", max_trials=2, epochs=3, seeds=2, seed=7,
+                                 tracking_uri=f"sqlite:///{tmp_path}/mlflow{i}.db",
+                                 out=str(tmp_path / f"m{i}")))
+    a, b = (r.verdict for r in runs)
+    assert a["winner"] == b["winner"]
+    for cell in a["cells"]:
+        assert a["cells"][cell]["config"] == b["cells"][cell]["config"]
+        assert a["cells"][cell]["scores"] == b["cells"][cell]["scores"]
+    assert runs[0].test_score == runs[1].test_score
+
+
+def test_two_concurrent_fits_share_one_store(tmp_path):
+    args = [*FORECAST, "--cells", "gru", "--max-trials", "2", "--epochs", "2", "--seeds", "1"]
+    procs = [_cli([str(AIRLINE), *args, "--out", f"m{i}"], tmp_path) for i in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, results):
+        assert p.returncode == 0, err[-3000:]
+    runs = _trial_runs("sqlite:///" + str(tmp_path / "mlruns" / "mlflow.db"), "FINISHED")
+    assert len(runs) == 4 and len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 2
+    tuner_dirs = list((tmp_path / ".cellpick" / "tuner").iterdir())
+    assert len(tuner_dirs) == 2
