@@ -39,6 +39,13 @@ def gpu_names() -> list[str]:
     return names
 
 
+def _load() -> str:
+    try:
+        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def device() -> str:
     """One line naming what the model runs on: the GPU(s) if any, else the CPU."""
     gpus = gpu_names()
@@ -59,6 +66,8 @@ def describe() -> list[str]:
         f"- date: {now}",
         f"- device: {device()}",
         f"- platform: {platform.platform()}",
+        # The machine may be shared: a busy neighbour slows every timing below.
+        f"- load average at start (1/5/15 min): {_load()}",
         f"- python {platform.python_version()}, tensorflow {tf.__version__}, "
         f"keras {keras.__version__} (backend {keras.backend.backend()}), numpy {np.__version__}",
         f"- command: `python {' '.join(sys.argv)}`",
