@@ -1,9 +1,9 @@
 """Time per epoch and parameter count of LSTM, GRU and SimpleRNN by width.
 
 One recurrent layer plus a Dense(1) regression head, trained with Adam on MSE
-over random windows of a fixed shape. Each (cell, width) runs one warm-up epoch
-(tracing, first allocations) and then ``--repeats`` timed epochs; the table shows
-the median. Runs unchanged on a GPU, where Keras picks cuDNN for LSTM and GRU.
+over random windows of a fixed shape. At each width the three cells run one
+warm-up epoch (tracing, first allocations) and then take turns for ``--repeats``
+timed epochs; the table shows each cell's median. Runs unchanged on a GPU, where Keras picks cuDNN for LSTM and GRU.
 
     python bench/cells.py            # full table (several minutes on 2 CPU cores)
     python bench/cells.py --quick    # widths 16 and 64, 1000 windows, 1 repeat (CI)
@@ -49,24 +49,36 @@ class _EpochTimer:
         self.callback = _Callback()
 
 
-def time_cell(cell: str, units: int, x, y, *, repeats: int, batch: int, seed: int):
-    """Return (parameter count, median seconds per epoch) for one cell and width."""
+def _build(cell: str, units: int, input_shape):
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input(shape=input_shape), getattr(keras.layers, cell)(units), keras.layers.Dense(1)]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    return model
+
+
+def time_width(units: int, x, y, *, repeats: int, batch: int, seed: int):
+    """Return {cell: (parameter count, median seconds per epoch)} at one width.
+
+    The cells take turns epoch by epoch, so that a load change on a shared
+    machine hits all three alike instead of whichever cell ran at the time.
+    """
     import keras
 
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input(shape=x.shape[1:]),
-            getattr(keras.layers, cell)(units),
-            keras.layers.Dense(1),
-        ]
-    )
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
-    timer = _EpochTimer()
+    models = {cell: _build(cell, units, x.shape[1:]) for cell in CELLS}
+    timers = {cell: _EpochTimer() for cell in CELLS}
     # Epoch 0 is the warm-up: graph tracing and first allocations land there.
-    model.fit(x, y, batch_size=batch, epochs=1 + repeats, verbose=0, callbacks=[timer.callback])
+    for _ in range(1 + repeats):
+        for cell, model in models.items():
+            model.fit(x, y, batch_size=batch, epochs=1, verbose=0,
+                      callbacks=[timers[cell].callback])
+    result = {cell: (models[cell].count_params(), statistics.median(timers[cell].seconds[1:]))
+              for cell in CELLS}
     keras.backend.clear_session()
-    return model.count_params(), statistics.median(timer.seconds[1:])
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,17 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     x = rng.standard_normal((samples, args.steps, args.features), dtype=np.float32)
     y = rng.standard_normal((samples, 1), dtype=np.float32)
 
-    rows = []
     print("| cell | units | params | s/epoch | time vs LSTM | params vs LSTM |")
     print("|---|---:|---:|---:|---:|---:|")
     for units in widths:
-        lstm = None
-        for cell in CELLS:
-            params, sec = time_cell(cell, units, x, y, repeats=repeats,
-                                    batch=args.batch, seed=args.seed)
-            if cell == "LSTM":
-                lstm = (params, sec)
-            rows.append((cell, units, params, sec))
+        timed = time_width(units, x, y, repeats=repeats, batch=args.batch, seed=args.seed)
+        lstm = timed["LSTM"]
+        for cell, (params, sec) in timed.items():
             print(f"| {cell} | {units} | {params:,} | {sec:.3f} | "
                   f"{sec / lstm[1]:.2f}x | {params / lstm[0]:.2f}x |", flush=True)
     return 0
