@@ -74,7 +74,7 @@ class _Progress:
                  f"input {tuple(info['input'])}{window}")
             self.echo(f"search: {','.join(info['cells'])} x units {info['units']} x layers {info['layers']}; "
                  f"{info['tuner']} tuner, {info['max_trials']} trials per cell, up to {info['epochs']} "
-                 f"epochs, then {info['seeds']} seeds per cell; metric {info['metric']} on validation")
+                 f"epochs (patience {info['patience']}), then {info['seeds']} seeds per cell; metric {info['metric']} on validation")
             for note in info["notes"]:
                 self.echo(f"note: {note}")
             if info.get("dry_run"):
@@ -123,7 +123,8 @@ def fit(
     layers: Optional[str] = typer.Option(None, help="Depths, e.g. 1,2."),
     tuner: Optional[str] = typer.Option(None, help="random | bayesian | hyperband | grid."),
     max_trials: Optional[int] = typer.Option(None, help="Trials per cell (same for every cell)."),
-    epochs: Optional[int] = typer.Option(None, help="Epoch budget per trial and seed."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs per trial and seed (default: 40, and at "
+                                         "least 1200 gradient steps on small data)."),
     seeds: Optional[int] = typer.Option(None, help="Seeds per cell in the verdict."),
     time_budget: Optional[str] = typer.Option(None, help="Wall-clock budget, e.g. 90s, 20m, 2h."),
     test_size: Optional[float] = typer.Option(None, help="Fraction held out for the test split."),
@@ -134,6 +135,7 @@ def fit(
     seed: Optional[int] = typer.Option(None, help="Random seed."),
     resume: Optional[bool] = typer.Option(None, "--resume", help="Continue an interrupted fit."),
     register: Optional[str] = typer.Option(None, help="Register the winner in the MLflow Model Registry."),
+    strategy: Optional[str] = typer.Option(None, help="none | mirrored (one trial on all local GPUs)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line of stdout."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved plan; train nothing."),
@@ -146,7 +148,7 @@ def fit(
         "cells": cells, "units": units, "layers": layers, "tuner": tuner, "max_trials": max_trials,
         "epochs": epochs, "seeds": seeds, "time_budget": time_budget, "test_size": test_size,
         "tracking_uri": tracking_uri, "experiment": experiment, "out": str(out) if out else None,
-        "seed": seed, "resume": resume, "register": register,
+        "seed": seed, "resume": resume, "register": register, "strategy": strategy,
     }
 
     def work():

@@ -18,6 +18,7 @@ from .errors import ConfigError
 CELLS = ("lstm", "gru", "rnn")
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 TASKS = ("forecast", "classify", "regress")
+STRATEGIES = ("none", "mirrored")
 
 
 @dataclass
@@ -38,7 +39,7 @@ class FitConfig:
     layers: list[int] = field(default_factory=lambda: [1, 2])
     tuner: str = "random"
     max_trials: int = 4  # per cell: every cell gets the same budget
-    epochs: int = 40
+    epochs: int | None = None  # None: 40 epochs, at least 1200 gradient steps (train.Schedule)
     seeds: int = 3
     time_budget: float | None = None  # seconds
     test_size: float = 0.2
@@ -46,6 +47,7 @@ class FitConfig:
     experiment: str | None = None
     out: str = "cellpick-model"
     seed: int = 42
+    strategy: str = "none"  # "mirrored": one trial on all local GPUs (tf.distribute)
     resume: bool = False
     register: str | None = None
     json: bool = False
@@ -57,11 +59,12 @@ class FitConfig:
         self.units = _ints(self.units, "units", minimum=1)
         self.layers = _ints(self.layers, "layers", minimum=1)
         _choice(self.tuner, "tuner", TUNERS)
+        _choice(self.strategy, "strategy", STRATEGIES)
         if self.task is not None:
             _choice(self.task, "task", TASKS)
-        for name in ("max_trials", "epochs", "seeds"):
+        for name in ("max_trials", "seeds"):
             _positive(getattr(self, name), name)
-        for name in ("lookback", "horizon", "season"):
+        for name in ("lookback", "horizon", "season", "epochs"):
             if getattr(self, name) is not None:
                 _positive(getattr(self, name), name)
         if not isinstance(self.test_size, (int, float)) or not 0 <= self.test_size < 0.5:

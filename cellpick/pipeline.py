@@ -93,6 +93,7 @@ class Plan:
     season: int | None
     metric: str
     greater_is_better: bool
+    schedule: Any = None
 
     def summary(self) -> dict[str, Any]:
         c, p = self.config, self.prep
@@ -101,7 +102,9 @@ class Plan:
         return {"task": self.dataset.task, "layout": self.dataset.layout, "sizes": p.sizes,
                 "input": p.input_shape, "lookback": p.lookback, "horizon": p.horizon,
                 "season": self.season, "cells": c.cells, "units": c.units, "layers": c.layers,
-                "max_trials": c.max_trials, "epochs": c.epochs, "seeds": c.seeds,
+                "max_trials": c.max_trials, "epochs": self.schedule.epochs,
+                "patience": self.schedule.patience, "steps_per_epoch": self.schedule.steps_per_epoch,
+                "seeds": c.seeds,
                 "tuner": c.tuner, "metric": self.metric, "notes": p.notes,
                 "batch_size": p.batch_size(), "tracking_uri": resolve_uri(c.tracking_uri),
                 "experiment": c.experiment or self.path.stem, "out": str(Path(c.out).resolve()),
@@ -113,6 +116,7 @@ def make_plan(config: FitConfig) -> Plan:
     from . import data as data_mod
     from . import verdict
     from .errors import ConfigError
+    from .train import Schedule
     from .windows import prepare
 
     if not config.data:
@@ -130,7 +134,8 @@ def make_plan(config: FitConfig) -> Plan:
     prep = prepare(ds, lookback=config.lookback, horizon=config.horizon or 1,
                    test_size=config.test_size, season=season, seed=config.seed)
     metric, greater = verdict.METRICS[ds.task]
-    return Plan(config, path, ds, prep, season, metric, greater)
+    schedule = Schedule.for_data(prep.sizes["train"], prep.batch_size(), config.epochs)
+    return Plan(config, path, ds, prep, season, metric, greater, schedule)
 
 
 def _deterministic(tf) -> None:
@@ -148,13 +153,14 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     from .space import export_model
     from .errors import ConfigError
     from .tracking import Tracker, fit_key
-    from .train import Budget, best_epoch, fit_one
+    from .train import Budget, best_epoch, fit_one, strategy
 
     say = progress or (lambda event, info: None)
     t_start = time.perf_counter()
     budget = Budget(config.time_budget, time.time(), config.seeds) if config.time_budget else None
     plan = make_plan(config)
     _deterministic(tensorflow())
+    distribute = strategy(config.strategy)
     ds, prep, season, path = plan.dataset, plan.prep, plan.season, plan.path
     metric, greater = plan.metric, plan.greater_is_better
     say("dataset", {"description": ds.describe(), "notes": ds.notes})
@@ -180,7 +186,8 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
                     "lookback": prep.lookback, "horizon": prep.horizon, "season": season,
                     "cells": ",".join(config.cells), "units": ",".join(map(str, config.units)),
                     "layers": ",".join(map(str, config.layers)), "tuner": config.tuner,
-                    "max_trials": config.max_trials, "epochs": config.epochs, "seeds": config.seeds,
+                    "max_trials": config.max_trials, "epochs": plan.schedule.epochs,
+                    "patience": plan.schedule.patience, "seeds": config.seeds,
                     "seed": config.seed, "test_size": config.test_size, "metric": metric,
                     "time_budget": config.time_budget},
             tags={"cellpick.task": ds.task, "cellpick.layout": ds.layout, "cellpick.fit_key": key},
@@ -193,9 +200,9 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         workdir = Path(".cellpick") / "tuner" / parent
         search = run_search(
             prep, cells=config.cells, units=config.units, layers=config.layers,
-            tuner=config.tuner, max_trials=config.max_trials, epochs=config.epochs,
+            tuner=config.tuner, max_trials=config.max_trials, schedule=plan.schedule,
             seed=config.seed, workdir=workdir, tracker=tracker, progress=say, resume=config.resume,
-            budget=budget,
+            budget=budget, distribute=distribute,
         )
         n_seeds = budget.seeds_that_fit(search.trials, len(search.best)) if budget else config.seeds
 
@@ -208,8 +215,9 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
             for k in range(n_seeds):
                 seed = config.seed + 1000 * (k + 1)
                 run_id = tracker.start_child("verdict", f"v-{cell}-s{k + 1}", {**cfg, "seed": seed})
-                model, history, secs = fit_one(prep, cfg, seed, config.epochs,
-                                               deadline=budget.deadline if budget else None)
+                model, history, secs = fit_one(prep, cfg, seed, plan.schedule,
+                                               deadline=budget.deadline if budget else None,
+                                               distribute=distribute)
                 final = export_model(prep, model)
                 y_val, pred = _split_predictions(final, prep, "val")
                 score = verdict.score(ds.task, y_val, pred)

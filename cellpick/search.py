@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .space import hypermodel, score_from_logs
-from .train import Budget, best_epoch, callbacks
+from .train import Budget, Schedule, best_epoch, callbacks
 from .windows import Prepared
 
 TUNER_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
@@ -130,9 +130,9 @@ def _tuner_class(kind: str):
 
 
 def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: list[int],
-               tuner: str, max_trials: int, epochs: int, seed: int, workdir: Path,
+               tuner: str, max_trials: int, schedule: Schedule, seed: int, workdir: Path,
                tracker, progress: Callable[[str, dict], None], resume: bool = False,
-               budget: "Budget | None" = None) -> SearchResult:
+               budget: "Budget | None" = None, distribute=None) -> SearchResult:
     """One tuner per cell, run round-robin (one trial per cell per round) so that every cell
     has the same number of trials whenever the search stops; returns every trial's record
     and each cell's best configuration.
@@ -148,14 +148,15 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
     bs = prep.batch_size()
     train_ds = prep.dataset("train", bs, shuffle=True, seed=seed)
     val_ds = prep.dataset("val", bs)
-    cbs = callbacks(epochs, deadline=budget.deadline if budget else None)
+    epochs = schedule.epochs
+    cbs = callbacks(schedule, deadline=budget.deadline if budget else None)
     tuners = {}
     for cell in cells:
         kwargs = dict(
             hypermodel=hypermodel(prep, cell, units, layers),
             objective=kt.Objective("val_loss", "min"), seed=seed,
             directory=str(workdir), project_name=cell, overwrite=not resume,
-            max_consecutive_failed_trials=max_trials + 1,
+            max_consecutive_failed_trials=max_trials + 1, distribution_strategy=distribute,
         )
         if tuner == "hyperband":
             kwargs.update(max_epochs=epochs, factor=3, hyperband_iterations=1)

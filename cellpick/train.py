@@ -1,11 +1,16 @@
-"""Training policy shared by search trials and verdict seeds: callbacks, patience, one fit.
+"""Training policy shared by search trials and verdict seeds: schedule, callbacks, one fit.
 
 Early stopping watches val_loss and restores the best weights, so a model is always
-judged at its best epoch. Patience is a quarter of the epoch budget (at least 5 epochs):
-small data sets need time to leave the initial plateau.
+judged at its best epoch. Budgets are counted in gradient steps, not epochs: 40 epochs of a
+50-sample set are 160 steps, too few to leave the initial plateau, so by default every
+trial may take at least MIN_STEPS steps and waits at least MIN_PATIENCE_STEPS steps without
+improvement before stopping. An explicit --epochs is taken literally (patience still a
+quarter of it). The learning rate halves when validation loss stalls for a third of the
+patience.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -13,16 +18,37 @@ from typing import Any
 from .windows import Prepared
 
 
-def patience(epochs: int) -> int:
-    return max(5, epochs // 4)
+DEFAULT_EPOCHS = 40
+MIN_STEPS = 1200
+MIN_PATIENCE_STEPS = 200
 
 
-def callbacks(epochs: int, deadline: float | None = None) -> list:
+@dataclass(frozen=True)
+class Schedule:
+    """How long one trial or seed trains: an epoch cap and early-stopping patience."""
+
+    epochs: int
+    patience: int
+    steps_per_epoch: int
+
+    @classmethod
+    def for_data(cls, n_train: int, batch_size: int, epochs: int | None) -> "Schedule":
+        spe = max(1, math.ceil(n_train / batch_size))
+        if epochs is not None:  # the user's explicit budget
+            return cls(epochs, max(2, epochs // 4), spe)
+        cap = math.ceil(max(DEFAULT_EPOCHS * spe, MIN_STEPS) / spe)
+        wait = math.ceil(max(max(5, DEFAULT_EPOCHS // 4) * spe, MIN_PATIENCE_STEPS) / spe)
+        return cls(cap, wait, spe)
+
+
+def callbacks(schedule: Schedule, deadline: float | None = None) -> list:
     import keras
 
     cbs = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience(epochs),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=schedule.patience,
                                       restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, min_lr=1e-5,
+                                          patience=max(1, schedule.patience // 3)),
         keras.callbacks.TerminateOnNaN(),
     ]
     if deadline is not None:
@@ -88,21 +114,34 @@ class Budget:
         return max(1, min(self.seeds, fit))
 
 
-def fit_one(prep: Prepared, config: dict[str, Any], seed: int, epochs: int,
-            deadline: float | None = None):
+def strategy(name: str):
+    """A tf.distribute strategy for one trial, or None. "mirrored" replicates the model on
+    every local GPU (on a CPU-only machine it runs on the one CPU device)."""
+    if name == "none":
+        return None
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy()
+
+
+def fit_one(prep: Prepared, config: dict[str, Any], seed: int, schedule: Schedule,
+            deadline: float | None = None, distribute=None):
     """Train one configuration with one seed; return (model, history dict, seconds)."""
+    import contextlib
+
     import keras
 
     from .space import build_model
 
     keras.utils.set_random_seed(seed)
-    model = build_model(prep, config)
+    with distribute.scope() if distribute is not None else contextlib.nullcontext():
+        model = build_model(prep, config)
     bs = prep.batch_size()
     t0 = time.perf_counter()
     history = model.fit(
         prep.dataset("train", bs, shuffle=True, seed=seed),
         validation_data=prep.dataset("val", bs),
-        epochs=epochs, callbacks=callbacks(epochs, deadline), shuffle=False, verbose=0,
+        epochs=schedule.epochs, callbacks=callbacks(schedule, deadline), shuffle=False, verbose=0,
     )
     return model, history.history, time.perf_counter() - t0
 
