@@ -260,8 +260,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
             "task": ds.task, "layout": ds.layout,
             "columns": {"target": ds.target, "time": ds.time, "id": ds.id, "features": ds.features,
                         "text": ds.text},
-            "input": {"name": prep.input_name, "shape": list(prep.input_shape),
-                      "dtype": prep.input_dtype},
+            "input": prep.input_meta(),
             "outputs": (["probabilities", "label"] if ds.task == "classify"
                         else ["forecast"] if ds.task == "forecast" else ["prediction"]),
             "lookback": prep.lookback, "horizon": prep.horizon, "season": season, "freq": ds.freq,

@@ -66,6 +66,14 @@ class Prepared:
         n = max(1, self.sizes.get("train", 1))
         return int(min(128, max(8, 2 ** int(np.log2(max(n / 8, 1))))))
 
+    def input_meta(self) -> dict:
+        """The model input as cellpick.json records it (text: how it is tokenised)."""
+        meta = {"name": self.input_name, "shape": list(self.input_shape), "dtype": self.input_dtype}
+        if self.kind == "text":
+            meta.update(vocabulary_size=len(self.vocabulary), tokens_per_text=self.text_length,
+                        embedding_width=self.embed_dim)
+        return meta
+
     def arrays(self, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Materialise a split as (X raw, y raw) numpy arrays (scoring; model input). With
         `limit`, at most that many samples, evenly spaced, chosen before any window is built."""

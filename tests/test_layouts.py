@@ -32,6 +32,13 @@ def _fit(tmp_path_factory, name: str, frame: pd.DataFrame, **options):
     return root, path, result
 
 
+def model_vocabulary(export: Path) -> list[str]:
+    import keras
+
+    model = keras.saving.load_model(export / "model.keras", safe_mode=True)
+    return model.get_layer("tokens").get_vocabulary()
+
+
 def _meta(result) -> dict:
     return json.loads((Path(result.export_path) / "cellpick.json").read_text())
 
@@ -147,7 +154,7 @@ def test_panel_with_covariate_forecasts_every_series(panel, tmp_path):
     # Known answer: each series is forecast near its own level, in original units.
     means = table.groupby("series_id")["prediction"].mean()
     for s, level in LEVELS.items():
-        assert abs(means[s] - level) < 40, means.to_dict()
+        assert abs(means[s] - level) < 20, means.to_dict()
     # Covariates are inputs: a file without one is refused with the columns it needs.
     panel_frame().drop(columns="temp").to_csv(tmp_path / "no_temp.csv", index=False)
     with pytest.raises(DataError, match=r"\['temp'\] used in training are missing"):
@@ -220,7 +227,9 @@ def test_text_classification_takes_raw_strings(text_classify, tmp_path):
     assert (result.layout, result.task) == ("text", "classify")
     export = Path(result.export_path)
     meta = _meta(result)
-    assert meta["input"] == {"name": "text", "shape": [], "dtype": "string"}
+    assert meta["input"] == {"name": "text", "shape": [], "dtype": "string",
+                             "vocabulary_size": len(model_vocabulary(export)) - 2,
+                             "tokens_per_text": 16, "embedding_width": 16}
     fn = tf.saved_model.load(str(export / "saved_model")).signatures["serving_default"]
     spec = fn.structured_input_signature[1]["text"]
     assert spec.dtype == tf.string and spec.shape.as_list() == [None]
@@ -246,7 +255,7 @@ def test_text_regression(text_regress, tmp_path):
     new[["review"]].to_csv(tmp_path / "new.csv", index=False)
     table = cellpick.predict(result.export_path, tmp_path / "new.csv")
     assert len(table) == 40
-    assert np.corrcoef(table["prediction"], new["rating"])[0, 1] > 0.5
+    assert np.corrcoef(table["prediction"], new["rating"])[0, 1] > 0.8
 
 
 def test_text_rules_for_length_and_width():
@@ -341,4 +350,4 @@ def test_japanese_vowels_end_to_end(vowels, data_dir):
     assert table["sample_id"].tolist() == truth.index.tolist()  # test has 29-step samples; train 26
     assert list(table.columns) == ["sample_id", "prediction"] + [f"probability_{c}" for c in range(1, 10)]
     accuracy = float(np.mean(table["prediction"].to_numpy() == truth.to_numpy()))
-    assert accuracy > 0.5, accuracy  # 9 classes; the majority class is 24% of the test set
+    assert accuracy > 0.7, accuracy  # 9 classes; the majority class is 24% of the test set
