@@ -71,7 +71,7 @@ class _Progress:
                       f"{', season ' + str(info['season']) if info['season'] else ''}"
                       if info["lookback"] else "")
             self.echo(f"split: {sizes} {'windows' if info['lookback'] else 'samples'}; "
-                 f"input {tuple(info['input'])}{window}")
+                 f"input {_shape(info['input'])}{window}")
             self.echo(f"search: {','.join(info['cells'])} x units {info['units']} x layers {info['layers']}; "
                  f"{info['tuner']} tuner, {info['max_trials']} trials per cell, up to {info['epochs']} "
                  f"epochs (patience {info['patience']}), then {info['seeds']} seeds per cell; metric {info['metric']} on validation")
@@ -105,6 +105,13 @@ class _Progress:
                 self.echo("baselines: fitting scikit-learn baselines on the same split")
             elif info["name"] == "export":
                 self.echo("export: scoring the winner on the test split, writing the report and the model")
+
+
+def _shape(shape) -> str:
+    """(lookback, features) as is; long sequences have any number of steps; text is strings."""
+    if not shape:
+        return "raw text (one string per sample)"
+    return "(" + ", ".join("any" if d is None else str(d) for d in shape) + ")"
 
 
 @app.command()

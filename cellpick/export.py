@@ -1,7 +1,7 @@
 """Writing and loading exports; the only module that writes models.
 
-DIR/saved_model/   TF SavedModel, signature serving_default: raw input (named `window` or
-                   `sequence`) -> named outputs (`forecast`; `probabilities` + `label`;
+DIR/saved_model/   TF SavedModel, signature serving_default: raw input (named `window`,
+                   `sequence` or `text`: strings) -> named outputs (`forecast`; `probabilities` + `label`;
                    `prediction`), all scaling and label lookup inside the graph.
 DIR/model.keras    the same Keras model (built-in layers only: loads with safe_mode=True).
 DIR/cellpick.json  schema version, columns, window, classes, scaling, scores, verdict,
@@ -43,7 +43,8 @@ def _checksums(root: Path) -> dict[str, str]:
 def _serving_fn(model, prep, classes: list | None):
     import tensorflow as tf
 
-    spec = tf.TensorSpec([None, *prep.input_shape], tf.float32, name=prep.input_name)
+    dtype = tf.string if prep.input_dtype == "string" else tf.float32
+    spec = tf.TensorSpec([None, *prep.input_shape], dtype, name=prep.input_name)
     if prep.task == "classify":
         dtype = tf.int64 if all(isinstance(c, int) for c in classes) else tf.string
         labels = tf.constant([c if dtype == tf.int64 else str(c) for c in classes], dtype=dtype)

@@ -17,14 +17,19 @@ def predict(model_dir: str | Path, data: str | Path) -> pd.DataFrame:
     meta, fn = load_serving(model_dir)
     if meta["layout"] == "series":
         return _predict_series(meta, fn, data)
+    if meta["layout"] == "text":
+        return _predict_text(meta, fn, data)
     return _predict_sequences(meta, fn, data)
 
 
-def _call(fn, name: str, x: np.ndarray) -> dict[str, np.ndarray]:
+def _call(fn, name: str, x: np.ndarray, batch: int = 1024) -> dict[str, np.ndarray]:
+    """The serving function over `x` in batches (strings for text, else float32)."""
     import tensorflow as tf
 
-    out = fn(**{name: tf.constant(x, dtype=tf.float32)})
-    return {k: v.numpy() for k, v in out.items()}
+    dtype = tf.string if x.dtype == object else tf.float32
+    parts = [{k: v.numpy() for k, v in fn(**{name: tf.constant(x[i:i + batch], dtype=dtype)}).items()}
+             for i in range(0, len(x), batch)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
 
 
 def _predict_series(meta, fn, data) -> pd.DataFrame:
@@ -82,7 +87,7 @@ def _predict_sequences(meta, fn, data) -> pd.DataFrame:
     if missing:
         raise DataError(f"{Path(data).name}: column(s) {missing[:5]} used in training are missing; "
                         f"the file needs {cols['features'][:5]}{'...' if len(cols['features']) > 5 else ''}")
-    steps, n_feat = meta["input"]["shape"]
+    steps, n_feat = meta["input"]["shape"]  # steps is None for long: any length
     bad = frame[cols["features"]].apply(pd.to_numeric, errors="coerce").isna() & frame[cols["features"]].notna()
     if bad.to_numpy().any():
         r, c = np.argwhere(bad.to_numpy())[0]
@@ -98,23 +103,45 @@ def _predict_sequences(meta, fn, data) -> pd.DataFrame:
             order = pd.to_numeric(frame[cols["time"]], errors="coerce")
             values = values.loc[order.sort_values(kind="stable").index]
         position = {k: i for i, k in enumerate(keys)}
-        x = np.zeros((len(keys), steps, n_feat), dtype="float32")
-        for key, g in values.groupby(frame.loc[values.index, cols["id"]], sort=False):
-            block = g.to_numpy(dtype="float32")
-            if len(block) > steps:
-                raise DataError(f"{Path(data).name}: sample {key!r} has {len(block)} steps; the model "
-                                f"takes at most {steps}")
+        blocks = {key: g.to_numpy(dtype="float32")
+                  for key, g in values.groupby(frame.loc[values.index, cols["id"]], sort=False)}
+        longest = max((len(b) for b in blocks.values()), default=0)
+        if steps is not None and longest > steps:
+            key = next(k for k, b in blocks.items() if len(b) == longest)
+            raise DataError(f"{Path(data).name}: sample {key!r} has {longest} steps; the model "
+                            f"takes at most {steps}")
+        # Zero right-padding to the longest sample here: the model masks it.
+        x = np.zeros((len(keys), steps or longest, n_feat), dtype="float32")
+        for key, block in blocks.items():
             x[position[key], : len(block)] = block
         ids = keys
     if np.isnan(x).any():
         raise DataError(f"{Path(data).name}: missing values in the sequences; fill or drop them")
     out = _call(fn, meta["input"]["name"], x)
     table = pd.DataFrame({cols["id"]: ids}) if ids is not None else pd.DataFrame(index=range(len(x)))
+    return _table(meta, out, table, len(x))
+
+
+def _predict_text(meta, fn, data) -> pd.DataFrame:
+    """One row per input row, in input order; an empty text is read as ''."""
+    from .data import read_table
+
+    col = meta["columns"]["text"]
+    frame = read_table(data)
+    if col not in frame.columns:
+        raise DataError(f"{Path(data).name}: text column '{col}' used in training is missing; "
+                        f"columns are {list(frame.columns)[:8]}")
+    texts = frame[col].fillna("").astype(str).to_numpy(dtype=object)
+    out = _call(fn, meta["input"]["name"], texts)
+    return _table(meta, out, pd.DataFrame(index=range(len(texts))), len(texts))
+
+
+def _table(meta, out: dict[str, np.ndarray], table: pd.DataFrame, n: int) -> pd.DataFrame:
     if meta["task"] == "classify":
         labels = out["label"]
         table["prediction"] = [v.decode() if isinstance(v, bytes) else v.item() for v in labels]
         for j, c in enumerate(meta["classes"]):
             table[f"probability_{c}"] = out["probabilities"][:, j]
     else:
-        table["prediction"] = out["prediction"].reshape(len(x), -1)[:, 0]
+        table["prediction"] = out["prediction"].reshape(n, -1)[:, 0]
     return table.reset_index(drop=True)

@@ -74,12 +74,10 @@ def _split_predictions(model, prep, split: str) -> tuple[np.ndarray, np.ndarray]
     return y, pred
 
 
-def _arrays(prep, split: str):
-    x, y = prep.arrays(split)
-    if len(x) > BASELINE_LIMIT:
-        idx = np.linspace(0, len(x) - 1, BASELINE_LIMIT).astype(int)
-        x, y = x[idx], y[idx]
-    return x, y
+def _arrays(prep, split: str, baselines: bool = False):
+    """At most BASELINE_LIMIT samples of a split, chosen before windows are materialised."""
+    get = prep.baseline_arrays if baselines else prep.arrays
+    return get(split, limit=BASELINE_LIMIT)
 
 
 @dataclass
@@ -243,8 +241,8 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
 
         # Baselines on the same split.
         say("stage", {"name": "baselines"})
-        x_train, y_train = _arrays(prep, "train")
-        x_val, y_val = _arrays(prep, "val")
+        x_train, y_train = _arrays(prep, "train", baselines=True)
+        x_val, y_val = _arrays(prep, "val", baselines=True)
         fitted = verdict.fit_baselines(ds.task, x_train, y_train, season=season,
                                         n_classes=len(ds.classes) if ds.classes else None)
         baselines = {}
@@ -263,7 +261,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
             y_test, pred = _split_predictions(model, prep, "test")
             test_score = verdict.score(ds.task, y_test, pred)
             if decision.best_baseline:
-                x_test, _ = _arrays(prep, "test")
+                x_test, _ = _arrays(prep, "test", baselines=True)
                 baseline_test = verdict.score(ds.task, y_test, fitted[decision.best_baseline](x_test))
         decision.test_score = test_score
         vdict = decision.to_dict()
@@ -304,7 +302,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
             "task": ds.task, "layout": ds.layout,
             "columns": {"target": ds.target, "time": ds.time, "id": ds.id, "features": ds.features,
                         "text": ds.text},
-            "input": {"name": prep.input_name, "shape": list(prep.input_shape), "dtype": "float32"},
+            "input": prep.input_meta(),
             "outputs": (["probabilities", "label"] if ds.task == "classify"
                         else ["forecast"] if ds.task == "forecast" else ["prediction"]),
             "lookback": prep.lookback, "horizon": prep.horizon, "season": season, "freq": ds.freq,

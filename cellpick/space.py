@@ -1,10 +1,19 @@
 """The search space: cell x units x layers (+ dropout, learning rate, bidirectional) -> Keras model.
 
 Every model takes raw input: a Normalization layer with the training split's statistics
-comes first (after Masking for padded sequences). Regression and forecast models train on
-standardised targets; `export_model` appends a Rescaling layer so the exported model
-answers in original units. Only built-in layers are used, so `model.keras` loads with
-`safe_mode=True` and without cellpick installed.
+comes first. Regression and forecast models train on standardised targets; `export_model`
+appends a Rescaling layer so the exported model answers in original units. Only built-in
+layers and keras.ops are used, so `model.keras` loads with `safe_mode=True` and without
+cellpick installed.
+
+Variable-length input (long sequences, text) carries an explicit mask into the first
+recurrent layer, computed from the raw input before any scaling (`right_padded_mask`): a
+step counts while any later step is not padding, and the first step always counts. So the
+mask is right-padded by construction and never empty, the two conditions under which
+Keras keeps the cuDNN kernels for a masked LSTM/GRU (an all-padding row would fail cuDNN's
+mask check, a hole in the middle would leave the fused kernel), and a prediction does not
+depend on how much padding follows the sequence. Text: TextVectorization (vocabulary from
+the training split) -> token ids -> Embedding -> the cells.
 
 LSTM and GRU keep their cuDNN-eligible defaults (tanh/sigmoid, no recurrent dropout,
 GRU reset_after=True, unroll=False), so a GPU uses the fused kernels with no flag.
@@ -12,8 +21,6 @@ GRU reset_after=True, unroll=False), so a GPU uses the fused kernels with no fla
 from __future__ import annotations
 
 from typing import Any
-
-
 
 from .windows import Prepared
 
@@ -27,17 +34,27 @@ def build_model(prep: Prepared, config: dict[str, Any]):
     import keras
 
     cell_cls = getattr(keras.layers, CELL_NAMES[config["cell"]])
-    inputs = keras.Input(shape=prep.input_shape, name=prep.input_name)
-    x = inputs
-    if prep.masked:
-        x = keras.layers.Masking(mask_value=0.0, name="padding")(x)
-    x = keras.layers.Normalization(mean=prep.x_mean, variance=prep.x_var, name="scale_inputs")(x)
+    inputs = keras.Input(shape=prep.input_shape, name=prep.input_name, dtype=prep.input_dtype)
+    mask = None
+    if prep.kind == "text":
+        ids = keras.layers.TextVectorization(
+            vocabulary=prep.vocabulary, output_sequence_length=prep.text_length,
+            standardize="lower_and_strip_punctuation", split="whitespace", name="tokens",
+        )(inputs)
+        mask = right_padded_mask(keras.ops.not_equal(ids, 0))
+        x = keras.layers.Embedding(len(prep.vocabulary) + 2, prep.embed_dim, name="embedding")(ids)
+    else:
+        x = inputs
+        if prep.masked:
+            mask = right_padded_mask(keras.ops.any(keras.ops.not_equal(x, 0.0), axis=-1))
+        x = keras.layers.Normalization(mean=prep.x_mean, variance=prep.x_var, name="scale_inputs")(x)
     n_layers = int(config.get("layers", 1))
     for i in range(n_layers):
         rnn = cell_cls(int(config["units"]), return_sequences=i < n_layers - 1, name=f"{config['cell']}_{i + 1}")
         if config.get("bidirectional"):
             rnn = keras.layers.Bidirectional(rnn, name=f"bi_{config['cell']}_{i + 1}")
-        x = rnn(x)
+        # Later layers get the mask through Keras' own propagation (return_sequences).
+        x = rnn(x, mask=mask) if i == 0 and mask is not None else rnn(x)
         if config.get("dropout", 0.0) > 0:
             x = keras.layers.Dropout(config["dropout"], name=f"dropout_{i + 1}")(x)
     if prep.task == "classify":
@@ -52,6 +69,16 @@ def build_model(prep: Prepared, config: dict[str, Any]):
         loss=loss, metrics=metrics,
     )
     return model
+
+
+def right_padded_mask(present):
+    """(batch, steps) bool mask from a (batch, steps) bool `present`: a step counts when it or
+    any later step is present, and the first step always counts."""
+    from keras import ops
+
+    later = ops.flip(ops.cumsum(ops.cast(ops.flip(present, axis=1), "int32"), axis=1), axis=1)
+    mask = ops.greater(later, 0)
+    return ops.concatenate([ops.ones_like(mask[:, :1]), mask[:, 1:]], axis=1)
 
 
 def export_model(prep: Prepared, model):
@@ -78,7 +105,7 @@ def hypermodel(prep: Prepared, cell: str, units: list[int], layers: list[int]):
                 "dropout": hp.Choice("dropout", DROPOUTS),
                 "learning_rate": hp.Choice("learning_rate", LEARNING_RATES),
             }
-            if prep.kind == "sequence":
+            if prep.kind in ("sequence", "text"):
                 config["bidirectional"] = hp.Boolean("bidirectional")
             return build_model(prep, config)
 

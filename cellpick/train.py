@@ -5,8 +5,8 @@ judged at its best epoch. Budgets are counted in gradient steps, not epochs: 40 
 50-sample set are 160 steps, too few to leave the initial plateau, so by default every
 trial may take at least MIN_STEPS steps and waits at least MIN_PATIENCE_STEPS steps without
 improvement before stopping. An explicit --epochs is taken literally (patience still a
-quarter of it). The learning rate halves when validation loss stalls for a third of the
-patience.
+quarter of it, at least 5 epochs). The learning rate halves when validation loss stalls for
+half the patience.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class Schedule:
     def for_data(cls, n_train: int, batch_size: int, epochs: int | None) -> "Schedule":
         spe = max(1, math.ceil(n_train / batch_size))
         if epochs is not None:  # the user's explicit budget
-            return cls(epochs, max(2, epochs // 4), spe)
+            return cls(epochs, max(5, epochs // 4), spe)
         cap = math.ceil(max(DEFAULT_EPOCHS * spe, MIN_STEPS) / spe)
         wait = math.ceil(max(max(5, DEFAULT_EPOCHS // 4) * spe, MIN_PATIENCE_STEPS) / spe)
         return cls(cap, wait, spe)
@@ -48,7 +48,7 @@ def callbacks(schedule: Schedule, deadline: float | None = None) -> list:
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=schedule.patience,
                                       restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, min_lr=1e-5,
-                                          patience=max(1, schedule.patience // 3)),
+                                          patience=max(2, schedule.patience // 2)),
         keras.callbacks.TerminateOnNaN(),
     ]
     if deadline is not None:

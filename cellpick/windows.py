@@ -7,7 +7,15 @@ by two splits. Windows are gathered lazily per batch from one (rows, features) a
 memory grows with rows, not rows x lookback.
 
 Sequences (wide and long layouts): one sample per row or per id, right-padded with zeros
-to the longest sample (a zero row is the Keras mask value); split stratified by class.
+to the longest sample; split stratified by class. A long-layout model takes any number of
+steps: its mask is computed from the raw input (a step is padding when it and every later
+step are all zeros), so the mask is always right-padded (cuDNN-eligible) and zeros inside a
+sequence are data, not holes. Only trailing all-zero steps are ambiguous with padding.
+
+Text: one string per sample, split like sequences. The vocabulary is learned from the
+training split only (keras TextVectorization.adapt) and travels inside the model, so the
+model takes raw strings. See `_prepare_text` for how the vocabulary size, the sequence
+length and the embedding width are chosen.
 
 Scaling statistics come from the training split only and travel into the model (Keras
 Normalization / Rescaling layers), so the model always takes raw input.
@@ -26,10 +34,10 @@ from .errors import DataError
 class Prepared:
     """Everything training, baselines and export need to know about the inputs."""
 
-    kind: str  # "window" (series) or "sequence"
+    kind: str  # "window" (series), "sequence" (wide, long) or "text"
     task: str
     input_name: str  # name of the model input and of the SavedModel signature argument
-    input_shape: tuple[int, int]  # (steps, features)
+    input_shape: tuple  # (steps, features); steps None for long (any length); () for text
     n_outputs: int  # horizon, number of classes, or 1
     x_mean: np.ndarray
     x_var: np.ndarray
@@ -38,6 +46,12 @@ class Prepared:
     lookback: int | None = None
     horizon: int | None = None
     masked: bool = False
+    input_dtype: str = "float32"  # "string" for text
+    # text: vocabulary learned on the training split (without the pad and OOV tokens),
+    # tokens kept per text, embedding width.
+    vocabulary: list[str] | None = None
+    text_length: int | None = None
+    embed_dim: int | None = None
     sizes: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     # series: the concatenated rows and window starts per split; sequences: the arrays.
@@ -52,24 +66,46 @@ class Prepared:
         n = max(1, self.sizes.get("train", 1))
         return int(min(128, max(8, 2 ** int(np.log2(max(n / 8, 1))))))
 
-    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        """Materialise a split as (X raw, y raw) numpy arrays (baselines, scoring)."""
-        if self.kind == "sequence":
-            return self._x[split], self._y[split]
-        starts = self._starts[split]
+    def input_meta(self) -> dict:
+        """The model input as cellpick.json records it (text: how it is tokenised)."""
+        meta = {"name": self.input_name, "shape": list(self.input_shape), "dtype": self.input_dtype}
+        if self.kind == "text":
+            meta.update(vocabulary_size=len(self.vocabulary), tokens_per_text=self.text_length,
+                        embedding_width=self.embed_dim)
+        return meta
+
+    def arrays(self, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Materialise a split as (X raw, y raw) numpy arrays (scoring; model input). With
+        `limit`, at most that many samples, evenly spaced, chosen before any window is built."""
+        n = self.sizes.get(split, 0)
+        pick = (np.linspace(0, n - 1, limit).astype(int) if limit is not None and n > limit
+                else slice(None))
+        if self.kind in ("sequence", "text"):
+            return self._x[split][pick], self._y[split][pick]
+        starts = self._starts[split][pick]
         lb, h = self.lookback, self.horizon
         x = self._values[starts[:, None] + np.arange(lb)[None, :]]
         y = self._target[starts[:, None] + lb + np.arange(h)[None, :]]
+        return x, y
+
+    def baseline_arrays(self, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Numeric (X, y) for the scikit-learn baselines: `arrays`, except that text becomes
+        bag-of-words counts over the most frequent training tokens."""
+        x, y = self.arrays(split, limit)
+        if self.kind == "text":
+            x = _bag_of_words(self.vocabulary[:BOW_TOKENS], x)
         return x, y
 
     def dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int | None = None):
         """A tf.data pipeline of (raw input, scaled target) batches for `split`."""
         import tensorflow as tf
 
-        if self.kind == "sequence":
+        if self.kind in ("sequence", "text"):
             x, y = self._x[split], self._y[split]
             if self.task != "classify":
                 y = ((y - self.y_mean) / self.y_std).astype("float32")
+            if self.kind == "text":
+                x = tf.constant(list(x), dtype=tf.string, shape=(len(x),))
             ds = tf.data.Dataset.from_tensor_slices((x, y))
             if shuffle:
                 ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
@@ -106,7 +142,9 @@ def prepare(ds: Dataset, *, lookback: int | None, horizon: int, test_size: float
         return _prepare_series(ds, lookback, horizon, test_size, season)
     if ds.layout in ("wide", "long"):
         return _prepare_sequences(ds, test_size, seed)
-    raise DataError(f"{ds.path.name}: the '{ds.layout}' layout is not supported yet")
+    if ds.layout == "text":
+        return _prepare_text(ds, test_size, seed)
+    raise DataError(f"{ds.path.name}: the '{ds.layout}' layout is not supported")
 
 
 def _series_blocks(n: int, horizon: int, test_size: float) -> tuple[int, int]:
@@ -185,7 +223,7 @@ def sequences(ds: Dataset) -> tuple[np.ndarray, list]:
 
 def labels(ds: Dataset) -> np.ndarray:
     """Per-sample targets: class indices for classify, float values for regress."""
-    if ds.layout == "wide":
+    if ds.layout in ("wide", "text"):
         y = ds.frame[ds.target]
     else:
         y = ds.frame.groupby(ds.id, sort=False)[ds.target].first()
@@ -201,42 +239,138 @@ def _label_key(v):
     return v if isinstance(v, str) else (v.item() if hasattr(v, "item") else v)
 
 
-def _prepare_sequences(ds: Dataset, test_size: float, seed: int) -> Prepared:
-    from sklearn.model_selection import train_test_split
+def padded_lengths(x: np.ndarray) -> np.ndarray:
+    """Steps per sample of a zero right-padded (n, steps, features) array, as the model's
+    mask sees them: up to the last step that is not all zeros (at least 1)."""
+    nonzero = np.abs(x).sum(axis=2) > 0
+    last = x.shape[1] - np.argmax(nonzero[:, ::-1], axis=1)
+    return np.where(nonzero.any(axis=1), last, 1)
 
-    x, _ = sequences(ds)
-    y = labels(ds)
-    idx = np.arange(len(x))
-    notes = []
+
+def _split_samples(ds: Dataset, y: np.ndarray, test_size: float, seed: int, notes: list[str]):
+    """Indices of the train, val and test samples: stratified by class when classifying."""
+    from sklearn.model_selection import train_test_split
 
     def split(ids, size):
         strat = y[ids] if ds.task == "classify" else None
         try:
             return train_test_split(ids, test_size=size, random_state=seed, stratify=strat)
         except ValueError:
-            notes.append("too few samples per class to stratify; split at random")
+            if "stratify" not in " ".join(notes):
+                notes.append("too few samples per class to stratify; split at random")
             return train_test_split(ids, test_size=size, random_state=seed)
 
+    idx = np.arange(len(y))
+    if len(idx) < 4:
+        raise DataError(f"{ds.path.name}: {len(idx)} samples are too few for training, "
+                        "validation and test splits; provide more samples")
     rest, test = split(idx, test_size) if test_size > 0 else (idx, idx[:0])
     train, val = split(rest, max(test_size, 0.2))
-    lengths = (np.abs(x).sum(axis=2) > 0).sum(axis=1)
-    masked = ds.layout == "long" and lengths.min() < x.shape[1]
-    flat = np.concatenate([x[i, : max(lengths[i], 1)] for i in train])
-    prep = Prepared(
-        kind="sequence", task=ds.task, input_name="sequence",
-        input_shape=(x.shape[1], x.shape[2]),
-        n_outputs=len(ds.classes) if ds.task == "classify" else 1,
-        x_mean=flat.mean(axis=0), x_var=np.maximum(flat.var(axis=0), 1e-12),
-        masked=bool(masked), notes=notes,
-        _x={"train": x[train], "val": x[val], "test": x[test]},
-        _y={"train": y[train], "val": y[val], "test": y[test]},
-    )
+    return {"train": train, "val": val, "test": test}
+
+
+def _finish_samples(prep: Prepared, ds: Dataset, y: np.ndarray, parts: dict) -> Prepared:
     if ds.task == "regress":
-        prep.y_mean, prep.y_std = float(y[train].mean()), float(max(y[train].std(), 1e-6))
+        y_train = y[parts["train"]]
+        prep.y_mean, prep.y_std = float(y_train.mean()), float(max(y_train.std(), 1e-6))
     prep.sizes = {k: int(len(v)) for k, v in prep._x.items()}
     if prep.sizes["train"] < 2 or prep.sizes["val"] < 1:
         raise DataError(
-            f"{ds.path.name}: {len(x)} samples are too few for training, validation and test "
+            f"{ds.path.name}: {len(y)} samples are too few for training, validation and test "
             f"splits; provide more samples or lower --test-size"
         )
     return prep
+
+
+def _prepare_sequences(ds: Dataset, test_size: float, seed: int) -> Prepared:
+    x, _ = sequences(ds)
+    y = labels(ds)
+    notes: list[str] = []
+    parts = _split_samples(ds, y, test_size, seed, notes)
+    lengths = padded_lengths(x)
+    train = parts["train"]
+    # Scaling statistics from the training samples' real steps, never from the padding.
+    flat = np.concatenate([x[i, : lengths[i]] for i in train])
+    long = ds.layout == "long"
+    prep = Prepared(
+        kind="sequence", task=ds.task, input_name="sequence",
+        input_shape=(None if long else x.shape[1], x.shape[2]),
+        n_outputs=len(ds.classes) if ds.task == "classify" else 1,
+        x_mean=flat.mean(axis=0), x_var=np.maximum(flat.var(axis=0), 1e-12),
+        masked=long, notes=notes,
+        _x={k: x[v] for k, v in parts.items()},
+        _y={k: y[v] for k, v in parts.items()},
+    )
+    return _finish_samples(prep, ds, y, parts)
+
+
+# Text: how the vocabulary, the sequence length and the embedding width follow from the data.
+MAX_TOKENS = 20_000  # vocabulary: the most frequent training tokens, at most this many
+MIN_LENGTH, MAX_LENGTH = 8, 400  # tokens kept per text: the 95th percentile, within these
+BOW_TOKENS = 2_000  # bag-of-words width for the scikit-learn baselines
+
+
+def text_length(counts: np.ndarray) -> int:
+    """Tokens kept per text: the 95th percentile of the training texts' token counts,
+    rounded up to a multiple of 8, within [MIN_LENGTH, MAX_LENGTH]. Longer texts keep their
+    first tokens; shorter ones are padded (and masked)."""
+    p95 = float(np.percentile(counts, 95)) if len(counts) else 0.0
+    return int(min(MAX_LENGTH, max(MIN_LENGTH, 8 * int(np.ceil(p95 / 8)))))
+
+
+def embed_dim(vocab_size: int) -> int:
+    """Embedding width: about the square root of the vocabulary size, a power of 2 in [16, 64]."""
+    return int(min(64, max(16, 2 ** round(np.log2(np.sqrt(max(vocab_size, 1)))))))
+
+
+def _vectorizer(**kw):
+    import keras
+
+    return keras.layers.TextVectorization(
+        standardize="lower_and_strip_punctuation", split="whitespace", **kw)
+
+
+def _bag_of_words(vocabulary: list[str], texts: np.ndarray) -> np.ndarray:
+    """(n, len(vocabulary)) token counts, tokenised exactly as the model does."""
+    if not vocabulary:
+        return np.zeros((len(texts), 1), dtype="float32")
+    counter = _vectorizer(vocabulary=vocabulary, output_mode="count")
+    out = [np.asarray(counter(np.asarray(texts[i:i + 4096], dtype=object)))[:, 1:]
+           for i in range(0, len(texts), 4096)]
+    return np.concatenate(out).astype("float32") if out else np.zeros((0, len(vocabulary)))
+
+
+def _prepare_text(ds: Dataset, test_size: float, seed: int) -> Prepared:
+    from ._quiet import tensorflow
+
+    tensorflow()
+    texts = ds.frame[ds.text].astype(str).to_numpy(dtype=object)
+    y = labels(ds)
+    notes: list[str] = []
+    parts = _split_samples(ds, y, test_size, seed, notes)
+    train = texts[parts["train"]]
+    adapter = _vectorizer(max_tokens=MAX_TOKENS + 2)  # + the pad and OOV tokens
+    adapter.adapt(np.asarray(train, dtype=object), batch_size=1024)
+    vocabulary = [str(t) for t in adapter.get_vocabulary()[2:]]
+    if not vocabulary:
+        raise DataError(f"{ds.path.name}: the training texts in column '{ds.text}' hold no "
+                        "words; check --text names the column with the text")
+    tokens = _vectorizer(vocabulary=vocabulary, ragged=True)
+    counts = np.concatenate([tokens(np.asarray(train[i:i + 4096], dtype=object)).row_lengths()
+                             .numpy() for i in range(0, len(train), 4096)])
+    length = text_length(counts)
+    cut = float(np.mean(counts > length))
+    notes.append(f"text: vocabulary of {len(vocabulary)} tokens from the training split; "
+                 f"{length} tokens kept per text"
+                 + (f" ({cut:.0%} of training texts are longer and keep their first {length})"
+                    if cut else ""))
+    prep = Prepared(
+        kind="text", task=ds.task, input_name="text", input_shape=(), input_dtype="string",
+        n_outputs=len(ds.classes) if ds.task == "classify" else 1,
+        x_mean=np.zeros(0, dtype="float32"), x_var=np.ones(0, dtype="float32"),
+        masked=True, notes=notes, vocabulary=vocabulary, text_length=length,
+        embed_dim=embed_dim(len(vocabulary) + 2),
+        _x={k: texts[v] for k, v in parts.items()},
+        _y={k: y[v] for k, v in parts.items()},
+    )
+    return _finish_samples(prep, ds, y, parts)

@@ -17,7 +17,7 @@ def test_small_data_gets_a_step_floor_and_explicit_epochs_are_literal():
     assert tiny.patience * tiny.steps_per_epoch >= MIN_PATIENCE_STEPS
     big = Schedule.for_data(n_train=20_000, batch_size=128, epochs=None)
     assert big.epochs == 40 and big.patience == 10
-    assert Schedule.for_data(n_train=32, batch_size=8, epochs=3) == Schedule(3, 2, 4)
+    assert Schedule.for_data(n_train=32, batch_size=8, epochs=3) == Schedule(3, 5, 4)
 
 
 def _sign_of_mean(n=48, steps=20, seed=0) -> Dataset:
