@@ -103,6 +103,8 @@ class _Progress:
                      f"with {info['seeds']} seeds")
             elif info["name"] == "baselines":
                 self.echo("baselines: fitting scikit-learn baselines on the same split")
+            elif info["name"] == "refit":
+                self.echo(f"refit: retraining the winner on train+validation for {info['epochs']} epochs")
             elif info["name"] == "export":
                 self.echo("export: scoring the winner on the test split, writing the report and the model")
 
@@ -143,6 +145,9 @@ def fit(
     resume: Optional[bool] = typer.Option(None, "--resume", help="Continue an interrupted fit."),
     register: Optional[str] = typer.Option(None, help="Register the winner in the MLflow Model Registry."),
     strategy: Optional[str] = typer.Option(None, help="none | mirrored (one trial on all local GPUs)."),
+    refit: Optional[bool] = typer.Option(None, "--refit/--no-refit",
+                                         help="Retrain the winner on train+validation before the test "
+                                              "(default: when under 5000 training samples)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line of stdout."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved plan; train nothing."),
@@ -156,6 +161,7 @@ def fit(
         "epochs": epochs, "seeds": seeds, "time_budget": time_budget, "test_size": test_size,
         "tracking_uri": tracking_uri, "experiment": experiment, "out": str(out) if out else None,
         "seed": seed, "resume": resume, "register": register, "strategy": strategy,
+        "refit": refit,
     }
 
     def work():

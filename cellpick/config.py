@@ -47,6 +47,7 @@ class FitConfig:
     experiment: str | None = None
     out: str = "cellpick-model"
     seed: int = 42
+    refit: bool | None = None  # None: refit the winner on train+val when data is small
     strategy: str = "none"  # "mirrored": one trial on all local GPUs (tf.distribute)
     resume: bool = False
     register: str | None = None

@@ -18,7 +18,8 @@ import numpy as np
 from .config import FitConfig
 
 Progress = Callable[[str, dict], None]
-BASELINE_LIMIT = 20_000  # windows per split used for scoring and baselines (evenly spaced)
+BASELINE_LIMIT = 20_000
+REFIT_BELOW = 5_000  # training windows/samples: below this, the winner is refit on train+val  # windows per split used for scoring and baselines (evenly spaced)
 
 
 @dataclass
@@ -151,7 +152,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     from .space import export_model
     from .errors import ConfigError
     from .tracking import Tracker, fit_key
-    from .train import Budget, best_epoch, fit_one, strategy
+    from .train import Budget, best_epoch, fit_one, refit_one, strategy
 
     say = progress or (lambda event, info: None)
     t_start = time.perf_counter()
@@ -206,7 +207,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
 
         # Verdict: each cell's best configuration retrained with K seeds on the same split.
         say("stage", {"name": "verdict", "cells": list(search.best), "seeds": n_seeds})
-        cells, best_models = [], {}
+        cells, best_models, best_runs = [], {}, {}
         y_val = None
         for cell, cfg in search.best.items():
             scores, seconds, best = [], [], None
@@ -231,10 +232,11 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
                 seconds.append(secs)
                 better = best is None or (score > best[0] if greater else score < best[0])
                 if better:
-                    best = (score, final)
+                    best = (score, final, seed, be + 1)
                 say("seed_end", {"cell": cell, "seed": seed, "k": k + 1, "score": score,
                                  "metric": metric, "seconds": secs})
             best_models[cell] = best[1]
+            best_runs[cell] = {"seed": best[2], "epochs": best[3]}
             cells.append(verdict.CellResult(cell=cell, config=cfg, scores=scores,
                                             n_params=int(best[1].count_params()),
                                             train_seconds=float(np.mean(seconds))))
@@ -256,6 +258,12 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         # The winner, scored once on the test split.
         winner = decision.winner
         model = best_models[winner]
+        win_cfg = next(c.config for c in cells if c.cell == winner)
+        refit = config.refit if config.refit is not None else prep.sizes["train"] < REFIT_BELOW
+        if refit:
+            say("stage", {"name": "refit", "epochs": best_runs[winner]["epochs"]})
+            model = export_model(prep, refit_one(prep, win_cfg, best_runs[winner]["seed"],
+                                                 best_runs[winner]["epochs"], distribute))
         test_score = baseline_test = None
         if prep.sizes.get("test", 0) > 0:
             y_test, pred = _split_predictions(model, prep, "test")
@@ -266,6 +274,8 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         decision.test_score = test_score
         vdict = decision.to_dict()
         vdict["best_baseline_test_score"] = baseline_test
+        vdict["refit"] = ({"on": "train+validation", **best_runs[winner]} if refit else None)
+        vdict["linear_path"] = bool(win_cfg.get("linear", False))
         if budget:
             cut = search.cut_short or n_seeds < config.seeds
             vdict["budget"] = {"seconds": budget.seconds, "cut_short": cut,
@@ -290,7 +300,6 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
             (tmp / "verdict.json").write_text(json.dumps(vdict, indent=2), encoding="utf-8")
             tracker.log_artifacts(parent, [tmp / "leaderboard.csv", tmp / "verdict.json",
                                            tmp / "report.html", *plot_paths])
-        win_cfg = next(c.config for c in cells if c.cell == winner)
         win_mean = vdict["cells"][winner]["mean"]
         tracker.log_metrics(parent, {f"val_{metric}": win_mean, **(
             {f"test_{metric}": test_score} if test_score is not None else {})})

@@ -22,11 +22,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .windows import Prepared
 
 CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
 DROPOUTS = [0.0, 0.2]
 LEARNING_RATES = [1e-3, 3e-3]
+SCALINGS = ["relative", "diff", "global"]  # forecast preprocessing, see _forecast
 
 
 def build_model(prep: Prepared, config: dict[str, Any]):
@@ -35,6 +38,9 @@ def build_model(prep: Prepared, config: dict[str, Any]):
 
     cell_cls = getattr(keras.layers, CELL_NAMES[config["cell"]])
     inputs = keras.Input(shape=prep.input_shape, name=prep.input_name, dtype=prep.input_dtype)
+    if prep.task == "forecast":
+        return _compile(keras.Model(inputs, _forecast(prep, config, inputs, cell_cls),
+                                    name=f"cellpick_{config['cell']}"), config, "mse", ["mae"])
     mask = None
     if prep.kind == "text":
         ids = keras.layers.TextVectorization(
@@ -63,12 +69,82 @@ def build_model(prep: Prepared, config: dict[str, Any]):
     else:
         outputs = keras.layers.Dense(prep.n_outputs, name="scaled_output")(x)
         loss, metrics = "mse", ["mae"]
-    model = keras.Model(inputs, outputs, name=f"cellpick_{config['cell']}")
-    model.compile(
-        optimizer=keras.optimizers.Adam(float(config.get("learning_rate", 1e-3))),
-        loss=loss, metrics=metrics,
-    )
+    return _compile(keras.Model(inputs, outputs, name=f"cellpick_{config['cell']}"),
+                    config, loss, metrics)
+
+
+def _compile(model, config: dict[str, Any], loss: str, metrics: list[str]):
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(float(config.get("learning_rate", 1e-3))),
+                  loss=loss, metrics=metrics)
     return model
+
+
+def _recurrent(x, config: dict[str, Any], cell_cls):
+    import keras
+
+    n_layers = int(config.get("layers", 1))
+    for i in range(n_layers):
+        x = cell_cls(int(config["units"]), return_sequences=i < n_layers - 1,
+                     name=f"{config['cell']}_{i + 1}")(x)
+        if config.get("dropout", 0.0) > 0:
+            x = keras.layers.Dropout(config["dropout"], name=f"dropout_{i + 1}")(x)
+    return x
+
+
+def _forecast(prep: Prepared, config: dict[str, Any], window, cell_cls):
+    """Raw window -> forecast in original units, with the searched preprocessing in the graph.
+
+    The target channel (feature 0) is worked on in `space` = log (strictly positive series,
+    `log=True`) or raw units, and presented to the cells as
+      global:   (u - mean) / std                     forecast u = mean + std * out
+      relative: (u - u_last) / std                   forecast u = u_last + std * out
+      diff:     first differences / std(differences) forecast u = u_last + cumsum(std_d * out)
+    Covariates are standardised with the training statistics. `linear` adds a dense layer on
+    the flattened inputs to the recurrent head (LSTNet's autoregressive path), so the model
+    can always fall back to a linear autoregression. Relative and difference forms follow a
+    level or trend beyond the training range, where global scaling saturates.
+    The training output is the forecast re-standardised with the raw training mean and std,
+    so every configuration's val_loss is on one scale.
+    """
+    import keras
+    from keras import ops
+
+    scaling = config.get("scaling", "global")
+    space = "log" if config.get("log") else "raw"
+    st = prep.target_stats[space]
+    u = window[:, :, :1]
+    if space == "log":
+        u = ops.log(ops.maximum(u, 1e-12))
+    last = u[:, -1, :]  # (batch, 1)
+    if scaling == "global":
+        z = (u - st["mean"]) / st["std"]
+    elif scaling == "relative":
+        z = (u - last[:, None, :]) / st["std"]
+    else:
+        d = (u[:, 1:, :] - u[:, :-1, :]) / st["diff_std"]
+        z = ops.concatenate([ops.zeros_like(u[:, :1, :]), d], axis=1)
+    if prep.input_shape[1] > 1:
+        cov = window[:, :, 1:]
+        cov = (cov - prep.x_mean[1:]) / np.sqrt(prep.x_var[1:])
+        z = ops.concatenate([z, cov], axis=-1)
+    out = keras.layers.Dense(prep.n_outputs, name="head")(_recurrent(z, config, cell_cls))
+    if config.get("linear"):
+        flat = keras.layers.Flatten(name="flat_window")(z)
+        out = out + keras.layers.Dense(prep.n_outputs, name="linear_path")(flat)
+    if scaling == "global":
+        u_hat = st["mean"] + st["std"] * out
+    elif scaling == "relative":
+        u_hat = last + st["std"] * out
+    else:
+        u_hat = last + ops.cumsum(st["diff_std"] * out, axis=1)
+    if space == "log":
+        span = st["max"] - st["min"] + 10 * st["std"]
+        u_hat = ops.exp(ops.clip(u_hat, st["min"] - span, st["max"] + span))
+    forecast = keras.layers.Identity(name="forecast")(u_hat)
+    return keras.layers.Rescaling(1.0 / prep.y_std, -prep.y_mean / prep.y_std,
+                                  name="standardised")(forecast)
 
 
 def right_padded_mask(present):
@@ -87,8 +163,9 @@ def export_model(prep: Prepared, model):
 
     if prep.task == "classify":
         return model
-    name = "forecast" if prep.task == "forecast" else "prediction"
-    out = keras.layers.Rescaling(scale=prep.y_std, offset=prep.y_mean, name=name)(model.output)
+    if prep.task == "forecast":
+        return keras.Model(model.input, model.get_layer("forecast").output, name=model.name)
+    out = keras.layers.Rescaling(scale=prep.y_std, offset=prep.y_mean, name="prediction")(model.output)
     return keras.Model(model.input, out, name=model.name)
 
 
@@ -107,6 +184,11 @@ def hypermodel(prep: Prepared, cell: str, units: list[int], layers: list[int]):
             }
             if prep.kind in ("sequence", "text"):
                 config["bidirectional"] = hp.Boolean("bidirectional")
+            if prep.task == "forecast":
+                config["scaling"] = hp.Choice("scaling", SCALINGS)
+                config["linear"] = hp.Boolean("linear")
+                if "log" in prep.target_stats:
+                    config["log"] = hp.Boolean("log")
             return build_model(prep, config)
 
     return CellHyperModel(name=f"cellpick_{cell}")

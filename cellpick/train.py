@@ -151,3 +151,20 @@ def best_epoch(history: dict[str, list[float]]) -> int:
     losses = history.get("val_loss") or []
     finite = [(v, i) for i, v in enumerate(losses) if v == v]
     return min(finite)[1] if finite else 0
+
+
+def refit_one(prep: Prepared, config: dict[str, Any], seed: int, epochs: int, distribute=None):
+    """Retrain a configuration on train + validation for a fixed number of epochs (the best
+    epoch count of its verdict run): small data gains the validation block's samples."""
+    import contextlib
+
+    import keras
+
+    from .space import build_model
+
+    keras.utils.set_random_seed(seed)
+    with distribute.scope() if distribute is not None else contextlib.nullcontext():
+        model = build_model(prep, config)
+    model.fit(prep.dataset("trainval", prep.batch_size(), shuffle=True, seed=seed),
+              epochs=max(1, epochs), shuffle=False, verbose=0)
+    return model

@@ -57,9 +57,18 @@ class Prepared:
     # series: the concatenated rows and window starts per split; sequences: the arrays.
     _values: np.ndarray | None = None
     _target: np.ndarray | None = None
+    # forecast: the target's training statistics per working space ("raw", and "log" when the
+    # series is strictly positive): mean, std, and std of first differences (space.py).
+    target_stats: dict[str, dict[str, float]] = field(default_factory=dict)
     _starts: dict[str, np.ndarray] = field(default_factory=dict)
     _x: dict[str, np.ndarray] = field(default_factory=dict)
     _y: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def _part(self, parts: dict[str, np.ndarray], split: str) -> np.ndarray:
+        """One split's array; "trainval" (what a refit trains on) is train + validation."""
+        if split == "trainval":
+            return np.concatenate([parts["train"], parts["val"]])
+        return parts[split]
 
     def batch_size(self) -> int:
         """About 8+ gradient steps per epoch on small data, at most 128 rows per step."""
@@ -77,12 +86,12 @@ class Prepared:
     def arrays(self, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Materialise a split as (X raw, y raw) numpy arrays (scoring; model input). With
         `limit`, at most that many samples, evenly spaced, chosen before any window is built."""
-        n = self.sizes.get(split, 0)
+        n = self.sizes.get(split, 0) if split != "trainval" else self.sizes["train"] + self.sizes["val"]
         pick = (np.linspace(0, n - 1, limit).astype(int) if limit is not None and n > limit
                 else slice(None))
         if self.kind in ("sequence", "text"):
-            return self._x[split][pick], self._y[split][pick]
-        starts = self._starts[split][pick]
+            return self._part(self._x, split)[pick], self._part(self._y, split)[pick]
+        starts = self._part(self._starts, split)[pick]
         lb, h = self.lookback, self.horizon
         x = self._values[starts[:, None] + np.arange(lb)[None, :]]
         y = self._target[starts[:, None] + lb + np.arange(h)[None, :]]
@@ -101,7 +110,7 @@ class Prepared:
         import tensorflow as tf
 
         if self.kind in ("sequence", "text"):
-            x, y = self._x[split], self._y[split]
+            x, y = self._part(self._x, split), self._part(self._y, split)
             if self.task != "classify":
                 y = ((y - self.y_mean) / self.y_std).astype("float32")
             if self.kind == "text":
@@ -121,7 +130,7 @@ class Prepared:
             starts = starts[:, None]
             return tf.gather(values, starts + x_off), tf.gather(target, starts + y_off)
 
-        starts = self._starts[split]
+        starts = self._part(self._starts, split)
         ds = tf.data.Dataset.from_tensor_slices(starts)
         if shuffle:
             ds = ds.shuffle(len(starts), seed=seed, reshuffle_each_iteration=True)
@@ -203,7 +212,24 @@ def _prepare_series(ds: Dataset, lookback, horizon, test_size, season) -> Prepar
         _starts={k: np.concatenate(v).astype("int64") for k, v in starts.items()},
     )
     prep.sizes = {k: int(len(v)) for k, v in prep._starts.items()}
+    prep.target_stats = _target_stats(train_rows)
     return prep
+
+
+def _target_stats(train_rows: list[np.ndarray]) -> dict[str, dict[str, float]]:
+    """Mean, std and first-difference std of the training target (per series differences),
+    in raw units and, for a strictly positive series, in logs."""
+    spaces = {"raw": [b[:, 0].astype("float64") for b in train_rows]}
+    if all((b[:, 0] > 0).all() for b in train_rows):
+        spaces["log"] = [np.log(b[:, 0].astype("float64")) for b in train_rows]
+    stats = {}
+    for name, blocks in spaces.items():
+        values = np.concatenate(blocks)
+        diffs = np.concatenate([np.diff(b) for b in blocks if len(b) > 1] or [np.zeros(1)])
+        stats[name] = {"mean": float(values.mean()), "std": float(max(values.std(), 1e-6)),
+                       "diff_std": float(max(diffs.std(), 1e-6)),
+                       "min": float(values.min()), "max": float(values.max())}
+    return stats
 
 
 def sequences(ds: Dataset) -> tuple[np.ndarray, list]:
