@@ -57,6 +57,9 @@ class _Progress:
         self.greater = False
 
     def __call__(self, event: str, info: dict) -> None:
+        if event == "warning":  # shown even with --quiet: the user asked for something not done
+            self.echo(f"warning: {info['message']}")
+            return
         if self.quiet:
             return
         elapsed = time.strftime("%M:%S", time.gmtime(time.perf_counter() - self.t0))
@@ -136,6 +139,7 @@ def fit(
     resume: Optional[bool] = typer.Option(None, "--resume", help="Continue an interrupted fit."),
     register: Optional[str] = typer.Option(None, help="Register the winner in the MLflow Model Registry."),
     strategy: Optional[str] = typer.Option(None, help="none | mirrored (one trial on all local GPUs)."),
+    onnx: Optional[bool] = typer.Option(None, "--onnx", help="Also write DIR/model.onnx (needs cellpick[onnx])."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line of stdout."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved plan; train nothing."),
@@ -149,6 +153,7 @@ def fit(
         "epochs": epochs, "seeds": seeds, "time_budget": time_budget, "test_size": test_size,
         "tracking_uri": tracking_uri, "experiment": experiment, "out": str(out) if out else None,
         "seed": seed, "resume": resume, "register": register, "strategy": strategy,
+        "onnx": onnx,
     }
 
     def work():
@@ -187,6 +192,8 @@ def _print_summary(result, json_out: bool, quiet: bool) -> None:
         test = "" if result.test_score is None else f"; test {result.metric} {result.test_score:.4g}"
         typer.echo(f"winner: {result.winner} {result.config}{test}")
         typer.echo(f"export: {result.export_path}")
+        if result.registered_model:
+            typer.echo(f"registered: {result.registered_model}")
         typer.echo(f"inspect: cellpick ui   (or: mlflow ui --backend-store-uri {result.tracking_uri})")
     if json_out:
         summary = {k: v for k, v in result.to_dict().items() if k != "verdict"}
