@@ -20,6 +20,7 @@ removed by the next export.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -98,18 +99,19 @@ def write_export(out: str | Path, model, prep, meta: dict[str, Any],
     tmp.mkdir(parents=True)
     try:
         model.save(tmp / "model.keras")
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        serve = _serving_fn(model, prep, meta.get("classes"))
-        archive.add_endpoint("serving_default", serve)
-        if prep.task == "forecast":
-            archive.add_endpoint("rolling", _rolling_fn(model, prep))
-        archive.write_out(str(tmp / "saved_model"), verbose=False)
-        if onnx:
-            problem = write_onnx(tmp / "saved_model", tmp / "model.onnx", serve, prep,
-                                 [layer.name for layer in model.layers])
-            if problem and warn:
-                warn(problem)
+        with portable_rnns(model):
+            archive = keras.export.ExportArchive()
+            archive.track(model)
+            serve = _serving_fn(model, prep, meta.get("classes"))
+            archive.add_endpoint("serving_default", serve)
+            if prep.task == "forecast":
+                archive.add_endpoint("rolling", _rolling_fn(model, prep))
+            archive.write_out(str(tmp / "saved_model"), verbose=False)
+            if onnx:
+                problem = write_onnx(tmp / "saved_model", tmp / "model.onnx", serve, prep,
+                                     [layer.name for layer in model.layers])
+                if problem and warn:
+                    warn(problem)
         if report_html is not None:
             (tmp / "report.html").write_text(report_html, encoding="utf-8")
         meta = {"schema_version": SCHEMA_VERSION, **meta, "onnx": (tmp / "model.onnx").is_file(),
@@ -125,6 +127,26 @@ def write_export(out: str | Path, model, prep, meta: dict[str, Any],
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+@contextlib.contextmanager
+def portable_rnns(model):
+    """Trace LSTM/GRU layers with the generic kernel, not cuDNN's. Keras 3 puts CudnnRNNV3 ops
+    straight into a graph traced where a GPU is visible; such a SavedModel fails on CPU-only
+    serving ("No OpKernel was registered to support Op 'CudnnRNNV3'", keras-team/keras#18504)
+    and has no ONNX mapping. `use_cudnn` is not part of a layer's config, so model.keras is
+    unaffected and still picks cuDNN wherever it is loaded."""
+    switched = []
+    for layer in model.layers:
+        for rnn in (layer, getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)):
+            if rnn is not None and getattr(rnn, "use_cudnn", False) not in (False, None):
+                switched.append((rnn, rnn.use_cudnn))
+                rnn.use_cudnn = False
+    try:
+        yield switched
+    finally:
+        for rnn, value in switched:
+            rnn.use_cudnn = value
 
 
 def _remove_stale_temporaries(out: Path) -> None:

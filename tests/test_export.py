@@ -336,3 +336,21 @@ def test_unconvertible_layer_is_named_and_the_export_goes_on(airline, tmp_path, 
                         "(Bucketize); the export has no model.onnx"]
     assert not (out / "model.onnx").exists() and read_meta(out)["onnx"] is False
     assert (out / "saved_model" / "saved_model.pb").is_file()
+
+
+def test_rnns_are_traced_without_cudnn_for_export_and_restored_after():
+    """A graph traced with cuDNN kernels (any GPU fit) would not run on CPU-only serving."""
+    import keras
+
+    from cellpick.export import portable_rnns
+
+    inputs = keras.Input((5, 2))
+    x = keras.layers.LSTM(4, return_sequences=True, name="lstm")(inputs)
+    x = keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True), name="bi_gru")(x)
+    x = keras.layers.SimpleRNN(4, name="rnn")(x)
+    model = keras.Model(inputs, x)
+    rnns = [model.get_layer("lstm"), model.get_layer("bi_gru").forward_layer,
+            model.get_layer("bi_gru").backward_layer]
+    with portable_rnns(model) as switched:
+        assert [r.use_cudnn for r in rnns] == [False, False, False] and len(switched) == 3
+    assert [r.use_cudnn for r in rnns] == ["auto", "auto", "auto"]
