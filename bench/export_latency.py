@@ -118,6 +118,7 @@ def bench_task(task: str, args, work: Path) -> dict:
     with contextlib.redirect_stdout(io.StringIO()):
         uri = tracker.log_model(model, prep.arrays("val")[0][:2])["model_uri"]
     tracker.finish_fit()
+    mlflow.set_tracking_uri(tracker.uri)  # finish_fit restored the caller's URI
 
     serve = tf.saved_model.load(str(out / "saved_model")).signatures["serving_default"]
     pyfunc = mlflow.pyfunc.load_model(uri)

@@ -90,6 +90,9 @@ class Tracker:
         self.uri = resolve_uri(uri)
         if self.uri == DEFAULT_URI:
             Path("mlruns").mkdir(exist_ok=True)
+        # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI; finish_fit puts the old
+        # value back, so a later fit in this process without a URI does not inherit this one.
+        self._previous_uri = os.environ.get("MLFLOW_TRACKING_URI")
         mlflow.set_tracking_uri(self.uri)
         # Two fits starting at once on a new SQLite store would both run its schema
         # migrations (alembic) and one fails: the first to take the lock creates the store.
@@ -139,11 +142,14 @@ class Tracker:
     def finish_fit(self, status: str = "FINISHED", reason: str | None = None) -> None:
         import mlflow
 
-        if self.parent_id is None:
-            return
-        if reason:
-            self.client.set_tag(self.parent_id, "cellpick.error", reason[:5000])
-        mlflow.end_run(status=status)
+        try:
+            if self.parent_id is None:
+                return
+            if reason:
+                self.client.set_tag(self.parent_id, "cellpick.error", reason[:5000])
+            mlflow.end_run(status=status)
+        finally:
+            mlflow.set_tracking_uri(self._previous_uri)
 
     def find_resumable(self, key: str) -> str | None:
         """The latest unfinished parent run of the same fit (same data and options), if any."""

@@ -104,8 +104,12 @@ def _keras(export: str):
 def _pyfunc(uri: str, name: str, version: int = 1):
     import mlflow
 
-    mlflow.set_tracking_uri(uri)
-    return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)  # exports MLFLOW_TRACKING_URI: put it back for later tests
+    try:
+        return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    finally:
+        mlflow.set_tracking_uri(previous)
 
 
 def _onnx(export: str, name: str, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -155,8 +159,10 @@ def test_saved_model_cli_shows_named_signature(served):
     assert "Method name is: tensorflow/serving/predict" in text
 
 
-def test_export_meta_records_onnx_registry_and_checksums(airline):
+def test_export_meta_records_onnx_registry_and_checksums(airline, store):
     result = airline[0]
+    # The fit's store does not leak into the environment for the next fit in this process.
+    assert os.environ.get("MLFLOW_TRACKING_URI") != store[1]
     meta = json.loads((Path(result.export_path) / "cellpick.json").read_text())
     assert meta["onnx"] is True and "model.onnx" in meta["files"]
     assert "saved_model/saved_model.pb" in meta["files"] and "model.keras" in meta["files"]
