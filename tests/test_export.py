@@ -172,8 +172,8 @@ def test_export_meta_records_onnx_registry_and_checksums(airline, store):
 
 
 def test_each_registered_fit_is_a_new_version_tagged_with_the_verdict(airline, store, data_dir):
-    """A second fit through the CLI: version 2, its verdict as tags, the parent run linked, and
-    the export it replaces kept whole as DIR.bak."""
+    """A second fit through the CLI (--register, --onnx): version 2, its verdict as tags, the
+    parent run linked, and the export it replaces kept whole as DIR.bak."""
     from mlflow.tracking import MlflowClient
 
     from cellpick.export import read_meta
@@ -184,7 +184,7 @@ def test_each_registered_fit_is_a_new_version_tagged_with_the_verdict(airline, s
     shutil.copytree(first.export_path, out)
     cli = runner.invoke(app, ["fit", str(data_dir / "airline_train.csv"), "--horizon", "12",
                               "--lookback", "24", "--cells", "gru", "--units", "8", "--layers", "1",
-                              "--max-trials", "1", "--epochs", "2", "--seeds", "1", "--register", FORECAST,
+                              "--max-trials", "1", "--epochs", "2", "--seeds", "1", "--register", FORECAST, "--onnx",
                               "--tracking-uri", uri, "--out", str(out), "--json", "--quiet"])
     assert cli.exit_code == 0, cli.output + cli.stderr
     summary = json.loads(cli.stdout.strip().splitlines()[-1])
@@ -205,6 +205,7 @@ def test_each_registered_fit_is_a_new_version_tagged_with_the_verdict(airline, s
     assert parent["cellpick.registered_model_uri"] == f"models:/{FORECAST}/2"
 
     assert read_meta(out)["mlflow"]["parent_run_id"] == summary["parent_run_id"]
+    assert (out / "model.onnx").is_file() and read_meta(out)["onnx"] is True
     assert read_meta(out.with_name("again.bak"))["mlflow"]["parent_run_id"] == first.parent_run_id
     assert not list(root.glob(".again.tmp-*"))
 
