@@ -139,7 +139,7 @@ def fit(
     resume: Optional[bool] = typer.Option(None, "--resume", help="Continue an interrupted fit."),
     register: Optional[str] = typer.Option(None, help="Register the winner in the MLflow Model Registry."),
     strategy: Optional[str] = typer.Option(None, help="none | mirrored (one trial on all local GPUs)."),
-    onnx: Optional[bool] = typer.Option(None, "--onnx", help="Also write DIR/model.onnx (needs cellpick[onnx])."),
+    onnx: Optional[bool] = typer.Option(None, "--onnx", help="Also write DIR/model.onnx (needs the onnx extra: tf2onnx, onnxruntime)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line of stdout."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved plan; train nothing."),
