@@ -22,7 +22,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import argparse
-import platform
 import statistics
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 TASKS = {
     "forecast": ("airline_train.csv", {"lookback": 24, "horizon": 12}),
@@ -39,23 +39,15 @@ TASKS = {
 
 
 def _machine() -> list[str]:
-    import keras
+    """bench/_env.py's lines (date, device, load, versions, command) plus the serving libraries."""
     import mlflow
     import onnxruntime
-    import tensorflow as tf
     import tf2onnx
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    load = " / ".join(f"{v:.2f}" for v in os.getloadavg())
-    return [f"CPU: {cpu}, {os.cpu_count()} cores, no GPU; load average {load}",
-            f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-            f"MLflow {mlflow.__version__}, tf2onnx {tf2onnx.__version__}, onnxruntime {onnxruntime.__version__}",
-            "command: python " + " ".join(sys.argv)]
+    import _env
+
+    return _env.describe() + [f"- mlflow {mlflow.__version__}, tf2onnx {tf2onnx.__version__}, "
+                              f"onnxruntime {onnxruntime.__version__}"]
 
 
 def _size_mb(path: Path) -> float:
@@ -155,13 +147,12 @@ def main() -> None:
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     # An untrained classifier has no optimizer state; MLflow's reload of it says so.
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+    print("\n".join(_machine()), flush=True)
+    print()
     rows = []
     with tempfile.TemporaryDirectory(prefix="cellpick-bench-") as work:
         for task in TASKS:
             rows.append(bench_task(task, args, Path(work)))
-    for line in _machine():
-        print(line)
-    print()
     print("| task | model | params | export s | export s with ONNX | DIR MB | saved_model MB | "
           "model.keras MB | model.onnx MB | ONNX max abs diff |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
