@@ -57,6 +57,9 @@ class _Progress:
         self.greater = False
 
     def __call__(self, event: str, info: dict) -> None:
+        if event == "warning":  # shown even with --quiet: the user asked for something not done
+            self.echo(f"warning: {info['message']}")
+            return
         if self.quiet:
             return
         elapsed = time.strftime("%M:%S", time.gmtime(time.perf_counter() - self.t0))
@@ -148,6 +151,7 @@ def fit(
     refit: Optional[bool] = typer.Option(None, "--refit/--no-refit",
                                          help="Retrain the winner on train+validation before the test "
                                               "(default: when under 5000 training samples)."),
+    onnx: Optional[bool] = typer.Option(None, "--onnx", help="Also write DIR/model.onnx (needs the onnx extra: tf2onnx, onnxruntime)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line of stdout."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved plan; train nothing."),
@@ -162,6 +166,7 @@ def fit(
         "tracking_uri": tracking_uri, "experiment": experiment, "out": str(out) if out else None,
         "seed": seed, "resume": resume, "register": register, "strategy": strategy,
         "refit": refit,
+        "onnx": onnx,
     }
 
     def work():
@@ -200,6 +205,8 @@ def _print_summary(result, json_out: bool, quiet: bool) -> None:
         test = "" if result.test_score is None else f"; test {result.metric} {result.test_score:.4g}"
         typer.echo(f"winner: {result.winner} {result.config}{test}")
         typer.echo(f"export: {result.export_path}")
+        if result.registered_model:
+            typer.echo(f"registered: {result.registered_model}")
         typer.echo(f"inspect: cellpick ui   (or: mlflow ui --backend-store-uri {result.tracking_uri})")
     if json_out:
         summary = {k: v for k, v in result.to_dict().items() if k != "verdict"}

@@ -51,6 +51,7 @@ class FitConfig:
     strategy: str = "none"  # "mirrored": one trial on all local GPUs (tf.distribute)
     resume: bool = False
     register: str | None = None
+    onnx: bool = False  # also write DIR/model.onnx (needs the `onnx` extra)
     json: bool = False
     quiet: bool = False
 
@@ -74,6 +75,8 @@ class FitConfig:
             )
         if self.time_budget is not None:
             self.time_budget = parse_duration(self.time_budget)
+        if self.onnx:
+            _onnx_installed()
         return self
 
 
@@ -191,6 +194,16 @@ def _ints(value: Any, name: str, minimum: int) -> list[int]:
 def _choice(value: Any, name: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(f"The '{name}' option must be one of {sorted(allowed)}. Got {value!r} instead.")
+
+
+def _onnx_installed() -> None:
+    """Fail before training, not after, when ONNX was asked for but cannot be written."""
+    from importlib.util import find_spec
+
+    missing = [m for m in ("tf2onnx", "onnxruntime") if find_spec(m) is None]
+    if missing:
+        raise ConfigError(f"The 'onnx' option needs {' and '.join(missing)}: install them with "
+                          f"pip install 'cellpick[onnx]', or leave --onnx out.")
 
 
 def _positive(value: Any, name: str) -> None:

@@ -3,23 +3,30 @@
 DIR/saved_model/   TF SavedModel, signature serving_default: raw input (named `window`,
                    `sequence` or `text`: strings) -> named outputs (`forecast`; `probabilities` + `label`;
                    `prediction`), all scaling and label lookup inside the graph.
+                   Forecast exports add `rolling`: one raw series `series` (steps, features)
+                   -> `forecast` for every window in it (a backtest in one call).
 DIR/model.keras    the same Keras model (built-in layers only: loads with safe_mode=True).
+DIR/model.onnx     optional (`onnx=True`): serving_default converted by tf2onnx, checked
+                   against the SavedModel with onnxruntime before it is kept.
 DIR/cellpick.json  schema version, columns, window, classes, scaling, scores, verdict,
                    versions, MLflow ids, and sha256 of every model file (verified on load).
 DIR/report.html    the fit's report.
 
 An export is written into a hidden temporary sibling and renamed into place. An existing
 DIR is kept as DIR.bak (replacing an older DIR.bak), so a crash at any moment leaves the
-old export or the new one, never a mix.
+old export or the new one, never a mix (killed between the two renames, the old one is
+DIR.bak and DIR is absent for that instant). Temporary siblings left by a killed process are
+removed by the next export.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import ExportError
 
@@ -63,25 +70,53 @@ def _serving_fn(model, prep, classes: list | None):
     return serve
 
 
+def _rolling_fn(model, prep):
+    """Forecast exports: every window of one raw series, for backtests without client-side slicing."""
+    import tensorflow as tf
+
+    lookback, n_feat = prep.input_shape
+
+    @tf.function(input_signature=[tf.TensorSpec([None, n_feat], tf.float32, name="series")])
+    def rolling(series):
+        windows = tf.signal.frame(series, lookback, 1, axis=0)  # (steps - lookback + 1, lookback, features)
+        return {"forecast": model(windows, training=False)}
+
+    return rolling
+
+
 def write_export(out: str | Path, model, prep, meta: dict[str, Any],
-                 report_html: str | None = None) -> Path:
-    """Write DIR atomically; return its path."""
+                 report_html: str | None = None, onnx: bool = False,
+                 warn: Callable[[str], None] | None = None) -> Path:
+    """Write DIR atomically; return its path. With `onnx`, also DIR/model.onnx when the model
+    converts and onnxruntime reproduces the SavedModel; otherwise `warn` says why, and the
+    export goes on without it."""
     import keras
 
     out = Path(out).resolve()
+    _remove_stale_temporaries(out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
         model.save(tmp / "model.keras")
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint("serving_default", _serving_fn(model, prep, meta.get("classes")))
-        archive.write_out(str(tmp / "saved_model"), verbose=False)
+        with portable_rnns(model):
+            archive = keras.export.ExportArchive()
+            archive.track(model)
+            serve = _serving_fn(model, prep, meta.get("classes"))
+            archive.add_endpoint("serving_default", serve)
+            if prep.task == "forecast":
+                archive.add_endpoint("rolling", _rolling_fn(model, prep))
+            archive.write_out(str(tmp / "saved_model"), verbose=False)
+            if onnx:
+                problem = write_onnx(tmp / "saved_model", tmp / "model.onnx", serve, prep,
+                                     [layer.name for layer in model.layers])
+                if problem and warn:
+                    warn(problem)
         if report_html is not None:
             (tmp / "report.html").write_text(report_html, encoding="utf-8")
-        meta = {"schema_version": SCHEMA_VERSION, **meta, "files": _checksums(tmp)}
+        meta = {"schema_version": SCHEMA_VERSION, **meta, "onnx": (tmp / "model.onnx").is_file(),
+                "files": _checksums(tmp)}
         (tmp / META).write_text(json.dumps(meta, indent=2, default=_json_default), encoding="utf-8")
         if out.exists():
             bak = out.with_name(out.name + ".bak")
@@ -93,6 +128,139 @@ def write_export(out: str | Path, model, prep, meta: dict[str, Any],
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+@contextlib.contextmanager
+def portable_rnns(model):
+    """Trace LSTM/GRU layers with the generic kernel, not cuDNN's. Keras 3 puts CudnnRNNV3 ops
+    straight into a graph traced where a GPU is visible; such a SavedModel fails on CPU-only
+    serving ("No OpKernel was registered to support Op 'CudnnRNNV3'", keras-team/keras#18504)
+    and has no ONNX mapping. `use_cudnn` is not part of a layer's config, so model.keras is
+    unaffected and still picks cuDNN wherever it is loaded."""
+    switched = []
+    for layer in model.layers:
+        for rnn in (layer, getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)):
+            if rnn is not None and getattr(rnn, "use_cudnn", False) not in (False, None):
+                switched.append((rnn, rnn.use_cudnn))
+                rnn.use_cudnn = False
+    try:
+        yield switched
+    finally:
+        for rnn, value in switched:
+            rnn.use_cudnn = value
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete `.DIR.tmp-PID` siblings whose writer process is gone (a killed fit)."""
+    for tmp in out.parent.glob(f".{out.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:  # alive, owned by someone else
+            pass
+
+
+def write_onnx(saved_model: Path, path: Path, serve, prep, layer_names: list[str]) -> str | None:
+    """Convert the SavedModel's serving_default to ONNX at `path` and check it with
+    onnxruntime against `serve` (within 1e-4). Returns None when written, else the reason
+    (and no file). Converting the SavedModel rather than the Keras model keeps the named
+    input and outputs (label included) and the scaling constants inside the graph."""
+    import logging
+    import warnings
+
+    import numpy as np
+
+    try:
+        import onnxruntime
+        from tf2onnx import convert, tf_loader
+    except ImportError as e:
+        return (f"ONNX skipped: {e.name} is not installed (pip install 'cellpick[onnx]'); "
+                f"the export has no model.onnx")
+    unsupported: list[tuple[str, str]] = []  # (TF node, op type) tf2onnx has no mapping for
+
+    class _Collect(logging.Handler):
+        def emit(self, record):
+            if "is not supported" in str(record.msg) and len(record.args or ()) == 2:
+                unsupported.append((str(record.args[0]), str(record.args[1])))
+
+    log = logging.getLogger("tf2onnx")
+    handler, level, propagate = _Collect(level=logging.ERROR), log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.ERROR)
+    log.propagate = False  # the reason goes to `warn`, not as log lines on stderr
+    try:
+        try:
+            from keras.src.export.tf2onnx_lib import patch_tf2onnx  # numpy 2 fixes Keras applies too
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                patch_tf2onnx()
+        except ImportError:
+            pass
+        graph_def, inputs, outputs, tables, renames = tf_loader.from_saved_model(
+            str(saved_model), None, None, signatures=["serving_default"],
+            return_initialized_tables=True, return_tensors_to_rename=True)
+        convert._convert_common(graph_def, name="cellpick", input_names=inputs, output_names=outputs,
+                                tensors_to_rename=renames, initialized_tables=tables,
+                                output_path=str(path))
+        if unsupported:
+            raise ValueError("unsupported TensorFlow ops")
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        x = _probe_input(prep)
+        got = dict(zip([o.name for o in session.get_outputs()],
+                       session.run(None, {prep.input_name: x})))
+        want = {k: v.numpy() for k, v in serve(x).items()}
+        for name, ref in want.items():
+            if name not in got:
+                raise ValueError(f"output '{name}' is missing from the ONNX graph")
+            if ref.dtype.kind in "SOU":
+                same = [a.decode() if isinstance(a, bytes) else str(a) for a in ref] == [str(a) for a in got[name]]
+            else:
+                same = np.allclose(got[name], ref, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(ref).max())))
+            if not same:
+                raise ValueError(f"onnxruntime's '{name}' differs from the SavedModel's by more than 1e-4")
+    except Exception as e:  # noqa: BLE001 - ONNX is an extra: report and export without it
+        path.unlink(missing_ok=True)
+        if unsupported:
+            layers = sorted({layer for node, _ in unsupported for layer in layer_names
+                             if _in_scope(layer, node)})
+            where = f"layer(s) {', '.join(layers)}" if layers else "the graph"
+            ops = ", ".join(sorted({op for _, op in unsupported}))
+            return (f"ONNX skipped: {where} use(s) TensorFlow ops tf2onnx cannot convert ({ops}); "
+                    f"the export has no model.onnx")
+        return f"ONNX skipped: {type(e).__name__}: {str(e)[:300]}; the export has no model.onnx"
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+        log.propagate = propagate
+    return None
+
+
+def _in_scope(layer: str, node: str) -> bool:
+    """Whether a TF node name lies in a Keras layer's name scope (Keras may add `_1`)."""
+    parts = node.split("/")
+    return layer in parts or f"{layer}_1" in parts
+
+
+def _probe_input(prep):
+    """A few raw inputs around the training statistics; padded models also get zero-padded
+    tails, so the mask is part of the check."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    mean = np.asarray(prep.x_mean, dtype="float64").reshape(-1)
+    std = np.sqrt(np.asarray(prep.x_var, dtype="float64").reshape(-1)) + 1e-3
+    x = mean + std * rng.standard_normal((4, *prep.input_shape))
+    x[x == 0] = 1e-3
+    if prep.masked:
+        steps = prep.input_shape[0]
+        x[1, steps - max(1, steps // 4):] = 0.0
+        x[2, max(1, steps // 2):] = 0.0
+    return x.astype("float32")
 
 
 def _json_default(o):

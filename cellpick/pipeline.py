@@ -42,6 +42,7 @@ class FitResult:
     trials: int
     seconds: float
     verdict: dict[str, Any] = field(repr=False, default_factory=dict)
+    registered_model: str | None = None  # models:/NAME/VERSION with --register
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -306,7 +307,12 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         tracker.set_tags(parent, {"cellpick.winner": winner, "mlflow.note.content": vdict["reason"],
                                   **{f"cellpick.winner.{k}": v for k, v in win_cfg.items()}})
         example = _arrays(prep, "val")[0][:2]
-        model_uri = tracker.log_model(model, example, register=config.register)
+        logged = tracker.log_model(model, example, register=config.register, verdict={
+            "winner": winner, "metric": metric, "val_score": win_mean, "test_score": test_score,
+            "beats_best_baseline": vdict.get("beats_best_baseline"),
+            "best_baseline": vdict.get("best_baseline"), "reason": decision.reason,
+            "parent_run_id": parent, "config": json.dumps(win_cfg)})
+        model_uri = logged["model_uri"]
         meta = {
             "task": ds.task, "layout": ds.layout,
             "columns": {"target": ds.target, "time": ds.time, "id": ds.id, "features": ds.features,
@@ -323,9 +329,11 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
                        "test": test_score},
             "verdict": vdict, "versions": _versions(),
             "mlflow": {"tracking_uri": tracker.uri, "experiment": experiment,
-                       "parent_run_id": parent, "model_uri": model_uri},
+                       "parent_run_id": parent, "model_uri": model_uri,
+                       "registered_model": logged["registered"]},
         }
-        out = write_export(config.out, model, prep, meta, report_html=html)
+        out = write_export(config.out, model, prep, meta, report_html=html, onnx=config.onnx,
+                           warn=lambda message: say("warning", {"message": message}))
         tracker.set_tags(parent, {"cellpick.export": str(out)})
         tracker.finish_fit("FINISHED")
     except KeyboardInterrupt:
@@ -342,6 +350,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         parent_run_id=parent, experiment=experiment, tracking_uri=tracker.uri,
         export_path=str(out), task=ds.task, layout=ds.layout, trials=len(search.trials),
         seconds=round(time.perf_counter() - t_start, 2), verdict=vdict,
+        registered_model=(logged["registered"] or {}).get("uri"),
     )
     say("done", {"result": result, "board": board})
     return result

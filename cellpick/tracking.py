@@ -90,6 +90,9 @@ class Tracker:
         self.uri = resolve_uri(uri)
         if self.uri == DEFAULT_URI:
             Path("mlruns").mkdir(exist_ok=True)
+        # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI; finish_fit puts the old
+        # value back, so a later fit in this process without a URI does not inherit this one.
+        self._previous_uri = os.environ.get("MLFLOW_TRACKING_URI")
         mlflow.set_tracking_uri(self.uri)
         # Two fits starting at once on a new SQLite store would both run its schema
         # migrations (alembic) and one fails: the first to take the lock creates the store.
@@ -139,11 +142,14 @@ class Tracker:
     def finish_fit(self, status: str = "FINISHED", reason: str | None = None) -> None:
         import mlflow
 
-        if self.parent_id is None:
-            return
-        if reason:
-            self.client.set_tag(self.parent_id, "cellpick.error", reason[:5000])
-        mlflow.end_run(status=status)
+        try:
+            if self.parent_id is None:
+                return
+            if reason:
+                self.client.set_tag(self.parent_id, "cellpick.error", reason[:5000])
+            mlflow.end_run(status=status)
+        finally:
+            mlflow.set_tracking_uri(self._previous_uri)
 
     def find_resumable(self, key: str) -> str | None:
         """The latest unfinished parent run of the same fit (same data and options), if any."""
@@ -247,8 +253,15 @@ class Tracker:
         for p in paths:
             self.client.log_artifact(run_id, str(p))
 
-    def log_model(self, model, input_example, register: str | None = None) -> str:
-        """Log the winner on the parent run (explicit pip requirements: inference costs ~6 s)."""
+    def log_model(self, model, input_example, register: str | None = None,
+                  verdict: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Log the winner on the parent run (explicit pip requirements: inference costs ~6 s).
+
+        With `register`, MLflow adds a new version of that registered model; the version is
+        tagged with the `verdict` facts (keys become `cellpick.<key>` tags, the reason is also
+        its description) and the parent run is tagged with the version it produced.
+        Returns {"model_uri", "registered": {"name", "version", "uri"} or None}.
+        """
         import keras
         import mlflow
         import tensorflow as tf
@@ -268,7 +281,20 @@ class Tracker:
                 pip_requirements=[f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}"],
                 registered_model_name=register,
             )
-        return info.model_uri
+        registered = None
+        if register and info.registered_model_version is not None:
+            version = str(info.registered_model_version)
+            registered = {"name": register, "version": version, "uri": f"models:/{register}/{version}"}
+            facts = dict(verdict or {})
+            for key, value in facts.items():
+                if value is not None:
+                    self.client.set_model_version_tag(register, version, f"cellpick.{key}", str(value)[:5000])
+            if facts.get("reason"):
+                self.client.update_model_version(register, version, description=str(facts["reason"]))
+            self.set_tags(self.parent_id, {"cellpick.registered_model": register,
+                                           "cellpick.registered_version": version,
+                                           "cellpick.registered_model_uri": registered["uri"]})
+        return {"model_uri": info.model_uri, "registered": registered}
 
 
 @contextlib.contextmanager
