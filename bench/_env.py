@@ -29,7 +29,16 @@ def cpu_model() -> str:
 
 
 def gpu_names() -> list[str]:
-    """Names of the GPUs TensorFlow sees (empty on a CPU-only machine)."""
+    """Names of the GPUs the Keras backend sees (empty on a CPU-only machine)."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend == "jax":  # e.g. a GPU machine that has JAX but no TensorFlow
+        import jax
+
+        return [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+    if backend == "torch":
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     import tensorflow as tf
 
     names = []
@@ -59,8 +68,13 @@ def describe() -> list[str]:
     """Markdown-ready lines: date, device, Python/TF/Keras/NumPy versions, command."""
     import keras
     import numpy as np
-    import tensorflow as tf
 
+    try:
+        import tensorflow as tf
+
+        tf_version = tf.__version__
+    except ImportError:
+        tf_version = "not installed"
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     return [
         f"- date: {now}",
@@ -68,7 +82,7 @@ def describe() -> list[str]:
         f"- platform: {platform.platform()}",
         # The machine may be shared: a busy neighbour slows every timing below.
         f"- load average at start (1/5/15 min): {_load()}",
-        f"- python {platform.python_version()}, tensorflow {tf.__version__}, "
+        f"- python {platform.python_version()}, tensorflow {tf_version}, "
         f"keras {keras.__version__} (backend {keras.backend.backend()}), numpy {np.__version__}",
         f"- command: `python {' '.join(sys.argv)}`",
     ]
