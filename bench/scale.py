@@ -111,14 +111,20 @@ def child_fit(path: str, lookback: int, root: str) -> dict:
     marks: dict[str, float] = {}
     t0 = time.perf_counter()
 
+    peaks: dict[str, float] = {}
+
     def progress(event: str, info: dict) -> None:
         marks.setdefault(event, time.perf_counter() - t0)
+        if event == "stage":  # the peak so far, as each stage begins
+            peaks[info["name"]] = vm("VmHWM")
 
     result = cellpick.fit(path, target="load", lookback=lookback, horizon=1, cells="gru",
                           units="16", layers="1", max_trials=1, epochs=1, seeds=1,
                           tracking_uri=f"sqlite:///{root}/mlflow.db", out=f"{root}/model",
                           progress=progress)
-    return {"idle_mb": idle, "peak_mb": vm("VmHWM"), "first_trial_s": marks.get("trial_end"),
+    peaks["end"] = vm("VmHWM")
+    return {"idle_mb": idle, "peak_mb": peaks["end"], "peaks": peaks,
+            "first_trial_s": marks.get("trial_end"),
             "total_s": result.seconds, "test_mae": result.test_score}
 
 
@@ -153,16 +159,17 @@ def main() -> None:
         return
 
     lookback = a.lookback or (32 if a.quick else 256)
-    sizes = ([int(float(s)) for s in a.sizes.split(",")] if a.sizes
+    sizes = ([int(float(s)) for s in a.sizes.split(",") if s.strip()] if a.sizes is not None
              else [2_000, 10_000] if a.quick else [10_000, 100_000, 200_000, 1_000_000])
     fit_rows = a.fit_rows if a.fit_rows is not None else (10_000 if a.quick else 200_000)
     load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"cellpick bench/scale.py: {FEATURES}-feature series, lookback {lookback}, gru units "
           f"{UNITS}, one epoch; {os.cpu_count()} CPU cores, load average {load} (1/5/15 min)")
-    print()
-    print("| rows | train windows | all windows would take | idle RSS | peak RSS "
-          "| peak - idle | load + prepare | one epoch (batches) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    if sizes:
+        print()
+        print("| rows | train windows | all windows would take | idle RSS | peak RSS "
+              "| peak - idle | load + prepare | one epoch (batches) |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory(prefix="cellpick-scale-") as tmp:
         for rows in sizes:
             path = Path(tmp) / f"series_{rows}.csv"
@@ -189,6 +196,10 @@ def main() -> None:
                   f"1 epoch, 1 seed): first trial done at {r['first_trial_s']:.0f} s, whole fit "
                   f"{r['total_s']:.0f} s, peak RSS {r['peak_mb']:,.0f} MB (idle "
                   f"{r['idle_mb']:,.0f} MB), test MAE {r['test_mae']:.3g}")
+            stages = {"verdict": "search", "baselines": "verdict seeds", "export": "baselines",
+                      "end": "test score and export"}
+            print("peak RSS after each stage: " + ", ".join(
+                f"{stages[k]} {v:,.0f} MB" for k, v in r["peaks"].items() if k in stages))
     load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"\nload average at the end: {load}")
 
