@@ -81,6 +81,7 @@ class _Progress:
             for note in info["notes"]:
                 self.echo(f"note: {note}")
             if info.get("dry_run"):
+                self.echo("also searched: " + "; ".join(f"{k} {v}" for k, v in info["space"].items()))
                 self.echo(f"batch size: {info['batch_size']}; time budget: "
                           f"{info['time_budget'] or 'none'}")
                 self.echo(f"mlflow: {info['tracking_uri']} experiment '{info['experiment']}'")
@@ -165,18 +166,17 @@ def fit(
         "epochs": epochs, "seeds": seeds, "time_budget": time_budget, "test_size": test_size,
         "tracking_uri": tracking_uri, "experiment": experiment, "out": str(out) if out else None,
         "seed": seed, "resume": resume, "register": register, "strategy": strategy,
-        "refit": refit,
-        "onnx": onnx,
+        "refit": refit, "onnx": onnx,
+        "json": json_out or None, "quiet": quiet or None,  # flags: absent means "as the recipe says"
     }
+    shown = {"json": json_out, "quiet": quiet}
 
     def work():
-        from .config import FitConfig, load_recipe
+        from .config import resolve
         from .pipeline import run
 
-        values = load_recipe(recipe) if recipe else {}
-        values.update({k: v for k, v in given.items() if v is not None})
-        values["json"], values["quiet"] = json_out, quiet or values.get("quiet", False)
-        config = FitConfig(**values).validate()
+        config = resolve(given, recipe)
+        shown.update(json=config.json, quiet=config.quiet)
         total = None if config.tuner == "hyperband" else config.max_trials * len(config.cells)
         if dry_run:
             from .pipeline import make_plan
@@ -190,7 +190,7 @@ def fit(
 
     result = _guard(work, debug)
     if result is not None:
-        _print_summary(result, json_out, quiet)
+        _print_summary(result, shown["json"], shown["quiet"])
 
 
 def _print_summary(result, json_out: bool, quiet: bool) -> None:

@@ -7,6 +7,7 @@ line and the list of valid keys.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -101,7 +102,11 @@ def parse_duration(value: Any) -> float:
 
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
-    """Read a recipe TOML into option values (paths relative to the recipe's folder)."""
+    """Read a recipe TOML into option values; `data` is taken relative to the recipe's folder.
+
+    Every key must be a `fit` option name (with `_`), of the option's type and with a valid
+    value; any problem is a ConfigError naming the file, the line and the key.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"recipe '{path}' not found; check the path given to --recipe")
@@ -110,28 +115,52 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"recipe '{path}' is not valid TOML: {e}") from None
-    valid = [n for n in option_names() if n not in ("recipe",)]
+    valid = option_names()
     types = {f.name: f.type for f in dataclasses.fields(FitConfig)}
     for key, value in raw.items():
-        line = _line_of(text, key)
+        where = f"recipe '{path}' line {_line_of(text, key)}"
         if key not in valid:
-            raise ConfigError(
-                f"recipe '{path}' line {line}: unknown key '{key}'. Valid keys: {', '.join(valid)}"
-            )
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{where}: unknown key '{key}'{hint}. Valid keys: {', '.join(valid)}")
         if not _type_ok(value, types[key]):
             raise ConfigError(
-                f"recipe '{path}' line {line}: key '{key}' expects {_type_word(types[key])}, "
+                f"{where}: key '{key}' expects {_type_word(types[key])}, "
                 f"got {type(value).__name__} {value!r}"
             )
+        try:  # each option is checked on its own, so the message can point at its line
+            FitConfig(**{key: value}).validate()
+        except ConfigError as e:
+            raise ConfigError(f"{where}: key '{key}': {e}") from None
     if "data" in raw:
         data = Path(raw["data"])
         raw["data"] = str(data if data.is_absolute() else (path.parent / data))
     return raw
 
 
+def resolve(given: dict[str, Any], recipe: str | Path | None = None) -> FitConfig:
+    """The options of one fit: defaults < recipe values < `given` (None means not given).
+
+    A recipe's `data` file is checked here, not in `load_recipe`, because data given on the
+    command line replaces it: a recipe can be reused on other data.
+    """
+    values = load_recipe(recipe) if recipe else {}
+    values.update({k: v for k, v in given.items() if v is not None})
+    data = values.get("data")
+    if recipe and given.get("data") is None and data and not Path(data).is_file():
+        text = Path(recipe).read_text(encoding="utf-8")
+        raise ConfigError(
+            f"recipe '{recipe}' line {_line_of(text, 'data')}: key 'data': file '{data}' not found "
+            "(a relative path is read from the recipe's folder); fix the path or pass DATA.csv"
+        )
+    return FitConfig(**values).validate()
+
+
 def _line_of(text: str, key: str) -> int | None:
+    """Line of `key = ...` (also quoted, dotted, or a [key] table header)."""
+    pattern = re.compile(rf"\s*\[*\s*[\"']?{re.escape(key)}[\"']?\s*[=.\]]")
     for i, line in enumerate(text.splitlines(), 1):
-        if re.match(rf"\s*{re.escape(key)}\s*=", line):
+        if pattern.match(line):
             return i
     return None
 

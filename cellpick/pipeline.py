@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .config import FitConfig
+from .config import FitConfig, resolve
 
 Progress = Callable[[str, dict], None]
 BASELINE_LIMIT = 20_000
@@ -48,12 +48,14 @@ class FitResult:
         return asdict(self)
 
 
-def fit(data: str | Path | None = None, *, progress: Progress | None = None, **options) -> FitResult:
+def fit(data: str | Path | None = None, *, recipe: str | Path | None = None,
+        progress: Progress | None = None, **options) -> FitResult:
     """Search cells and widths on `data`, decide honestly, export the winner.
 
-    Options are the `cellpick fit` options with `_` for `-` (see FitConfig).
+    Options are the `cellpick fit` options with `_` for `-` (see FitConfig); they override
+    the values of `recipe` (a TOML file, as `cellpick fit --recipe`).
     """
-    config = FitConfig(data=str(data) if data is not None else None, **options).validate()
+    config = resolve({"data": str(data) if data is not None else None, **options}, recipe)
     return run(config, progress)
 
 
@@ -108,7 +110,16 @@ class Plan:
                 "tuner": c.tuner, "metric": self.metric, "notes": p.notes,
                 "batch_size": p.batch_size(), "tracking_uri": resolve_uri(c.tracking_uri),
                 "experiment": c.experiment or self.path.stem, "out": str(Path(c.out).resolve()),
-                "time_budget": c.time_budget}
+                "time_budget": c.time_budget, "space": self.space()}
+
+    def space(self) -> dict[str, list]:
+        """The hyperparameters searched besides cell, units and layers (see space.py)."""
+        from .space import DROPOUTS, LEARNING_RATES
+
+        extra = {"dropout": DROPOUTS, "learning_rate": LEARNING_RATES}
+        if self.prep.kind == "sequence":
+            extra["bidirectional"] = [False, True]
+        return extra
 
 
 def make_plan(config: FitConfig) -> Plan:
