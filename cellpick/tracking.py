@@ -410,8 +410,8 @@ def view_state(parent_run_id: str, metric: str, greater_is_better: bool) -> dict
     """The saved view's state, as MLflow 3.17's runs page stores one (search facets and UI
     state): a fit's trials sorted by the summary metric, key columns in the table, and
     charts in this order: summary metric by run, its per-epoch curve, summary metric
-    against parameter count, validation loss per epoch, training time. Every run is charted (the UI's default shows
-    the first 10)."""
+    against parameter count, val_loss per epoch, training time. Every run is charted (by
+    default the UI charts the first 10 runs and one chart per metric in name order)."""
     key = summary_key(metric)
     section = "cellpick"
     many = 1000  # runs per chart
@@ -427,22 +427,19 @@ def view_state(parent_run_id: str, metric: str, greater_is_better: bool) -> dict
     return {
         "searchFilter": f"tags.`mlflow.parentRunId` = '{parent_run_id}' and tags.`{ROLE}` = 'trial'",
         "orderByKey": f"metrics.`{key}`", "orderByAsc": not greater_is_better,
-        "selectedColumns": ["params.`cell`", "params.`units`",
-                            "params.`layers`", f"metrics.`{key}`", "metrics.`n_params`",
-                            "metrics.`train_seconds`"],
+        "selectedColumns": ["params.`cell`", "params.`units`", "params.`layers`",
+                            f"metrics.`{key}`", "metrics.`n_params`", "metrics.`train_seconds`"],
         "runsHiddenMode": "SHOW_ALL",
         "compareRunSections": [{"uuid": section, "name": "cellpick trials",
                                 "display": True, "isReordered": False, "deleted": False,
                                 "isGenerated": False}],
         "compareRunCharts": [
-            chart(1, "BAR", metricKey=key, displayName=f"{key} (best epoch)"),
-            chart(2, "LINE", metricKey=f"val_{metric}", selectedMetricKeys=[f"val_{metric}"],
-                  displayName=f"val_{metric} per epoch", **line),
+            chart(1, "BAR", metricKey=key),
+            chart(2, "LINE", metricKey=f"val_{metric}", selectedMetricKeys=[f"val_{metric}"], **line),
             chart(3, "SCATTER", xaxis={"key": "n_params", "type": "METRIC"},
-                  yaxis={"key": key, "type": "METRIC"}, displayName=f"{key} vs n_params"),
-            chart(4, "LINE", metricKey="val_loss", selectedMetricKeys=["val_loss"],
-                  displayName="val_loss per epoch", **line),
-            chart(5, "BAR", metricKey="train_seconds", displayName="train_seconds"),
+                  yaxis={"key": key, "type": "METRIC"}),
+            chart(4, "LINE", metricKey="val_loss", selectedMetricKeys=["val_loss"], **line),
+            chart(5, "BAR", metricKey="train_seconds"),
         ],
     }
 
