@@ -218,9 +218,15 @@ def _ui_lines(uri: str, run_id: str) -> list[str]:
     """How to open the UI on this store, and the URL of the fit's trials in it."""
     from .tracking import DEFAULT_URI, UI_PORT, fit_url
 
+    try:
+        url = fit_url(run_id, uri)
+    except Exception as e:  # noqa: BLE001 - the fit is done; a URL is a convenience
+        url = f"unavailable ({type(e).__name__}: {e})"
+    if uri.startswith(("http://", "https://")):  # a tracking server serves its own UI
+        return [f"trials:  {url}"]
     store = "" if uri == DEFAULT_URI else f" --tracking-uri {uri}"
     return [f"inspect: cellpick ui{store}   (or: mlflow ui --backend-store-uri {uri} --port {UI_PORT})",
-            f"trials:  {fit_url(run_id, uri)}"]
+            f"trials:  {url}"]
 
 
 @app.command()

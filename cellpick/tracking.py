@@ -31,7 +31,8 @@ FIT_COLOR = "#3c3c3c"  # the parent run of a fit
 UI_PORT = 5000
 VIEW_ID = "cellpick"  # the saved view `mlflow.sharedViewState.cellpick` on each experiment
 _VIEW_TAG = "mlflow.sharedViewState."
-# MLflow 3.17's UI opens an experiment as GenAI unless told otherwise (URL or experiment kind).
+# The experiment's kind, for MLflow UIs that choose the GenAI or model-training layout by it;
+# 3.17 follows its GenAI / Model training switch instead, hence workflowType in runs_url.
 _KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"
 
 
@@ -446,8 +447,8 @@ def view_state(parent_run_id: str, metric: str, greater_is_better: bool) -> dict
 
 def runs_url(experiment_id: str, *, port: int = UI_PORT, view: str | None = VIEW_ID,
              metric: str | None = None, greater_is_better: bool = False,
-             parent_run_id: str | None = None, chart: bool = True) -> str:
-    """The experiment's runs page in `mlflow ui` on 127.0.0.1.
+             parent_run_id: str | None = None, chart: bool = True, base: str | None = None) -> str:
+    """The experiment's runs page in `mlflow ui` on 127.0.0.1 (or at `base`, a tracking server).
 
     With `view` (the default), the saved view that `Tracker.show_in_ui` wrote: the latest
     fit's trials sorted by the summary metric, key columns, every run charted. Without it,
@@ -471,28 +472,33 @@ def runs_url(experiment_id: str, *, port: int = UI_PORT, view: str | None = VIEW
             query["orderByAsc"] = "false" if greater_is_better else "true"
     if chart:
         query["compareRunsMode"] = "CHART"
-    return (f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs?"
+    base = (base or f"http://127.0.0.1:{port}").rstrip("/")
+    return (f"{base}/#/experiments/{experiment_id}/runs?"
             + urlencode(query, quote_via=quote, safe=""))
 
 
 def fit_url(run_id: str | None = None, uri: str | None = None, port: int = UI_PORT) -> str | None:
-    """`runs_url` for a fit's parent run (the latest fit in the store by default; None if none)."""
+    """`runs_url` for a fit's parent run (the latest fit in the store by default; None if none).
+
+    On a tracking server (an http(s) URI) the URL points at that server's own UI."""
     from mlflow.tracking import MlflowClient
 
     _quiet_mlflow()
-    client = MlflowClient(resolve_uri(uri))
+    uri = resolve_uri(uri)
+    base = uri if uri.startswith(("http://", "https://")) else None
+    client = MlflowClient(uri)
     run = client.get_run(run_id) if run_id else _latest_fit(client, finished=False)
     if run is None:
         return None
     exp = client.get_experiment(run.info.experiment_id)
     if _VIEW_TAG + VIEW_ID in exp.tags:
-        return runs_url(exp.experiment_id, port=port)
+        return runs_url(exp.experiment_id, port=port, base=base)
     from .verdict import METRICS
 
     metric = run.data.params.get("metric")  # a fit from before the saved view
     greater = {m: g for m, g in METRICS.values()}.get(metric, False)
     return runs_url(exp.experiment_id, port=port, view=None, metric=metric,
-                    greater_is_better=greater, parent_run_id=run.info.run_id)
+                    greater_is_better=greater, parent_run_id=run.info.run_id, base=base)
 
 
 def _latest_fit(client, finished: bool = True):

@@ -173,6 +173,8 @@ def test_url_opens_the_saved_view_and_falls_back_to_url_parameters(fit):
     assert tracking.runs_url("7", port=5123, chart=False) == (
         "http://127.0.0.1:5123/#/experiments/7/runs?workflowType=machine_learning"
         "&viewStateShareKey=cellpick")
+    assert tracking.runs_url("7", base="https://mlflow.example.org/").startswith(
+        "https://mlflow.example.org/#/experiments/7/runs?")  # a tracking server's own UI
     plain = urlsplit(tracking.runs_url(exp_id, view=None, metric="mae",
                                        parent_run_id=parent.info.run_id))
     assert urlsplit(plain.fragment).path == f"/experiments/{exp_id}/runs"
