@@ -271,15 +271,17 @@ def _wait_healthy(port: int, timeout: float) -> None:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """Stop a server we started and its workers (its own process group)."""
+    """Stop a server we started and everything it spawned (its own process group): Ctrl-C
+    first, as mlflow ui's job consumers ignore SIGTERM, then SIGKILL whatever is left."""
     import signal
 
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    for sig, wait in ((signal.SIGINT, 20), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            pass
+        time.sleep(1)
