@@ -207,10 +207,26 @@ def _print_summary(result, json_out: bool, quiet: bool) -> None:
         typer.echo(f"export: {result.export_path}")
         if result.registered_model:
             typer.echo(f"registered: {result.registered_model}")
-        typer.echo(f"inspect: cellpick ui   (or: mlflow ui --backend-store-uri {result.tracking_uri})")
+        for line in _ui_lines(result.tracking_uri, result.parent_run_id):
+            typer.echo(line)
     if json_out:
         summary = {k: v for k, v in result.to_dict().items() if k != "verdict"}
         typer.echo(json.dumps(summary, default=str))
+
+
+def _ui_lines(uri: str, run_id: str) -> list[str]:
+    """How to open the UI on this store, and the URL of the fit's trials in it."""
+    from .tracking import DEFAULT_URI, UI_PORT, fit_url
+
+    try:
+        url = fit_url(run_id, uri)
+    except Exception as e:  # noqa: BLE001 - the fit is done; a URL is a convenience
+        url = f"unavailable ({type(e).__name__}: {e})"
+    if uri.startswith(("http://", "https://")):  # a tracking server serves its own UI
+        return [f"trials:  {url}"]
+    store = "" if uri == DEFAULT_URI else f" --tracking-uri {uri}"
+    return [f"inspect: cellpick ui{store}   (or: mlflow ui --backend-store-uri {uri} --port {UI_PORT})",
+            f"trials:  {url}"]
 
 
 @app.command()
@@ -263,10 +279,16 @@ def ui(
     """Start the MLflow UI on 127.0.0.1 over the same store."""
     import subprocess
 
-    from .tracking import resolve_uri
+    from .tracking import fit_url, resolve_uri
 
     uri = resolve_uri(tracking_uri)
+    try:
+        url = fit_url(None, uri, port)
+    except Exception:  # noqa: BLE001 - an empty or missing store: the UI still starts
+        url = None
     _err(f"MLflow UI on http://127.0.0.1:{port}  (store {uri}); Ctrl-C to stop")
+    if url:
+        _err(f"latest fit's trials: {url}")
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
            "--host", "127.0.0.1", "--port", str(port)]
     try:

@@ -161,10 +161,11 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     from ._quiet import tensorflow
     from .export import write_export
     from .search import run_search
-    from .space import export_model
+    from .space import export_model, user_units
     from .errors import ConfigError
-    from .tracking import Tracker, fit_key
-    from .train import Budget, best_epoch, fit_one, refit_one, strategy
+    from .tracking import (Tracker, baseline_run_name, fit_key, fit_run_name, seed_run_name,
+                           summary_key, summary_metrics)
+    from .train import Budget, fit_one, refit_one, strategy
 
     say = progress or (lambda event, info: None)
     t_start = time.perf_counter()
@@ -190,9 +191,8 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         tracker.close_children(("verdict", "baseline"), "KILLED",
                                "superseded: the fit was resumed", only_running=False)
     else:
-        stamp = datetime.now().strftime("%m%d-%H%M%S")
         parent = tracker.start_fit(
-            f"fit-{path.stem[:16]}-{stamp}",
+            fit_run_name(path.stem, datetime.now()),
             params={"data": str(path), "task": ds.task, "layout": ds.layout, "target": ds.target,
                     "lookback": prep.lookback, "horizon": prep.horizon, "season": season,
                     "cells": ",".join(config.cells), "units": ",".join(map(str, config.units)),
@@ -206,8 +206,9 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     say("tracking", {"uri": tracker.uri, "experiment": experiment, "run_id": parent,
                      "resumed": config.resume})
     try:
-        if not config.resume:
-            tracker.log_dataset(ds.frame, source=str(path.resolve()), name=path.stem)
+        tracker.show_in_ui(metric, greater)
+        tracker.log_dataset(ds.frame, source=str(path.resolve()), name=path.stem,
+                            on_parent=not config.resume)
         workdir = Path(".cellpick") / "tuner" / parent
         search = run_search(
             prep, cells=config.cells, units=config.units, layers=config.layers,
@@ -225,21 +226,22 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
             scores, seconds, best = [], [], None
             for k in range(n_seeds):
                 seed = config.seed + 1000 * (k + 1)
-                run_id = tracker.start_child("verdict", f"v-{cell}-s{k + 1}", {**cfg, "seed": seed})
+                name = seed_run_name(k + 1, cfg)
+                run_id = tracker.start_child("verdict", name, {**cfg, "seed": seed})
                 model, history, secs = fit_one(prep, cfg, seed, plan.schedule,
                                                deadline=budget.deadline if budget else None,
                                                distribute=distribute)
                 final = export_model(prep, model)
                 y_val, pred = _split_predictions(final, prep, "val")
                 score = verdict.score(ds.task, y_val, pred)
-                for epoch in range(len(history.get("loss", []))):
-                    tracker.log_metrics(run_id, {m: v[epoch] for m, v in history.items()}, step=epoch)
-                be = best_epoch(history)
+                history = user_units(prep, history)
+                summary = summary_metrics(history, metric)
+                be = summary["best_epoch"]
+                tracker.log_epochs(run_id, history)
                 tracker.log_metrics(run_id, {"score": score, "n_params": model.count_params(),
-                                             "train_seconds": secs, "best_epoch": be,
-                                             "best_val_loss": history["val_loss"][be]})
+                                             "train_seconds": secs, **summary})
                 tracker.end_child(run_id)
-                search.curves[f"v-{cell}-s{k + 1}"] = {"cell": cell, "val_loss": history["val_loss"]}
+                search.curves[name] = {"cell": cell, "val_loss": history["val_loss"]}
                 scores.append(score)
                 seconds.append(secs)
                 better = best is None or (score > best[0] if greater else score < best[0])
@@ -262,8 +264,9 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         baselines = {}
         for name, predictor in fitted.items():
             baselines[name] = verdict.score(ds.task, y_val, predictor(x_val))
-            run_id = tracker.start_child("baseline", f"b-{name}", {"baseline": name})
-            tracker.log_metrics(run_id, {"score": baselines[name]})
+            run_id = tracker.start_child("baseline", baseline_run_name(name), {"baseline": name})
+            # No epochs: its validation score is also its summary, so it sorts with the cells.
+            tracker.log_metrics(run_id, {"score": baselines[name], summary_key(metric): baselines[name]})
             tracker.end_child(run_id)
         decision = verdict.decide(cells, metric, greater, baselines=baselines)
 

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .space import hypermodel, score_from_logs
-from .train import Budget, Schedule, best_epoch, callbacks
+from .space import hypermodel, user_units
+from .tracking import summary_key, summary_metrics, trial_run_name
+from .train import Budget, Schedule, callbacks
+from .verdict import METRICS
 from .windows import Prepared
 
 TUNER_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
@@ -71,7 +73,7 @@ def _tuner_class(kind: str):
             n = cp["counter"]["n"]
             hp = trial.hyperparameters.values
             keras.utils.set_random_seed(cp["seed"] + n)
-            name = f"t{n:02d}-{hp['cell']}-u{hp['units']}-l{hp['layers']}"
+            name = trial_run_name(n, hp)
             params = {k: v for k, v in hp.items() if k not in TUNER_KEYS}
             cp.update(n=n, name=name, t0=time.perf_counter(), history=[], n_params=None,
                       run_id=cp["tracker"].start_child("trial", name, params,
@@ -81,12 +83,9 @@ def _tuner_class(kind: str):
         def on_epoch_end(self, trial, model, epoch, logs=None):
             super().on_epoch_end(trial, model, epoch, logs)
             cp = self._cp
-            logs = dict(logs or {})
+            logs = user_units(cp["prep"], logs or {})
             if cp["n_params"] is None:
                 cp["n_params"] = int(model.count_params())
-            score = score_from_logs(cp["prep"], logs)
-            if score is not None:
-                logs["val_score"] = score
             cp["history"].append(logs)
             cp["tracker"].log_metrics(cp["run_id"], logs, step=epoch)
 
@@ -101,16 +100,17 @@ def _tuner_class(kind: str):
             cp = self._cp
             seconds = time.perf_counter() - cp["t0"]
             hp = trial.hyperparameters.values
-            history = {k: [h.get(k) for h in cp["history"]] for k in ("val_loss", "val_score")}
+            metric = METRICS[cp["prep"].task][0]
+            history = {k: [h.get(k) for h in cp["history"]] for k in ("val_loss", f"val_{metric}")}
             ok = trial.status == "COMPLETED" and cp["history"]
-            best = best_epoch(history) if ok else None
+            summary = summary_metrics(history, metric) if ok else {}
             error = None if ok else (trial.message or "trial ended without training")
             row = {
                 "trial_id": trial.trial_id, "name": cp["name"], "cell": hp["cell"],
                 "units": hp["units"], "layers": hp["layers"],
                 **{k: v for k, v in hp.items() if k not in ("cell", "units", "layers") + TUNER_KEYS},
-                "score": history["val_score"][best] if ok else None,
-                "best_val_loss": history["val_loss"][best] if ok else None,
+                "score": summary.get(summary_key(metric)),
+                "best_val_loss": summary.get("best_val_loss"),
                 "epochs": len(cp["history"]), "n_params": cp["n_params"],
                 "train_seconds": round(seconds, 3), "status": "COMPLETED" if ok else "FAILED",
                 "error": error.strip().splitlines()[-1] if error else None,
@@ -120,8 +120,8 @@ def _tuner_class(kind: str):
             cp["result"].curves[cp["name"]] = {"cell": hp["cell"], "val_loss": history["val_loss"]}
             tracker = cp["tracker"]
             tracker.log_metrics(cp["run_id"], {
-                "best_val_loss": row["best_val_loss"], "score": row["score"],
-                "n_params": row["n_params"], "train_seconds": seconds, "best_epoch": best,
+                **summary, "score": row["score"], "n_params": row["n_params"],
+                "train_seconds": seconds,
             })
             tracker.end_child(cp["run_id"], "FINISHED" if ok else "FAILED", error)
             cp["progress"]("trial_end", row)

@@ -194,9 +194,25 @@ def hypermodel(prep: Prepared, cell: str, units: list[int], layers: list[int]):
     return CellHyperModel(name=f"cellpick_{cell}")
 
 
+def user_units(prep: Prepared, logs: dict[str, Any]) -> dict[str, Any]:
+    """Keras logs (one epoch's floats, or a history's lists) with MAE in original units.
+
+    Regression and forecast models train on standardised targets, so Keras reports MAE in
+    standard deviations; scaled by y_std it is the MAE the leaderboard reports. Losses stay
+    as trained; accuracy needs nothing.
+    """
+    if prep.task == "classify":
+        return dict(logs)
+
+    def scale(v):
+        if v is None:
+            return None
+        return [None if x is None else float(x) * prep.y_std for x in v] if isinstance(v, list) \
+            else float(v) * prep.y_std
+
+    return {k: scale(v) if k in ("mae", "val_mae") else v for k, v in logs.items()}
+
+
 def score_from_logs(prep: Prepared, logs: dict[str, float]) -> float | None:
     """The validation score in user units (MAE in original units, or accuracy) from Keras logs."""
-    if prep.task == "classify":
-        return logs.get("val_accuracy")
-    mae = logs.get("val_mae")
-    return None if mae is None else float(mae) * prep.y_std
+    return user_units(prep, logs).get("val_accuracy" if prep.task == "classify" else "val_mae")

@@ -4,6 +4,11 @@ One parent run per fit (tag cellpick.role=search) is the active fluent run for t
 fit; trials, verdict seeds and baselines are child runs created with the client API
 (tag mlflow.parentRunId), so nothing depends on a stack of active runs.
 
+What the MLflow UI shows is decided here too: run names short enough for the run-name
+column, one colour per cell (mlflow.runColor), one summary metric per run that sorts like
+the leaderboard (best_val_<metric>), and a saved view of the latest fit's trials, opened by
+`runs_url` (the UI reads `viewStateShareKey`, `compareRunsMode` and `workflowType` from it).
+
 Store: --tracking-uri, else MLFLOW_TRACKING_URI, else the embedded default
 sqlite:///mlruns/mlflow.db with artifacts under mlruns/artifacts/. The URI is always set
 explicitly: MLflow 3 otherwise falls back to an old ./mlruns file store when one exists.
@@ -19,7 +24,60 @@ from typing import Any
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 ROLE = "cellpick.role"
-COLORS = {"lstm": "#1f77b4", "gru": "#ff7f0e", "rnn": "#2ca02c"}  # one fixed colour per cell
+# One fixed colour per cell, on every run of that cell and in the report's plots.
+CELL_COLORS = {"lstm": "#1f77b4", "gru": "#ff7f0e", "rnn": "#2ca02c"}
+BASELINE_COLOR = "#7f7f7f"  # baselines: neutral grey
+FIT_COLOR = "#3c3c3c"  # the parent run of a fit
+UI_PORT = 5000
+VIEW_ID = "cellpick"  # the saved view `mlflow.sharedViewState.cellpick` on each experiment
+_VIEW_TAG = "mlflow.sharedViewState."
+# The experiment's kind, for MLflow UIs that choose the GenAI or model-training layout by it;
+# 3.17 follows its GenAI / Model training switch instead, hence workflowType in runs_url.
+_KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"
+
+
+# -- names the UI shows ---------------------------------------------------------------------
+def trial_run_name(n: int, config: dict[str, Any]) -> str:
+    """'t03-lstm-u128-l2': trial 3 of the fit, its cell, units and layers."""
+    return f"t{n:02d}-{_config_name(config)}"
+
+
+def seed_run_name(k: int, config: dict[str, Any]) -> str:
+    """'v-gru-u64-l1-s2': verdict retraining of a cell's best configuration, seed 2."""
+    return f"v-{_config_name(config)}-s{k}"
+
+
+def baseline_run_name(name: str) -> str:
+    return f"b-{name}"
+
+
+def fit_run_name(stem: str, when) -> str:
+    """'fit-airline-1127-1832': the parent run; the data file's stem cut to 8 characters."""
+    return f"fit-{stem[:8].rstrip('_-. ') or 'data'}-{when.strftime('%m%d-%H%M')}"
+
+
+def _config_name(config: dict[str, Any]) -> str:
+    return f"{config['cell']}-u{config['units']}-l{config['layers']}"
+
+
+def summary_key(metric: str) -> str:
+    """The per-run summary metric, e.g. 'best_val_mae': sorting by it ranks like the leaderboard."""
+    return f"best_val_{metric}"
+
+
+def summary_metrics(history: dict[str, list[float]], metric: str) -> dict[str, float]:
+    """best_epoch, best_val_loss and best_val_<metric> at the epoch early stopping kept.
+
+    `history` holds per-epoch lists in user units (as logged): `val_loss` and `val_<metric>`.
+    """
+    from .train import best_epoch
+
+    be = best_epoch(history)
+    out = {"best_epoch": be, "best_val_loss": history["val_loss"][be]}
+    values = history.get(f"val_{metric}") or []
+    if be < len(values) and values[be] is not None:
+        out[summary_key(metric)] = values[be]
+    return out
 
 
 def resolve_uri(uri: str | None = None) -> str:
@@ -102,6 +160,7 @@ class Tracker:
             self.experiment_name = experiment
             self.experiment_id = self._experiment_id(experiment)
         self.parent_id: str | None = None
+        self._dataset_input = None
 
     def _experiment_id(self, name: str) -> str:
         exp = self.client.get_experiment_by_name(name)
@@ -124,20 +183,42 @@ class Tracker:
         import mlflow
 
         run = mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name,
-                               tags={ROLE: "search", **tags})
+                               tags={ROLE: "search", "mlflow.runColor": FIT_COLOR, **tags})
         self.parent_id = run.info.run_id
         self.log_params(self.parent_id, params)
         return self.parent_id
 
-    def log_dataset(self, frame, source: str, name: str) -> None:
+    def log_dataset(self, frame, source: str, name: str, on_parent: bool = True) -> None:
+        """The data as an MLflow dataset input on the parent (unless `on_parent` is False: a
+        resumed fit has it already) and on every child run started after this call."""
         import warnings
 
         import mlflow
+        from mlflow.entities import DatasetInput, InputTag
 
         with warnings.catch_warnings():  # a local path matches two equivalent source types
             warnings.filterwarnings("ignore", message="The specified dataset source")
             dataset = mlflow.data.from_pandas(frame, source=source, name=name)
-        mlflow.log_input(dataset, context="training")
+        if on_parent:
+            mlflow.log_input(dataset, context="training")
+        # Children log the same input, so the Dataset column is filled on every run.
+        self._dataset_input = DatasetInput(dataset._to_mlflow_entity(),
+                                           [InputTag("mlflow.data.context", "training")])
+
+    def show_in_ui(self, metric: str, greater_is_better: bool) -> None:
+        """Experiment tags for the UI: the model-training kind and the saved view VIEW_ID
+        (this fit's trials, best first, with key columns and charts; see `view_state`)."""
+        import json
+
+        now = int(time.time() * 1000)
+        view = {"name": f"cellpick: latest fit's trials by {summary_key(metric)}",
+                "createdAt": now, "updatedAt": now,
+                "state": json.dumps(view_state(self.parent_id, metric, greater_is_better))}
+        tags = {_VIEW_TAG + VIEW_ID: json.dumps(view)}
+        if _KIND_TAG not in self.client.get_experiment(self.experiment_id).tags:
+            tags[_KIND_TAG] = _KIND  # a kind the user chose stays
+        for k, v in tags.items():
+            self.client.set_experiment_tag(self.experiment_id, k, v)
 
     def finish_fit(self, status: str = "FINISHED", reason: str | None = None) -> None:
         import mlflow
@@ -216,10 +297,14 @@ class Tracker:
                     tags: dict[str, str] | None = None) -> str:
         all_tags = {ROLE: role, "mlflow.parentRunId": self.parent_id, **(tags or {})}
         cell = params.get("cell")
-        if cell in COLORS:
-            all_tags["mlflow.runColor"] = COLORS[cell]
+        if cell in CELL_COLORS:
+            all_tags["mlflow.runColor"] = CELL_COLORS[cell]
+        elif role == "baseline":
+            all_tags["mlflow.runColor"] = BASELINE_COLOR
         run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
         self.log_params(run.info.run_id, params)
+        if self._dataset_input is not None:
+            self.client.log_inputs(run.info.run_id, datasets=[self._dataset_input])
         return run.info.run_id
 
     def end_child(self, run_id: str, status: str = "FINISHED", error: str | None = None) -> None:
@@ -243,6 +328,12 @@ class Tracker:
                  if v is not None and v == v]
         if items:
             self.client.log_batch(run_id, metrics=items)
+
+    def log_epochs(self, run_id: str, history: dict[str, list[float]]) -> None:
+        """Per-epoch metrics (step = epoch) from a Keras-style history of lists."""
+        for epoch in range(len(history.get("loss") or [])):
+            self.log_metrics(run_id, {m: v[epoch] for m, v in history.items() if epoch < len(v)},
+                             step=epoch)
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
         from mlflow.entities import RunTag
@@ -316,6 +407,108 @@ def _example_dir_created():
         keras_save._save_example = original
 
 
+def view_state(parent_run_id: str, metric: str, greater_is_better: bool) -> dict[str, Any]:
+    """The saved view's state, as MLflow 3.17's runs page stores one (search facets and UI
+    state): a fit's trials sorted by the summary metric, key columns in the table, and
+    charts in this order: summary metric by run, its per-epoch curve, summary metric
+    against parameter count, val_loss per epoch, training time. Every run is charted (by
+    default the UI charts the first 10 runs and one chart per metric in name order)."""
+    key = summary_key(metric)
+    section = "cellpick"
+    many = 1000  # runs per chart
+
+    def chart(n: int, kind: str, **spec) -> dict[str, Any]:
+        return {"uuid": f"cellpick-{n}", "type": kind, "metricSectionId": section,
+                "runsCountToCompare": many, "deleted": False, "isGenerated": False, **spec}
+
+    line = {"lineSmoothness": 0, "xAxisScaleType": "linear", "scaleType": "linear", "range": {},
+            "xAxisKey": "step", "selectedXAxisMetricKey": "", "yAxisKey": "metric",
+            "yAxisExpressions": [], "ignoreOutliers": False, "useGlobalXaxisKey": False,
+            "useGlobalLineSmoothing": False}
+    return {
+        "searchFilter": f"tags.`mlflow.parentRunId` = '{parent_run_id}' and tags.`{ROLE}` = 'trial'",
+        "orderByKey": f"metrics.`{key}`", "orderByAsc": not greater_is_better,
+        "selectedColumns": ["params.`cell`", "params.`units`", "params.`layers`",
+                            f"metrics.`{key}`", "metrics.`n_params`", "metrics.`train_seconds`"],
+        "runsHiddenMode": "SHOW_ALL",
+        "compareRunSections": [{"uuid": section, "name": "cellpick trials",
+                                "display": True, "isReordered": False, "deleted": False,
+                                "isGenerated": False}],
+        "compareRunCharts": [
+            chart(1, "BAR", metricKey=key),
+            chart(2, "LINE", metricKey=f"val_{metric}", selectedMetricKeys=[f"val_{metric}"], **line),
+            chart(3, "SCATTER", xaxis={"key": "n_params", "type": "METRIC"},
+                  yaxis={"key": key, "type": "METRIC"}),
+            chart(4, "LINE", metricKey="val_loss", selectedMetricKeys=["val_loss"], **line),
+            chart(5, "BAR", metricKey="train_seconds"),
+        ],
+    }
+
+
+def runs_url(experiment_id: str, *, port: int = UI_PORT, view: str | None = VIEW_ID,
+             metric: str | None = None, greater_is_better: bool = False,
+             parent_run_id: str | None = None, chart: bool = True, base: str | None = None) -> str:
+    """The experiment's runs page in `mlflow ui` on 127.0.0.1 (or at `base`, a tracking server).
+
+    With `view` (the default), the saved view that `Tracker.show_in_ui` wrote: the latest
+    fit's trials sorted by the summary metric, key columns, every run charted. Without it,
+    the same filter and sort as plain URL parameters (columns and charts stay the UI's
+    defaults). MLflow 3.17's runs page reads `searchFilter`, `orderByKey` and `orderByAsc`
+    (which make it ignore a view), `viewStateShareKey`, `compareRunsMode` (TABLE or CHART)
+    and `workflowType` (without `machine_learning` it opens the experiment as GenAI).
+    """
+    from urllib.parse import quote, urlencode
+
+    query: dict[str, str] = {"workflowType": "machine_learning"}
+    if view:
+        query["viewStateShareKey"] = view
+    else:
+        filters = [f"tags.`{ROLE}` = 'trial'"]
+        if parent_run_id:
+            filters.insert(0, f"tags.`mlflow.parentRunId` = '{parent_run_id}'")
+        query["searchFilter"] = " and ".join(filters)
+        if metric:
+            query["orderByKey"] = f"metrics.`{summary_key(metric)}`"
+            query["orderByAsc"] = "false" if greater_is_better else "true"
+    if chart:
+        query["compareRunsMode"] = "CHART"
+    base = (base or f"http://127.0.0.1:{port}").rstrip("/")
+    return (f"{base}/#/experiments/{experiment_id}/runs?"
+            + urlencode(query, quote_via=quote, safe=""))
+
+
+def fit_url(run_id: str | None = None, uri: str | None = None, port: int = UI_PORT) -> str | None:
+    """`runs_url` for a fit's parent run (the latest fit in the store by default; None if none).
+
+    On a tracking server (an http(s) URI) the URL points at that server's own UI."""
+    from mlflow.tracking import MlflowClient
+
+    _quiet_mlflow()
+    uri = resolve_uri(uri)
+    base = uri if uri.startswith(("http://", "https://")) else None
+    client = MlflowClient(uri)
+    run = client.get_run(run_id) if run_id else _latest_fit(client, finished=False)
+    if run is None:
+        return None
+    exp = client.get_experiment(run.info.experiment_id)
+    if _VIEW_TAG + VIEW_ID in exp.tags:
+        return runs_url(exp.experiment_id, port=port, base=base)
+    from .verdict import METRICS
+
+    metric = run.data.params.get("metric")  # a fit from before the saved view
+    greater = {m: g for m, g in METRICS.values()}.get(metric, False)
+    return runs_url(exp.experiment_id, port=port, view=None, metric=metric,
+                    greater_is_better=greater, parent_run_id=run.info.run_id, base=base)
+
+
+def _latest_fit(client, finished: bool = True):
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids, filter_string=f"tags.`{ROLE}` = 'search'",
+                              order_by=["attributes.start_time DESC"], max_results=20) if ids else []
+    runs = [r for r in runs if r.info.status == "FINISHED" or not finished]
+    return runs[0] if runs else None
+
+
 def load_fit(run_id: str | None = None, uri: str | None = None) -> dict[str, Any]:
     """A past fit's verdict and leaderboard, from its parent run's artifacts (latest by default)."""
     import json
@@ -330,14 +523,10 @@ def load_fit(run_id: str | None = None, uri: str | None = None) -> dict[str, Any
     uri = resolve_uri(uri)
     client = MlflowClient(uri)
     if run_id is None:
-        ids = [e.experiment_id for e in client.search_experiments()]
-        runs = client.search_runs(ids, filter_string=f"tags.`{ROLE}` = 'search'",
-                                  order_by=["attributes.start_time DESC"], max_results=20) if ids else []
-        runs = [r for r in runs if r.info.status == "FINISHED"]
-        if not runs:
+        run = _latest_fit(client)
+        if run is None:
             raise CellpickError(f"no finished cellpick fit in {uri}; run `cellpick fit DATA.csv` first "
                                 f"or pass --tracking-uri")
-        run = runs[0]
     else:
         try:
             run = client.get_run(run_id)
