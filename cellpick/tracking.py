@@ -198,6 +198,7 @@ class Tracker:
 
         with warnings.catch_warnings():  # a local path matches two equivalent source types
             warnings.filterwarnings("ignore", message="The specified dataset source")
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
             dataset = mlflow.data.from_pandas(frame, source=source, name=name)
         if on_parent:
             mlflow.log_input(dataset, context="training")
