@@ -211,8 +211,3 @@ def user_units(prep: Prepared, logs: dict[str, Any]) -> dict[str, Any]:
             else float(v) * prep.y_std
 
     return {k: scale(v) if k in ("mae", "val_mae") else v for k, v in logs.items()}
-
-
-def score_from_logs(prep: Prepared, logs: dict[str, float]) -> float | None:
-    """The validation score in user units (MAE in original units, or accuracy) from Keras logs."""
-    return user_units(prep, logs).get("val_accuracy" if prep.task == "classify" else "val_mae")
