@@ -1,5 +1,6 @@
 """Distributed tuning: an MLflow server, a chief and two workers, all real processes on
-127.0.0.1, bounded in time, every process stopped by its pid.
+127.0.0.1, bounded in time, every process stopped by its pid. A third worker is killed
+(SIGKILL) during its first trial, before the two others start: the search goes on.
 
 Skipped when CELLPICK_SKIP_DISTRIBUTED=1 (it runs by default).
 """
@@ -21,7 +22,7 @@ from cellpick.config import FitConfig
 from cellpick.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-LIMIT = 240  # seconds for the whole distributed fit
+LIMIT = 300  # seconds for the whole distributed fit (2 shared CPU cores, 4 TensorFlow processes)
 OPTIONS = ["--cells", "gru,rnn", "--units", "8", "--layers", "1", "--max-trials", "2",
            "--epochs", "2", "--seeds", "1", "--horizon", "12", "--lookback", "24"]
 
@@ -60,6 +61,22 @@ def _wait_http(url: str, proc: subprocess.Popen, seconds: float) -> None:
     raise RuntimeError(f"{url} did not answer in {seconds} s")
 
 
+def _wait_running_trial(uri: str, proc: subprocess.Popen, deadline: float) -> None:
+    """Until the store holds a RUNNING trial run (the only worker so far has started one)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker0 exited with {proc.returncode} before its first trial")
+        exp = client.get_experiment_by_name("airline_train")
+        if exp and client.search_runs([exp.experiment_id], max_results=1, filter_string=(
+                "tags.`cellpick.role` = 'trial' and attributes.status = 'RUNNING'")):
+            return
+        time.sleep(0.5)
+    raise subprocess.TimeoutExpired("worker0", LIMIT)
+
+
 def _stop(proc: subprocess.Popen) -> None:
     """Stop a process started here, and its children, by its pid (its own process group)."""
     if proc.poll() is not None:
@@ -80,7 +97,8 @@ def distributed_fit(tmp_path_factory, data_dir):
     mlflow_port, oracle_port = _free_port(), _free_port(consecutive=2)
     uri = f"http://127.0.0.1:{mlflow_port}"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
+               CELLPICK_WORKER_TIMEOUT="15")  # the chief gives a silent worker's trial away after 15 s
     common = [sys.executable, "-m", "cellpick", "fit", str(data_dir / "airline_train.csv"),
               *OPTIONS, "--tracking-uri", uri, "--oracle", f"127.0.0.1:{oracle_port}"]
     procs: dict[str, subprocess.Popen] = {}
@@ -97,9 +115,14 @@ def distributed_fit(tmp_path_factory, data_dir):
                          "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"])
         _wait_http(f"{uri}/health", procs["mlflow"], 90)
         start("chief", [*common, "--role", "chief", "--out", str(tmp / "model"), "--json"])
+        # A worker that dies mid-trial: its trial must go to the others.
+        start("worker0", [*common, "--role", "worker"])
+        deadline = t0 + LIMIT
+        _wait_running_trial(uri, procs["worker0"], deadline)
+        os.killpg(procs["worker0"].pid, signal.SIGKILL)
+        procs["worker0"].wait(10)
         start("worker1", [*common, "--role", "worker"])
         start("worker2", [*common, "--role", "worker"])
-        deadline = t0 + LIMIT
         for name in ("chief", "worker1", "worker2"):
             procs[name].wait(max(1, deadline - time.monotonic()))
         seconds = time.monotonic() - t0
@@ -109,7 +132,7 @@ def distributed_fit(tmp_path_factory, data_dir):
         logs = {n: (tmp / f"{n}.err").read_text()[-3000:] for n in procs}
         outs = {n: (tmp / f"{n}.out").read_text() for n in procs}
         codes = {n: p.poll() for n, p in procs.items()}
-        for name in ("worker1", "worker2", "chief"):
+        for name in ("worker0", "worker1", "worker2", "chief"):
             if name in procs:
                 _stop(procs[name])
     # Read the store while the server still runs, then stop it.
@@ -136,6 +159,7 @@ def test_chief_exports_and_workers_finish(distributed_fit):
     summary = json.loads(fit["outs"]["chief"].strip().splitlines()[-1])
     assert Path(summary["export_path"], "cellpick.json").is_file()
     assert summary["trials"] == 4
+    assert fit["codes"]["worker0"] == -signal.SIGKILL
     for name in ("worker1", "worker2"):
         assert fit["codes"][name] == 0, _diagnose(fit)
         assert "the chief finishes the fit" in fit["outs"][name]
@@ -146,10 +170,16 @@ def test_trial_runs_hang_under_one_parent_tagged_by_worker(distributed_fit):
     parents = [r for r in runs if r.data.tags.get("cellpick.role") == "search"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     parent = parents[0].info.run_id
-    trials = [r for r in runs if r.data.tags.get("cellpick.role") == "trial"]
-    assert len(trials) == 4
-    assert all(r.info.status == "FINISHED" for r in trials)
-    assert {r.data.tags["mlflow.parentRunId"] for r in trials} == {parent}
+    every = [r for r in runs if r.data.tags.get("cellpick.role") == "trial"]
+    # worker0 was killed during its trial: the chief marked that run KILLED and the trial
+    # was rerun by another worker.
+    killed = [r for r in every if r.info.status == "KILLED"]
+    assert len(killed) == 1 and "stopped answering" in killed[0].data.tags["cellpick.error"]
+    trials = [r for r in every if r.info.status == "FINISHED"]
+    assert len(trials) == 4 and len(every) == 5
+    assert killed[0].data.tags["mlflow.runName"] in {r.data.tags["mlflow.runName"] for r in trials}
+    assert killed[0].data.tags["cellpick.worker"] not in {r.data.tags["cellpick.worker"] for r in trials}
+    assert {r.data.tags["mlflow.parentRunId"] for r in every} == {parent}
     assert sorted(r.data.params["cell"] for r in trials) == ["gru", "gru", "rnn", "rnn"]
     workers = {r.data.tags.get("cellpick.worker") for r in trials}
     assert None not in workers
