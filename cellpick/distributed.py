@@ -173,10 +173,10 @@ def run_worker(config: FitConfig, progress: Callable[[str, dict], None] | None =
     workdir = Path(".cellpick") / "tuner" / parent / me
     served = []
     for i, cell in enumerate(config.cells):
-        run = tracker.client.get_run(parent)
-        if run.info.status != "RUNNING":
-            break  # the chief has ended
-        if cell in run.data.tags.get(DONE_TAG, "").split(","):
+        state = _chief_state(tracker, parent, cell)
+        if state == "ended":
+            break
+        if state == "done":
             continue  # this worker came late: the chief has finished the cell
         with keras_tuner_env(me, host, port + i):
             t = make_tuner(prep, cell, units=config.units, layers=config.layers,
@@ -185,11 +185,57 @@ def run_worker(config: FitConfig, progress: Callable[[str, dict], None] | None =
                            distribute=distribute)
             t.setup(prep=prep, tracker=tracker, result=result, progress=say, seed=config.seed,
                     counter=counter, worker=WorkerHooks(me, i, config.max_trials))
-            t.search(train_ds, validation_data=val_ds, epochs=plan.schedule.epochs,
-                     callbacks=callbacks(plan.schedule), shuffle=False, verbose=0)
-        served.append(cell)
+            with _watchdog(t, tracker, parent, cell, host, port + i) as watch:
+                try:
+                    t.search(train_ds, validation_data=val_ds, epochs=plan.schedule.epochs,
+                             callbacks=callbacks(plan.schedule), shuffle=False, verbose=0)
+                    served.append(cell)
+                except Exception:
+                    if not watch.state:
+                        raise
+        if watch.state == "ended":
+            break
     return WorkerResult(worker=me, parent_run_id=parent, trials=len(result.trials), cells=served,
                         seconds=round(time.perf_counter() - t0, 2))
+
+
+def _chief_state(tracker, parent: str, cell: str) -> str:
+    """'ended' (the chief's run is over), 'done' (the chief has finished the cell) or 'open'."""
+    run = tracker.client.get_run(parent)
+    if run.info.status != "RUNNING":
+        return "ended"
+    return "done" if cell in run.data.tags.get(DONE_TAG, "").split(",") else "open"
+
+
+@contextlib.contextmanager
+def _watchdog(tuner, tracker, parent: str, cell: str, host: str, port: int):
+    """keras-tuner's client waits up to an hour for an oracle that is gone: this gives the
+    tuner a channel of its own and closes it (the search then raises) when the chief marks
+    the cell done or its run ends. `watch.state` says which, None if it never fired."""
+    import grpc
+    from keras_tuner.src import protos
+
+    channel = grpc.insecure_channel(f"{host}:{port}")
+    tuner.oracle.stub = protos.get_service_grpc().OracleStub(channel)
+    watch = type("Watch", (), {"state": None})()
+    stop = threading.Event()
+
+    def poll():
+        while not stop.wait(5):
+            with contextlib.suppress(Exception):
+                state = _chief_state(tracker, parent, cell)
+                if state != "open":
+                    watch.state = state
+                    channel.close()
+                    return
+
+    thread = threading.Thread(target=poll, daemon=True, name="cellpick-watchdog")
+    thread.start()
+    try:
+        yield watch
+    finally:
+        stop.set()
+        channel.close()
 
 
 # -- chief -------------------------------------------------------------------------------

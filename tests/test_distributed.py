@@ -203,3 +203,43 @@ def test_trial_runs_hang_under_one_parent_tagged_by_worker(distributed_fit):
 def test_role_options_are_checked(options, message):
     with pytest.raises(ConfigError, match=message):
         FitConfig(data="x.csv", **options).validate()
+
+
+def test_worker_waiting_for_a_finished_cell_moves_on(tmp_path, data_dir, monkeypatch):
+    """A worker that joins as the chief closes a cell's oracle would wait on it for keras-tuner's
+    hour-long timeout: it gives up as soon as the parent run marks the cell done."""
+    import threading
+
+    from cellpick import distributed
+    from cellpick.tracking import Tracker
+
+    monkeypatch.chdir(tmp_path)
+    port = _free_port(consecutive=2)
+    config = FitConfig(data=str(data_dir / "airline_train.csv"), cells="gru,rnn", units="8",
+                       layers="1", max_trials=2, epochs=2, seeds=1, horizon=12, lookback=24,
+                       tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", role="worker",
+                       oracle=f"127.0.0.1:{port}").validate()
+    chief = Tracker(config.tracking_uri, "airline_train")  # a chief that serves no oracle
+    parent = chief.client.create_run(chief.experiment_id, tags={
+        "cellpick.role": "search", distributed.ROLE_TAG: "chief",
+        distributed.KEY_TAG: distributed.distributed_key(config)}).info.run_id
+
+    # Stands in for gru's oracle: accepts the worker's connection and never answers.
+    listener = socket.create_server(("127.0.0.1", port))
+
+    def close_cells():  # once the worker asks gru's oracle for a trial
+        conn, _ = listener.accept()
+        time.sleep(1)
+        chief.client.set_tag(parent, distributed.DONE_TAG, "gru,rnn")
+        conn.close()
+
+    out = {}
+    threading.Thread(target=close_cells, daemon=True).start()
+    worker = threading.Thread(target=lambda: out.update(result=distributed.run_worker(config)),
+                              daemon=True)
+    worker.start()
+    worker.join(120)
+    listener.close()
+    assert not worker.is_alive(), "the worker still waits for the closed oracle"
+    assert out["result"].parent_run_id == parent and out["result"].trials == 0
+    assert out["result"].cells == []
