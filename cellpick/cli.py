@@ -86,6 +86,8 @@ class _Progress:
                           f"{info['time_budget'] or 'none'}")
                 self.echo(f"mlflow: {info['tracking_uri']} experiment '{info['experiment']}'")
                 self.echo(f"export: {info['out']}")
+        elif event == "distributed":
+            self.echo(info["message"])
         elif event == "tracking":
             self.echo(f"mlflow: {info['uri']} experiment '{info['experiment']}' run {info['run_id']}")
         elif event == "trial_end":
@@ -149,6 +151,10 @@ def fit(
     resume: Optional[bool] = typer.Option(None, "--resume", help="Continue an interrupted fit."),
     register: Optional[str] = typer.Option(None, help="Register the winner in the MLflow Model Registry."),
     strategy: Optional[str] = typer.Option(None, help="none | mirrored (one trial on all local GPUs)."),
+    role: Optional[str] = typer.Option(None, help="Distributed tuning: chief (serves the oracles, "
+                                       "decides, exports) | worker (runs trials)."),
+    oracle: Optional[str] = typer.Option(None, help="HOST:PORT of the chief's oracle, with --role "
+                                         "(cell i uses PORT + i)."),
     refit: Optional[bool] = typer.Option(None, "--refit/--no-refit",
                                          help="Retrain the winner on train+validation before the test "
                                               "(default: when under 5000 training samples)."),
@@ -166,7 +172,7 @@ def fit(
         "epochs": epochs, "seeds": seeds, "time_budget": time_budget, "test_size": test_size,
         "tracking_uri": tracking_uri, "experiment": experiment, "out": str(out) if out else None,
         "seed": seed, "resume": resume, "register": register, "strategy": strategy,
-        "refit": refit, "onnx": onnx,
+        "refit": refit, "onnx": onnx, "role": role, "oracle": oracle,
         "json": json_out or None, "quiet": quiet or None,  # flags: absent means "as the recipe says"
     }
     shown = {"json": json_out, "quiet": quiet}
@@ -189,6 +195,10 @@ def fit(
         return run(config, _Progress(config.quiet, total))
 
     result = _guard(work, debug)
+    if getattr(result, "worker", None):  # a distributed worker: the chief has the verdict
+        typer.echo(f"worker {result.worker}: {result.trials} trials of {','.join(result.cells) or 'no cell'} "
+                   f"under run {result.parent_run_id}; the chief finishes the fit (verdict, export)")
+        return
     if result is not None:
         _print_summary(result, shown["json"], shown["quiet"])
 

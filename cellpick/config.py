@@ -20,6 +20,7 @@ CELLS = ("lstm", "gru", "rnn")
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 TASKS = ("forecast", "classify", "regress")
 STRATEGIES = ("none", "mirrored")
+ROLES = ("chief", "worker")
 
 
 @dataclass
@@ -51,6 +52,8 @@ class FitConfig:
     refit: bool | None = None  # None: refit the winner on train+val when data is small
     strategy: str = "none"  # "mirrored": one trial on all local GPUs (tf.distribute)
     resume: bool = False
+    role: str | None = None  # distributed tuning: "chief" serves the oracles, "worker" runs trials
+    oracle: str | None = None  # HOST:PORT of the chief's oracle (cell i listens on PORT + i)
     register: str | None = None
     onnx: bool = False  # also write DIR/model.onnx (needs the `onnx` extra)
     json: bool = False
@@ -78,7 +81,37 @@ class FitConfig:
             self.time_budget = parse_duration(self.time_budget)
         if self.onnx:
             _onnx_installed()
+        self._validate_role()
         return self
+
+    def _validate_role(self) -> None:
+        if self.role is None and self.oracle is None:
+            return
+        if self.role is None:
+            raise ConfigError("The 'oracle' option needs a role: add --role chief (one process) "
+                              "or --role worker (each trial runner).")
+        _choice(self.role, "role", ROLES)
+        if self.oracle is None:
+            raise ConfigError(f"The 'role' option needs the chief's address: add --oracle HOST:PORT "
+                              f"to the {self.role}.")
+        host, port = parse_oracle(self.oracle)
+        if port + len(self.cells) - 1 > 65535:
+            raise ConfigError(f"The 'oracle' option uses ports {port}..{port + len(self.cells) - 1} "
+                              f"(one per cell); choose a port <= {65536 - len(self.cells)}.")
+        for name in ("resume", "time_budget"):
+            if getattr(self, name):
+                raise ConfigError(f"The '{name}' option is not supported with --role; "
+                                  f"run the distributed fit without it.")
+
+
+def parse_oracle(value: Any) -> tuple[str, int]:
+    """'HOST:PORT' -> (host, port)."""
+    host, _, port = str(value).strip().rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"The 'oracle' option must be HOST:PORT with a port in 1..65535, "
+                          f"e.g. 10.0.0.5:8470. Got {value!r} instead.")
+    return host, int(port)
 
 
 def option_names() -> list[str]:

@@ -167,6 +167,10 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
                            summary_key, summary_metrics)
     from .train import Budget, fit_one, refit_one, strategy
 
+    if config.role == "worker":  # trials only: the chief decides and exports
+        from .distributed import run_worker
+
+        return run_worker(config, progress)
     say = progress or (lambda event, info: None)
     t_start = time.perf_counter()
     budget = Budget(config.time_budget, time.time(), config.seeds) if config.time_budget else None
@@ -210,11 +214,14 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         tracker.log_dataset(ds.frame, source=str(path.resolve()), name=path.stem,
                             on_parent=not config.resume)
         workdir = Path(".cellpick") / "tuner" / parent
+        if config.role == "chief":  # workers run the trials: cellpick.distributed
+            from .distributed import chief_search as run_search
         search = run_search(
             prep, cells=config.cells, units=config.units, layers=config.layers,
             tuner=config.tuner, max_trials=config.max_trials, schedule=plan.schedule,
             seed=config.seed, workdir=workdir, tracker=tracker, progress=say, resume=config.resume,
             budget=budget, distribute=distribute,
+            **({"oracle": config.oracle, "config": config} if config.role == "chief" else {}),
         )
         n_seeds = budget.seeds_that_fit(search.trials, len(search.best)) if budget else config.seeds
 

@@ -60,24 +60,30 @@ def _tuner_class(kind: str):
     class TrackedTuner(base):
         """A keras-tuner tuner that reports every trial to MLflow and to a progress callback."""
 
-        def setup(self, *, prep, tracker, result, progress, seed, counter):
+        def setup(self, *, prep, tracker, result, progress, seed, counter, worker=None):
+            """`worker` (distributed.WorkerHooks) numbers, tags and heartbeats the trials of
+            a distributed worker; None on one machine."""
             self._cp = dict(prep=prep, tracker=tracker, result=result, progress=progress,
-                            seed=seed, counter=counter)
+                            seed=seed, counter=counter, worker=worker)
 
         def on_trial_begin(self, trial):
             super().on_trial_begin(trial)
             import keras
 
             cp = self._cp
+            worker = cp["worker"]
             cp["counter"]["n"] += 1
-            n = cp["counter"]["n"]
+            n = worker.number(trial) if worker else cp["counter"]["n"]
             hp = trial.hyperparameters.values
             keras.utils.set_random_seed(cp["seed"] + n)
             name = trial_run_name(n, hp)
             params = {k: v for k, v in hp.items() if k not in TUNER_KEYS}
             cp.update(n=n, name=name, t0=time.perf_counter(), history=[], n_params=None,
                       run_id=cp["tracker"].start_child("trial", name, params,
-                                                       {"cellpick.trial_id": trial.trial_id}))
+                                                       {"cellpick.trial_id": trial.trial_id,
+                                                        **(worker.tags if worker else {})}))
+            if worker:
+                worker.begin(self.oracle, trial)
             cp["progress"]("trial_begin", {"n": n, "name": name, **params})
 
         def on_epoch_end(self, trial, model, epoch, logs=None):
@@ -91,6 +97,8 @@ def _tuner_class(kind: str):
 
         def on_trial_end(self, trial):
             cp = self._cp
+            if cp["worker"]:
+                cp["worker"].end()
             try:
                 super().on_trial_end(trial)
             finally:
@@ -129,6 +137,26 @@ def _tuner_class(kind: str):
     return TrackedTuner
 
 
+def make_tuner(prep: Prepared, cell: str, *, units: list[int], layers: list[int], tuner: str,
+               max_trials: int, epochs: int, seed: int, workdir: Path, resume: bool = False,
+               distribute=None):
+    """One cell's tracked tuner (call `setup()` on it before searching). keras-tuner reads
+    its KERASTUNER_* distribution variables here, at construction."""
+    import keras_tuner as kt
+
+    kwargs = dict(
+        hypermodel=hypermodel(prep, cell, units, layers),
+        objective=kt.Objective("val_loss", "min"), seed=seed,
+        directory=str(workdir), project_name=cell, overwrite=not resume,
+        max_consecutive_failed_trials=max_trials + 1, distribution_strategy=distribute,
+    )
+    if tuner == "hyperband":
+        kwargs.update(max_epochs=epochs, factor=3, hyperband_iterations=1)
+    else:
+        kwargs.update(max_trials=max_trials)
+    return _tuner_class(tuner)(**kwargs)
+
+
 def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: list[int],
                tuner: str, max_trials: int, schedule: Schedule, seed: int, workdir: Path,
                tracker, progress: Callable[[str, dict], None], resume: bool = False,
@@ -141,8 +169,6 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
     round plus the later stages. `previous` holds the records of trials finished before a
     resume (keras-tuner's own project state decides what is rerun).
     """
-    import keras_tuner as kt
-
     result = SearchResult()
     counter = {"n": 0}
     bs = prep.batch_size()
@@ -152,17 +178,9 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
     cbs = callbacks(schedule, deadline=budget.deadline if budget else None)
     tuners = {}
     for cell in cells:
-        kwargs = dict(
-            hypermodel=hypermodel(prep, cell, units, layers),
-            objective=kt.Objective("val_loss", "min"), seed=seed,
-            directory=str(workdir), project_name=cell, overwrite=not resume,
-            max_consecutive_failed_trials=max_trials + 1, distribution_strategy=distribute,
-        )
-        if tuner == "hyperband":
-            kwargs.update(max_epochs=epochs, factor=3, hyperband_iterations=1)
-        else:
-            kwargs.update(max_trials=max_trials)
-        t = _tuner_class(tuner)(**kwargs)
+        t = make_tuner(prep, cell, units=units, layers=layers, tuner=tuner, max_trials=max_trials,
+                       epochs=epochs, seed=seed, workdir=workdir, resume=resume,
+                       distribute=distribute)
         t.setup(prep=prep, tracker=tracker, result=result, progress=progress, seed=seed,
                 counter=counter)
         tuners[cell] = t

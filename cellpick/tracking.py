@@ -88,6 +88,8 @@ def _quiet_mlflow() -> None:
     for name in ("alembic", "mlflow", "mlflow.store.db.utils", "mlflow.tracking.fluent"):
         logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # With an http:// tracking server MLflow prints "View run ... at" to stdout on every run end.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def _param_value(v: Any) -> str:
