@@ -196,10 +196,8 @@ def main() -> None:
                   f"1 epoch, 1 seed): first trial done at {r['first_trial_s']:.0f} s, whole fit "
                   f"{r['total_s']:.0f} s, peak RSS {r['peak_mb']:,.0f} MB (idle "
                   f"{r['idle_mb']:,.0f} MB), test MAE {r['test_mae']:.3g}")
-            stages = {"verdict": "search", "baselines": "verdict seeds", "export": "baselines",
-                      "end": "test score and export"}
-            print("peak RSS after each stage: " + ", ".join(
-                f"{stages[k]} {v:,.0f} MB" for k, v in r["peaks"].items() if k in stages))
+            print("peak RSS so far as each stage began: " + ", ".join(
+                f"{k} {v:,.0f} MB" for k, v in r["peaks"].items()))
     load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"\nload average at the end: {load}")
 

@@ -18,8 +18,8 @@ import numpy as np
 from .config import FitConfig, resolve
 
 Progress = Callable[[str, dict], None]
-BASELINE_LIMIT = 20_000
-REFIT_BELOW = 5_000  # training windows/samples: below this, the winner is refit on train+val  # windows per split used for scoring and baselines (evenly spaced)
+BASELINE_LIMIT = 20_000  # windows per split used for scoring and baselines (evenly spaced)
+REFIT_BELOW = 5_000  # training windows/samples: below this, the winner is refit on train+val
 
 
 @dataclass
