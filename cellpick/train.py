@@ -52,11 +52,12 @@ def callbacks(schedule: Schedule, deadline: float | None = None) -> list:
         keras.callbacks.TerminateOnNaN(),
     ]
     if deadline is not None:
-        cbs.append(_Deadline(deadline))
+        cbs.append(_deadline_callback(deadline))
     return cbs
 
 
-def _deadline_callback_class():
+def _deadline_callback(deadline: float):
+    """A Keras callback (defined lazily: Keras is imported only when training)."""
     import keras
 
     class Deadline(keras.callbacks.Callback):
@@ -70,11 +71,7 @@ def _deadline_callback_class():
             if time.time() >= self.deadline:
                 self.model.stop_training = True
 
-    return Deadline
-
-
-def _Deadline(deadline: float):
-    return _deadline_callback_class()(deadline)
+    return Deadline(deadline)
 
 
 @dataclass
