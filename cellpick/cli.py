@@ -110,7 +110,10 @@ class _Progress:
             elif info["name"] == "baselines":
                 self.echo("baselines: fitting scikit-learn baselines on the same split")
             elif info["name"] == "refit":
-                self.echo(f"refit: retraining the winner on train+validation for {info['epochs']} epochs")
+                n = info.get("models", 1)
+                what = f"the winner's {n} seed models" if n > 1 else "the winner"
+                self.echo(f"refit: retraining {what} on train+validation ({info['epochs']} epochs "
+                          f"for the best seed)")
             elif info["name"] == "export":
                 self.echo("export: scoring the winner on the test split, writing the report and the model")
 
@@ -158,6 +161,11 @@ def fit(
     refit: Optional[bool] = typer.Option(None, "--refit/--no-refit",
                                          help="Retrain the winner on train+validation before the test "
                                               "(default: when under 5000 training samples)."),
+    ensemble: Optional[bool] = typer.Option(None, "--ensemble/--no-ensemble",
+                                            help="Export the winner's seed models averaged (default) "
+                                                 "or the best seed alone."),
+    patch: Optional[int] = typer.Option(None, help="Steps per patch for fixed-length sequences "
+                                        "(default: about 25 patches from 64 steps up; 1: off)."),
     onnx: Optional[bool] = typer.Option(None, "--onnx", help="Also write DIR/model.onnx (needs the onnx extra: tf2onnx, onnxruntime)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line of stdout."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
@@ -172,7 +180,7 @@ def fit(
         "epochs": epochs, "seeds": seeds, "time_budget": time_budget, "test_size": test_size,
         "tracking_uri": tracking_uri, "experiment": experiment, "out": str(out) if out else None,
         "seed": seed, "resume": resume, "register": register, "strategy": strategy,
-        "refit": refit, "onnx": onnx, "role": role, "oracle": oracle,
+        "refit": refit, "ensemble": ensemble, "patch": patch, "onnx": onnx, "role": role, "oracle": oracle,
         "json": json_out or None, "quiet": quiet or None,  # flags: absent means "as the recipe says"
     }
     shown = {"json": json_out, "quiet": quiet}

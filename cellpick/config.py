@@ -50,6 +50,8 @@ class FitConfig:
     out: str = "cellpick-model"
     seed: int = 42
     refit: bool | None = None  # None: refit the winner on train+val when data is small
+    ensemble: bool = True  # export the winner's seed models averaged (False: the best seed alone)
+    patch: int | None = None  # steps per patch for long fixed-length sequences; None: auto, 1: off
     strategy: str = "none"  # "mirrored": one trial on all local GPUs (tf.distribute)
     resume: bool = False
     role: str | None = None  # distributed tuning: "chief" serves the oracles, "worker" runs trials
@@ -70,7 +72,7 @@ class FitConfig:
             _choice(self.task, "task", TASKS)
         for name in ("max_trials", "seeds"):
             _positive(getattr(self, name), name)
-        for name in ("lookback", "horizon", "season", "epochs"):
+        for name in ("lookback", "horizon", "season", "epochs", "patch"):
             if getattr(self, name) is not None:
                 _positive(getattr(self, name), name)
         if not isinstance(self.test_size, (int, float)) or not 0 <= self.test_size < 0.5:

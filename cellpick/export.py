@@ -138,7 +138,7 @@ def portable_rnns(model):
     and has no ONNX mapping. `use_cudnn` is not part of a layer's config, so model.keras is
     unaffected and still picks cuDNN wherever it is loaded."""
     switched = []
-    for layer in model.layers:
+    for layer in model._flatten_layers(include_self=False, recursive=True):  # ensemble members too
         for rnn in (layer, getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)):
             if rnn is not None and getattr(rnn, "use_cudnn", False) not in (False, None):
                 switched.append((rnn, rnn.use_cudnn))

@@ -119,6 +119,8 @@ class Plan:
         extra = {"dropout": DROPOUTS, "learning_rate": LEARNING_RATES}
         if self.prep.kind == "sequence":
             extra["bidirectional"] = [False, True]
+        if self.prep.patch > 1:
+            extra["patch"] = [self.prep.patch]
         return extra
 
 
@@ -127,6 +129,7 @@ def make_plan(config: FitConfig) -> Plan:
     from . import data as data_mod
     from . import verdict
     from .errors import ConfigError
+    from .space import patch_size
     from .train import Schedule
     from .windows import prepare
 
@@ -144,6 +147,10 @@ def make_plan(config: FitConfig) -> Plan:
         season = verdict.detect_season(target[: int(len(target) * 0.6)], max_lag=max(2, len(target) // 6))
     prep = prepare(ds, lookback=config.lookback, horizon=config.horizon or 1,
                    test_size=config.test_size, season=season, seed=config.seed)
+    prep.patch = patch_size(prep.kind, prep.input_shape[0] if prep.input_shape else None,
+                            prep.masked, config.patch)
+    if config.patch is not None and config.patch > 1 and prep.patch == 1:
+        prep.notes.append("--patch applies to fixed-length sequences (wide layout); ignored")
     metric, greater = verdict.METRICS[ds.task]
     schedule = Schedule.for_data(prep.sizes["train"], prep.batch_size(), config.epochs)
     return Plan(config, path, ds, prep, season, metric, greater, schedule)
@@ -161,7 +168,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     from ._quiet import tensorflow
     from .export import write_export
     from .search import run_search
-    from .space import export_model, user_units
+    from .space import ensemble_model, export_model, user_units
     from .errors import ConfigError
     from .tracking import (Tracker, baseline_run_name, fit_key, fit_run_name, seed_run_name,
                            summary_key, summary_metrics)
@@ -227,10 +234,10 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
 
         # Verdict: each cell's best configuration retrained with K seeds on the same split.
         say("stage", {"name": "verdict", "cells": list(search.best), "seeds": n_seeds})
-        cells, best_models, best_runs = [], {}, {}
+        cells, members = [], {}  # members: cell -> [(score, export model, seed, epochs, seconds)]
         y_val = None
         for cell, cfg in search.best.items():
-            scores, seconds, best = [], [], None
+            scores, seconds, runs = [], [], []
             for k in range(n_seeds):
                 seed = config.seed + 1000 * (k + 1)
                 name = seed_run_name(k + 1, cfg)
@@ -251,15 +258,14 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
                 search.curves[name] = {"cell": cell, "val_loss": history["val_loss"]}
                 scores.append(score)
                 seconds.append(secs)
-                better = best is None or (score > best[0] if greater else score < best[0])
-                if better:
-                    best = (score, final, seed, be + 1)
+                runs.append((score, final, seed, be + 1, secs))
                 say("seed_end", {"cell": cell, "seed": seed, "k": k + 1, "score": score,
                                  "metric": metric, "seconds": secs})
-            best_models[cell] = best[1]
-            best_runs[cell] = {"seed": best[2], "epochs": best[3]}
+            # Best seed first (ties: the earlier seed), so a one-model export takes it.
+            runs.sort(key=lambda r: -r[0] if greater else r[0])
+            members[cell] = runs
             cells.append(verdict.CellResult(cell=cell, config=cfg, scores=scores,
-                                            n_params=int(best[1].count_params()),
+                                            n_params=int(runs[0][1].count_params()),
                                             train_seconds=float(np.mean(seconds))))
 
         # Baselines on the same split.
@@ -279,13 +285,18 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
 
         # The winner, scored once on the test split.
         winner = decision.winner
-        model = best_models[winner]
         win_cfg = next(c.config for c in cells if c.cell == winner)
+        runs = members[winner] if config.ensemble else members[winner][:1]
         refit = config.refit if config.refit is not None else prep.sizes["train"] < REFIT_BELOW
+        if refit and budget and budget.left() < sum(r[4] for r in runs) + budget.finish_allowance:
+            refit = False  # no time to retrain: export the seed models as trained
         if refit:
-            say("stage", {"name": "refit", "epochs": best_runs[winner]["epochs"]})
-            model = export_model(prep, refit_one(prep, win_cfg, best_runs[winner]["seed"],
-                                                 best_runs[winner]["epochs"], distribute))
+            say("stage", {"name": "refit", "epochs": runs[0][3], "models": len(runs)})
+            models = [export_model(prep, refit_one(prep, win_cfg, seed, epochs, distribute))
+                      for _, _, seed, epochs, _ in runs]
+        else:
+            models = [r[1] for r in runs]
+        model = ensemble_model(prep, models) if len(models) > 1 else models[0]
         test_score = baseline_test = None
         if prep.sizes.get("test", 0) > 0:
             y_test, pred = _split_predictions(model, prep, "test")
@@ -296,7 +307,12 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         decision.test_score = test_score
         vdict = decision.to_dict()
         vdict["best_baseline_test_score"] = baseline_test
-        vdict["refit"] = ({"on": "train+validation", **best_runs[winner]} if refit else None)
+        vdict["refit"] = ({"on": "train+validation", "seed": runs[0][2], "epochs": runs[0][3]}
+                          if refit else None)
+        # The export: the mean of the winner's seed models (each refit when refit is on).
+        vdict["ensemble"] = ({"models": len(runs), "seeds": [r[2] for r in runs],
+                              "epochs": [r[3] for r in runs]} if len(runs) > 1 else None)
+        vdict["patch"] = int(win_cfg.get("patch", 1))
         vdict["linear_path"] = bool(win_cfg.get("linear", False))
         if budget:
             cut = search.cut_short or n_seeds < config.seeds
@@ -345,7 +361,8 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
             "classes": ds.classes, "masked": prep.masked,
             "scaling": {"x_mean": prep.x_mean, "x_var": prep.x_var, "y_mean": prep.y_mean,
                         "y_std": prep.y_std},
-            "winner": {"cell": winner, "config": win_cfg, "n_params": int(model.count_params())},
+            "winner": {"cell": winner, "config": win_cfg, "n_params": int(model.count_params()),
+                       "models": len(models)},
             "scores": {"metric": metric, "greater_is_better": greater, "val": win_mean,
                        "test": test_score},
             "verdict": vdict, "versions": _versions(),

@@ -46,6 +46,7 @@ class Prepared:
     lookback: int | None = None
     horizon: int | None = None
     masked: bool = False
+    patch: int = 1  # steps per patch (space.patch_size); 1: the cells read raw steps
     input_dtype: str = "float32"  # "string" for text
     # text: vocabulary learned on the training split (without the pad and OOV tokens),
     # tokens kept per text, embedding width.
