@@ -152,3 +152,39 @@ def test_gunpoint_classification_end_to_end(gunpoint, tmp_path, data_dir):
     verdict = meta["verdict"]
     assert set(verdict["baselines"]) == {"majority", "1nn", "logreg"}
     assert verdict["winner"] in ("gru", "rnn") and verdict["reason"]
+
+
+def test_long_wide_sequences_are_read_in_patches_and_the_seeds_are_averaged(gunpoint, data_dir):
+    import keras
+
+    root, uri, result = gunpoint
+    export = Path(result.export_path)
+    meta = json.loads((export / "cellpick.json").read_text())
+    # 150 steps -> patches of 6 steps (25 patches); recorded in the trial params and verdict.
+    assert result.config["patch"] == 6 and meta["verdict"]["patch"] == 6
+    client, parent, children = _runs(uri, result.parent_run_id)
+    assert {c.data.params.get("patch") for c in children if c.data.tags.get("cellpick.role") == "trial"} == {"6"}
+    # The export is the mean of the winner's 2 seed models, each with its own patch layer.
+    ensemble = meta["verdict"]["ensemble"]
+    assert ensemble["models"] == 2 and len(set(ensemble["seeds"])) == 2 and meta["winner"]["models"] == 2
+    model = keras.saving.load_model(export / "model.keras", safe_mode=True)
+    members = [model.get_layer("member_1"), model.get_layer("member_2")]
+    conv = members[0].get_layer("patches")
+    assert (conv.kernel_size, conv.strides) == ((12,), (6,))
+    x = pd.read_csv(data_dir / "GunPoint_test.csv").drop(columns="label").to_numpy("float32")[:16, :, None]
+    mean = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), mean, atol=1e-6)
+    assert not np.allclose(members[0].predict(x, verbose=0), members[1].predict(x, verbose=0))
+
+
+def test_no_ensemble_exports_the_best_seed_and_patch_1_reads_raw_steps(tmp_path_factory, data_dir):
+    import keras
+
+    root, uri, result = _fit(tmp_path_factory, "single", data_dir / "GunPoint_train.csv",
+                             **tiny(target="label", cells="gru", ensemble=False, patch=1))
+    meta = json.loads((Path(result.export_path) / "cellpick.json").read_text())
+    assert meta["verdict"]["ensemble"] is None and meta["winner"]["models"] == 1
+    assert meta["verdict"]["patch"] == 1 and "patch" not in result.config
+    model = keras.saving.load_model(Path(result.export_path) / "model.keras", safe_mode=True)
+    names = [layer.name for layer in model.layers]
+    assert "gru_1" in names and "patches" not in names and not any(n.startswith("member") for n in names)

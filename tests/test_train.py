@@ -46,3 +46,15 @@ def test_mirrored_strategy_trains_on_the_one_local_device():
                                 distribute=strategy("mirrored"))
     assert len(history["loss"]) == 2 and np.isfinite(history["loss"]).all()
     assert strategy("none") is None
+
+
+def test_patch_size_only_for_long_fixed_length_sequences():
+    from cellpick.space import patch_size
+
+    assert patch_size("sequence", 150, False, None) == 6  # GunPoint: 25 patches of 6 steps
+    assert patch_size("sequence", 63, False, None) == 1  # short: the cells read raw steps
+    assert patch_size("sequence", 64, False, None) == 3
+    assert patch_size("sequence", 150, False, 10) == 10 and patch_size("sequence", 150, False, 1) == 1
+    assert patch_size("sequence", 150, False, 500) == 150  # never more than the sequence
+    assert patch_size("sequence", None, True, 8) == 1  # variable length (masked): never
+    assert patch_size("window", 256, False, None) == 1 and patch_size("text", None, False, 4) == 1

@@ -39,6 +39,7 @@ FIT_ONLY = [
     ("unknown tuner", SERIES, ["--tuner", "genetic"], r"'tuner' option must be one of"),
     ("width of zero", SERIES, ["--units", "0,16"], r"'units' option must be a comma-separated list"),
     ("zero epochs", SERIES, ["--epochs", "0"], r"'epochs' option must be an integer >= 1"),
+    ("patch of zero", WIDE, ["--patch", "0"], r"'patch' option must be an integer >= 1"),
     ("test share too large", WIDE, ["--test-size", "0.7"], r"'test_size' option must be a fraction"),
     ("unreadable time budget", SERIES, ["--time-budget", "soon"], r"duration like 90s, 20m or 2h"),
 ]
