@@ -107,12 +107,18 @@ def mase(y_true, y_pred, y_train, season: int | None = None) -> float:
 # --- statistics ---------------------------------------------------------------------------
 
 
-def interval(scores, level: float = 0.95) -> tuple[float, tuple[float, float]]:
+MIN_PAIRS = 3  # paired seeds needed for a significance test (see compare)
+BOUNDS = {"accuracy": (0.0, 1.0), "mae": (0.0, math.inf)}  # where a metric can lie
+
+
+def interval(scores, level: float = 0.95,
+             bounds: tuple[float, float] = (-math.inf, math.inf)) -> tuple[float, tuple[float, float]]:
     """Mean and Student-t confidence interval of the mean over seeds.
 
     NaN scores (failed seeds) are left out. With one score there is no spread to estimate:
     the interval is (mean, mean), which says "unknown", not "exact". Constant scores give a
-    zero-width interval. No finite score gives NaN everywhere.
+    zero-width interval. No finite score gives NaN everywhere. The interval is clipped to
+    `bounds`, the metric's possible range (an accuracy interval never passes 1).
     """
     x = np.asarray(scores, dtype=float).reshape(-1)
     x = x[np.isfinite(x)]
@@ -122,7 +128,7 @@ def interval(scores, level: float = 0.95) -> tuple[float, tuple[float, float]]:
     if x.size == 1:
         return mean, (mean, mean)
     half = float(stats.t.ppf((1 + level) / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return mean, (mean - half, mean + half)
+    return mean, (max(mean - half, bounds[0]), min(mean + half, bounds[1]))
 
 
 def compare(
@@ -133,8 +139,10 @@ def compare(
     Returns {a: a_name, b: b_name, test, p_value, mean_diff}. test is "paired t-test"
     (scipy.stats.ttest_rel, two-sided). mean_diff is how much better `a` is than `b` on
     average in metric units (positive: `a` better; the sign follows `greater_is_better`).
-    Pairs with a NaN on either side are dropped. Fewer than 2 pairs: no test
-    (test "none (one seed)", p_value NaN). When every difference is the same (up to
+    Pairs with a NaN on either side are dropped. Fewer than MIN_PAIRS pairs: no test
+    (test "none (one seed)" or "none (2 seeds: too few)", p_value NaN): a t-test on two
+    pairs has one degree of freedom (critical t 12.7) and calls nothing significant, so
+    the parsimony rule would always crown the cheapest cell, however much worse. When every difference is the same (up to
     rounding) the t statistic is 0/0 or x/0: p_value is 1.0 when that difference is 0 and
     0.0 otherwise (the limit).
     """
@@ -149,9 +157,9 @@ def compare(
     x, y = x[keep], y[keep]
     diff = (x - y) if greater_is_better else (y - x)
     mean_diff = float(diff.mean()) if diff.size else math.nan
-    if diff.size < 2:
-        return dict(a=a_name, b=b_name, test="none (one seed)", p_value=math.nan,
-                    mean_diff=mean_diff)
+    if diff.size < MIN_PAIRS:
+        test = "none (one seed)" if diff.size < 2 else f"none ({diff.size} seeds: too few)"
+        return dict(a=a_name, b=b_name, test=test, p_value=math.nan, mean_diff=mean_diff)
     if np.ptp(diff) <= 1e-9 * float(np.abs(diff).max()):
         # Equal up to rounding (0.82 - 0.52 vs 0.8 - 0.5): scipy would report noise.
         p_value = 1.0 if float(np.abs(diff).max()) == 0.0 else 0.0
@@ -256,7 +264,8 @@ def decide(
             + "."
         )
 
-    summary = {c.cell: interval(c.scores) for c in cells}
+    summary = {c.cell: interval(c.scores, bounds=BOUNDS.get(metric, (-math.inf, math.inf)))
+               for c in cells}
     sign = 1.0 if greater_is_better else -1.0
 
     def rank(c: CellResult):

@@ -99,9 +99,9 @@ def test_compare_mean_diff_positive_when_a_better_for_error_metrics():
 
 
 def test_compare_constant_differences_and_one_seed():
-    assert compare([1.0, 2.0], [1.0, 2.0], True)["p_value"] == 1.0
-    assert compare([2.0, 3.0], [1.0, 2.0], True)["p_value"] == 0.0
-    assert compare([0.8, 0.82], [0.5, 0.52], True)["p_value"] == 0.0  # equal up to rounding
+    assert compare([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], True)["p_value"] == 1.0
+    assert compare([2.0, 3.0, 4.0], [1.0, 2.0, 3.0], True)["p_value"] == 0.0
+    assert compare([0.8, 0.82, 0.9], [0.5, 0.52, 0.6], True)["p_value"] == 0.0  # equal up to rounding
     one = compare([1.0], [2.0], False)
     assert one["test"] == "none (one seed)" and math.isnan(one["p_value"])
     with pytest.raises(ValueError, match="one score per seed"):
@@ -171,12 +171,12 @@ def test_tie_in_params_broken_by_training_time():
 
 
 def test_failed_seed_is_left_out_of_mean_and_pairs():
-    v = decide([cell("lstm", [1.0, float("nan"), 1.2], 900),
-                cell("gru", [3.0, 3.1, 3.2], 800)], "mae", False)
+    v = decide([cell("lstm", [1.0, float("nan"), 1.2, 1.1], 900),
+                cell("gru", [3.0, 3.1, 3.2, 3.0], 800)], "mae", False)
     assert v.cells["lstm"]["mean"] == pytest.approx(1.1)
     d = v.to_dict()
-    assert d["cells"]["lstm"]["scores"] == [1.0, None, 1.2]
-    assert d["comparisons"][0]["test"] == "paired t-test"
+    assert d["cells"]["lstm"]["scores"] == [1.0, None, 1.2, 1.1]
+    assert d["comparisons"][0]["test"] == "paired t-test"  # on the 3 pairs left
 
 
 def test_decide_rejects_unequal_seed_counts():
@@ -290,3 +290,21 @@ def test_detect_season_noisy_weekly_sine():
     t = np.arange(140)
     y = 10 + np.sin(2 * np.pi * t / 7) + 0.3 * rng.normal(size=140) + 0.05 * t
     assert detect_season(y, 21) == 7
+
+
+def test_two_seeds_are_too_few_to_call_a_cheaper_cell_equal():
+    # Seen on the adding problem: SimpleRNN ten times worse than LSTM, but a t-test on two
+    # pairs (1 degree of freedom) found no significant gap and parsimony crowned SimpleRNN.
+    lstm, rnn = cell("lstm", [0.010, 0.012], 9000), cell("rnn", [0.099, 0.105], 2000)
+    v = decide([lstm, rnn], "mae", False)
+    assert v.comparisons[0]["test"] == "none (2 seeds: too few)" and math.isnan(v.comparisons[0]["p_value"])
+    assert v.winner == "lstm"
+    assert v.reason.startswith("Too few paired seeds: no significance test; LSTM has the best")
+
+
+def test_accuracy_intervals_stay_inside_0_and_1():
+    v = decide([cell("gru", [1.0, 0.5, 1.0], 500), cell("rnn", [0.0, 0.5, 0.1], 200)], "accuracy", True)
+    for c in v.cells.values():
+        low, high = c["ci95"]
+        assert 0.0 <= low <= c["mean"] <= high <= 1.0
+    assert v.cells["gru"]["ci95"][1] == 1.0 and v.cells["rnn"]["ci95"][0] == 0.0
