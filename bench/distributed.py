@@ -15,7 +15,6 @@ import argparse
 import collections
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,24 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _env  # noqa: E402
+from cellpick.distributed import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "recipes" / "data" / "airline_train.csv"
 
 
-def free_port(consecutive: int = 1) -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        try:
-            for p in range(port, port + consecutive):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free ports")
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -83,6 +83,25 @@ def distributed_key(config: FitConfig) -> str:
     return fit_key(values)
 
 
+
+def free_port(consecutive: int = 1) -> int:
+    """A port p with p .. p + consecutive - 1 free on 127.0.0.1 (for an oracle at p and its
+    cells at p + i, or an MLflow server): what tests, benches and local setups ask for."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + consecutive > 65535:
+            continue
+        try:
+            for p in range(port, port + consecutive):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free ports")
+
 # -- worker ------------------------------------------------------------------------------
 class WorkerHooks:
     """What a worker's tracked tuner adds to its trials: a global trial number, the worker

@@ -20,6 +20,7 @@ import pytest
 
 from cellpick.config import FitConfig
 from cellpick.errors import ConfigError
+from cellpick.distributed import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 300  # seconds for the whole distributed fit (2 shared CPU cores, 4 TensorFlow processes)
@@ -30,22 +31,6 @@ pytestmark = pytest.mark.skipif(os.environ.get("CELLPICK_SKIP_DISTRIBUTED") == "
                                 reason="CELLPICK_SKIP_DISTRIBUTED=1")
 
 
-def _free_port(consecutive: int = 1) -> int:
-    """A port p with p .. p + consecutive - 1 free on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + consecutive > 65535:
-            continue
-        try:
-            for p in range(port, port + consecutive):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free ports")
 
 
 def _wait_http(url: str, proc: subprocess.Popen, seconds: float) -> None:
@@ -94,7 +79,7 @@ def _stop(proc: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def distributed_fit(tmp_path_factory, data_dir):
     tmp = tmp_path_factory.mktemp("distributed")
-    mlflow_port, oracle_port = _free_port(), _free_port(consecutive=2)
+    mlflow_port, oracle_port = free_port(), free_port(consecutive=2)
     uri = f"http://127.0.0.1:{mlflow_port}"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
@@ -214,7 +199,7 @@ def test_worker_waiting_for_a_finished_cell_moves_on(tmp_path, data_dir, monkeyp
     from cellpick.tracking import Tracker
 
     monkeypatch.chdir(tmp_path)
-    port = _free_port(consecutive=2)
+    port = free_port(consecutive=2)
     config = FitConfig(data=str(data_dir / "airline_train.csv"), cells="gru,rnn", units="8",
                        layers="1", max_trials=2, epochs=2, seeds=1, horizon=12, lookback=24,
                        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", role="worker",

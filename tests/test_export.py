@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from typer.testing import CliRunner
 
 import cellpick
 from cellpick.cli import app
+from cellpick.distributed import free_port
 
 BUDGET = {"cells": "gru", "units": "8", "layers": "1", "max_trials": 1, "epochs": 2, "seeds": 1}
 FORECAST, CLASSIFY = "airline-forecast", "gunpoint-label"
@@ -210,15 +210,11 @@ def test_each_registered_fit_is_a_new_version_tagged_with_the_verdict(airline, s
     assert not list(root.glob(".again.tmp-*"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_mlflow_models_serve_answers_invocations(airline, store, tmp_path):
     result, x, _ = airline
-    port = _free_port()
+    port = free_port()
     # `mlflow models serve` starts `uvicorn` by name: the venv's bin must be on PATH.
     env = {**os.environ, "MLFLOW_TRACKING_URI": store[1], "TF_CPP_MIN_LOG_LEVEL": "3",
            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}

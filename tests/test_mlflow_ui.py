@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import pytest
 import cellpick
 from cellpick import tracking
 from conftest import tiny
+from cellpick.distributed import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -208,7 +208,7 @@ def test_fit_and_ui_commands_print_the_same_url(fit):
                      f"trials:  {url}"]
     # `cellpick ui` prints the latest fit's URL before it starts the server; stop it there.
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "cellpick", "ui", "--tracking-uri", uri,
                              "--port", str(port)], stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
@@ -228,7 +228,7 @@ BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.mark.skipif(not (BROWSER and os.environ.get("CELLPICK_BROWSER_TESTS") == "1"),
                     reason="set CELLPICK_BROWSER_TESTS=1 with Chromium installed (starts mlflow ui)")
 def test_ui_shows_the_trials_by_cell_in_headless_chromium(fit, tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", fit["uri"],
                              "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -252,10 +252,6 @@ def test_ui_shows_the_trials_by_cell_in_headless_chromium(fit, tmp_path):
         assert tracking.CELL_COLORS[cell] in dom
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_healthy(port: int, timeout: float) -> None:
