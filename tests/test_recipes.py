@@ -65,7 +65,8 @@ def test_recipe_settings_apply_to_other_data(tmp_path, monkeypatch, data_dir):
                                  "--recipe", str(RECIPES / "japanese_vowels.toml"), "--dry-run"])
     assert result.exit_code == 0, result.stderr
     assert "data: " in result.stdout and "GunPoint_long_train.csv" in result.stdout
-    assert "2 classes" in result.stdout and "units [32, 64, 128]" in result.stdout
+    assert "2 classes" in result.stdout and "experiment 'japanese_vowels'" in result.stdout
+    assert "vowels-model" in result.stdout  # the recipe's out, resolved in the working folder
 
 
 def test_command_line_and_api_options_override_the_recipe():
