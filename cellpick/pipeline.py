@@ -261,8 +261,10 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
                 runs.append((score, final, seed, be + 1, secs))
                 say("seed_end", {"cell": cell, "seed": seed, "k": k + 1, "score": score,
                                  "metric": metric, "seconds": secs})
-            # Best seed first (ties: the earlier seed), so a one-model export takes it.
-            runs.sort(key=lambda r: -r[0] if greater else r[0])
+            # Best seed first (ties: the earlier seed), so a one-model export takes it; a
+            # seed with no finite score (diverged) never joins the export.
+            runs = sorted((r for r in runs if np.isfinite(r[0])),
+                          key=lambda r: -r[0] if greater else r[0]) or runs
             members[cell] = runs
             cells.append(verdict.CellResult(cell=cell, config=cfg, scores=scores,
                                             n_params=int(runs[0][1].count_params()),
