@@ -142,6 +142,8 @@ def leaderboard_text(df: pd.DataFrame, verdict: dict) -> str:
         lines.append(f"* winner: {display_name(winner)}")
     if verdict.get("test_score") is not None:
         lines.append(f"Test {label} of the winner: {format_score(verdict['test_score'])}")
+    if export_sentence(verdict):
+        lines.append(export_sentence(verdict))
     lines.append("")
     lines += textwrap.wrap(verdict.get("reason") or "", width=_WIDTH)
     return "\n".join(lines)
@@ -288,6 +290,21 @@ img { max-width: 100%; display: block; margin: 0.5em 0 1.5em; }
 """
 
 
+def export_sentence(verdict: dict) -> str:
+    """What the export holds (the test score is this model's), or "" for older verdicts."""
+    if "ensemble" not in verdict:
+        return ""
+    n = (verdict.get("ensemble") or {}).get("models", 1)
+    what = f"the mean of the winner's {n} seed models" if n > 1 else "the winner's best seed"
+    how = [", each" if n > 1 else ","]
+    if verdict.get("refit"):
+        how.append(" refit on train+validation")
+    if (verdict.get("patch") or 1) > 1:
+        how.append(f"{',' if verdict.get('refit') else ''} reading patches of {verdict['patch']} steps")
+    tail = "".join(how) if len(how) > 1 else ""
+    return f"Export: {what}{tail}."
+
+
 def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) -> str:
     """A self-contained report.html: the reason on top, meta, leaderboards, embedded PNGs."""
     esc = _html.escape
@@ -307,6 +324,8 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
         if verdict.get("test_score") is not None:
             line += f", test {label} {format_score(verdict['test_score'])}"
         parts.append(f"<p><strong>{esc(line)}</strong></p>")
+    if export_sentence(verdict):
+        parts.append(f"<p>{esc(export_sentence(verdict))}</p>")
     if meta:
         rows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>"
                        for k, v in meta.items())

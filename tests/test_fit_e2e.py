@@ -175,6 +175,9 @@ def test_long_wide_sequences_are_read_in_patches_and_the_seeds_are_averaged(gunp
     mean = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
     np.testing.assert_allclose(model.predict(x, verbose=0), mean, atol=1e-6)
     assert not np.allclose(members[0].predict(x, verbose=0), members[1].predict(x, verbose=0))
+    report = (export / "report.html").read_text()
+    assert ("Export: the mean of the winner&#x27;s 2 seed models, each refit on train+validation, "
+            "reading patches of 6 steps.") in report
 
 
 def test_no_ensemble_exports_the_best_seed_and_patch_1_reads_raw_steps(tmp_path_factory, data_dir):

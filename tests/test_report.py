@@ -123,3 +123,12 @@ def test_html_is_self_contained(tmp_path, verdict, trials):
     assert "<table" in page and "0004" in page and "abc123" in page
     assert "cellpick &lt;airline&gt;" in page
     assert "http://" not in page and "https://" not in page
+
+
+def test_export_sentence_says_what_the_export_holds():
+    from cellpick.report import export_sentence
+
+    assert export_sentence({"ensemble": {"models": 3}, "refit": {"on": "train+validation"}, "patch": 1}) \
+        == "Export: the mean of the winner's 3 seed models, each refit on train+validation."
+    assert export_sentence({"ensemble": None, "refit": None, "patch": 1}) == "Export: the winner's best seed."
+    assert export_sentence({}) == ""  # a verdict.json from before the ensemble existed
