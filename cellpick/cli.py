@@ -73,8 +73,10 @@ class _Progress:
             window = (f", lookback {info['lookback']}, horizon {info['horizon']}"
                       f"{', season ' + str(info['season']) if info['season'] else ''}"
                       if info["lookback"] else "")
+            patches = (f", read as patches of {info['patch']} steps (--patch)"
+                       if info.get("patch", 1) > 1 else "")
             self.echo(f"split: {sizes} {'windows' if info['lookback'] else 'samples'}; "
-                 f"input {_shape(info['input'])}{window}")
+                 f"input {_shape(info['input'])}{window}{patches}")
             self.echo(f"search: {','.join(info['cells'])} x units {info['units']} x layers {info['layers']}; "
                  f"{info['tuner']} tuner, {info['max_trials']} trials per cell, up to {info['epochs']} "
                  f"epochs (patience {info['patience']}), then {info['seeds']} seeds per cell; metric {info['metric']} on validation")

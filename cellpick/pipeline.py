@@ -102,7 +102,7 @@ class Plan:
         from .tracking import resolve_uri
 
         return {"task": self.dataset.task, "layout": self.dataset.layout, "sizes": p.sizes,
-                "input": p.input_shape, "lookback": p.lookback, "horizon": p.horizon,
+                "input": p.input_shape, "patch": p.patch, "lookback": p.lookback, "horizon": p.horizon,
                 "season": self.season, "cells": c.cells, "units": c.units, "layers": c.layers,
                 "max_trials": c.max_trials, "epochs": self.schedule.epochs,
                 "patience": self.schedule.patience, "steps_per_epoch": self.schedule.steps_per_epoch,
@@ -119,8 +119,6 @@ class Plan:
         extra = {"dropout": DROPOUTS, "learning_rate": LEARNING_RATES}
         if self.prep.kind == "sequence":
             extra["bidirectional"] = [False, True]
-        if self.prep.patch > 1:
-            extra["patch"] = [self.prep.patch]
         return extra
 
 

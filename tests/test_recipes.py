@@ -23,7 +23,7 @@ TINY = ["--max-trials", "1", "--epochs", "1", "--seeds", "1", "--units", "8", "-
 # What each recipe must resolve to: layout, task and the first words of the dry run.
 EXPECTED = {
     "airline": ("series", "forecast", "lookback 24, horizon 12, season 12"),
-    "gunpoint": ("wide", "classify", "2 classes"),
+    "gunpoint": ("wide", "classify", "input (150, 1), read as patches of 6 steps"),
     "japanese_vowels": ("long", "classify", "padded and masked"),
     "adding_problem": ("long", "regress", "3000 samples of 60 steps"),
 }
