@@ -247,8 +247,11 @@ def decide(
 
     The best-mean cell is compared, paired by seed, with every other cell. A cell is cheaper
     when it has fewer parameters, or as many and less training time. Among the cheaper cells
-    whose paired test gives p >= alpha, the cheapest wins; with no such cell (or one seed, so
-    no test) the best mean wins. Ties in the mean go to the cheaper cell. Baselines only
+    whose paired test gives p >= alpha and whose mean lies inside the best cell's 95%
+    interval, the cheapest wins; with no such cell (or fewer than MIN_PAIRS seeds, so no
+    test) the best mean wins. The interval condition guards against a test too weak to see
+    a real gap: with 3 seeds, GRU at [1.0, 1.0, 1.0] against SimpleRNN at [1.0, 0.9, 0.6]
+    gives p = 0.30, yet SimpleRNN's mean 0.83 lies far outside GRU's interval [1.0, 1.0]. Ties in the mean go to the cheaper cell. Baselines only
     inform the reason and `beats_best_baseline`; they never win.
     """
     if not cells:
@@ -287,6 +290,7 @@ def decide(
     within_noise = [
         c for c in cheaper
         if _p_of(comparisons, c.cell) >= alpha  # NaN (no test) compares False
+        and _inside(summary[c.cell][0], summary[best.cell][1], greater_is_better)
     ]
     winner = min(within_noise, key=_cost) if within_noise else best
 
@@ -298,7 +302,8 @@ def decide(
     )
 
     label = metric_label(metric)
-    reason = _cell_sentence(best, winner, ranked, comparisons, summary, label, alpha)
+    reason = _cell_sentence(best, winner, ranked, comparisons, summary, label, alpha,
+                            greater_is_better)
     beats = None
     if best_baseline is not None:
         beats, sentence = _baseline_sentence(
@@ -340,7 +345,13 @@ def _p_of(comparisons: list[dict], cell: str) -> float:
     return next(c["p_value"] for c in comparisons if c["b"] == cell)
 
 
-def _cell_sentence(best, winner, ranked, comparisons, summary, label, alpha) -> str:
+def _inside(mean: float, ci: tuple[float, float], greater_is_better: bool) -> bool:
+    """Is `mean` no worse than the worse end of interval `ci`?"""
+    return mean >= ci[0] - 1e-12 if greater_is_better else mean <= ci[1] + 1e-12
+
+
+def _cell_sentence(best, winner, ranked, comparisons, summary, label, alpha,
+                   greater_is_better=True) -> str:
     best_name, best_mean = display_name(best.cell), summary[best.cell][0]
     n_seeds = int(np.isfinite(np.asarray(best.scores, dtype=float)).sum())
     if len(ranked) == 1:
@@ -361,11 +372,24 @@ def _cell_sentence(best, winner, ranked, comparisons, summary, label, alpha) -> 
     tested = [c for c in cheaper if not math.isnan(_p_of(comparisons, c.cell))]
     untested = [c for c in cheaper if c not in tested]
     parts = []
-    if tested:
+    significant = [c for c in tested if _p_of(comparisons, c.cell) < alpha]
+    outside = [c for c in tested if c not in significant]
+    if significant:
         worse = ", ".join(
-            f"{display_name(c.cell)} {_p(_p_of(comparisons, c.cell))}" for c in tested
+            f"{display_name(c.cell)} {_p(_p_of(comparisons, c.cell))}" for c in significant
         )
-        parts.append(f"every cheaper cell is significantly worse at {alpha:g} ({worse})")
+        if outside or untested:
+            parts.append(f"significantly worse at {alpha:g}: {worse}")
+        else:
+            parts.append(f"every cheaper cell is significantly worse at {alpha:g} ({worse})")
+    if outside:
+        low, high = summary[best.cell][1]
+        parts.append(
+            ", ".join(f"{display_name(c.cell)} ({label} {format_score(summary[c.cell][0])}, "
+                      f"{_p(_p_of(comparisons, c.cell))})" for c in outside)
+            + f" not significantly worse, but outside {best_name}'s 95% interval "
+            f"[{format_score(low)}, {format_score(high)}]"
+        )
     if untested:
         parts.append(
             "too few paired seeds to test "

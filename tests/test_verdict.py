@@ -308,3 +308,15 @@ def test_accuracy_intervals_stay_inside_0_and_1():
         low, high = c["ci95"]
         assert 0.0 <= low <= c["mean"] <= high <= 1.0
     assert v.cells["gru"]["ci95"][1] == 1.0 and v.cells["rnn"]["ci95"][0] == 0.0
+
+
+def test_cheaper_cell_outside_the_best_interval_does_not_win_on_a_weak_test():
+    # GunPoint with --test-size 0 (10 validation rows): GRU perfect on every seed, SimpleRNN
+    # collapsing on one; three pairs give p=0.30, so the t-test alone crowned SimpleRNN.
+    gru = cell("gru", [1.0, 1.0, 1.0], 13218)
+    rnn = cell("rnn", [1.0, 0.9, 0.6], 4706)
+    v = decide([gru, rnn], "accuracy", True)
+    assert v.comparisons[0]["p_value"] > 0.05
+    assert v.winner == "gru"
+    assert v.reason == ("GRU wins with the best validation accuracy 1.00; SimpleRNN (accuracy 0.833, "
+                        "p=0.30) not significantly worse, but outside GRU's 95% interval [1.00, 1.00].")
