@@ -93,7 +93,7 @@ def _tuner_class(kind: str):
             if cp["n_params"] is None:
                 cp["n_params"] = int(model.count_params())
             cp["history"].append(logs)
-            cp["tracker"].log_metrics(cp["run_id"], logs, step=epoch)
+            cp["tracker"].log_epoch(cp["run_id"], logs, step=epoch)
 
         def on_trial_end(self, trial):
             cp = self._cp
