@@ -333,6 +333,7 @@ class Tracker:
             self.client.log_batch(run_id, params=items[i : i + 100])
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+        self.flush(run_id)  # the run's queued epochs first: one SQLite writer at a time
         items = _metric_items(metrics, step)
         if items:
             self.client.log_batch(run_id, metrics=items)
