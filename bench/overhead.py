@@ -1,7 +1,7 @@
 """cellpick's own cost: the same trials run by cellpick and by a plain keras-tuner script,
 the fixed costs of its MLflow tracking, and where the time of a whole cellpick fit goes.
 
-    python bench/overhead.py [--repeats 4] [--trials 2] [--epochs 10] [--quick]
+    python bench/overhead.py [--repeats 6] [--trials 2] [--epochs 10] [--quick]
 
 Plain: one keras_tuner.RandomSearch per cell over cellpick's own hypermodel (same space, seed,
 data pipeline, epochs, callbacks), no MLflow, no export. cellpick: `search.run_search` with its
@@ -72,7 +72,8 @@ def fixed_costs(tmp: Path, n: int = 30) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=6,
+                    help="a multiple of 3: each variant runs first, second and third as often")
     ap.add_argument("--trials", type=int, default=2, help="trials per cell")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="1 repeat, 2 trials, 5 epochs")
