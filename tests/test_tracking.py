@@ -5,6 +5,8 @@ Real MLflow SQLite stores in tmp_path; the search test trains tiny real Keras mo
 """
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from cellpick.tracking import Tracker
@@ -88,6 +90,7 @@ def test_a_search_leaves_every_epoch_of_every_trial_in_its_run(tracker, tmp_path
                         schedule=Schedule(epochs, epochs, 1), seed=1, workdir=tmp_path / "tuner",
                         tracker=tracker, progress=lambda event, info: None)
     assert [r["status"] for r in result.trials] == ["COMPLETED", "COMPLETED"]
+    assert gc.get_freeze_count() == 0  # the heap frozen during the search is back
     for record in result.trials:
         run = tracker.client.get_run(record["run_id"])
         assert run.info.status == "FINISHED"
@@ -96,3 +99,19 @@ def test_a_search_leaves_every_epoch_of_every_trial_in_its_run(tracker, tmp_path
                 list(range(epochs)), key
         assert run.data.metrics["best_val_loss"] == pytest.approx(min(
             m.value for m in _history(tracker.client, record["run_id"], "val_loss")))
+
+
+def test_the_search_leaves_a_heap_its_caller_froze_as_it_was():
+    from cellpick.search import _frozen_heap
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with _frozen_heap():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    with _frozen_heap():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
