@@ -9,6 +9,8 @@ the progress line, and a cell whose every trial fails stops the fit with that me
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +95,7 @@ def _tuner_class(kind: str):
             if cp["n_params"] is None:
                 cp["n_params"] = int(model.count_params())
             cp["history"].append(logs)
-            cp["tracker"].log_metrics(cp["run_id"], logs, step=epoch)
+            cp["tracker"].log_epoch(cp["run_id"], logs, step=epoch)
 
         def on_trial_end(self, trial):
             cp = self._cp
@@ -135,6 +137,27 @@ def _tuner_class(kind: str):
             cp["progress"]("trial_end", row)
 
     return TrackedTuner
+
+
+@contextlib.contextmanager
+def _frozen_heap():
+    """Python's full garbage collections skip the objects alive when the search starts.
+
+    TensorFlow, keras-tuner and MLflow (with SQLAlchemy and alembic) leave ~800,000 objects
+    that every full collection walks again: ~0.3 s each, ~10 of them in a short search,
+    twice what plain keras-tuner pays without MLflow (bench/RESULTS.md, Overhead). Objects
+    made during the search are collected as usual; `gc.unfreeze` puts the rest back after.
+    A caller that froze its own heap keeps it as it is.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def make_tuner(prep: Prepared, cell: str, *, units: list[int], layers: list[int], tuner: str,
@@ -194,19 +217,20 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
         t.search(train_ds, validation_data=val_ds, epochs=epochs, callbacks=cbs,
                  shuffle=False, verbose=0)
 
-    if tuner == "hyperband":  # Hyperband sizes its own brackets: whole searches, cell by cell
-        for t in tuners.values():
-            search(t)
-        result.rounds = max_trials
-    else:
-        for round_ in range(1, max_trials + 1):
-            if budget is not None and round_ > 1 and not budget.can_afford_round(result.trials, len(cells)):
-                result.cut_short = True
-                break
+    with _frozen_heap():
+        if tuner == "hyperband":  # Hyperband sizes its own brackets: whole searches, cell by cell
             for t in tuners.values():
-                t.oracle.max_trials = round_
                 search(t)
-            result.rounds = round_
+            result.rounds = max_trials
+        else:
+            for round_ in range(1, max_trials + 1):
+                if budget is not None and round_ > 1 and not budget.can_afford_round(result.trials, len(cells)):
+                    result.cut_short = True
+                    break
+                for t in tuners.values():
+                    t.oracle.max_trials = round_
+                    search(t)
+                result.rounds = round_
 
     for cell, t in tuners.items():
         done = [r for r in result.trials if r["cell"] == cell and r["status"] == "COMPLETED"]

@@ -163,6 +163,8 @@ class Tracker:
             self.experiment_id = self._experiment_id(experiment)
         self.parent_id: str | None = None
         self._dataset_input = None
+        self._writer = None  # one background thread for per-epoch metrics (see log_epoch)
+        self._pending: dict[str, list] = {}  # run id -> futures of its unwritten epochs
 
     def _experiment_id(self, name: str) -> str:
         exp = self.client.get_experiment_by_name(name)
@@ -227,6 +229,12 @@ class Tracker:
         import mlflow
 
         try:
+            try:
+                self.flush(strict=status == "FINISHED")
+            finally:
+                if self._writer is not None:
+                    self._writer.shutdown(wait=True)
+                    self._writer = None
             if self.parent_id is None:
                 return
             if reason:
@@ -311,6 +319,7 @@ class Tracker:
         return run.info.run_id
 
     def end_child(self, run_id: str, status: str = "FINISHED", error: str | None = None) -> None:
+        self.flush(run_id, strict=status == "FINISHED")
         if error:
             self.client.set_tag(run_id, "cellpick.error", error[-5000:])
         self.client.set_terminated(run_id, status=status)
@@ -324,19 +333,47 @@ class Tracker:
             self.client.log_batch(run_id, params=items[i : i + 100])
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for k, v in metrics.items()
-                 if v is not None and v == v]
+        self.flush(run_id)  # the run's queued epochs first: one SQLite writer at a time
+        items = _metric_items(metrics, step)
         if items:
             self.client.log_batch(run_id, metrics=items)
 
+    def log_epoch(self, run_id: str, metrics: dict[str, float], step: int) -> None:
+        """One epoch's metrics (step = epoch), written by a background thread so training does
+        not wait for SQLite (~5 ms of Python a write). One writer keeps the epochs in order;
+        `end_child` and `finish_fit` wait for them (`flush`), so a finished run has them all.
+        """
+        items = _metric_items(metrics, step)
+        if not items:
+            return
+        if self._writer is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cellpick-mlflow")
+        future = self._writer.submit(self.client.log_batch, run_id, metrics=items)
+        self._pending.setdefault(run_id, []).append(future)
+
+    def flush(self, run_id: str | None = None, strict: bool = True) -> None:
+        """Wait until the epochs queued by `log_epoch` (for one run, or all) are written.
+        `strict`: raise the first write error, as a synchronous write would have (a run
+        ended as FAILED or KILLED, or a failing fit, is not stopped by a lost epoch)."""
+        if run_id is None:
+            futures = [f for fs in self._pending.values() for f in fs]
+            self._pending.clear()
+        else:
+            futures = self._pending.pop(run_id, [])
+        errors = [e for e in (f.exception() for f in futures) if e is not None]
+        if errors and strict:
+            raise errors[0]
+
     def log_epochs(self, run_id: str, history: dict[str, list[float]]) -> None:
-        """Per-epoch metrics (step = epoch) from a Keras-style history of lists."""
-        for epoch in range(len(history.get("loss") or [])):
-            self.log_metrics(run_id, {m: v[epoch] for m, v in history.items() if epoch < len(v)},
-                             step=epoch)
+        """Per-epoch metrics (step = epoch) from a Keras-style history of lists, in one write
+        (MLflow takes up to 1000 metrics a batch)."""
+        items = [m for epoch in range(len(history.get("loss") or []))
+                 for m in _metric_items({k: v[epoch] for k, v in history.items()
+                                         if epoch < len(v)}, epoch)]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(run_id, metrics=items[i : i + 1000])
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
         from mlflow.entities import RunTag
@@ -389,6 +426,14 @@ class Tracker:
                                            "cellpick.registered_version": version,
                                            "cellpick.registered_model_uri": registered["uri"]})
         return {"model_uri": info.model_uri, "registered": registered}
+
+
+def _metric_items(metrics: dict[str, float], step: int) -> list:
+    """MLflow Metric entities, skipping missing and NaN values."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    return [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and v == v]
 
 
 @contextlib.contextmanager

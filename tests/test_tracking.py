@@ -1,0 +1,117 @@
+"""Tracker writes that happen off the training thread: per-epoch metrics are written by a
+background thread, and every one of them is in the store when its run ends.
+
+Real MLflow SQLite stores in tmp_path; the search test trains tiny real Keras models.
+"""
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from cellpick.tracking import Tracker
+
+EPOCH = {"loss": 1.0, "mae": 2.0, "val_loss": 3.0, "val_mae": 4.0}
+
+
+def _history(client, run_id, key):
+    return sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)
+
+
+@pytest.fixture
+def tracker(tmp_path):
+    t = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "tracking")
+    t.start_fit("fit-test", {"metric": "mae"}, {})
+    yield t
+    t.finish_fit()
+
+
+def test_every_background_epoch_is_written_in_order_when_the_run_ends(tracker):
+    run_id = tracker.start_child("trial", "t01-gru-u8-l1", {"cell": "gru", "units": 8, "layers": 1})
+    for epoch in range(60):
+        tracker.log_epoch(run_id, {**EPOCH, "val_loss": 100.0 - epoch, "skipped": float("nan")},
+                          step=epoch)
+    tracker.end_child(run_id)
+    client = tracker.client
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    history = _history(client, run_id, "val_loss")
+    assert [m.step for m in history] == list(range(60))
+    assert [m.value for m in history] == [100.0 - e for e in range(60)]
+    assert run.data.metrics["val_loss"] == 41.0  # the latest value is the last epoch's
+    assert "skipped" not in run.data.metrics
+    assert not tracker._pending
+
+
+def test_finish_fit_waits_for_epochs_of_runs_still_open(tmp_path):
+    t = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "tracking")
+    t.start_fit("fit-test", {}, {})
+    run_id = t.start_child("trial", "t01", {"cell": "rnn"})
+    for epoch in range(20):
+        t.log_epoch(run_id, EPOCH, step=epoch)
+    t.finish_fit("KILLED", "interrupted")
+    assert len(t.client.get_metric_history(run_id, "mae")) == 20
+    assert t._writer is None
+
+
+def test_a_failed_background_write_fails_the_run_end_like_a_synchronous_one(tracker):
+    tracker.log_epoch("no-such-run", EPOCH, step=0)
+    with pytest.raises(Exception, match="no-such-run"):
+        tracker.end_child("no-such-run")
+    tracker.log_epoch("no-such-run", EPOCH, step=1)
+    with pytest.raises(Exception, match="no-such-run"):
+        tracker.end_child("no-such-run", "FAILED")  # the run end itself still fails
+    assert not tracker._pending
+
+
+def test_a_seeds_history_is_logged_with_one_step_per_epoch(tracker):
+    run_id = tracker.start_child("verdict", "v-gru-u8-l1-s1", {"cell": "gru"})
+    n = 300  # 4 metrics x 300 epochs: more than one MLflow batch of 1000
+    tracker.log_epochs(run_id, {k: [v + e for e in range(n)] for k, v in EPOCH.items()})
+    tracker.end_child(run_id)
+    for key, first in EPOCH.items():
+        history = _history(tracker.client, run_id, key)
+        assert [m.step for m in history] == list(range(n))
+        assert [m.value for m in history] == [first + e for e in range(n)]
+
+
+def test_a_search_leaves_every_epoch_of_every_trial_in_its_run(tracker, tmp_path, data_dir):
+    from cellpick.config import FitConfig
+    from cellpick.pipeline import make_plan
+    from cellpick.search import run_search
+    from cellpick.train import Schedule
+
+    epochs = 3
+    config = FitConfig(data=str(data_dir / "airline_train.csv"), horizon=12, lookback=24,
+                       cells=["rnn"], units=[8], layers=[1], max_trials=2, epochs=epochs,
+                       seeds=1).validate()
+    prep = make_plan(config).prep
+    result = run_search(prep, cells=["rnn"], units=[8], layers=[1], tuner="random", max_trials=2,
+                        schedule=Schedule(epochs, epochs, 1), seed=1, workdir=tmp_path / "tuner",
+                        tracker=tracker, progress=lambda event, info: None)
+    assert [r["status"] for r in result.trials] == ["COMPLETED", "COMPLETED"]
+    assert gc.get_freeze_count() == 0  # the heap frozen during the search is back
+    for record in result.trials:
+        run = tracker.client.get_run(record["run_id"])
+        assert run.info.status == "FINISHED"
+        for key in ("loss", "mae", "val_loss", "val_mae"):
+            assert [m.step for m in _history(tracker.client, record["run_id"], key)] == \
+                list(range(epochs)), key
+        assert run.data.metrics["best_val_loss"] == pytest.approx(min(
+            m.value for m in _history(tracker.client, record["run_id"], "val_loss")))
+
+
+def test_the_search_leaves_a_heap_its_caller_froze_as_it_was():
+    from cellpick.search import _frozen_heap
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with _frozen_heap():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    with _frozen_heap():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
