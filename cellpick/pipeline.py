@@ -165,7 +165,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     from . import report, verdict
     from ._quiet import tensorflow
     from .export import write_export
-    from .search import run_search
+    from .search import frozen_heap, run_search
     from .space import ensemble_model, export_model, user_units
     from .errors import ConfigError
     from .tracking import (Tracker, baseline_run_name, fit_key, fit_run_name, seed_run_name,
@@ -234,39 +234,40 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         say("stage", {"name": "verdict", "cells": list(search.best), "seeds": n_seeds})
         cells, members = [], {}  # members: cell -> [(score, export model, seed, epochs, seconds)]
         y_val = None
-        for cell, cfg in search.best.items():
-            scores, seconds, runs = [], [], []
-            for k in range(n_seeds):
-                seed = config.seed + 1000 * (k + 1)
-                name = seed_run_name(k + 1, cfg)
-                run_id = tracker.start_child("verdict", name, {**cfg, "seed": seed})
-                model, history, secs = fit_one(prep, cfg, seed, plan.schedule,
-                                               deadline=budget.deadline if budget else None,
-                                               distribute=distribute)
-                final = export_model(prep, model)
-                y_val, pred = _split_predictions(final, prep, "val")
-                score = verdict.score(ds.task, y_val, pred)
-                history = user_units(prep, history)
-                summary = summary_metrics(history, metric)
-                be = summary["best_epoch"]
-                tracker.log_epochs(run_id, history)
-                tracker.log_metrics(run_id, {"score": score, "n_params": model.count_params(),
-                                             "train_seconds": secs, **summary})
-                tracker.end_child(run_id)
-                search.curves[name] = {"cell": cell, "val_loss": history["val_loss"]}
-                scores.append(score)
-                seconds.append(secs)
-                runs.append((score, final, seed, be + 1, secs))
-                say("seed_end", {"cell": cell, "seed": seed, "k": k + 1, "score": score,
-                                 "metric": metric, "seconds": secs})
-            # Best seed first (ties: the earlier seed), so a one-model export takes it; a
-            # seed with no finite score (diverged) never joins the export.
-            runs = sorted((r for r in runs if np.isfinite(r[0])),
-                          key=lambda r: -r[0] if greater else r[0]) or runs
-            members[cell] = runs
-            cells.append(verdict.CellResult(cell=cell, config=cfg, scores=scores,
-                                            n_params=int(runs[0][1].count_params()),
-                                            train_seconds=float(np.mean(seconds))))
+        with frozen_heap():  # as in the search: full collections skip the libraries' heap
+            for cell, cfg in search.best.items():
+                scores, seconds, runs = [], [], []
+                for k in range(n_seeds):
+                    seed = config.seed + 1000 * (k + 1)
+                    name = seed_run_name(k + 1, cfg)
+                    run_id = tracker.start_child("verdict", name, {**cfg, "seed": seed})
+                    model, history, secs = fit_one(prep, cfg, seed, plan.schedule,
+                                                   deadline=budget.deadline if budget else None,
+                                                   distribute=distribute)
+                    final = export_model(prep, model)
+                    y_val, pred = _split_predictions(final, prep, "val")
+                    score = verdict.score(ds.task, y_val, pred)
+                    history = user_units(prep, history)
+                    summary = summary_metrics(history, metric)
+                    be = summary["best_epoch"]
+                    tracker.log_epochs(run_id, history)
+                    tracker.log_metrics(run_id, {"score": score, "n_params": model.count_params(),
+                                                 "train_seconds": secs, **summary})
+                    tracker.end_child(run_id)
+                    search.curves[name] = {"cell": cell, "val_loss": history["val_loss"]}
+                    scores.append(score)
+                    seconds.append(secs)
+                    runs.append((score, final, seed, be + 1, secs))
+                    say("seed_end", {"cell": cell, "seed": seed, "k": k + 1, "score": score,
+                                     "metric": metric, "seconds": secs})
+                # Best seed first (ties: the earlier seed), so a one-model export takes it; a
+                # seed with no finite score (diverged) never joins the export.
+                runs = sorted((r for r in runs if np.isfinite(r[0])),
+                              key=lambda r: -r[0] if greater else r[0]) or runs
+                members[cell] = runs
+                cells.append(verdict.CellResult(cell=cell, config=cfg, scores=scores,
+                                                n_params=int(runs[0][1].count_params()),
+                                                train_seconds=float(np.mean(seconds))))
 
         # Baselines on the same split.
         say("stage", {"name": "baselines"})

@@ -140,7 +140,7 @@ def _tuner_class(kind: str):
 
 
 @contextlib.contextmanager
-def _frozen_heap():
+def frozen_heap():
     """Python's full garbage collections skip the objects alive when the search starts.
 
     TensorFlow, keras-tuner and MLflow (with SQLAlchemy and alembic) leave ~800,000 objects
@@ -217,7 +217,7 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
         t.search(train_ds, validation_data=val_ds, epochs=epochs, callbacks=cbs,
                  shuffle=False, verbose=0)
 
-    with _frozen_heap():
+    with frozen_heap():
         if tuner == "hyperband":  # Hyperband sizes its own brackets: whole searches, cell by cell
             for t in tuners.values():
                 search(t)

@@ -102,16 +102,16 @@ def test_a_search_leaves_every_epoch_of_every_trial_in_its_run(tracker, tmp_path
 
 
 def test_the_search_leaves_a_heap_its_caller_froze_as_it_was():
-    from cellpick.search import _frozen_heap
+    from cellpick.search import frozen_heap
 
     gc.freeze()
     try:
         frozen = gc.get_freeze_count()
-        with _frozen_heap():
+        with frozen_heap():
             pass
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
-    with _frozen_heap():
+    with frozen_heap():
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0
