@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,24 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _env  # noqa: E402
-from cellpick.distributed import free_port  # noqa: E402
+from cellpick.distributed import free_port, stop_group  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "recipes" / "data" / "airline_train.csv"
-
-
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        except ProcessLookupError:
-            pass
 
 
 def main() -> None:
@@ -112,7 +97,7 @@ def main() -> None:
                 busy[r.data.tags.get("cellpick.worker")] += r.data.metrics.get("train_seconds", 0)
         finally:
             for p in reversed(procs):
-                stop(p)
+                stop_group(p)
     print()
     print("| fit | processes | wall s | vs one process |")
     print("|---|---:|---:|---:|")

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import _env
+from cellpick.tracking import parse_param
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "recipes" / "data" / "airline_train.csv"
@@ -70,17 +71,6 @@ def run_default(args, tmp: Path) -> dict:
     out.update(result=result, wall=wall)
     return out
 
-
-def _typed(text: str):
-    """An MLflow param string back to its bool, int or float."""
-    if text in ("True", "False"):
-        return text == "True"
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
 
 
 def run_grid(args, rest: dict) -> list[dict]:
@@ -131,7 +121,7 @@ def main() -> None:
     searched = [t for t in default["trial"] if t["score"] is not None]
     best_trial = min(searched, key=lambda t: t["score"])
     rest = FIRST if args.rest == "first" else \
-        {k: _typed(best_trial["config"][k]) for k in REST if k in best_trial["config"]}
+        {k: parse_param(best_trial["config"][k]) for k in REST if k in best_trial["config"]}
     grid = run_grid(args, rest)
 
     # The grid: mean and seed spread per configuration, and the noise of a comparison. Seed k

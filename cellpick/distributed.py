@@ -83,7 +83,7 @@ def distributed_key(config: FitConfig) -> str:
     return fit_key(values)
 
 
-
+# -- local setups: what tests, benches and a one-machine cluster need -------------------
 def free_port(consecutive: int = 1) -> int:
     """A port p with p .. p + consecutive - 1 free on 127.0.0.1 (for an oracle at p and its
     cells at p + i, or an MLflow server): what tests, benches and local setups ask for."""
@@ -101,6 +101,25 @@ def free_port(consecutive: int = 1) -> int:
         except OSError:
             continue
     raise RuntimeError("no free ports")
+
+
+def stop_group(proc) -> None:
+    """Stop a process started in its own process group (`start_new_session=True`: a chief, a
+    worker, an MLflow server) and its children: SIGTERM, then SIGKILL after 10 s."""
+    import signal
+    import subprocess
+
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    except ProcessLookupError:
+        pass
+
 
 # -- worker ------------------------------------------------------------------------------
 class WorkerHooks:

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -82,6 +82,16 @@ def _arrays(prep, split: str, baselines: bool = False):
     """At most BASELINE_LIMIT samples of a split, chosen before windows are materialised."""
     get = prep.baseline_arrays if baselines else prep.arrays
     return get(split, limit=BASELINE_LIMIT)
+
+
+class SeedRun(NamedTuple):
+    """One verdict seed of a cell's best configuration."""
+
+    score: float  # validation score in user units
+    model: Any  # its export model
+    seed: int
+    epochs: int  # best epoch count (what a refit trains for)
+    seconds: float
 
 
 @dataclass
@@ -232,7 +242,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
 
         # Verdict: each cell's best configuration retrained with K seeds on the same split.
         say("stage", {"name": "verdict", "cells": list(search.best), "seeds": n_seeds})
-        cells, members = [], {}  # members: cell -> [(score, export model, seed, epochs, seconds)]
+        cells, members = [], {}  # cell -> its SeedRuns, best first
         y_val = None
         with frozen_heap():  # as in the search: full collections skip the libraries' heap
             for cell, cfg in search.best.items():
@@ -257,16 +267,16 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
                     search.curves[name] = {"cell": cell, "val_loss": history["val_loss"]}
                     scores.append(score)
                     seconds.append(secs)
-                    runs.append((score, final, seed, be + 1, secs))
+                    runs.append(SeedRun(score, final, seed, be + 1, secs))
                     say("seed_end", {"cell": cell, "seed": seed, "k": k + 1, "score": score,
                                      "metric": metric, "seconds": secs})
                 # Best seed first (ties: the earlier seed), so a one-model export takes it; a
                 # seed with no finite score (diverged) never joins the export.
-                runs = sorted((r for r in runs if np.isfinite(r[0])),
-                              key=lambda r: -r[0] if greater else r[0]) or runs
+                runs = sorted((r for r in runs if np.isfinite(r.score)),
+                              key=lambda r: -r.score if greater else r.score) or runs
                 members[cell] = runs
                 cells.append(verdict.CellResult(cell=cell, config=cfg, scores=scores,
-                                                n_params=int(runs[0][1].count_params()),
+                                                n_params=int(runs[0].model.count_params()),
                                                 train_seconds=float(np.mean(seconds))))
 
         # Baselines on the same split.
@@ -289,14 +299,14 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         win_cfg = next(c.config for c in cells if c.cell == winner)
         runs = members[winner] if config.ensemble else members[winner][:1]
         refit = config.refit if config.refit is not None else prep.sizes["train"] < REFIT_BELOW
-        if refit and budget and budget.left() < sum(r[4] for r in runs) + budget.finish_allowance:
+        if refit and budget and budget.left() < sum(r.seconds for r in runs) + budget.finish_allowance:
             refit = False  # no time to retrain: export the seed models as trained
         if refit:
-            say("stage", {"name": "refit", "epochs": runs[0][3], "models": len(runs)})
-            models = [export_model(prep, refit_one(prep, win_cfg, seed, epochs, distribute))
-                      for _, _, seed, epochs, _ in runs]
+            say("stage", {"name": "refit", "epochs": runs[0].epochs, "models": len(runs)})
+            models = [export_model(prep, refit_one(prep, win_cfg, r.seed, r.epochs, distribute))
+                      for r in runs]
         else:
-            models = [r[1] for r in runs]
+            models = [r.model for r in runs]
         model = ensemble_model(prep, models) if len(models) > 1 else models[0]
         test_score = baseline_test = None
         if prep.sizes.get("test", 0) > 0:
@@ -308,11 +318,11 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         decision.test_score = test_score
         vdict = decision.to_dict()
         vdict["best_baseline_test_score"] = baseline_test
-        vdict["refit"] = ({"on": "train+validation", "seed": runs[0][2], "epochs": runs[0][3]}
+        vdict["refit"] = ({"on": "train+validation", "seed": runs[0].seed, "epochs": runs[0].epochs}
                           if refit else None)
         # The export: the mean of the winner's seed models (each refit when refit is on).
-        vdict["ensemble"] = ({"models": len(runs), "seeds": [r[2] for r in runs],
-                              "epochs": [r[3] for r in runs]} if len(runs) > 1 else None)
+        vdict["ensemble"] = ({"models": len(runs), "seeds": [r.seed for r in runs],
+                              "epochs": [r.epochs for r in runs]} if len(runs) > 1 else None)
         vdict["patch"] = int(win_cfg.get("patch", 1))
         vdict["linear_path"] = bool(win_cfg.get("linear", False))
         if budget:

@@ -142,8 +142,8 @@ def leaderboard_text(df: pd.DataFrame, verdict: dict) -> str:
         lines.append(f"* winner: {display_name(winner)}")
     if verdict.get("test_score") is not None:
         lines.append(f"Test {label} of the winner: {format_score(verdict['test_score'])}")
-    if export_sentence(verdict):
-        lines.append(export_sentence(verdict))
+    if sentence := export_sentence(verdict):
+        lines.append(sentence)
     lines.append("")
     lines += textwrap.wrap(verdict.get("reason") or "", width=_WIDTH)
     return "\n".join(lines)
@@ -296,12 +296,9 @@ def export_sentence(verdict: dict) -> str:
         return ""
     n = (verdict.get("ensemble") or {}).get("models", 1)
     what = f"the mean of the winner's {n} seed models" if n > 1 else "the winner's best seed"
-    how = [", each" if n > 1 else ","]
-    if verdict.get("refit"):
-        how.append(" refit on train+validation")
-    if (verdict.get("patch") or 1) > 1:
-        how.append(f"{',' if verdict.get('refit') else ''} reading patches of {verdict['patch']} steps")
-    tail = "".join(how) if len(how) > 1 else ""
+    how = (["refit on train+validation"] if verdict.get("refit") else []) + \
+          ([f"reading patches of {verdict['patch']} steps"] if (verdict.get("patch") or 1) > 1 else [])
+    tail = f", {'each ' if n > 1 else ''}{', '.join(how)}" if how else ""
     return f"Export: {what}{tail}."
 
 
@@ -324,8 +321,8 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
         if verdict.get("test_score") is not None:
             line += f", test {label} {format_score(verdict['test_score'])}"
         parts.append(f"<p><strong>{esc(line)}</strong></p>")
-    if export_sentence(verdict):
-        parts.append(f"<p>{esc(export_sentence(verdict))}</p>")
+    if sentence := export_sentence(verdict):
+        parts.append(f"<p>{esc(sentence)}</p>")
     if meta:
         rows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>"
                        for k, v in meta.items())

@@ -96,7 +96,7 @@ def _param_value(v: Any) -> str:
     return str(v)[:6000]
 
 
-def _typed(text: str) -> Any:
+def parse_param(text: str) -> Any:
     """A logged param string back to the int, float or bool it was."""
     if text in ("True", "False"):
         return text == "True"
@@ -292,7 +292,7 @@ class Tracker:
             history = self.client.get_metric_history(run.info.run_id, "val_loss")
             records.append({
                 "trial_id": run.data.tags.get("cellpick.trial_id"), "name": name,
-                **{k: _typed(v) for k, v in p.items()},
+                **{k: parse_param(v) for k, v in p.items()},
                 "score": m.get("score"), "best_val_loss": m.get("best_val_loss"),
                 "epochs": len(history), "n_params": int(m["n_params"]) if "n_params" in m else None,
                 "train_seconds": m.get("train_seconds"), "status": "COMPLETED", "error": None,

@@ -20,7 +20,7 @@ import pytest
 
 from cellpick.config import FitConfig
 from cellpick.errors import ConfigError
-from cellpick.distributed import free_port
+from cellpick.distributed import free_port, stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 300  # seconds for the whole distributed fit (2 shared CPU cores, 4 TensorFlow processes)
@@ -29,8 +29,6 @@ OPTIONS = ["--cells", "gru,rnn", "--units", "8", "--layers", "1", "--max-trials"
 
 pytestmark = pytest.mark.skipif(os.environ.get("CELLPICK_SKIP_DISTRIBUTED") == "1",
                                 reason="CELLPICK_SKIP_DISTRIBUTED=1")
-
-
 
 
 def _wait_http(url: str, proc: subprocess.Popen, seconds: float) -> None:
@@ -60,20 +58,6 @@ def _wait_running_trial(uri: str, proc: subprocess.Popen, deadline: float) -> No
             return
         time.sleep(0.5)
     raise subprocess.TimeoutExpired("worker0", LIMIT)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop a process started here, and its children, by its pid (its own process group)."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    except ProcessLookupError:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +103,7 @@ def distributed_fit(tmp_path_factory, data_dir):
         codes = {n: p.poll() for n, p in procs.items()}
         for name in ("worker0", "worker1", "worker2", "chief"):
             if name in procs:
-                _stop(procs[name])
+                stop_group(procs[name])
     # Read the store while the server still runs, then stop it.
     try:
         from mlflow.tracking import MlflowClient
@@ -128,7 +112,7 @@ def distributed_fit(tmp_path_factory, data_dir):
         exp = client.get_experiment_by_name("airline_train")
         runs = client.search_runs([exp.experiment_id], max_results=1000) if exp else []
     finally:
-        _stop(procs["mlflow"])
+        stop_group(procs["mlflow"])
     return {"tmp": tmp, "codes": codes, "logs": logs, "outs": outs, "runs": runs,
             "seconds": seconds}
 
