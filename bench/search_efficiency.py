@@ -78,7 +78,7 @@ def run_grid(args, rest: dict) -> list[dict]:
     from cellpick.config import FitConfig
     from cellpick.pipeline import make_plan
     from cellpick.space import user_units
-    from cellpick.tracking import summary_metrics
+    from cellpick.train import summary_metrics
     from cellpick.train import fit_one
 
     plan = make_plan(FitConfig(data=str(DATA), **SHAPE, epochs=args.epochs).validate())

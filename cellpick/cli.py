@@ -189,7 +189,7 @@ def fit(
 
     def work():
         from .config import resolve
-        from .pipeline import run
+        from .pipeline import start
 
         config = resolve(given, recipe)
         shown.update(json=config.json, quiet=config.quiet)
@@ -202,7 +202,7 @@ def fit(
             show("dataset", {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
             show("plan", {**plan.summary(), "dry_run": True})
             return None
-        return run(config, _Progress(config.quiet, total))
+        return start(config, _Progress(config.quiet, total))
 
     result = _guard(work, debug)
     if getattr(result, "worker", None):  # a distributed worker: the chief has the verdict
