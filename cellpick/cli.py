@@ -24,7 +24,7 @@ def _err(msg: str) -> None:
 
 def _guard(fn, debug: bool = False):
     """Run fn; map user errors to exit 2 and anything else to exit 1."""
-    from .errors import CellpickError
+    from .errors import CellpickError, FitFailed
 
     try:
         return fn()
@@ -43,7 +43,10 @@ def _guard(fn, debug: bool = False):
             import traceback
 
             traceback.print_exc()
-        _err(f"error: {type(e).__name__}: {e}" + ("" if debug else " (rerun with --debug for the traceback)"))
+        if isinstance(e, FitFailed):  # not the user's doing, and its message names the cause
+            _err(f"error: {e}")
+        else:
+            _err(f"error: {type(e).__name__}: {e}" + ("" if debug else " (rerun with --debug for the traceback)"))
         raise typer.Exit(1)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .space import hypermodel, user_units
+from .errors import FitFailed
 from .tracking import TRIAL_ID_TAG, summary_key, trial_run_name
 from .train import Budget, Schedule, callbacks, summary_metrics
 from .verdict import METRICS
@@ -38,8 +39,8 @@ def _reconcile(tuners: dict, tracker) -> None:
                               "the fit stopped during this trial; it is rerun by --resume")
 
 
-class SearchFailed(RuntimeError):
-    """Every trial of a cell failed: the first error is in the message."""
+class SearchFailed(FitFailed, RuntimeError):
+    """Every trial of a cell failed: the first error is in the message (exit code 1)."""
 
 
 @dataclass
