@@ -78,7 +78,7 @@ def bench_task(task: str, args, work: Path) -> dict:
 
     from cellpick.config import FitConfig
     from cellpick.export import write_export
-    from cellpick.pipeline import make_plan
+    from cellpick.plan import make_plan
     from cellpick.space import build_model, export_model
     from cellpick.tracking import Tracker
 

@@ -85,7 +85,7 @@ def main() -> None:
     import keras_tuner as kt
 
     import cellpick
-    from cellpick.pipeline import make_plan
+    from cellpick.plan import make_plan
     from cellpick.config import FitConfig
     from cellpick.search import run_search
     from cellpick.space import hypermodel

@@ -3,7 +3,7 @@
 Each size runs in a fresh Python process (so peaks do not mix): it writes nothing but
 reads a CSV made beforehand, then does what `cellpick fit` does before and during one
 trial: `data.load` -> `windows.prepare` -> `Prepared.dataset` -> `space.build_model` ->
-one epoch, plus the capped arrays the baselines and scoring use (`pipeline._arrays`).
+one epoch, plus the capped arrays the baselines and scoring use (`plan.split_arrays`).
 Peak memory is the process's high-water mark (VmHWM in /proc/self/status). The column
 "all windows" is what materialising every training window would take; the peak must
 grow with rows, not with rows x lookback.
@@ -64,7 +64,7 @@ def child_windows(path: str, lookback: int, epoch_steps: int | None) -> dict:
     tensorflow()
     import keras
 
-    from cellpick import data, pipeline
+    from cellpick import data, plan
     from cellpick.space import build_model
     from cellpick.windows import prepare
 
@@ -76,7 +76,7 @@ def child_windows(path: str, lookback: int, epoch_steps: int | None) -> dict:
     t_prepare = time.perf_counter() - t0
     after_prepare = vm("VmHWM")
     for split in ("train", "val"):  # what the baselines and scoring materialise (capped)
-        pipeline._arrays(prep, split, baselines=True)
+        plan.split_arrays(prep, split, baselines=True)
     after_arrays = vm("VmHWM")
     batch = prep.batch_size()
     model = build_model(prep, {"cell": "gru", "units": UNITS, "layers": 1})

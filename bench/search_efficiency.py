@@ -76,9 +76,9 @@ def run_default(args, tmp: Path) -> dict:
 def run_grid(args, rest: dict) -> list[dict]:
     """Every cell x width, `grid_seeds` seeds each, trained as cellpick trains a trial."""
     from cellpick.config import FitConfig
-    from cellpick.pipeline import make_plan
+    from cellpick.plan import make_plan
     from cellpick.space import user_units
-    from cellpick.tracking import summary_metrics
+    from cellpick.train import summary_metrics
     from cellpick.train import fit_one
 
     plan = make_plan(FitConfig(data=str(DATA), **SHAPE, epochs=args.epochs).validate())

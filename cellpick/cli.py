@@ -24,7 +24,7 @@ def _err(msg: str) -> None:
 
 def _guard(fn, debug: bool = False):
     """Run fn; map user errors to exit 2 and anything else to exit 1."""
-    from .errors import CellpickError
+    from .errors import CellpickError, FitFailed
 
     try:
         return fn()
@@ -43,7 +43,10 @@ def _guard(fn, debug: bool = False):
             import traceback
 
             traceback.print_exc()
-        _err(f"error: {type(e).__name__}: {e}" + ("" if debug else " (rerun with --debug for the traceback)"))
+        if isinstance(e, FitFailed):  # not the user's doing, and its message names the cause
+            _err(f"error: {e}")
+        else:
+            _err(f"error: {type(e).__name__}: {e}" + ("" if debug else " (rerun with --debug for the traceback)"))
         raise typer.Exit(1)
 
 
@@ -189,7 +192,7 @@ def fit(
 
     def work():
         from .config import resolve
-        from .pipeline import run
+        from .pipeline import start
 
         config = resolve(given, recipe)
         shown.update(json=config.json, quiet=config.quiet)
@@ -202,7 +205,7 @@ def fit(
             show("dataset", {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
             show("plan", {**plan.summary(), "dry_run": True})
             return None
-        return run(config, _Progress(config.quiet, total))
+        return start(config, _Progress(config.quiet, total))
 
     result = _guard(work, debug)
     if getattr(result, "worker", None):  # a distributed worker: the chief has the verdict

@@ -30,15 +30,14 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from .config import FitConfig, parse_oracle
 from .errors import ConfigError
-
-WORKER_TAG = "cellpick.worker"
-ROLE_TAG = "cellpick.distributed"
-KEY_TAG = "cellpick.distributed_key"
-DONE_TAG = "cellpick.cells_done"
+from .tracking import CELLS_DONE_TAG as DONE_TAG
+from .tracking import DISTRIBUTED_KEY_TAG as KEY_TAG
+from .tracking import DISTRIBUTED_TAG as ROLE_TAG
+from .tracking import ORACLE_TAG, WORKER_TAG
 HEARTBEAT_SECONDS = 3.0
 PARENT_WAIT_SECONDS = 600.0  # how long a worker waits for the chief's parent run
 SETTLE_SECONDS = 60.0  # how long the chief waits for a cell's last trial runs to be closed
@@ -163,18 +162,11 @@ class WorkerResult:
 
 def find_parent(tracker, key: str, wait: float = PARENT_WAIT_SECONDS) -> str:
     """The chief's running parent run for this fit, polled for at most `wait` seconds."""
-    from .tracking import ROLE
-
     deadline = time.monotonic() + wait
     while True:
-        runs = tracker.client.search_runs(
-            [tracker.experiment_id],
-            filter_string=(f"tags.`{ROLE}` = 'search' and tags.`{ROLE_TAG}` = 'chief' "
-                           f"and tags.`{KEY_TAG}` = '{key}' and attributes.status = 'RUNNING'"),
-            order_by=["attributes.start_time DESC"], max_results=1,
-        )
-        if runs:
-            return runs[0].info.run_id
+        parent = tracker.find_chief(key)
+        if parent is not None:
+            return parent
         if time.monotonic() > deadline:
             raise ConfigError(
                 f"no running chief for this fit in {tracker.uri} (experiment "
@@ -186,7 +178,7 @@ def find_parent(tracker, key: str, wait: float = PARENT_WAIT_SECONDS) -> str:
 def run_worker(config: FitConfig, progress: Callable[[str, dict], None] | None = None) -> WorkerResult:
     """Run trials for the chief's searches, cell by cell, until the chief has served them all."""
     from ._quiet import tensorflow
-    from .pipeline import _deterministic, make_plan
+    from .plan import deterministic, make_plan
     from .search import SearchResult, make_tuner
     from .tracking import Tracker
     from .train import callbacks, strategy
@@ -194,7 +186,7 @@ def run_worker(config: FitConfig, progress: Callable[[str, dict], None] | None =
     say = progress or (lambda event, info: None)
     t0 = time.perf_counter()
     plan = make_plan(config)
-    _deterministic(tensorflow())
+    deterministic(tensorflow())
     distribute = strategy(config.strategy)
     prep = plan.prep
     say("dataset", {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
@@ -239,10 +231,10 @@ def run_worker(config: FitConfig, progress: Callable[[str, dict], None] | None =
 
 def _chief_state(tracker, parent: str, cell: str) -> str:
     """'ended' (the chief's run is over), 'done' (the chief has finished the cell) or 'open'."""
-    run = tracker.client.get_run(parent)
-    if run.info.status != "RUNNING":
+    state = tracker.fit_state(parent)
+    if not state.running:
         return "ended"
-    return "done" if cell in run.data.tags.get(DONE_TAG, "").split(",") else "open"
+    return "done" if cell in state.cells_done else "open"
 
 
 @contextlib.contextmanager
@@ -387,27 +379,24 @@ def serve(oracle, host: str, port: int, on_lost: Callable[[str, str], None]) -> 
 
 def chief_search(prep, *, oracle: str, cells: list[str], units: list[int], layers: list[int],
                  tuner: str, max_trials: int, schedule, seed: int, workdir: Path, tracker,
-                 progress: Callable[[str, dict], None], config: FitConfig, **_ignored: Any):
+                 progress: Callable[[str, dict], None], config: FitConfig):
     """The chief's side of `search.run_search`: serve each cell's oracle in turn, then return
     the trial records (from MLflow) and each cell's best configuration (from its oracle)."""
     from .search import TUNER_KEYS, SearchFailed, SearchResult, make_tuner
-    from .tracking import ROLE
-
     host, port = parse_oracle(oracle)
     parent = tracker.parent_id
-    tracker.set_tags(parent, {ROLE_TAG: "chief", "cellpick.oracle": oracle,
+    tracker.set_tags(parent, {ROLE_TAG: "chief", ORACLE_TAG: oracle,
                               KEY_TAG: distributed_key(config)})
     result = SearchResult(rounds=max_trials)
 
     def trial_runs(cell: str, status: str | None = None) -> list:
-        return [r for r in tracker.children("trial") if r.data.params.get("cell") == cell
-                and (status is None or r.info.status == status)]
+        return tracker.child_runs("trial", cell=cell, status=status)
 
     for i, cell in enumerate(cells):
         def on_lost(tuner_id: str, trial_id: str, cell=cell) -> None:
             for run in trial_runs(cell, "RUNNING"):
-                if run.data.tags.get("cellpick.trial_id") == trial_id:
-                    tracker.end_child(run.info.run_id, "KILLED",
+                if run.trial_id == trial_id:
+                    tracker.end_child(run.run_id, "KILLED",
                                       f"worker {tuner_id} stopped answering; the trial is rerun")
             progress("distributed", {"message": f"{cell} trial {trial_id}: worker {tuner_id} lost; "
                                                 f"the trial goes to another worker"})
@@ -425,14 +414,14 @@ def chief_search(prep, *, oracle: str, cells: list[str], units: list[int], layer
         while trial_runs(cell, "RUNNING") and time.monotonic() < deadline:
             time.sleep(1)
         for run in trial_runs(cell, "RUNNING"):
-            tracker.end_child(run.info.run_id, "KILLED", "its worker never closed it")
+            tracker.end_child(run.run_id, "KILLED", "its worker never closed it")
         tracker.set_tags(parent, {DONE_TAG: ",".join(cells[: i + 1])})
         records, curves = tracker.trial_records()
         mine = [r for r in records if r["cell"] == cell]
         for r in mine:
             progress("trial_end", r)
         if not mine:
-            failed = [r.data.tags.get("cellpick.error") for r in trial_runs(cell, "FAILED")]
+            failed = [r.error for r in trial_runs(cell, "FAILED")]
             failed = [e for e in failed if e]
             raise SearchFailed(f"every {cell} trial failed; first error: "
                                f"{failed[0].strip().splitlines()[-1] if failed else 'unknown'}")

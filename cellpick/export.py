@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -315,3 +316,103 @@ def load_serving(model_dir: str | Path):
     fn = loaded.signatures["serving_default"]
     fn._cellpick_keepalive = loaded  # the signature needs its object alive
     return meta, fn
+
+
+# -- the fit's export stage: verdict.json's and cellpick.json's contents, the model logged ----
+@dataclass(frozen=True)
+class Exported:
+    """Where the winner went: the export directory and its MLflow model."""
+
+    path: Path
+    model_uri: str
+    registered: dict[str, str] | None  # {"name", "version", "uri"} with --register
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages an export depends on (cellpick.json's `versions`)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("cellpick", "tensorflow", "keras", "keras-tuner", "mlflow", "scikit-learn"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def verdict_record(plan, decision, winner, test, *, search, n_seeds: int,
+                   budget=None) -> dict[str, Any]:
+    """verdict.json (also cellpick.json's `verdict`): the decision, the test scores, how the
+    exported model was trained, and what the time budget cut (`search`: a SearchResult)."""
+    import dataclasses
+
+    config = plan.config
+    v = dataclasses.replace(decision, test_score=test.winner).to_dict()
+    v["best_baseline_test_score"] = test.best_baseline
+    runs = winner.runs
+    v["refit"] = ({"on": "train+validation", "seed": runs[0].seed, "epochs": runs[0].epochs}
+                  if winner.refit else None)
+    # The export: the mean of the winner's seed models (each refit when refit is on).
+    v["ensemble"] = ({"models": len(runs), "seeds": [r.seed for r in runs],
+                      "epochs": [r.epochs for r in runs]} if len(runs) > 1 else None)
+    v["patch"] = int(winner.config.get("patch", 1))
+    v["linear_path"] = bool(winner.config.get("linear", False))
+    if budget:
+        cut = search.cut_short or n_seeds < config.seeds
+        v["budget"] = {"seconds": budget.seconds, "cut_short": cut,
+                       "trials_per_cell": search.rounds, "seeds": n_seeds}
+        if cut:
+            v["reason"] += (f" The time budget ({budget.seconds:g} s) cut the search to "
+                            f"{search.rounds} of {config.max_trials} trials per cell and "
+                            f"{n_seeds} of {config.seeds} seeds.")
+    return v
+
+
+def fit_meta(plan, winner, verdict: dict[str, Any], test, *,
+             tracking: dict[str, Any]) -> dict[str, Any]:
+    """cellpick.json's contents (write_export adds the schema version, onnx and checksums).
+    `tracking`: tracking_uri, experiment, parent_run_id, model_uri, registered_model."""
+    ds, prep = plan.dataset, plan.prep
+    return {
+        "task": ds.task, "layout": ds.layout,
+        "columns": {"target": ds.target, "time": ds.time, "id": ds.id, "features": ds.features,
+                    "text": ds.text},
+        "input": prep.input_meta(),
+        "outputs": (["probabilities", "label"] if ds.task == "classify"
+                    else ["forecast"] if ds.task == "forecast" else ["prediction"]),
+        "lookback": prep.lookback, "horizon": prep.horizon, "season": plan.season, "freq": ds.freq,
+        "classes": ds.classes, "masked": prep.masked,
+        "scaling": {"x_mean": prep.x_mean, "x_var": prep.x_var, "y_mean": prep.y_mean,
+                    "y_std": prep.y_std},
+        "winner": {"cell": winner.cell, "config": winner.config,
+                   "n_params": int(winner.model.count_params()), "models": len(winner.models)},
+        "scores": {"metric": plan.metric, "greater_is_better": plan.greater_is_better,
+                   "val": verdict["cells"][winner.cell]["mean"], "test": test.winner},
+        "verdict": verdict, "versions": versions(),
+        "mlflow": tracking,
+    }
+
+
+def export_fit(plan, winner, decision, verdict: dict[str, Any], test, *, tracker, report_html: str,
+               warn: Callable[[str], None] | None = None) -> Exported:
+    """Log the winner on the fit's MLflow run (and register it with --register), then write
+    the export directory (--out) with its cellpick.json."""
+    from .plan import split_arrays
+
+    config = plan.config
+    example = split_arrays(plan.prep, "val")[0][:2]
+    logged = tracker.log_model(winner.model, example, register=config.register, verdict={
+        "winner": winner.cell, "metric": plan.metric,
+        "val_score": verdict["cells"][winner.cell]["mean"], "test_score": test.winner,
+        "beats_best_baseline": verdict.get("beats_best_baseline"),
+        "best_baseline": verdict.get("best_baseline"), "reason": decision.reason,
+        "parent_run_id": tracker.parent_id, "config": json.dumps(winner.config)})
+    meta = fit_meta(plan, winner, verdict, test, tracking={
+        "tracking_uri": tracker.uri, "experiment": tracker.experiment_name,
+        "parent_run_id": tracker.parent_id, "model_uri": logged["model_uri"],
+        "registered_model": logged["registered"]})
+    out = write_export(config.out, winner.model, plan.prep, meta, report_html=report_html,
+                       onnx=config.onnx, warn=warn)
+    tracker.tag_export(out)
+    return Exported(out, logged["model_uri"], logged["registered"])

@@ -12,6 +12,7 @@ import math
 import os
 import textwrap
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -365,3 +366,41 @@ def _float(v) -> float:
         return float(v) if v is not None else math.nan
     except (TypeError, ValueError):
         return math.nan
+
+
+# --- the fit's report stage ------------------------------------------------------------------
+class Report(NamedTuple):
+    """The leaderboard and the HTML report of a fit (both also logged to its MLflow run)."""
+
+    board: pd.DataFrame
+    html: str
+
+
+def write_report(plan, verdict: dict, trials: list[dict], curves: dict[str, dict], *,
+                 tracker) -> Report:
+    """Log leaderboard.csv, verdict.json, report.html and the plots on the fit's parent run,
+    with the winner's validation and test scores as metrics and its configuration as tags."""
+    import json
+    import tempfile
+    from datetime import datetime
+
+    path, metric, winner = plan.path, plan.metric, verdict["winner"]
+    board = leaderboard(verdict, trials)
+    meta = {"data": str(path), "task": plan.dataset.task, "layout": plan.dataset.layout,
+            "metric": metric, "mlflow_run_id": tracker.parent_id,
+            "experiment": tracker.experiment_name,
+            "date": datetime.now().isoformat(timespec="seconds")}
+    with tempfile.TemporaryDirectory(prefix="cellpick-report-") as tmp:
+        tmp = Path(tmp)
+        plot_paths = plots(verdict, trials, curves, tmp)
+        page = html(verdict, board, plot_paths, f"cellpick: {path.name}", meta)
+        (tmp / "report.html").write_text(page, encoding="utf-8")
+        board.to_csv(tmp / "leaderboard.csv", index=False)
+        (tmp / "verdict.json").write_text(json.dumps(verdict, indent=2), encoding="utf-8")
+        tracker.log_artifacts(tracker.parent_id, [tmp / "leaderboard.csv", tmp / "verdict.json",
+                                                  tmp / "report.html", *plot_paths])
+    test = verdict["test_score"]
+    tracker.log_metrics(tracker.parent_id, {f"val_{metric}": verdict["cells"][winner]["mean"], **(
+        {f"test_{metric}": test} if test is not None else {})})
+    tracker.tag_winner(winner, verdict["cells"][winner]["config"], verdict["reason"])
+    return Report(board, page)

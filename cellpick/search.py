@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .space import hypermodel, user_units
-from .tracking import summary_key, summary_metrics, trial_run_name
-from .train import Budget, Schedule, callbacks
+from .errors import FitFailed
+from .tracking import TRIAL_ID_TAG, summary_key, trial_run_name
+from .train import Budget, Schedule, callbacks, summary_metrics
 from .verdict import METRICS
 from .windows import Prepared
 
@@ -28,20 +29,18 @@ TUNER_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/rou
 def _reconcile(tuners: dict, tracker) -> None:
     """After a crash: a trial run left RUNNING is finished if keras-tuner recorded the trial as
     completed (the process died between the two writes), otherwise marked KILLED (it reruns)."""
-    for run in tracker.children("trial"):
-        if run.info.status != "RUNNING":
-            continue
-        t = tuners.get(run.data.params.get("cell"))
-        trial = t.oracle.trials.get(run.data.tags.get("cellpick.trial_id")) if t else None
+    for run in tracker.child_runs("trial", status="RUNNING"):
+        t = tuners.get(run.cell)
+        trial = t.oracle.trials.get(run.trial_id) if t else None
         if trial is not None and trial.status == "COMPLETED":
-            tracker.end_child(run.info.run_id, "FINISHED")
+            tracker.end_child(run.run_id, "FINISHED")
         else:
-            tracker.end_child(run.info.run_id, "KILLED",
+            tracker.end_child(run.run_id, "KILLED",
                               "the fit stopped during this trial; it is rerun by --resume")
 
 
-class SearchFailed(RuntimeError):
-    """Every trial of a cell failed: the first error is in the message."""
+class SearchFailed(FitFailed, RuntimeError):
+    """Every trial of a cell failed: the first error is in the message (exit code 1)."""
 
 
 @dataclass
@@ -82,7 +81,7 @@ def _tuner_class(kind: str):
             params = {k: v for k, v in hp.items() if k not in TUNER_KEYS}
             cp.update(n=n, name=name, t0=time.perf_counter(), history=[], n_params=None,
                       run_id=cp["tracker"].start_child("trial", name, params,
-                                                       {"cellpick.trial_id": trial.trial_id,
+                                                       {TRIAL_ID_TAG: trial.trial_id,
                                                         **(worker.tags if worker else {})}))
             if worker:
                 worker.begin(self.oracle, trial)

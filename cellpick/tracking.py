@@ -19,11 +19,34 @@ import contextlib
 import logging
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
-ROLE = "cellpick.role"
+
+# -- every tag cellpick writes or reads (no other module spells one) -------------------------
+ROLE = "cellpick.role"  # search (the parent run), trial, verdict, baseline
+ERROR_TAG = "cellpick.error"  # why a run failed or was killed
+TRIAL_ID_TAG = "cellpick.trial_id"  # keras-tuner's trial id of a trial run
+FIT_KEY_TAG = "cellpick.fit_key"  # identifies "the same fit" for --resume
+TASK_TAG = "cellpick.task"
+LAYOUT_TAG = "cellpick.layout"
+WINNER_TAG = "cellpick.winner"  # the winning cell; cellpick.winner.<param> its configuration
+EXPORT_TAG = "cellpick.export"  # the export directory
+REGISTERED_MODEL_TAG = "cellpick.registered_model"
+REGISTERED_VERSION_TAG = "cellpick.registered_version"
+REGISTERED_URI_TAG = "cellpick.registered_model_uri"
+WORKER_TAG = "cellpick.worker"  # the worker that ran a distributed trial
+DISTRIBUTED_TAG = "cellpick.distributed"  # 'chief' on a distributed fit's parent run
+DISTRIBUTED_KEY_TAG = "cellpick.distributed_key"  # finds the chief's parent run for workers
+CELLS_DONE_TAG = "cellpick.cells_done"  # cells whose distributed search the chief has closed
+ORACLE_TAG = "cellpick.oracle"  # the chief's HOST:PORT
+PARENT_TAG = "mlflow.parentRunId"
+RUN_NAME_TAG = "mlflow.runName"
+RUN_COLOR_TAG = "mlflow.runColor"
+NOTE_TAG = "mlflow.note.content"  # the run's description in the UI
+DATA_CONTEXT_TAG = "mlflow.data.context"
 # One fixed colour per cell, on every run of that cell and in the report's plots.
 CELL_COLORS = {"lstm": "#1f77b4", "gru": "#ff7f0e", "rnn": "#2ca02c"}
 BASELINE_COLOR = "#7f7f7f"  # baselines: neutral grey
@@ -65,19 +88,28 @@ def summary_key(metric: str) -> str:
     return f"best_val_{metric}"
 
 
-def summary_metrics(history: dict[str, list[float]], metric: str) -> dict[str, float]:
-    """best_epoch, best_val_loss and best_val_<metric> at the epoch early stopping kept.
+@dataclass(frozen=True)
+class ChildRun:
+    """A child run of the fit as plain facts (what search and distributed need to know)."""
 
-    `history` holds per-epoch lists in user units (as logged): `val_loss` and `val_<metric>`.
-    """
-    from .train import best_epoch
+    run_id: str
+    status: str  # RUNNING, FINISHED, FAILED or KILLED
+    role: str | None
+    params: dict[str, str] = field(default_factory=dict)
+    trial_id: str | None = None  # keras-tuner's trial id (trial runs)
+    error: str | None = None
 
-    be = best_epoch(history)
-    out = {"best_epoch": be, "best_val_loss": history["val_loss"][be]}
-    values = history.get(f"val_{metric}") or []
-    if be < len(values) and values[be] is not None:
-        out[summary_key(metric)] = values[be]
-    return out
+    @property
+    def cell(self) -> str | None:
+        return self.params.get("cell")
+
+
+@dataclass(frozen=True)
+class FitState:
+    """A parent run as a distributed worker sees it."""
+
+    running: bool
+    cells_done: tuple[str, ...]
 
 
 def resolve_uri(uri: str | None = None) -> str:
@@ -187,7 +219,7 @@ class Tracker:
         import mlflow
 
         run = mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name,
-                               tags={ROLE: "search", "mlflow.runColor": FIT_COLOR, **tags})
+                               tags={ROLE: "search", RUN_COLOR_TAG: FIT_COLOR, **tags})
         self.parent_id = run.info.run_id
         self.log_params(self.parent_id, params)
         return self.parent_id
@@ -208,7 +240,7 @@ class Tracker:
             mlflow.log_input(dataset, context="training")
         # Children log the same input, so the Dataset column is filled on every run.
         self._dataset_input = DatasetInput(dataset._to_mlflow_entity(),
-                                           [InputTag("mlflow.data.context", "training")])
+                                           [InputTag(DATA_CONTEXT_TAG, "training")])
 
     def show_in_ui(self, metric: str, greater_is_better: bool) -> None:
         """Experiment tags for the UI: the model-training kind and the saved view VIEW_ID
@@ -238,7 +270,7 @@ class Tracker:
             if self.parent_id is None:
                 return
             if reason:
-                self.client.set_tag(self.parent_id, "cellpick.error", reason[:5000])
+                self.client.set_tag(self.parent_id, ERROR_TAG, reason[:5000])
             mlflow.end_run(status=status)
         finally:
             mlflow.set_tracking_uri(self._previous_uri)
@@ -247,7 +279,7 @@ class Tracker:
         """The latest unfinished parent run of the same fit (same data and options), if any."""
         runs = self.client.search_runs(
             [self.experiment_id],
-            filter_string=f"tags.`{ROLE}` = 'search' and tags.`cellpick.fit_key` = '{key}'",
+            filter_string=f"tags.`{ROLE}` = 'search' and tags.`{FIT_KEY_TAG}` = '{key}'",
             order_by=["attributes.start_time DESC"], max_results=10,
         )
         for run in runs:
@@ -262,36 +294,63 @@ class Tracker:
         self.parent_id = run_id
         return run_id
 
-    def children(self, role: str | None = None) -> list:
-        filt = f"tags.mlflow.parentRunId = '{self.parent_id}'"
+    def _children(self, role: str | None = None) -> list:
+        filt = f"tags.`{PARENT_TAG}` = '{self.parent_id}'"
         if role:
             filt += f" and tags.`{ROLE}` = '{role}'"
         return self.client.search_runs([self.experiment_id], filter_string=filt, max_results=5000)
+
+    def child_runs(self, role: str | None = None, cell: str | None = None,
+                   status: str | None = None) -> list[ChildRun]:
+        """The fit's child runs (of one role, cell, status) as plain records."""
+        out = []
+        for run in self._children(role):
+            tags = run.data.tags
+            rec = ChildRun(run.info.run_id, run.info.status, tags.get(ROLE), dict(run.data.params),
+                           tags.get(TRIAL_ID_TAG), tags.get(ERROR_TAG))
+            if (cell is None or rec.cell == cell) and (status is None or rec.status == status):
+                out.append(rec)
+        return out
+
+    def find_chief(self, key: str) -> str | None:
+        """The running parent run of the distributed fit with this key (its chief's), if any."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(f"tags.`{ROLE}` = 'search' and tags.`{DISTRIBUTED_TAG}` = 'chief' "
+                           f"and tags.`{DISTRIBUTED_KEY_TAG}` = '{key}' and attributes.status = 'RUNNING'"),
+            order_by=["attributes.start_time DESC"], max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    def fit_state(self, run_id: str) -> FitState:
+        run = self.client.get_run(run_id)
+        done = run.data.tags.get(CELLS_DONE_TAG, "")
+        return FitState(run.info.status == "RUNNING", tuple(c for c in done.split(",") if c))
 
     def close_children(self, roles: tuple[str, ...], status: str, reason: str,
                        only_running: bool = True) -> int:
         """Terminate child runs (e.g. those a killed process left RUNNING); returns how many."""
         n = 0
-        for run in self.children():
-            if run.data.tags.get(ROLE) not in roles:
+        for run in self.child_runs():
+            if run.role not in roles:
                 continue
-            if only_running and run.info.status != "RUNNING":
+            if only_running and run.status != "RUNNING":
                 continue
-            self.end_child(run.info.run_id, status, reason)
+            self.end_child(run.run_id, status, reason)
             n += 1
         return n
 
     def trial_records(self) -> tuple[list[dict], dict[str, dict]]:
         """Records and validation curves of this fit's finished trial runs (for a resume)."""
         records, curves = [], {}
-        for run in self.children("trial"):
+        for run in self._children("trial"):
             if run.info.status != "FINISHED":
                 continue
             p, m = run.data.params, run.data.metrics
-            name = run.data.tags.get("mlflow.runName", run.info.run_id)
+            name = run.data.tags.get(RUN_NAME_TAG, run.info.run_id)
             history = self.client.get_metric_history(run.info.run_id, "val_loss")
             records.append({
-                "trial_id": run.data.tags.get("cellpick.trial_id"), "name": name,
+                "trial_id": run.data.tags.get(TRIAL_ID_TAG), "name": name,
                 **{k: parse_param(v) for k, v in p.items()},
                 "score": m.get("score"), "best_val_loss": m.get("best_val_loss"),
                 "epochs": len(history), "n_params": int(m["n_params"]) if "n_params" in m else None,
@@ -306,12 +365,12 @@ class Tracker:
     # -- children -----------------------------------------------------------------------
     def start_child(self, role: str, name: str, params: dict[str, Any],
                     tags: dict[str, str] | None = None) -> str:
-        all_tags = {ROLE: role, "mlflow.parentRunId": self.parent_id, **(tags or {})}
+        all_tags = {ROLE: role, PARENT_TAG: self.parent_id, **(tags or {})}
         cell = params.get("cell")
         if cell in CELL_COLORS:
-            all_tags["mlflow.runColor"] = CELL_COLORS[cell]
+            all_tags[RUN_COLOR_TAG] = CELL_COLORS[cell]
         elif role == "baseline":
-            all_tags["mlflow.runColor"] = BASELINE_COLOR
+            all_tags[RUN_COLOR_TAG] = BASELINE_COLOR
         run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
         self.log_params(run.info.run_id, params)
         if self._dataset_input is not None:
@@ -321,7 +380,7 @@ class Tracker:
     def end_child(self, run_id: str, status: str = "FINISHED", error: str | None = None) -> None:
         self.flush(run_id, strict=status == "FINISHED")
         if error:
-            self.client.set_tag(run_id, "cellpick.error", error[-5000:])
+            self.client.set_tag(run_id, ERROR_TAG, error[-5000:])
         self.client.set_terminated(run_id, status=status)
 
     # -- logging ------------------------------------------------------------------------
@@ -375,6 +434,14 @@ class Tracker:
         for i in range(0, len(items), 1000):
             self.client.log_batch(run_id, metrics=items[i : i + 1000])
 
+    def tag_winner(self, cell: str, config: dict[str, Any], reason: str) -> None:
+        """The parent run's winner tags; the verdict's sentence is the run's description."""
+        self.set_tags(self.parent_id, {WINNER_TAG: cell, NOTE_TAG: reason,
+                                       **{f"{WINNER_TAG}.{k}": v for k, v in config.items()}})
+
+    def tag_export(self, path: str | Path) -> None:
+        self.set_tags(self.parent_id, {EXPORT_TAG: str(path)})
+
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
         from mlflow.entities import RunTag
 
@@ -422,9 +489,9 @@ class Tracker:
                     self.client.set_model_version_tag(register, version, f"cellpick.{key}", str(value)[:5000])
             if facts.get("reason"):
                 self.client.update_model_version(register, version, description=str(facts["reason"]))
-            self.set_tags(self.parent_id, {"cellpick.registered_model": register,
-                                           "cellpick.registered_version": version,
-                                           "cellpick.registered_model_uri": registered["uri"]})
+            self.set_tags(self.parent_id, {REGISTERED_MODEL_TAG: register,
+                                           REGISTERED_VERSION_TAG: version,
+                                           REGISTERED_URI_TAG: registered["uri"]})
         return {"model_uri": info.model_uri, "registered": registered}
 
 
@@ -474,7 +541,7 @@ def view_state(parent_run_id: str, metric: str, greater_is_better: bool) -> dict
             "yAxisExpressions": [], "ignoreOutliers": False, "useGlobalXaxisKey": False,
             "useGlobalLineSmoothing": False}
     return {
-        "searchFilter": f"tags.`mlflow.parentRunId` = '{parent_run_id}' and tags.`{ROLE}` = 'trial'",
+        "searchFilter": f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`{ROLE}` = 'trial'",
         "orderByKey": f"metrics.`{key}`", "orderByAsc": not greater_is_better,
         "selectedColumns": ["params.`cell`", "params.`units`", "params.`layers`",
                             f"metrics.`{key}`", "metrics.`n_params`", "metrics.`train_seconds`"],
@@ -513,7 +580,7 @@ def runs_url(experiment_id: str, *, port: int = UI_PORT, view: str | None = VIEW
     else:
         filters = [f"tags.`{ROLE}` = 'trial'"]
         if parent_run_id:
-            filters.insert(0, f"tags.`mlflow.parentRunId` = '{parent_run_id}'")
+            filters.insert(0, f"tags.`{PARENT_TAG}` = '{parent_run_id}'")
         query["searchFilter"] = " and ".join(filters)
         if metric:
             query["orderByKey"] = f"metrics.`{summary_key(metric)}`"

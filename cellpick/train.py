@@ -150,6 +150,21 @@ def best_epoch(history: dict[str, list[float]]) -> int:
     return min(finite)[1] if finite else 0
 
 
+def summary_metrics(history: dict[str, list[float]], metric: str) -> dict[str, float]:
+    """best_epoch, best_val_loss and best_val_<metric> at the epoch early stopping kept.
+
+    `history` holds per-epoch lists in user units (as logged): `val_loss` and `val_<metric>`.
+    """
+    from .tracking import summary_key
+
+    be = best_epoch(history)
+    out = {"best_epoch": be, "best_val_loss": history["val_loss"][be]}
+    values = history.get(f"val_{metric}") or []
+    if be < len(values) and values[be] is not None:
+        out[summary_key(metric)] = values[be]
+    return out
+
+
 def refit_one(prep: Prepared, config: dict[str, Any], seed: int, epochs: int, distribute=None):
     """Retrain a configuration on train + validation for a fixed number of epochs (the best
     epoch count of its verdict run): small data gains the validation block's samples."""

@@ -88,3 +88,21 @@ def test_predict_refuses_a_tampered_export(tmp_path, data_dir):
     bogus.mkdir()
     result = runner.invoke(app, ["predict", str(bogus), str(data_dir / "airline_train.csv")])
     assert result.exit_code == 2 and "cellpick.json is missing" in result.stderr
+
+
+def test_a_search_whose_every_trial_failed_ends_with_one_line_and_exit_code_1(capsys):
+    import typer
+
+    from cellpick.cli import _guard
+    from cellpick.errors import CellpickError
+    from cellpick.search import SearchFailed
+
+    def work():
+        raise SearchFailed("every gru trial failed; first error: ResourceExhaustedError: OOM")
+
+    assert not issubclass(SearchFailed, CellpickError)  # not the user's doing: not exit 2
+    with pytest.raises(typer.Exit) as stop:
+        _guard(work)
+    assert stop.value.exit_code == 1
+    assert capsys.readouterr().err == (
+        "error: every gru trial failed; first error: ResourceExhaustedError: OOM\n")
