@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .vocab import CELLS, TASKS
 
-CELLS = ("lstm", "gru", "rnn")
 TUNERS = ("random", "bayesian", "hyperband", "grid")
-TASKS = ("forecast", "classify", "regress")
 STRATEGIES = ("none", "mirrored")
 ROLES = ("chief", "worker")
 

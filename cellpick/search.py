@@ -19,7 +19,7 @@ from typing import Any, Callable
 from .space import hypermodel, user_units
 from .tracking import summary_key, summary_metrics, trial_run_name
 from .train import Budget, Schedule, callbacks
-from .verdict import METRICS
+from .vocab import METRICS
 from .windows import Prepared
 
 TUNER_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
