@@ -162,7 +162,7 @@ def test_panel_with_covariate_forecasts_every_series(panel, tmp_path):
 
 
 def test_panel_windows_never_cross_series_and_split_per_series(tmp_path):
-    from cellpick.data import load
+    from cellpick.detection import load
     from cellpick.windows import prepare
 
     frame = panel_frame()
@@ -270,7 +270,7 @@ def test_text_rules_for_length_and_width():
 # ----------------------------------------------------------------------------- masking
 
 def test_long_predictions_do_not_depend_on_padding(data_dir):
-    from cellpick.data import load
+    from cellpick.detection import load
     from cellpick.space import build_model
     from cellpick.windows import padded_lengths, prepare
 
@@ -307,7 +307,7 @@ def test_mask_is_right_padded_never_empty_and_keeps_inner_zeros():
 
 
 def test_masked_models_stay_cudnn_eligible(data_dir):
-    from cellpick.data import load
+    from cellpick.detection import load
     from cellpick.space import build_model
     from cellpick.windows import prepare
 
