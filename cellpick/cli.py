@@ -5,6 +5,8 @@ traceback); 1 anything else (traceback only with --debug).
 """
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import sys
 import time
@@ -12,6 +14,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+
+from .config import FitConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Which recurrent cell, and how wide, for my data? "
@@ -127,65 +131,46 @@ def _shape(shape) -> str:
     return "(" + ", ".join("any" if d is None else str(d) for d in shape) + ")"
 
 
-@app.command()
-def fit(
-    data: Optional[Path] = typer.Argument(None, help="CSV file (or give 'data' in --recipe)."),
-    target: Optional[str] = typer.Option(None, help="Column to predict."),
-    task: Optional[str] = typer.Option(None, help="forecast | classify | regress (default: detected)."),
-    id: Optional[str] = typer.Option(None, "--id", help="Series id (panel) or sample id (long sequences)."),
-    time_col: Optional[str] = typer.Option(None, "--time", help="Time or step column."),
-    text: Optional[str] = typer.Option(None, help="Free-text column (text layout)."),
-    lookback: Optional[int] = typer.Option(None, help="Past steps per window (series)."),
-    horizon: Optional[int] = typer.Option(None, help="Steps to forecast (series; default 1)."),
-    season: Optional[int] = typer.Option(None, help="Seasonal period (default: detected)."),
-    cells: Optional[str] = typer.Option(None, help="Cells to compare, e.g. lstm,gru,rnn."),
-    units: Optional[str] = typer.Option(None, help="Widths, e.g. 16,32,64,128."),
-    layers: Optional[str] = typer.Option(None, help="Depths, e.g. 1,2."),
-    tuner: Optional[str] = typer.Option(None, help="random | bayesian | hyperband | grid."),
-    max_trials: Optional[int] = typer.Option(None, help="Trials per cell (same for every cell)."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs per trial and seed (default: 40, and at "
-                                         "least 1200 gradient steps on small data)."),
-    seeds: Optional[int] = typer.Option(None, help="Seeds per cell in the verdict."),
-    time_budget: Optional[str] = typer.Option(None, help="Wall-clock budget, e.g. 90s, 20m, 2h."),
-    test_size: Optional[float] = typer.Option(None, help="Fraction held out for the test split."),
-    recipe: Optional[Path] = typer.Option(None, help="TOML recipe; command-line options override it."),
-    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
-    experiment: Optional[str] = typer.Option(None, help="MLflow experiment (default: the data file's stem)."),
-    out: Optional[Path] = typer.Option(None, help="Export directory (default ./cellpick-model)."),
-    seed: Optional[int] = typer.Option(None, help="Random seed."),
-    resume: Optional[bool] = typer.Option(None, "--resume", help="Continue an interrupted fit."),
-    register: Optional[str] = typer.Option(None, help="Register the winner in the MLflow Model Registry."),
-    strategy: Optional[str] = typer.Option(None, help="none | mirrored (one trial on all local GPUs)."),
-    role: Optional[str] = typer.Option(None, help="Distributed tuning: chief (serves the oracles, "
-                                       "decides, exports) | worker (runs trials)."),
-    oracle: Optional[str] = typer.Option(None, help="HOST:PORT of the chief's oracle, with --role "
-                                         "(cell i uses PORT + i)."),
-    refit: Optional[bool] = typer.Option(None, "--refit/--no-refit",
-                                         help="Retrain the winner on train+validation before the test "
-                                              "(default: when under 5000 training samples)."),
-    ensemble: Optional[bool] = typer.Option(None, "--ensemble/--no-ensemble",
-                                            help="Export the winner's seed models averaged (default) "
-                                                 "or the best seed alone."),
-    patch: Optional[int] = typer.Option(None, help="Steps per patch for fixed-length sequences "
-                                        "(default: about 25 patches from 64 steps up; 1: off)."),
-    onnx: Optional[bool] = typer.Option(None, "--onnx", help="Also write DIR/model.onnx (needs the onnx extra: tf2onnx, onnxruntime)."),
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line of stdout."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved plan; train nothing."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of unexpected errors."),
-) -> None:
+_CLI_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": str, "list[int]": str}
+
+
+def _fit_parameters() -> list[inspect.Parameter]:
+    """`cellpick fit`'s parameters: one per FitConfig field (its metadata holds the help and
+    the flags), `--recipe` after `--test-size`, then the options of the command alone.
+
+    Every FitConfig option defaults to None, meaning "not given": the recipe or the field's
+    default applies (config.resolve)."""
+    params = []
+    for f in dataclasses.fields(FitConfig):
+        meta = f.metadata
+        kind = meta["type"] or _CLI_TYPES[f.type.split(" | ")[0]]
+        if f.name == "data":
+            info = typer.Argument(None, help=meta["help"])
+        else:
+            info = typer.Option(None, *meta["decls"], help=meta["help"])
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=info,
+                                        annotation=Optional[kind]))
+        if f.name == "test_size":
+            params.append(_param("recipe", Optional[Path], typer.Option(
+                None, help="TOML recipe; command-line options override it.")))
+    return params + [
+        _param("dry_run", bool, typer.Option(False, "--dry-run",
+                                             help="Print the resolved plan; train nothing.")),
+        _param("debug", bool, typer.Option(False, "--debug",
+                                           help="Show tracebacks of unexpected errors.")),
+    ]
+
+
+def _param(name: str, annotation, info) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info,
+                             annotation=annotation)
+
+
+def fit(recipe: Optional[Path] = None, dry_run: bool = False, debug: bool = False,
+        **options) -> None:
     """Search cell x width on DATA, decide honestly, export the winner."""
-    given = {
-        "data": str(data) if data else None, "target": target, "task": task, "id": id,
-        "time": time_col, "text": text, "lookback": lookback, "horizon": horizon, "season": season,
-        "cells": cells, "units": units, "layers": layers, "tuner": tuner, "max_trials": max_trials,
-        "epochs": epochs, "seeds": seeds, "time_budget": time_budget, "test_size": test_size,
-        "tracking_uri": tracking_uri, "experiment": experiment, "out": str(out) if out else None,
-        "seed": seed, "resume": resume, "register": register, "strategy": strategy,
-        "refit": refit, "ensemble": ensemble, "patch": patch, "onnx": onnx, "role": role, "oracle": oracle,
-        "json": json_out or None, "quiet": quiet or None,  # flags: absent means "as the recipe says"
-    }
-    shown = {"json": json_out, "quiet": quiet}
+    given = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
+    shown = {"json": bool(given["json"]), "quiet": bool(given["quiet"])}
 
     def work():
         from .config import resolve
@@ -213,9 +198,13 @@ def fit(
         _print_summary(result, shown["json"], shown["quiet"])
 
 
+fit.__signature__ = inspect.Signature(_fit_parameters())
+fit.__annotations__ = {p.name: p.annotation for p in fit.__signature__.parameters.values()}
+app.command()(fit)
+
+
 def _print_summary(result, json_out: bool, quiet: bool) -> None:
     from .report import leaderboard_text
-    import pandas as pd
 
     if not quiet:
         from .report import leaderboard

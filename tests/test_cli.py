@@ -88,3 +88,20 @@ def test_predict_refuses_a_tampered_export(tmp_path, data_dir):
     bogus.mkdir()
     result = runner.invoke(app, ["predict", str(bogus), str(data_dir / "airline_train.csv")])
     assert result.exit_code == 2 and "cellpick.json is missing" in result.stderr
+
+
+def test_fit_options_are_the_fitconfig_fields():
+    """`cellpick fit` builds its options from FitConfig: one per field, with the field's help."""
+    import dataclasses
+
+    import typer.main
+
+    from cellpick.config import FitConfig
+
+    params = {p.name: p for p in typer.main.get_command(app).commands["fit"].params}
+    fields = {f.name: f for f in dataclasses.fields(FitConfig)}
+    assert set(params) == set(fields) | {"recipe", "dry_run", "debug"}
+    for name, f in fields.items():
+        assert getattr(params[name], "help", f.metadata["help"]) == f.metadata["help"], name
+    assert params["refit"].opts == ["--refit"] and params["refit"].secondary_opts == ["--no-refit"]
+    assert params["max_trials"].opts == ["--max-trials"]
