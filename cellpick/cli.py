@@ -250,11 +250,18 @@ def predict(
     def work():
         from .inference import predict as run_predict
 
+        from .errors import ConfigError
+
         table = run_predict(model_dir, data)
         if out:
             tmp = out.with_name(f".{out.name}.tmp")
-            table.to_csv(tmp, index=False)
-            tmp.replace(out)
+            try:
+                table.to_csv(tmp, index=False)
+                tmp.replace(out)
+            except OSError as e:
+                tmp.unlink(missing_ok=True)
+                raise ConfigError(f"The 'out' option names '{out}', which cannot be written "
+                                  f"({e.strerror}); choose another --out.") from None
         else:
             table.to_csv(sys.stdout, index=False)
 

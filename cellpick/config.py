@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -222,7 +223,20 @@ def resolve(given: dict[str, Any], recipe: str | Path | None = None) -> FitConfi
             f"recipe '{recipe}' line {_line_of(text, 'data')}: key 'data': file '{data}' not found "
             "(a relative path is read from the recipe's folder); fix the path or pass DATA.csv"
         )
-    return FitConfig(**values).validate()
+    config = FitConfig(**values).validate()
+    if config.role != "worker":  # workers export nothing
+        _check_out(config.out)
+    return config
+
+
+def _check_out(out: str) -> None:
+    """Fail before training, not after, when the export folder cannot be created."""
+    folder = Path(out).absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"The 'out' option names '{out}', but '{folder}' is not a writable "
+                          "folder; choose another --out.")
 
 
 def _line_of(text: str, key: str) -> int | None:

@@ -68,7 +68,12 @@ def read(path: str | Path, require_values: bool = True
     if not p.is_file():
         raise DataError(f"data file '{name}' not found; check the path")
     notes: list[str] = []
-    text = _decode(p.read_bytes(), name, notes)
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise DataError(f"data file '{name}' cannot be read ({e.strerror}); check its "
+                        "permissions") from None
+    text = _decode(raw, name, notes)
     if not text.strip():
         raise DataError(f"data file '{name}' is empty; it needs a header line and data rows")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
