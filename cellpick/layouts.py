@@ -66,18 +66,8 @@ class _Builder(Found):
         if self.opt["target"] and self.opt["target"] not in df.columns:
             raise DataError(f"column '{self.opt['target']}' (--target) not found in '{name}'; a "
                             "series needs the history of its target to forecast")
-        target = self.target
         free = self._free()
-        if target is None:
-            numeric = [c for c in free if is_num(self.dtype[c]) and self.dtype[c] != bool]
-            if not numeric and free:
-                self._not_numeric(free[0], "a series needs a numeric column to forecast")
-            if len(numeric) != 1:
-                raise DataError(f"cannot tell which column to forecast in '{name}': "
-                                f"{len(numeric)} numeric columns ({names(numeric)}); pass "
-                                "--target COL")
-            target = numeric[0]
-            self.notes.append(f"target '{target}' is the only numeric column")
+        target = self.target or self._only_numeric(free)
         if not is_num(df[target]) or df[target].dtype == bool:
             self._not_numeric(target, "a forecast target must be numbers: pass --target with a "
                                       "numeric column")
@@ -101,6 +91,18 @@ class _Builder(Found):
         freq = self._freq(frame, tid, tcol) if self.dates is not None else None
         return self._dataset(frame, "series", "forecast", target, features=[target, *covariates],
                              time=tcol, id=tid, freq=freq)
+
+    def _only_numeric(self, free: list[str]) -> str:
+        """A series' target when none is named: its only numeric column."""
+        numeric = [c for c in free if is_num(self.dtype[c]) and self.dtype[c] != bool]
+        if not numeric and free:
+            self._not_numeric(free[0], "a series needs a numeric column to forecast")
+        if len(numeric) != 1:
+            raise DataError(f"cannot tell which column to forecast in '{self.src.name}': "
+                            f"{len(numeric)} numeric columns ({names(numeric)}); pass "
+                            "--target COL")
+        self.notes.append(f"target '{numeric[0]}' is the only numeric column")
+        return numeric[0]
 
     def _wide(self) -> Dataset:
         df, name = self.df, self.src.name
@@ -157,27 +159,29 @@ class _Builder(Found):
                             f"{self.src.line(int(frame.index[r]))} of '{name}'; fill it or drop "
                             "the row")
         frame = self._floats(frame, free)
-        y = None
-        if has_y:
-            self._check_target(frame, target)
-            per = frame.groupby(sid, sort=False)[target]
-            varying = per.nunique() > 1
-            if varying.any():
-                bad = varying.index[varying.argmax()]
-                rows = frame[frame[sid] == bad]
-                first = rows[target].iloc[0]
-                other = rows[rows[target] != first].index[0]
-                raise DataError(
-                    f"label '{target}' changes within sample {show(bad)} in '{name}' "
-                    f"({show(first)} at line {self.src.line(int(rows.index[0]))}, "
-                    f"{show(rows[target][other])} at line {self.src.line(int(other))}); each "
-                    f"sample (--id '{sid}') needs one label")
-            y = per.first()
+        y = self._one_label_per_sample(frame, sid, target) if has_y else None
         sizes = frame.groupby(sid, sort=False).size()
         if sizes.min() != sizes.max():
             self.notes.append(f"sequence lengths vary from {sizes.min()} to {sizes.max()} steps "
                               "(padded and masked)")
         return self._labeled(frame, "long", target, y, features=free, time=step, id=sid)
+
+    def _one_label_per_sample(self, frame: pd.DataFrame, sid: str, target: str) -> pd.Series:
+        """The label of each sample of a long file; a label that changes within one is an error."""
+        self._check_target(frame, target)
+        per = frame.groupby(sid, sort=False)[target]
+        varying = per.nunique() > 1
+        if varying.any():
+            bad = varying.index[varying.argmax()]
+            rows = frame[frame[sid] == bad]
+            first = rows[target].iloc[0]
+            other = rows[rows[target] != first].index[0]
+            raise DataError(
+                f"label '{target}' changes within sample {show(bad)} in '{self.src.name}' "
+                f"({show(first)} at line {self.src.line(int(rows.index[0]))}, "
+                f"{show(rows[target][other])} at line {self.src.line(int(other))}); each "
+                f"sample (--id '{sid}') needs one label")
+        return per.first()
 
     def _text(self) -> Dataset:
         df, name, col = self.df, self.src.name, self.text
