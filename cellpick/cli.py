@@ -64,64 +64,74 @@ class _Progress:
         if event == "warning":  # shown even with --quiet: the user asked for something not done
             self.echo(f"warning: {info['message']}")
             return
-        if self.quiet:
-            return
-        elapsed = time.strftime("%M:%S", time.gmtime(time.perf_counter() - self.t0))
-        if event == "dataset":
-            self.echo(info["description"])
-            for note in info["notes"]:
-                self.echo(f"note: {note}")
-        elif event == "plan":
-            self.metric, self.greater = info["metric"], info["task"] == "classify"
-            sizes = " / ".join(f"{k} {v}" for k, v in info["sizes"].items())
-            window = (f", lookback {info['lookback']}, horizon {info['horizon']}"
-                      f"{', season ' + str(info['season']) if info['season'] else ''}"
-                      if info["lookback"] else "")
-            patches = (f", read as patches of {info['patch']} steps (--patch)"
-                       if info.get("patch", 1) > 1 else "")
-            self.echo(f"split: {sizes} {'windows' if info['lookback'] else 'samples'}; "
-                 f"input {_shape(info['input'])}{window}{patches}")
-            self.echo(f"search: {','.join(info['cells'])} x units {info['units']} x layers {info['layers']}; "
-                 f"{info['tuner']} tuner, {info['max_trials']} trials per cell, up to {info['epochs']} "
-                 f"epochs (patience {info['patience']}), then {info['seeds']} seeds per cell; metric {info['metric']} on validation")
-            for note in info["notes"]:
-                self.echo(f"note: {note}")
-            if info.get("dry_run"):
-                self.echo("also searched: " + "; ".join(f"{k} {v}" for k, v in info["space"].items()))
-                self.echo(f"batch size: {info['batch_size']}; time budget: "
-                          f"{info['time_budget'] or 'none'}")
-                self.echo(f"mlflow: {info['tracking_uri']} experiment '{info['experiment']}'")
-                self.echo(f"export: {info['out']}")
-        elif event == "distributed":
-            self.echo(info["message"])
-        elif event == "tracking":
-            self.echo(f"mlflow: {info['uri']} experiment '{info['experiment']}' run {info['run_id']}")
-        elif event == "trial_end":
-            score = info["score"]
-            if score is not None and (self.best is None or (score > self.best if self.greater else score < self.best)):
-                self.best = score
-            n = info["name"][1:3]
-            total = f"/{self.total}" if self.total else ""
-            shown = "FAILED: " + (info["error"] or "") if score is None else f"{self.metric} {score:.4g}"
-            best = f"(best {self.best:.4g})" if self.best is not None else ""
-            self.echo(f"[trial {int(n):>2}{total}] {info['cell']:<4} units {info['units']:<4} layers "
-                 f"{info['layers']}  {shown} {best}  {info['train_seconds']:.1f}s  {elapsed}")
-        elif event == "seed_end":
-            self.echo(f"[seed {info['k']}] {info['cell']:<4} val {info['metric']} {info['score']:.4g}  "
-                 f"{info['seconds']:.1f}s  {elapsed}")
-        elif event == "stage":
-            if info["name"] == "verdict":
-                self.echo(f"verdict: retraining the best configuration of {', '.join(info['cells'])} "
-                     f"with {info['seeds']} seeds")
-            elif info["name"] == "baselines":
-                self.echo("baselines: fitting scikit-learn baselines on the same split")
-            elif info["name"] == "refit":
-                n = info.get("models", 1)
-                what = f"the winner's {n} seed models" if n > 1 else "the winner"
-                self.echo(f"refit: retraining {what} on train+validation ({info['epochs']} epochs "
-                          f"for the best seed)")
-            elif info["name"] == "export":
-                self.echo("export: scoring the winner on the test split, writing the report and the model")
+        show = getattr(self, f"_on_{event}", None)  # other events are not shown
+        if not self.quiet and show is not None:
+            show(info)
+
+    def _elapsed(self) -> str:
+        return time.strftime("%M:%S", time.gmtime(time.perf_counter() - self.t0))
+
+    def _on_dataset(self, info: dict) -> None:
+        self.echo(info["description"])
+        for note in info["notes"]:
+            self.echo(f"note: {note}")
+
+    def _on_plan(self, info: dict) -> None:
+        self.metric, self.greater = info["metric"], info["task"] == "classify"
+        sizes = " / ".join(f"{k} {v}" for k, v in info["sizes"].items())
+        window = (f", lookback {info['lookback']}, horizon {info['horizon']}"
+                  f"{', season ' + str(info['season']) if info['season'] else ''}"
+                  if info["lookback"] else "")
+        patches = (f", read as patches of {info['patch']} steps (--patch)"
+                   if info.get("patch", 1) > 1 else "")
+        self.echo(f"split: {sizes} {'windows' if info['lookback'] else 'samples'}; "
+                  f"input {_shape(info['input'])}{window}{patches}")
+        self.echo(f"search: {','.join(info['cells'])} x units {info['units']} x layers {info['layers']}; "
+                  f"{info['tuner']} tuner, {info['max_trials']} trials per cell, up to {info['epochs']} "
+                  f"epochs (patience {info['patience']}), then {info['seeds']} seeds per cell; metric {info['metric']} on validation")
+        for note in info["notes"]:
+            self.echo(f"note: {note}")
+        if info.get("dry_run"):
+            self.echo("also searched: " + "; ".join(f"{k} {v}" for k, v in info["space"].items()))
+            self.echo(f"batch size: {info['batch_size']}; time budget: "
+                      f"{info['time_budget'] or 'none'}")
+            self.echo(f"mlflow: {info['tracking_uri']} experiment '{info['experiment']}'")
+            self.echo(f"export: {info['out']}")
+
+    def _on_distributed(self, info: dict) -> None:
+        self.echo(info["message"])
+
+    def _on_tracking(self, info: dict) -> None:
+        self.echo(f"mlflow: {info['uri']} experiment '{info['experiment']}' run {info['run_id']}")
+
+    def _on_trial_end(self, info: dict) -> None:
+        score = info["score"]
+        if score is not None and (self.best is None or (score > self.best if self.greater else score < self.best)):
+            self.best = score
+        n = info["name"][1:3]
+        total = f"/{self.total}" if self.total else ""
+        shown = "FAILED: " + (info["error"] or "") if score is None else f"{self.metric} {score:.4g}"
+        best = f"(best {self.best:.4g})" if self.best is not None else ""
+        self.echo(f"[trial {int(n):>2}{total}] {info['cell']:<4} units {info['units']:<4} layers "
+                  f"{info['layers']}  {shown} {best}  {info['train_seconds']:.1f}s  {self._elapsed()}")
+
+    def _on_seed_end(self, info: dict) -> None:
+        self.echo(f"[seed {info['k']}] {info['cell']:<4} val {info['metric']} {info['score']:.4g}  "
+                  f"{info['seconds']:.1f}s  {self._elapsed()}")
+
+    def _on_stage(self, info: dict) -> None:
+        if info["name"] == "verdict":
+            self.echo(f"verdict: retraining the best configuration of {', '.join(info['cells'])} "
+                      f"with {info['seeds']} seeds")
+        elif info["name"] == "baselines":
+            self.echo("baselines: fitting scikit-learn baselines on the same split")
+        elif info["name"] == "refit":
+            n = info.get("models", 1)
+            what = f"the winner's {n} seed models" if n > 1 else "the winner"
+            self.echo(f"refit: retraining {what} on train+validation ({info['epochs']} epochs "
+                      f"for the best seed)")
+        elif info["name"] == "export":
+            self.echo("export: scoring the winner on the test split, writing the report and the model")
 
 
 def _shape(shape) -> str:

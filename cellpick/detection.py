@@ -1,5 +1,8 @@
 """Detect the layout and task of a table read by `reading`; `load` is the entry point.
 
+`layouts` builds and checks the Dataset once the columns' roles are known (steps 5-7 and
+missing values below).
+
 Detection, in this order; `Dataset.describe` prints every choice and the option that
 overrides it (--target --task --id --time --text):
   1. time: ``time=``; else a column named date, time, timestamp, ds, datetime, period, month,
@@ -40,7 +43,6 @@ Missing values: never in the target, id or time. In a series, a covariate missin
 wide and long files, a missing value is an error (a wide row with empty trailing cells
 gets its own message pointing at the long layout). Infinite values are always an error.
 """
-from __future__ import annotations
 from __future__ import annotations
 
 from pathlib import Path

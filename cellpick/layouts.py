@@ -1,7 +1,7 @@
 """Build the Dataset of each layout (series, wide, long, text) from the detected columns.
 
 Checks the values as it goes (missing, infinite, constant, one label per sample, duplicate
-time stamps) and says where, by file line.
+time stamps) and says where, by file line. The rules are in detection.py's docstring.
 """
 from __future__ import annotations
 
