@@ -2,7 +2,7 @@
 
 Each size runs in a fresh Python process (so peaks do not mix): it writes nothing but
 reads a CSV made beforehand, then does what `cellpick fit` does before and during one
-trial: `data.load` -> `windows.prepare` -> `Prepared.dataset` -> `space.build_model` ->
+trial: `detection.load` -> `windows.prepare` -> `Prepared.dataset` -> `space.build_model` ->
 one epoch, plus the capped arrays the baselines and scoring use (`plan.split_arrays`).
 Peak memory is the process's high-water mark (VmHWM in /proc/self/status). The column
 "all windows" is what materialising every training window would take; the peak must
@@ -64,14 +64,14 @@ def child_windows(path: str, lookback: int, epoch_steps: int | None) -> dict:
     tensorflow()
     import keras
 
-    from cellpick import data, plan
+    from cellpick import detection, plan
     from cellpick.space import build_model
     from cellpick.windows import prepare
 
     keras.utils.set_random_seed(0)
     idle = vm("VmRSS")  # TensorFlow and Keras imported, no data yet
     t0 = time.perf_counter()
-    ds = data.load(path, target="load", forecast_hint=True)
+    ds = detection.load(path, target="load", forecast_hint=True)
     prep = prepare(ds, lookback=lookback, horizon=1, test_size=0.2)
     t_prepare = time.perf_counter() - t0
     after_prepare = vm("VmHWM")

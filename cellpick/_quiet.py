@@ -38,10 +38,8 @@ def tensorflow():
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     with _stderr_to_devnull():
         import tensorflow as tf
-        import keras  # noqa: F401  (its import also prints through TF)
+        import keras  # its import also prints through TF
     tf.get_logger().setLevel("ERROR")
-    import keras
-
     keras.config.disable_interactive_logging()  # no progress bars from predict() inside MLflow
     import absl.logging
 

@@ -5,6 +5,8 @@ traceback); 1 anything else (traceback only with --debug).
 """
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import sys
 import time
@@ -12,6 +14,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+
+from .config import FitConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Which recurrent cell, and how wide, for my data? "
@@ -63,64 +67,74 @@ class _Progress:
         if event == "warning":  # shown even with --quiet: the user asked for something not done
             self.echo(f"warning: {info['message']}")
             return
-        if self.quiet:
-            return
-        elapsed = time.strftime("%M:%S", time.gmtime(time.perf_counter() - self.t0))
-        if event == "dataset":
-            self.echo(info["description"])
-            for note in info["notes"]:
-                self.echo(f"note: {note}")
-        elif event == "plan":
-            self.metric, self.greater = info["metric"], info["task"] == "classify"
-            sizes = " / ".join(f"{k} {v}" for k, v in info["sizes"].items())
-            window = (f", lookback {info['lookback']}, horizon {info['horizon']}"
-                      f"{', season ' + str(info['season']) if info['season'] else ''}"
-                      if info["lookback"] else "")
-            patches = (f", read as patches of {info['patch']} steps (--patch)"
-                       if info.get("patch", 1) > 1 else "")
-            self.echo(f"split: {sizes} {'windows' if info['lookback'] else 'samples'}; "
-                 f"input {_shape(info['input'])}{window}{patches}")
-            self.echo(f"search: {','.join(info['cells'])} x units {info['units']} x layers {info['layers']}; "
-                 f"{info['tuner']} tuner, {info['max_trials']} trials per cell, up to {info['epochs']} "
-                 f"epochs (patience {info['patience']}), then {info['seeds']} seeds per cell; metric {info['metric']} on validation")
-            for note in info["notes"]:
-                self.echo(f"note: {note}")
-            if info.get("dry_run"):
-                self.echo("also searched: " + "; ".join(f"{k} {v}" for k, v in info["space"].items()))
-                self.echo(f"batch size: {info['batch_size']}; time budget: "
-                          f"{info['time_budget'] or 'none'}")
-                self.echo(f"mlflow: {info['tracking_uri']} experiment '{info['experiment']}'")
-                self.echo(f"export: {info['out']}")
-        elif event == "distributed":
-            self.echo(info["message"])
-        elif event == "tracking":
-            self.echo(f"mlflow: {info['uri']} experiment '{info['experiment']}' run {info['run_id']}")
-        elif event == "trial_end":
-            score = info["score"]
-            if score is not None and (self.best is None or (score > self.best if self.greater else score < self.best)):
-                self.best = score
-            n = info["name"][1:3]
-            total = f"/{self.total}" if self.total else ""
-            shown = "FAILED: " + (info["error"] or "") if score is None else f"{self.metric} {score:.4g}"
-            best = f"(best {self.best:.4g})" if self.best is not None else ""
-            self.echo(f"[trial {int(n):>2}{total}] {info['cell']:<4} units {info['units']:<4} layers "
-                 f"{info['layers']}  {shown} {best}  {info['train_seconds']:.1f}s  {elapsed}")
-        elif event == "seed_end":
-            self.echo(f"[seed {info['k']}] {info['cell']:<4} val {info['metric']} {info['score']:.4g}  "
-                 f"{info['seconds']:.1f}s  {elapsed}")
-        elif event == "stage":
-            if info["name"] == "verdict":
-                self.echo(f"verdict: retraining the best configuration of {', '.join(info['cells'])} "
-                     f"with {info['seeds']} seeds")
-            elif info["name"] == "baselines":
-                self.echo("baselines: fitting scikit-learn baselines on the same split")
-            elif info["name"] == "refit":
-                n = info.get("models", 1)
-                what = f"the winner's {n} seed models" if n > 1 else "the winner"
-                self.echo(f"refit: retraining {what} on train+validation ({info['epochs']} epochs "
-                          f"for the best seed)")
-            elif info["name"] == "export":
-                self.echo("export: scoring the winner on the test split, writing the report and the model")
+        show = getattr(self, f"_on_{event}", None)  # other events are not shown
+        if not self.quiet and show is not None:
+            show(info)
+
+    def _elapsed(self) -> str:
+        return time.strftime("%M:%S", time.gmtime(time.perf_counter() - self.t0))
+
+    def _on_dataset(self, info: dict) -> None:
+        self.echo(info["description"])
+        for note in info["notes"]:
+            self.echo(f"note: {note}")
+
+    def _on_plan(self, info: dict) -> None:
+        self.metric, self.greater = info["metric"], info["task"] == "classify"
+        sizes = " / ".join(f"{k} {v}" for k, v in info["sizes"].items())
+        window = (f", lookback {info['lookback']}, horizon {info['horizon']}"
+                  f"{', season ' + str(info['season']) if info['season'] else ''}"
+                  if info["lookback"] else "")
+        patches = (f", read as patches of {info['patch']} steps (--patch)"
+                   if info.get("patch", 1) > 1 else "")
+        self.echo(f"split: {sizes} {'windows' if info['lookback'] else 'samples'}; "
+                  f"input {_shape(info['input'])}{window}{patches}")
+        self.echo(f"search: {','.join(info['cells'])} x units {info['units']} x layers {info['layers']}; "
+                  f"{info['tuner']} tuner, {info['max_trials']} trials per cell, up to {info['epochs']} "
+                  f"epochs (patience {info['patience']}), then {info['seeds']} seeds per cell; metric {info['metric']} on validation")
+        for note in info["notes"]:
+            self.echo(f"note: {note}")
+        if info.get("dry_run"):
+            self.echo("also searched: " + "; ".join(f"{k} {v}" for k, v in info["space"].items()))
+            self.echo(f"batch size: {info['batch_size']}; time budget: "
+                      f"{info['time_budget'] or 'none'}")
+            self.echo(f"mlflow: {info['tracking_uri']} experiment '{info['experiment']}'")
+            self.echo(f"export: {info['out']}")
+
+    def _on_distributed(self, info: dict) -> None:
+        self.echo(info["message"])
+
+    def _on_tracking(self, info: dict) -> None:
+        self.echo(f"mlflow: {info['uri']} experiment '{info['experiment']}' run {info['run_id']}")
+
+    def _on_trial_end(self, info: dict) -> None:
+        score = info["score"]
+        if score is not None and (self.best is None or (score > self.best if self.greater else score < self.best)):
+            self.best = score
+        n = info["name"][1:3]
+        total = f"/{self.total}" if self.total else ""
+        shown = "FAILED: " + (info["error"] or "") if score is None else f"{self.metric} {score:.4g}"
+        best = f"(best {self.best:.4g})" if self.best is not None else ""
+        self.echo(f"[trial {int(n):>2}{total}] {info['cell']:<4} units {info['units']:<4} layers "
+                  f"{info['layers']}  {shown} {best}  {info['train_seconds']:.1f}s  {self._elapsed()}")
+
+    def _on_seed_end(self, info: dict) -> None:
+        self.echo(f"[seed {info['k']}] {info['cell']:<4} val {info['metric']} {info['score']:.4g}  "
+                  f"{info['seconds']:.1f}s  {self._elapsed()}")
+
+    def _on_stage(self, info: dict) -> None:
+        if info["name"] == "verdict":
+            self.echo(f"verdict: retraining the best configuration of {', '.join(info['cells'])} "
+                      f"with {info['seeds']} seeds")
+        elif info["name"] == "baselines":
+            self.echo("baselines: fitting scikit-learn baselines on the same split")
+        elif info["name"] == "refit":
+            n = info.get("models", 1)
+            what = f"the winner's {n} seed models" if n > 1 else "the winner"
+            self.echo(f"refit: retraining {what} on train+validation ({info['epochs']} epochs "
+                      f"for the best seed)")
+        elif info["name"] == "export":
+            self.echo("export: scoring the winner on the test split, writing the report and the model")
 
 
 def _shape(shape) -> str:
@@ -130,65 +144,46 @@ def _shape(shape) -> str:
     return "(" + ", ".join("any" if d is None else str(d) for d in shape) + ")"
 
 
-@app.command()
-def fit(
-    data: Optional[Path] = typer.Argument(None, help="CSV file (or give 'data' in --recipe)."),
-    target: Optional[str] = typer.Option(None, help="Column to predict."),
-    task: Optional[str] = typer.Option(None, help="forecast | classify | regress (default: detected)."),
-    id: Optional[str] = typer.Option(None, "--id", help="Series id (panel) or sample id (long sequences)."),
-    time_col: Optional[str] = typer.Option(None, "--time", help="Time or step column."),
-    text: Optional[str] = typer.Option(None, help="Free-text column (text layout)."),
-    lookback: Optional[int] = typer.Option(None, help="Past steps per window (series)."),
-    horizon: Optional[int] = typer.Option(None, help="Steps to forecast (series; default 1)."),
-    season: Optional[int] = typer.Option(None, help="Seasonal period (default: detected)."),
-    cells: Optional[str] = typer.Option(None, help="Cells to compare, e.g. lstm,gru,rnn."),
-    units: Optional[str] = typer.Option(None, help="Widths, e.g. 16,32,64,128."),
-    layers: Optional[str] = typer.Option(None, help="Depths, e.g. 1,2."),
-    tuner: Optional[str] = typer.Option(None, help="random | bayesian | hyperband | grid."),
-    max_trials: Optional[int] = typer.Option(None, help="Trials per cell (same for every cell)."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs per trial and seed (default: 40, and at "
-                                         "least 1200 gradient steps on small data)."),
-    seeds: Optional[int] = typer.Option(None, help="Seeds per cell in the verdict."),
-    time_budget: Optional[str] = typer.Option(None, help="Wall-clock budget, e.g. 90s, 20m, 2h."),
-    test_size: Optional[float] = typer.Option(None, help="Fraction held out for the test split."),
-    recipe: Optional[Path] = typer.Option(None, help="TOML recipe; command-line options override it."),
-    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
-    experiment: Optional[str] = typer.Option(None, help="MLflow experiment (default: the data file's stem)."),
-    out: Optional[Path] = typer.Option(None, help="Export directory (default ./cellpick-model)."),
-    seed: Optional[int] = typer.Option(None, help="Random seed."),
-    resume: Optional[bool] = typer.Option(None, "--resume", help="Continue an interrupted fit."),
-    register: Optional[str] = typer.Option(None, help="Register the winner in the MLflow Model Registry."),
-    strategy: Optional[str] = typer.Option(None, help="none | mirrored (one trial on all local GPUs)."),
-    role: Optional[str] = typer.Option(None, help="Distributed tuning: chief (serves the oracles, "
-                                       "decides, exports) | worker (runs trials)."),
-    oracle: Optional[str] = typer.Option(None, help="HOST:PORT of the chief's oracle, with --role "
-                                         "(cell i uses PORT + i)."),
-    refit: Optional[bool] = typer.Option(None, "--refit/--no-refit",
-                                         help="Retrain the winner on train+validation before the test "
-                                              "(default: when under 5000 training samples)."),
-    ensemble: Optional[bool] = typer.Option(None, "--ensemble/--no-ensemble",
-                                            help="Export the winner's seed models averaged (default) "
-                                                 "or the best seed alone."),
-    patch: Optional[int] = typer.Option(None, help="Steps per patch for fixed-length sequences "
-                                        "(default: about 25 patches from 64 steps up; 1: off)."),
-    onnx: Optional[bool] = typer.Option(None, "--onnx", help="Also write DIR/model.onnx (needs the onnx extra: tf2onnx, onnxruntime)."),
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line of stdout."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved plan; train nothing."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of unexpected errors."),
-) -> None:
+_CLI_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": str, "list[int]": str}
+
+
+def _fit_parameters() -> list[inspect.Parameter]:
+    """`cellpick fit`'s parameters: one per FitConfig field (its metadata holds the help and
+    the flags), `--recipe` after `--test-size`, then the options of the command alone.
+
+    Every FitConfig option defaults to None, meaning "not given": the recipe or the field's
+    default applies (config.resolve)."""
+    params = []
+    for f in dataclasses.fields(FitConfig):
+        meta = f.metadata
+        kind = meta["type"] or _CLI_TYPES[f.type.split(" | ")[0]]
+        if f.name == "data":
+            info = typer.Argument(None, help=meta["help"])
+        else:
+            info = typer.Option(None, *meta["decls"], help=meta["help"])
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=info,
+                                        annotation=Optional[kind]))
+        if f.name == "test_size":
+            params.append(_param("recipe", Optional[Path], typer.Option(
+                None, help="TOML recipe; command-line options override it.")))
+    return params + [
+        _param("dry_run", bool, typer.Option(False, "--dry-run",
+                                             help="Print the resolved plan; train nothing.")),
+        _param("debug", bool, typer.Option(False, "--debug",
+                                           help="Show tracebacks of unexpected errors.")),
+    ]
+
+
+def _param(name: str, annotation, info) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info,
+                             annotation=annotation)
+
+
+def fit(recipe: Optional[Path] = None, dry_run: bool = False, debug: bool = False,
+        **options) -> None:
     """Search cell x width on DATA, decide honestly, export the winner."""
-    given = {
-        "data": str(data) if data else None, "target": target, "task": task, "id": id,
-        "time": time_col, "text": text, "lookback": lookback, "horizon": horizon, "season": season,
-        "cells": cells, "units": units, "layers": layers, "tuner": tuner, "max_trials": max_trials,
-        "epochs": epochs, "seeds": seeds, "time_budget": time_budget, "test_size": test_size,
-        "tracking_uri": tracking_uri, "experiment": experiment, "out": str(out) if out else None,
-        "seed": seed, "resume": resume, "register": register, "strategy": strategy,
-        "refit": refit, "ensemble": ensemble, "patch": patch, "onnx": onnx, "role": role, "oracle": oracle,
-        "json": json_out or None, "quiet": quiet or None,  # flags: absent means "as the recipe says"
-    }
-    shown = {"json": json_out, "quiet": quiet}
+    given = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
+    shown = {"json": bool(given["json"]), "quiet": bool(given["quiet"])}
 
     def work():
         from .config import resolve
@@ -216,9 +211,13 @@ def fit(
         _print_summary(result, shown["json"], shown["quiet"])
 
 
+fit.__signature__ = inspect.Signature(_fit_parameters())
+fit.__annotations__ = {p.name: p.annotation for p in fit.__signature__.parameters.values()}
+app.command()(fit)
+
+
 def _print_summary(result, json_out: bool, quiet: bool) -> None:
     from .report import leaderboard_text
-    import pandas as pd
 
     if not quiet:
         from .report import leaderboard
@@ -264,11 +263,18 @@ def predict(
     def work():
         from .inference import predict as run_predict
 
+        from .errors import ConfigError
+
         table = run_predict(model_dir, data)
         if out:
             tmp = out.with_name(f".{out.name}.tmp")
-            table.to_csv(tmp, index=False)
-            tmp.replace(out)
+            try:
+                table.to_csv(tmp, index=False)
+                tmp.replace(out)
+            except OSError as e:
+                tmp.unlink(missing_ok=True)
+                raise ConfigError(f"The 'out' option names '{out}', which cannot be written "
+                                  f"({e.strerror}); choose another --out.") from None
         else:
             table.to_csv(sys.stdout, index=False)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -15,51 +16,85 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .vocab import CELLS, TASKS
 
-CELLS = ("lstm", "gru", "rnn")
 TUNERS = ("random", "bayesian", "hyperband", "grid")
-TASKS = ("forecast", "classify", "regress")
 STRATEGIES = ("none", "mirrored")
 ROLES = ("chief", "worker")
 
 
+def _cli(help: str, *decls: str, type: type | None = None) -> dict[str, Any]:
+    """How a FitConfig field appears in `cellpick fit`: its help, its flag declarations when
+    not --NAME, and its command-line type when it differs from the field's (the CLI builds its
+    options from these; see cli.py)."""
+    return {"help": help, "decls": decls, "type": type}
+
+
+def _opt(default: Any, help: str, *decls: str, type: type | None = None) -> Any:
+    meta = _cli(help, *decls, type=type)
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass
 class FitConfig:
-    """Options of one fit. Construct, then call `validate()` (the CLI and API do)."""
+    """Options of one fit. Construct, then call `validate()` (the CLI and API do).
 
-    data: str | None = None
-    target: str | None = None
-    task: str | None = None
-    id: str | None = None
-    time: str | None = None
-    text: str | None = None
-    lookback: int | None = None  # None: chosen from the season and the series length
-    horizon: int | None = None  # None: 1 step
-    season: int | None = None  # None: detected from the training target
-    cells: list[str] = field(default_factory=lambda: list(CELLS))
-    units: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
-    layers: list[int] = field(default_factory=lambda: [1, 2])
-    tuner: str = "random"
-    max_trials: int = 4  # per cell: every cell gets the same budget
-    epochs: int | None = None  # None: 40 epochs, at least 1200 gradient steps (train.Schedule)
-    seeds: int = 3
-    time_budget: float | None = None  # seconds
-    test_size: float = 0.2
-    tracking_uri: str | None = None
-    experiment: str | None = None
-    out: str = "cellpick-model"
-    seed: int = 42
-    refit: bool | None = None  # None: refit the winner on train+val when data is small
-    ensemble: bool = True  # export the winner's seed models averaged (False: the best seed alone)
-    patch: int | None = None  # steps per patch for long fixed-length sequences; None: auto, 1: off
-    strategy: str = "none"  # "mirrored": one trial on all local GPUs (tf.distribute)
-    resume: bool = False
-    role: str | None = None  # distributed tuning: "chief" serves the oracles, "worker" runs trials
-    oracle: str | None = None  # HOST:PORT of the chief's oracle (cell i listens on PORT + i)
-    register: str | None = None
-    onnx: bool = False  # also write DIR/model.onnx (needs the `onnx` extra)
-    json: bool = False
-    quiet: bool = False
+    Each field is a `cellpick fit` option of the same name (`-` for `_`), in `--help` order;
+    its metadata holds the help text. `data` is the command's argument.
+    """
+
+    data: str | None = _opt(None, "CSV file (or give 'data' in --recipe).", type=Path)
+    target: str | None = _opt(None, "Column to predict.")
+    task: str | None = _opt(None, "forecast | classify | regress (default: detected).")
+    id: str | None = _opt(None, "Series id (panel) or sample id (long sequences).")
+    time: str | None = _opt(None, "Time or step column.")
+    text: str | None = _opt(None, "Free-text column (text layout).")
+    # None: chosen from the season and the series length
+    lookback: int | None = _opt(None, "Past steps per window (series).")
+    horizon: int | None = _opt(None, "Steps to forecast (series; default 1).")
+    season: int | None = _opt(None, "Seasonal period (default: detected).")
+    cells: list[str] = _opt(list(CELLS), "Cells to compare, e.g. lstm,gru,rnn.")
+    units: list[int] = _opt([16, 32, 64, 128], "Widths, e.g. 16,32,64,128.")
+    layers: list[int] = _opt([1, 2], "Depths, e.g. 1,2.")
+    tuner: str = _opt("random", "random | bayesian | hyperband | grid.")
+    # per cell: every cell gets the same budget
+    max_trials: int = _opt(4, "Trials per cell (same for every cell).")
+    # None: 40 epochs, at least 1200 gradient steps (train.Schedule)
+    epochs: int | None = _opt(None, "Epochs per trial and seed (default: 40, and at least 1200 "
+                                    "gradient steps on small data).")
+    seeds: int = _opt(3, "Seeds per cell in the verdict.")
+    time_budget: float | None = _opt(None, "Wall-clock budget, e.g. 90s, 20m, 2h.", type=str)  # s
+    test_size: float = _opt(0.2, "Fraction held out for the test split.")
+    tracking_uri: str | None = _opt(None, "MLflow tracking URI.")
+    experiment: str | None = _opt(None, "MLflow experiment (default: the data file's stem).")
+    out: str = _opt("cellpick-model", "Export directory (default ./cellpick-model).", type=Path)
+    seed: int = _opt(42, "Random seed.")
+    resume: bool = _opt(False, "Continue an interrupted fit.", "--resume")
+    register: str | None = _opt(None, "Register the winner in the MLflow Model Registry.")
+    # "mirrored": one trial on all local GPUs (tf.distribute)
+    strategy: str = _opt("none", "none | mirrored (one trial on all local GPUs).")
+    # distributed tuning: "chief" serves the oracles, "worker" runs trials
+    role: str | None = _opt(None, "Distributed tuning: chief (serves the oracles, decides, "
+                                  "exports) | worker (runs trials).")
+    # HOST:PORT of the chief's oracle (cell i listens on PORT + i)
+    oracle: str | None = _opt(None, "HOST:PORT of the chief's oracle, with --role (cell i uses "
+                                    "PORT + i).")
+    # None: refit the winner on train+val when data is small
+    refit: bool | None = _opt(None, "Retrain the winner on train+validation before the test "
+                                    "(default: when under 5000 training samples).",
+                              "--refit/--no-refit")
+    # export the winner's seed models averaged (False: the best seed alone)
+    ensemble: bool = _opt(True, "Export the winner's seed models averaged (default) or the best "
+                                "seed alone.", "--ensemble/--no-ensemble")
+    # steps per patch for long fixed-length sequences; None: auto, 1: off
+    patch: int | None = _opt(None, "Steps per patch for fixed-length sequences (default: about 25 "
+                                   "patches from 64 steps up; 1: off).")
+    onnx: bool = _opt(False, "Also write DIR/model.onnx (needs the onnx extra: tf2onnx, "
+                             "onnxruntime).", "--onnx")
+    json: bool = _opt(False, "Print a JSON summary as the last line of stdout.", "--json")
+    quiet: bool = _opt(False, "No progress output.", "--quiet")
 
     def validate(self) -> "FitConfig":
         """Normalise list/duration options and check every value; return self."""
@@ -188,7 +223,20 @@ def resolve(given: dict[str, Any], recipe: str | Path | None = None) -> FitConfi
             f"recipe '{recipe}' line {_line_of(text, 'data')}: key 'data': file '{data}' not found "
             "(a relative path is read from the recipe's folder); fix the path or pass DATA.csv"
         )
-    return FitConfig(**values).validate()
+    config = FitConfig(**values).validate()
+    if config.role != "worker":  # workers export nothing
+        _check_out(config.out)
+    return config
+
+
+def _check_out(out: str) -> None:
+    """Fail before training, not after, when the export folder cannot be created."""
+    folder = Path(out).absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"The 'out' option names '{out}', but '{folder}' is not a writable "
+                          "folder; choose another --out.")
 
 
 def _line_of(text: str, key: str) -> int | None:

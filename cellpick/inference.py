@@ -33,7 +33,7 @@ def _call(fn, name: str, x: np.ndarray, batch: int = 1024) -> dict[str, np.ndarr
 
 
 def _predict_series(meta, fn, data) -> pd.DataFrame:
-    from .data import load
+    from .detection import load
 
     cols = meta["columns"]
     ds = load(data, target=cols["target"], id=cols["id"], time=cols["time"], task="forecast",
@@ -79,7 +79,7 @@ def _future(last, freq: str | None, horizon: int):
 
 
 def _predict_sequences(meta, fn, data) -> pd.DataFrame:
-    from .data import read_table
+    from .reading import read_table
 
     cols = meta["columns"]
     frame = read_table(data)
@@ -124,7 +124,7 @@ def _predict_sequences(meta, fn, data) -> pd.DataFrame:
 
 def _predict_text(meta, fn, data) -> pd.DataFrame:
     """One row per input row, in input order; an empty text is read as ''."""
-    from .data import read_table
+    from .reading import read_table
 
     col = meta["columns"]["text"]
     frame = read_table(data)

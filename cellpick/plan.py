@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .config import FitConfig
+from .vocab import METRICS
 
 BASELINE_LIMIT = 20_000  # windows per split used for scoring and baselines (evenly spaced)
 
@@ -69,7 +70,7 @@ class Plan:
 
 def make_plan(config: FitConfig) -> Plan:
     """Read the data, detect layout and task, split and window it; no training."""
-    from . import data as data_mod
+    from . import detection
     from . import verdict
     from .errors import ConfigError
     from .space import patch_size
@@ -79,7 +80,7 @@ def make_plan(config: FitConfig) -> Plan:
     if not config.data:
         raise ConfigError("no data file given; pass DATA.csv or a recipe with a 'data' key")
     path = Path(config.data)
-    ds = data_mod.load(
+    ds = detection.load(
         path, target=config.target, task=config.task, id=config.id, time=config.time,
         text=config.text,
         forecast_hint=any(v is not None for v in (config.lookback, config.horizon, config.season)),
@@ -94,7 +95,7 @@ def make_plan(config: FitConfig) -> Plan:
                             prep.masked, config.patch)
     if config.patch is not None and config.patch > 1 and prep.patch == 1:
         prep.notes.append("--patch applies to fixed-length sequences (wide layout); ignored")
-    metric, greater = verdict.METRICS[ds.task]
+    metric, greater = METRICS[ds.task]
     schedule = Schedule.for_data(prep.sizes["train"], prep.batch_size(), config.epochs)
     return Plan(config, path, ds, prep, season, metric, greater, schedule)
 

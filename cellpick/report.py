@@ -16,10 +16,10 @@ from typing import NamedTuple
 
 import pandas as pd
 
-# Plots use the colours of the MLflow runs (mlflow.runColor); tracking is their one source.
-from .tracking import BASELINE_COLOR as _OTHER_COLOR
-from .tracking import CELL_COLORS
-from .verdict import display_name, format_score, metric_label
+# Plots use the colours of the MLflow runs (mlflow.runColor).
+from .verdict import format_score
+from .vocab import BASELINE_COLOR as _OTHER_COLOR
+from .vocab import CELL_COLORS, display_name, metric_label
 
 KEY_COLUMNS = [
     "kind", "name", "cell", "units", "layers", "score", "ci_lo", "ci_hi", "n_params",

@@ -20,7 +20,7 @@ from .space import hypermodel, user_units
 from .errors import FitFailed
 from .tracking import TRIAL_ID_TAG, summary_key, trial_run_name
 from .train import Budget, Schedule, callbacks, summary_metrics
-from .verdict import METRICS
+from .vocab import METRICS
 from .windows import Prepared
 
 TUNER_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")

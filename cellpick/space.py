@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from .vocab import CELL_NAMES
 from .windows import Prepared
 
-CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
 DROPOUTS = [0.0, 0.2]
 LEARNING_RATES = [1e-3, 3e-3]
 SCALINGS = ["relative", "diff", "global"]  # forecast preprocessing, see _forecast

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .vocab import BASELINE_COLOR, CELL_COLORS, FIT_COLOR, METRICS
+
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 
 # -- every tag cellpick writes or reads (no other module spells one) -------------------------
@@ -47,10 +49,6 @@ RUN_NAME_TAG = "mlflow.runName"
 RUN_COLOR_TAG = "mlflow.runColor"
 NOTE_TAG = "mlflow.note.content"  # the run's description in the UI
 DATA_CONTEXT_TAG = "mlflow.data.context"
-# One fixed colour per cell, on every run of that cell and in the report's plots.
-CELL_COLORS = {"lstm": "#1f77b4", "gru": "#ff7f0e", "rnn": "#2ca02c"}
-BASELINE_COLOR = "#7f7f7f"  # baselines: neutral grey
-FIT_COLOR = "#3c3c3c"  # the parent run of a fit
 UI_PORT = 5000
 VIEW_ID = "cellpick"  # the saved view `mlflow.sharedViewState.cellpick` on each experiment
 _VIEW_TAG = "mlflow.sharedViewState."
@@ -608,7 +606,6 @@ def fit_url(run_id: str | None = None, uri: str | None = None, port: int = UI_PO
     exp = client.get_experiment(run.info.experiment_id)
     if _VIEW_TAG + VIEW_ID in exp.tags:
         return runs_url(exp.experiment_id, port=port, base=base)
-    from .verdict import METRICS
 
     metric = run.data.params.get("metric")  # a fit from before the saved view
     greater = {m: g for m, g in METRICS.values()}.get(metric, False)

@@ -22,28 +22,9 @@ import numpy as np
 from scipy import stats
 
 from .errors import ConfigError
-
-METRICS: dict[str, tuple[str, bool]] = {
-    "forecast": ("mae", False),
-    "regress": ("mae", False),
-    "classify": ("accuracy", True),
-}
-
-CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
-
-_METRIC_LABELS = {"mae": "MAE", "accuracy": "accuracy"}
+from .vocab import METRICS, display_name, metric_label
 
 Predictor = Callable[[np.ndarray], np.ndarray]
-
-
-def metric_label(metric: str) -> str:
-    """How a metric is named in sentences and tables: 'mae' -> 'MAE'."""
-    return _METRIC_LABELS.get(metric, metric)
-
-
-def display_name(cell: str) -> str:
-    """'lstm' -> 'LSTM', 'gru' -> 'GRU', 'rnn' -> 'SimpleRNN'; other names unchanged."""
-    return CELL_NAMES.get(cell, cell)
 
 
 def _check_task(task: str) -> None:

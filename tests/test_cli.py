@@ -106,3 +106,30 @@ def test_a_search_whose_every_trial_failed_ends_with_one_line_and_exit_code_1(ca
     assert stop.value.exit_code == 1
     assert capsys.readouterr().err == (
         "error: every gru trial failed; first error: ResourceExhaustedError: OOM\n")
+
+
+def test_fit_options_are_the_fitconfig_fields():
+    """`cellpick fit` builds its options from FitConfig: one per field, with the field's help."""
+    import dataclasses
+
+    import typer.main
+
+    from cellpick.config import FitConfig
+
+    params = {p.name: p for p in typer.main.get_command(app).commands["fit"].params}
+    fields = {f.name: f for f in dataclasses.fields(FitConfig)}
+    assert set(params) == set(fields) | {"recipe", "dry_run", "debug"}
+    for name, f in fields.items():
+        assert getattr(params[name], "help", f.metadata["help"]) == f.metadata["help"], name
+    assert params["refit"].opts == ["--refit"] and params["refit"].secondary_opts == ["--no-refit"]
+    assert params["max_trials"].opts == ["--max-trials"]
+
+
+def test_an_out_folder_that_cannot_be_created_exits_2_before_training(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = _write(tmp_path, "s.csv", _series(60))
+    result = runner.invoke(app, ["fit", str(data), "--out", str(data / "model"), *TINY])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (f"error: The 'out' option names '{data / 'model'}', but "
+                                     f"'{data}' is not a writable folder; choose another --out.")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv"]  # no MLflow store, no export

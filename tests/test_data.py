@@ -1,4 +1,4 @@
-"""cellpick.data: reading, layout/task detection and the one-line errors users read."""
+"""cellpick.reading, .detection and .layouts: reading, layout/task detection and the one-line errors users read."""
 from __future__ import annotations
 
 import gzip
@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellpick.data import Dataset, load, read_table
+from cellpick.dataset import Dataset
+from cellpick.detection import load
+from cellpick.reading import read_table
 from cellpick.errors import ConfigError, DataError
 
 DATA = Path(__file__).resolve().parent.parent / "recipes" / "data"

@@ -33,6 +33,37 @@ def gunpoint(tmp_path_factory, data_dir):
                 **tiny(target="label", cells="gru,rnn", epochs=3))
 
 
+def _assert_verdict_follows_its_rule(verdict: dict, cells: set[str]) -> None:
+    """The winner is the one verdict.decide's rule picks from the verdict's own numbers.
+
+    The rule: the best validation mean wins (a tie goes to the cheaper cell: fewer parameters,
+    then less training time), unless cheaper cells are within noise of it (paired test
+    p >= 0.05 and a mean inside the best cell's 95% interval): then the cheapest of those wins.
+    With fewer than 3 paired seeds there is no test (p None), so the best mean wins.
+    """
+    from cellpick.vocab import display_name
+
+    table, greater = verdict["cells"], verdict["greater_is_better"]
+    assert set(table) == cells
+    for cell, info in table.items():
+        scores = [s for s in info["scores"] if s is not None]
+        assert info["mean"] == pytest.approx(np.mean(scores)), cell
+        assert info["ci95"][0] <= info["mean"] <= info["ci95"][1], cell
+
+    def cost(cell):
+        return table[cell]["n_params"], table[cell]["train_seconds"]
+
+    best = min(table, key=lambda c: ((-1 if greater else 1) * table[c]["mean"], cost(c)))
+    assert verdict["best_mean_cell"] == best
+    p = {c["b"]: c["p_value"] for c in verdict["comparisons"]}
+    lo, hi = table[best]["ci95"]
+    within_noise = [c for c in table if cost(c) < cost(best) and p.get(c) is not None
+                    and p[c] >= 0.05 and (table[c]["mean"] >= lo if greater else table[c]["mean"] <= hi)]
+    winner = min(within_noise, key=cost) if within_noise else best
+    assert verdict["winner"] == winner, verdict
+    assert display_name(winner) in verdict["reason"]
+
+
 def _runs(uri, run_id):
     from mlflow.tracking import MlflowClient
 
@@ -46,7 +77,8 @@ def _runs(uri, run_id):
 def test_airline_forecast_detected_and_exported(airline, data_dir):
     root, uri, result = airline
     assert (result.task, result.layout, result.metric) == ("forecast", "series", "mae")
-    assert result.winner in ("lstm", "gru")
+    assert result.winner == result.verdict["winner"]
+    _assert_verdict_follows_its_rule(result.verdict, {"lstm", "gru"})
     out = Path(result.export_path)
     assert {p.name for p in out.iterdir()} >= {"saved_model", "model.keras", "cellpick.json", "report.html"}
     meta = json.loads((out / "cellpick.json").read_text())
@@ -151,7 +183,7 @@ def test_gunpoint_classification_end_to_end(gunpoint, tmp_path, data_dir):
     assert np.allclose(table[["probability_1", "probability_2"]].sum(axis=1), 1, atol=1e-5)
     verdict = meta["verdict"]
     assert set(verdict["baselines"]) == {"majority", "1nn", "logreg"}
-    assert verdict["winner"] in ("gru", "rnn") and verdict["reason"]
+    _assert_verdict_follows_its_rule(verdict, {"gru", "rnn"})
 
 
 def test_long_wide_sequences_are_read_in_patches_and_the_seeds_are_averaged(gunpoint, data_dir):

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellpick.data import Dataset
+from cellpick.dataset import Dataset
 from cellpick.space import build_model, export_model
 from cellpick.train import Schedule, fit_one
 from cellpick.windows import prepare

@@ -162,7 +162,7 @@ def test_panel_with_covariate_forecasts_every_series(panel, tmp_path):
 
 
 def test_panel_windows_never_cross_series_and_split_per_series(tmp_path):
-    from cellpick.data import load
+    from cellpick.detection import load
     from cellpick.windows import prepare
 
     frame = panel_frame()
@@ -270,7 +270,7 @@ def test_text_rules_for_length_and_width():
 # ----------------------------------------------------------------------------- masking
 
 def test_long_predictions_do_not_depend_on_padding(data_dir):
-    from cellpick.data import load
+    from cellpick.detection import load
     from cellpick.space import build_model
     from cellpick.windows import padded_lengths, prepare
 
@@ -307,22 +307,27 @@ def test_mask_is_right_padded_never_empty_and_keeps_inner_zeros():
 
 
 def test_masked_models_stay_cudnn_eligible(data_dir):
-    from cellpick.data import load
+    import keras
+
+    from cellpick.detection import load
     from cellpick.space import build_model
     from cellpick.windows import prepare
 
     prep = prepare(load(data_dir / "JapaneseVowels_train.csv"), lookback=None, horizon=1,
                    test_size=0.2)
-    for cell in ("lstm", "gru"):
+    for cell, cls in (("lstm", keras.layers.LSTM), ("gru", keras.layers.GRU)):
         model = build_model(prep, {"cell": cell, "units": 8, "layers": 2, "bidirectional": True})
-        for layer in model.layers:
-            rnn = getattr(layer, "forward_layer", layer)
-            if cell in rnn.name:
-                assert rnn.use_cudnn == "auto" and not rnn.unroll
-                assert rnn.cell.activation.__name__ == "tanh"
-                assert rnn.cell.recurrent_activation.__name__ == "sigmoid"
-                assert rnn.cell.recurrent_dropout == 0 and rnn.cell.use_bias
-                assert getattr(rnn.cell, "reset_after", True)
+        wrapped = [layer for layer in model.layers if isinstance(layer, keras.layers.Bidirectional)]
+        assert len(wrapped) == 2, [layer.name for layer in model.layers]  # one per layer asked
+        assert not any(isinstance(layer, keras.layers.RNN) for layer in model.layers)
+        rnns = [r for w in wrapped for r in (w.forward_layer, w.backward_layer)]
+        for rnn in rnns:
+            assert type(rnn) is cls, (cell, type(rnn))
+            assert rnn.use_cudnn == "auto" and not rnn.unroll
+            assert rnn.cell.activation.__name__ == "tanh"
+            assert rnn.cell.recurrent_activation.__name__ == "sigmoid"
+            assert rnn.cell.recurrent_dropout == 0 and rnn.cell.use_bias
+            assert getattr(rnn.cell, "reset_after", True)
 
 
 def test_split_arrays_are_capped_before_windows_are_built():

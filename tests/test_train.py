@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cellpick.data import Dataset
+from cellpick.dataset import Dataset
 from cellpick.train import MIN_PATIENCE_STEPS, MIN_STEPS, Schedule, fit_one, strategy
 from cellpick.windows import prepare
 
