@@ -64,7 +64,22 @@ def infer_freq(t: pd.DatetimeIndex) -> str | None:
             f = pd.infer_freq(t)
         except (TypeError, ValueError):
             return None
-    return getattr(f, "freqstr", f)
+    return _first_anchor(getattr(f, "freqstr", f))
+
+
+_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+
+
+def _first_anchor(freq: str | None) -> str | None:
+    """One name per quarterly grid: pandas 2 calls Jan/Apr/Jul/Oct starts 'QS-OCT', pandas 3
+    'QS-JAN'; both are the same grid. Starts are named by their first month of the year
+    (QS-JAN), ends by their last (QE-DEC), as pandas 3 does."""
+    head, _, month = (freq or "").partition("-")
+    kind = head.lstrip("0123456789")
+    if kind not in ("Q", "QS", "QE", "BQS", "BQE") or month not in _MONTHS:
+        return freq
+    first = _MONTHS.index(month) % 3
+    return f"{head}-{_MONTHS[first if kind.endswith('S') else first + 9]}"
 
 def grid_freq(t: pd.DatetimeIndex) -> str | None:
     """The coarsest common step whose grid from the first to the last stamp holds them all."""
