@@ -152,3 +152,18 @@ def test_origin_plan_lowers_folds_then_refuses(data_dir):
         resample(ds, lookback=90, horizon=12, folds=5, seeds=1, seed=0, test_size=0.0)
     with pytest.raises(ConfigError, match="The 'folds' option must be an integer >= 2"):
         resample(ds, lookback=24, horizon=12, folds=1, seeds=1, seed=0, test_size=0.0)
+
+
+def test_text_folds_learn_their_vocabulary_from_the_inner_training_part(tmp_path):
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(60)]
+    texts = [" ".join(rng.choice(words, 6)) + (" good" if i % 2 else " bad") for i in range(40)]
+    path = tmp_path / "text.csv"
+    pd.DataFrame({"text": texts, "label": [i % 2 for i in range(40)]}).to_csv(path, index=False)
+    ds = load(path, target="label", text="text")
+    res = resample(ds, lookback=None, horizon=1, folds=2, seeds=1, seed=0, test_size="auto")
+    assert res.kind == "repeated-stratified-kfold" and len(res.units) == 2
+    for u in res.units:
+        train_words = {w for t in u.prep.arrays("train")[0] for w in t.split()}
+        assert set(u.prep.vocabulary) <= train_words
+        assert not set(u.prep.arrays("score")[0]) & set(u.prep.arrays("trainval")[0])
