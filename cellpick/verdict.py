@@ -431,6 +431,7 @@ def decide(
     - Else B wins. "better" when it is practically better than every other cell with
       P >= level; "equivalent" when each other cell is either that or dearer than B and not
       practically better with P >= level (B then wins by cost as well).
+    A cell with no finite score (failed everywhere) takes no part.
     - Otherwise "undecided": B (the best mean) is the winner, and the reason says which cells
       the data cannot separate from it and what would (more data, more folds and seeds).
     Baselines never win; the reason leads with a baseline practically better than every cell.
@@ -463,6 +464,9 @@ def decide(
     best = ranked[0]
     if not math.isfinite(summary[best.cell][0]):
         raise ConfigError("no cell has a finite score: every unit of every cell failed.")
+    if n_validated is None:  # a folds.Resampling (or its dict) knows how many it scored
+        n_validated = (resampling.get("n_validated") if isinstance(resampling, dict)
+                       else getattr(resampling, "n_validated", None))
     if rope is None:
         rope = default_rope(metric, summary[best.cell][0], n_validated)
     if not (isinstance(rope, (int, float)) and math.isfinite(rope) and rope >= 0):
@@ -477,15 +481,17 @@ def decide(
     comparisons = [comp(best.cell, c.cell, matrices[best.cell], matrices[c.cell])
                    for c in ranked[1:]]
     by_cell = {c["b"]: c for c in comparisons}
-    status = {c.cell: _status(c, best, by_cell[c.cell], level) for c in ranked[1:]}
+    status = {c.cell: "failed" if not math.isfinite(summary[c.cell][0])
+              else _status(c, best, by_cell[c.cell], level) for c in ranked[1:]}
     equivalent = [c for c in ranked[1:] if status[c.cell] == "equivalent"]
     if len(ranked) == 1:
         winner, decision = best, "only"
     elif equivalent:
         winner, decision = min(equivalent, key=_cost), "equivalent"
-    elif all(s in ("worse", "not better") for s in status.values()):
+    elif all(s in ("worse", "not better", "failed") for s in status.values()):
         winner = best
-        decision = "better" if all(s == "worse" for s in status.values()) else "equivalent"
+        decision = ("better" if all(s in ("worse", "failed") for s in status.values())
+                    else "equivalent")
     else:
         winner, decision = best, "undecided"
 
@@ -631,7 +637,9 @@ class _Say:
             C, comp, s = display_name(c.cell), by_cell[c.cell], status[c.cell]
             if c is winner:
                 continue
-            if s == "worse":
+            if s == "failed":
+                rest.append(f"{C} failed on every {self._unit()}")
+            elif s == "worse":
                 rest.append(f"{C} is practically worse ({self.clause('', comp, 'a_better')})")
             elif s == "not better":
                 rest.append(f"{C} is not practically better and costs more "
@@ -650,10 +658,7 @@ class _Say:
                     f"{W} wins with {_savings(winner, best)}.")
             return f"{head} {tail[0].upper()}{tail[1:]}" if tail else head
         if decision == "better":
-            return f"{B} wins with the best {score} {over}: " + "; ".join(
-                f"{display_name(c.cell)} is practically worse "
-                f"({self.clause('', by_cell[c.cell], 'a_better')})"
-                for c in others) + "."
+            return f"{B} wins with the best {score} {over}: {tail}"
         if decision == "equivalent":
             return f"{B} wins with the best {score} {over} and costs least: {tail}"
         open_ = [display_name(c.cell) for c in others if status[c.cell] == "open"]

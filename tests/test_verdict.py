@@ -449,3 +449,16 @@ def test_detect_season_noisy_weekly_sine():
     t = np.arange(140)
     y = 10 + np.sin(2 * np.pi * t / 7) + 0.3 * rng.normal(size=140) + 0.05 * t
     assert detect_season(y, 21) == 7
+
+
+def test_a_cell_that_failed_everywhere_does_not_make_the_verdict_undecided():
+    v = decide([cell("lstm", 1.0 + 0.01 * NOISE, 900), cell("gru", np.full((5, 3), np.nan), 800)],
+               "mae", False, resampling=ORIGINS)
+    assert v.winner == "lstm" and v.decision == "better"
+    assert v.reason.endswith("GRU failed on every origin.")
+
+
+def test_accuracy_rope_reads_n_validated_from_the_resampling():
+    r = {**KFOLD, "n_validated": 40}
+    v = decide([cell("lstm", 0.8 + 0.01 * NOISE, 900)], "accuracy", True, resampling=r)
+    assert v.rope == pytest.approx(1 / 40) and v.decision == "only"
