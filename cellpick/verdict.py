@@ -688,11 +688,11 @@ class _Say:
         mean = summary[winner.cell][0]
         gap = _gap(mean, base_mean, self.metric) if mean != base_mean else "nothing"
         if p is not None and p["a_better"] >= self.level:
-            return True, "", (f"It beats the best baseline ({name}, {what}) by {gap} "
+            return True, "", (f"{W} beats the best baseline ({name}, {what}) by {gap} "
                               f"({self.rope_text()}, {self.prob(win, 'a_better')}).")
         better = (mean > base_mean) if self.metric == "accuracy" else (mean < base_mean)
         if better:
-            return False, "", (f"It is {gap} better than the best baseline ({name}, {what}), "
+            return False, "", (f"{W} is {gap} better than the best baseline ({name}, {what}), "
                                f"but not practically ({self.rope_text()}, "
                                f"{self.prob(win, 'a_better', '(practically better)')}): "
                                f"consider the baseline.")

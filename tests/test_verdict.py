@@ -299,7 +299,7 @@ def test_baseline_sentences():
     assert v.best_baseline == "ridge" and v.beats_best_baseline is True
     assert v.baselines["ridge"] == pytest.approx(14.1 + 0.3 * NOISE.mean())
     assert v.baseline_fold_scores["naive"] == [[20.0] * 3] * 5  # deterministic: every seed
-    assert "It beats the best baseline (ridge, MAE 14.1) by 1" in v.reason
+    assert "LSTM beats the best baseline (ridge, MAE 14.1) by 1" in v.reason
     assert [c["a"] for c in v.baseline_comparisons] == ["lstm", "gru"]
     v = decide([lstm, gru], "mae", False, resampling=ORIGINS, task="forecast",
                baselines={"ETS": 11.2 + 0.2 * NOISE.mean(axis=1)})
