@@ -23,9 +23,10 @@ Default folds x seeds (`default_folds`, n = non-test samples, or windows for a s
     n < 1,000        5 folds x 3 seeds  (15 trainings per cell; every sample scored 3 times)
     n < 10,000       5 folds x 2 seeds  (10)
     n >= 10,000      3 folds x 2 seeds  (6)
-Cost: F x S trainings per cell on (F-1)/F of the non-test data less a 20% inner validation
-part (K-fold), against today's 3 seeds on 60% of the data: about 4x on small data (where
-each training is short), 2.7x on medium and 1.3x on large data. `folds` and `seeds` override.
+Cost: F x S trainings per cell, each on (F-1)/F of the non-test data less a 20% inner
+validation part, against the single split's 3 seeds on 64% of the data (test 0.2, then val
+0.2): about 5x on small data (no test block; where each training is short), 2.7x on medium
+and 1.3x on large data, before early stopping. `folds` and `seeds` override.
 """
 from __future__ import annotations
 

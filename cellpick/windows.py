@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import Dataset
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 
 @dataclass
@@ -174,7 +174,7 @@ def resolve_test_size(ds: Dataset, test_size: float | str, *, lookback: int | No
     """A fraction as given, or "auto" resolved by `auto_test_size`."""
     if isinstance(test_size, str):
         if test_size != "auto":
-            raise DataError(f"The 'test_size' option must be a fraction in [0, 0.5) or 'auto'. "
+            raise ConfigError(f"The 'test_size' option must be a fraction in [0, 0.5) or 'auto'. "
                             f"Got {test_size!r} instead.")
         return auto_test_size(ds, lookback=lookback, horizon=horizon, season=season)
     return float(test_size)
