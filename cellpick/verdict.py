@@ -1,15 +1,17 @@
 """Scores, intervals, paired comparisons, the parsimony rule and the baselines.
 
-Pure numpy/scipy/scikit-learn: no TensorFlow, no MLflow. The pipeline trains the cells and
-hands their per-seed validation scores to `decide`; everything here is plain arithmetic on
+Pure numpy/scipy/baycomp/scikit-learn: no TensorFlow, no MLflow. The pipeline trains the cells
+on every fold x seed unit and hands their scores to `decide`; everything here is plain arithmetic on
 arrays in original units, so cells and baselines are scored by the same `score` function.
 
 Conventions:
-- A score list holds one validation score per seed, in seed order, so lists of different
-  cells pair up by position. A seed that failed is NaN: it is left out of that cell's mean and
-  interval, and its pairs are left out of the comparisons.
+- A cell's scores form a folds x seeds matrix (`Design` says how the folds were made: rolling
+  origin, repeated (stratified) K-fold, or the seeds of one split); matrices of different
+  cells and baselines pair up unit by unit. A failed unit is NaN: it is left out of that
+  cell's mean and interval, and its pairs are left out of the comparisons.
 - `compare(...)["mean_diff"]` is how much better `a` is than `b` on average, in metric units
   (a - b for accuracy, b - a for MAE): positive means `a` is better.
+- Probabilities are posterior probabilities of practical differences (ROPE), not p-values.
 """
 from __future__ import annotations
 
@@ -86,17 +88,126 @@ def mase(y_true, y_pred, y_train, season: int | None = None) -> float:
 
 
 # --- statistics ---------------------------------------------------------------------------
+#
+# Scores come as a folds x seeds matrix per cell (one row per fold or origin, one column per
+# seed, NaN for a failed unit); `Design` says how they were produced. Every comparison is the
+# Bayesian correlated t-test of Benavoli et al. (2017, JMLR 18(77), "Time for a change"), the
+# Bayesian form of Nadeau & Bengio's (2003) corrected resampled t-test: the mean difference has
+# a Student posterior with n - 1 degrees of freedom and variance
+#     s^2 * (1/n + rho / (1 - rho))
+# where s^2 is the sample variance of the n differences and rho the correlation between the
+# differences of two folds that share training data. rho / (1 - rho) is Nadeau and Bengio's
+# n_score / n_train; for K-fold cross-validation rho = 1/K (baycomp's `runs` correction).
+#   - repeated (stratified) K-fold: the n = F x S fold x seed differences, rho = 1/F; each
+#     repetition is its own partition, as the correction assumes.
+#   - rolling origin: the seeds are averaged within each origin (they share the data, so they
+#     are not independent evidence about it), and the n = F per-origin differences are tested
+#     with rho = 1/F, as if they were one run of F-fold cross-validation. Every origin trains
+#     on all rows before it, so training sets overlap even more than in K-fold; but each
+#     scoring block is small beside its training part (folds.py scores at most the last half
+#     of the series, so n_score / (n_train + n_score) <= 1/F at every origin) and 1/F is the
+#     larger, more conservative of the two.
+#   - single split (no resampling: the seeds of one train/validation split): rho = 0. This
+#     measures seed noise only and is kept for callers that have not moved to folds.
+# Probabilities come from baycomp's posterior (`baycomp.single.Posterior`), intervals from
+# scipy's Student t. With every difference identical (zero spread) there is no posterior: the
+# comparison says so (`degenerate`, probability None) and the decision reads the difference's
+# position against the ROPE instead.
 
-
-MIN_PAIRS = 3  # paired seeds needed for a significance test (see compare)
+LEVEL = 0.95  # the level of every interval, and the probability a decision needs
 BOUNDS = {"accuracy": (0.0, 1.0), "mae": (0.0, math.inf)}  # where a metric can lie
+KINDS = ("rolling-origin", "repeated-stratified-kfold", "repeated-kfold", "single-split")
+VERDICT_SCHEMA_VERSION = 2  # 1: seeds on one split (no schema_version key); 2: folds x seeds
 
 
-def interval(scores, level: float = 0.95,
-             bounds: tuple[float, float] = (-math.inf, math.inf)) -> tuple[float, tuple[float, float]]:
-    """Mean and Student-t confidence interval of the mean over seeds.
+@dataclass(frozen=True)
+class Design:
+    """How the folds x seeds scores were produced, as far as the statistics need it."""
 
-    NaN scores (failed seeds) are left out. With one score there is no spread to estimate:
+    kind: str
+    folds: int
+    seeds: int
+
+    @classmethod
+    def of(cls, resampling, seeds: int) -> "Design":
+        """From a `folds.Resampling`, a dict with kind/folds/seeds, a Design, or None (the
+        seeds of one split)."""
+        if resampling is None:
+            return cls("single-split", 1, seeds)
+        if isinstance(resampling, dict):
+            kind, folds, n = resampling.get("kind"), resampling.get("folds"), resampling.get("seeds")
+        else:
+            kind, folds, n = resampling.kind, resampling.folds, resampling.seeds
+        if kind not in KINDS:
+            raise ConfigError(f"The resampling kind must be one of {list(KINDS)}. Got {kind!r} instead.")
+        if kind != "single-split" and int(folds) < 2:
+            raise ConfigError(f"{kind} needs at least 2 folds. Got {folds!r} instead.")
+        return cls(str(kind), int(folds), int(n))
+
+    @property
+    def rho(self) -> float:
+        """Correlation between two folds' differences (see the notes above)."""
+        return 0.0 if self.kind == "single-split" else 1.0 / self.folds
+
+    @property
+    def test(self) -> str:
+        """The comparison's name as verdict.json records it."""
+        if self.kind == "single-split":
+            return "Bayesian paired t-test over seeds (one split: seed noise only)"
+        if self.kind == "rolling-origin":
+            return (f"Bayesian correlated t-test on per-origin means (seeds averaged), "
+                    f"rho = 1/{self.folds}")
+        return f"Bayesian correlated t-test, rho = 1/{self.folds}"
+
+    def describe(self) -> str:
+        """'5 folds x 3 seeds', '5 origins x 3 seeds', '3 seeds on one split'."""
+        seeds = f"{self.seeds} seed" + ("s" if self.seeds != 1 else "")
+        if self.kind == "single-split":
+            return f"{seeds} on one split"
+        unit = "origin" if self.kind == "rolling-origin" else "fold"
+        return f"{self.folds} {unit}s x {seeds}"
+
+    def matrix(self, scores, name: str = "scores") -> np.ndarray:
+        """A (folds, seeds) float array from a matrix or a flat fold-major list."""
+        x = np.asarray(scores, dtype=float)
+        if x.ndim == 1 and x.size == self.folds * self.seeds:
+            x = x.reshape(self.folds, self.seeds)
+        if x.shape != (self.folds, self.seeds):
+            raise ConfigError(f"{name} must hold {self.folds} folds x {self.seeds} seeds "
+                              f"({self.describe()}); got shape {x.shape}.")
+        return x
+
+    def values(self, m: np.ndarray) -> np.ndarray:
+        """What the test sees: the finite fold x seed values, or per-origin means."""
+        if self.kind == "rolling-origin":
+            finite = np.isfinite(m).any(axis=1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                m = np.nanmean(m[finite], axis=1)
+            return m
+        m = m.reshape(-1)
+        return m[np.isfinite(m)]
+
+
+def posterior(values, rho: float = 0.0) -> tuple[float, float, int]:
+    """(mean, variance, degrees of freedom) of the Student posterior of the mean of `values`
+    (see the notes above): variance s^2 (1/n + rho/(1 - rho)), n - 1 degrees of freedom.
+    rho = 1/K gives baycomp.CorrelatedTTest.compute_statistics for K-fold; rho = 0 the
+    ordinary (paired) t-test. Needs two values or more."""
+    x = np.asarray(values, dtype=float).reshape(-1)
+    if x.size < 2:
+        raise ConfigError(f"a posterior needs at least 2 values; got {x.size}.")
+    if not 0 <= rho < 1:
+        raise ConfigError(f"The correlation rho must lie in [0, 1). Got {rho!r} instead.")
+    return float(x.mean()), float(x.var(ddof=1) * (1 / x.size + rho / (1 - rho))), x.size - 1
+
+
+def interval(scores, level: float = LEVEL,
+             bounds: tuple[float, float] = (-math.inf, math.inf),
+             rho: float = 0.0) -> tuple[float, tuple[float, float]]:
+    """Mean and Student-t interval of the mean, its variance corrected by `rho` (`posterior`).
+
+    NaN scores (failed units) are left out. With one score there is no spread to estimate:
     the interval is (mean, mean), which says "unknown", not "exact". Constant scores give a
     zero-width interval. No finite score gives NaN everywhere. The interval is clipped to
     `bounds`, the metric's possible range (an accuracy interval never passes 1).
@@ -105,49 +216,86 @@ def interval(scores, level: float = 0.95,
     x = x[np.isfinite(x)]
     if x.size == 0:
         return math.nan, (math.nan, math.nan)
-    mean = float(x.mean())
-    if x.size == 1:
+    if x.size == 1 or np.ptp(x) == 0:
+        mean = float(x.mean())
         return mean, (mean, mean)
-    half = float(stats.t.ppf((1 + level) / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return mean, (max(mean - half, bounds[0]), min(mean + half, bounds[1]))
+    mean, var, df = posterior(x, rho)
+    lo, hi = stats.t.interval(level, df, loc=mean, scale=math.sqrt(var))
+    return mean, (max(float(lo), bounds[0]), min(float(hi), bounds[1]))
 
 
-def compare(
-    a, b, greater_is_better: bool, *, a_name: str = "a", b_name: str = "b"
-) -> dict:
-    """Paired comparison of two cells' seed scores (seed i of `a` with seed i of `b`).
+def summarize(scores, design: Design, bounds=(-math.inf, math.inf),
+              level: float = LEVEL) -> tuple[float, tuple[float, float]]:
+    """A cell's mean and interval over its folds x seeds, as its comparisons see them."""
+    return interval(design.values(design.matrix(scores)), level, bounds, design.rho)
 
-    Returns {a: a_name, b: b_name, test, p_value, mean_diff}. test is "paired t-test"
-    (scipy.stats.ttest_rel, two-sided). mean_diff is how much better `a` is than `b` on
-    average in metric units (positive: `a` better; the sign follows `greater_is_better`).
-    Pairs with a NaN on either side are dropped. Fewer than MIN_PAIRS pairs: no test
-    (test "none (one seed)" or "none (2 seeds: too few)", p_value NaN): a t-test on two
-    pairs has one degree of freedom (critical t 12.7) and calls nothing significant, so
-    the parsimony rule would always crown the cheapest cell, however much worse. When every difference is the same (up to
-    rounding) the t statistic is 0/0 or x/0: p_value is 1.0 when that difference is 0 and
-    0.0 otherwise (the limit).
+
+def default_rope(metric: str, best_mean: float, n_validated: int | None = None) -> float:
+    """The region of practical equivalence: 1% of the best cell's score; for accuracy at
+    least one sample out of all the samples validated (1 / n_validated)."""
+    rope = 0.01 * abs(best_mean) if math.isfinite(best_mean) else 0.0
+    if metric == "accuracy" and n_validated:
+        rope = max(rope, 1.0 / int(n_validated))
+    return float(rope)
+
+
+def compare(a, b, greater_is_better: bool, *, rope: float = 0.0, design: Design | None = None,
+            a_name: str = "a", b_name: str = "b", level: float = LEVEL) -> dict:
+    """Paired comparison of two folds x seeds score matrices (unit i of `a` with unit i of `b`).
+
+    Returns {a, b, test, rope, mean_diff, ci95, probability, n, degenerate}:
+    mean_diff: how much better `a` is than `b` on average, in metric units (positive: `a`
+      better; the sign follows `greater_is_better`); ci95: its `level` credible interval.
+    probability: posterior probabilities (not p-values) that `a` is practically better
+      ("a_better": the difference exceeds +rope), that the two are practically equivalent
+      ("equivalent": within the ROPE) and that `b` is practically better ("b_better").
+      None when there is no posterior: fewer than two values to test (test "none (...)") or
+      every difference identical (`degenerate` True; test "none (...)"; ci95 [d, d]).
+    n: the number of values tested (fold x seed units, or origins). Units with a NaN on
+    either side are dropped. `design` defaults to the seeds of one split.
     """
-    x = np.asarray(a, dtype=float).reshape(-1)
-    y = np.asarray(b, dtype=float).reshape(-1)
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.shape != y.shape:
-        raise ValueError(
-            f"paired comparison needs one score per seed on both sides; got {x.size} for "
-            f"{a_name!r} and {y.size} for {b_name!r}."
-        )
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    diff = (x - y) if greater_is_better else (y - x)
-    mean_diff = float(diff.mean()) if diff.size else math.nan
-    if diff.size < MIN_PAIRS:
-        test = "none (one seed)" if diff.size < 2 else f"none ({diff.size} seeds: too few)"
-        return dict(a=a_name, b=b_name, test=test, p_value=math.nan, mean_diff=mean_diff)
-    if np.ptp(diff) <= 1e-9 * float(np.abs(diff).max()):
-        # Equal up to rounding (0.82 - 0.52 vs 0.8 - 0.5): scipy would report noise.
-        p_value = 1.0 if float(np.abs(diff).max()) == 0.0 else 0.0
-    else:
-        p_value = float(stats.ttest_rel(x, y).pvalue)
-    return dict(a=a_name, b=b_name, test="paired t-test", p_value=p_value,
-                mean_diff=mean_diff)
+        raise ConfigError(f"a paired comparison needs the same folds and seeds on both sides; "
+                          f"got shape {x.shape} for {a_name!r} and {y.shape} for {b_name!r}.")
+    design = design or Design("single-split", 1, x.size)
+    diff = design.matrix(x, a_name) - design.matrix(y, b_name)
+    diff = diff if greater_is_better else -diff
+    d = design.values(diff)
+    out = dict(a=a_name, b=b_name, test=design.test, rope=float(rope),
+               mean_diff=float(d.mean()) if d.size else math.nan, ci95=[math.nan, math.nan],
+               probability=None, n=int(d.size), degenerate=False)
+    if d.size < 2:
+        unit = "origin" if design.kind == "rolling-origin" else "fold x seed unit"
+        out["test"] = f"none ({d.size} {unit}{'' if d.size == 1 else 's'}: nothing to test)"
+        return out
+    if np.ptp(d) <= 1e-9 * float(np.abs(d).max()):
+        # Equal up to rounding (0.82 - 0.52 vs 0.8 - 0.5): zero spread, no posterior.
+        out.update(test=f"none (every difference is {format_score(d.mean()) or 0})",
+                   degenerate=True, ci95=[out["mean_diff"]] * 2)
+        return out
+    from baycomp.single import Posterior
+
+    mean, var, df = posterior(d, design.rho)
+    lo, hi = stats.t.interval(level, df, loc=mean, scale=math.sqrt(var))
+    probs = Posterior(mean, var, df, rope).probs()
+    b_better, a_better = (probs[0], probs[-1])
+    out.update(ci95=[float(lo), float(hi)], probability={
+        "a_better": float(a_better), "equivalent": float(max(0.0, 1 - a_better - b_better)),
+        "b_better": float(b_better)})
+    return out
+
+
+def _probs(comp: dict) -> dict | None:
+    """The probabilities a decision reads: the posterior's, or for a degenerate comparison
+    the position of its one difference against the ROPE; None without a test."""
+    if comp["probability"] is not None:
+        return comp["probability"]
+    if not comp["degenerate"]:
+        return None
+    d, rope = comp["mean_diff"], comp["rope"]
+    return {"a_better": float(d > rope), "b_better": float(d < -rope),
+            "equivalent": float(-rope <= d <= rope)}
 
 
 # --- the verdict --------------------------------------------------------------------------
@@ -155,29 +303,52 @@ def compare(
 
 @dataclass
 class CellResult:
-    """The best configuration of one cell, retrained with K seeds.
+    """The best configuration of one cell, trained on every fold x seed unit.
 
-    scores: one validation score per seed, in seed order (NaN for a failed seed).
+    fold_scores: a folds x seeds matrix of scores (NaN for a failed unit); scores: the same
+    values as one flat fold-major list. Give either: `scores` alone is read as the seeds of
+    one split (one row).
     """
 
     cell: str
     config: dict
-    scores: list[float]
-    n_params: int
-    train_seconds: float
+    scores: list[float] = field(default_factory=list)
+    n_params: int = 0
+    train_seconds: float = 0.0
+    fold_scores: list[list[float]] | None = None
+
+    def __post_init__(self):
+        if self.fold_scores is None:
+            self.fold_scores = [[float(s) for s in self.scores]]
+        self.fold_scores = [[float(s) for s in row] for row in self.fold_scores]
+        if not self.scores:
+            self.scores = [s for row in self.fold_scores for s in row]
 
 
 @dataclass
 class Verdict:
     """The outcome of `decide`, as written to verdict.json by `to_dict`.
 
-    cells:        {cell: {config, scores, mean, ci95: [lo, hi], n_params, train_seconds}}
-    comparisons:  best-mean cell (a) against each other cell (b); see `compare`.
-    baselines:    {name: validation score}; best_baseline: its best name or None.
+    schema_version: VERDICT_SCHEMA_VERSION (2); verdict.json files without it are version 1
+                  (seeds on one split) and read back with the new keys None.
+    resampling:   {kind, folds, seeds, test, rho}: how the scores were produced and tested.
+    cells:        {cell: {config, scores (flat, fold-major), fold_scores (folds x seeds),
+                  mean, ci95: [lo, hi], n_params, train_seconds}}
+    comparisons:  the best-mean cell (a) against each other cell (b); see `compare`:
+                  {a, b, test, rope, mean_diff, ci95, probability, n, degenerate}, where
+                  `probability` holds posterior probabilities, not p-values.
+    rope:         the region of practical equivalence, in metric units (+-rope).
+    decision:     "better" (the winner is practically better than every other cell),
+                  "equivalent" (it is not practically worse than a better-mean or dearer
+                  cell, and wins by cost), "undecided" (the data cannot separate the best
+                  mean from some cell; the winner is then the best mean) or "only" (one cell).
+    baselines:    {name: mean score}; baseline_fold_scores: {name: folds x seeds};
+                  best_baseline: the best-mean name or None; baseline_comparisons: each
+                  cell (a) against the best baseline (b), as in `comparisons`.
     winner:       the chosen cell; best_mean_cell: the cell with the best mean score.
-    reason:       plain sentences: why the winner won and how it stands against baselines.
-    beats_best_baseline: winner's mean strictly better than the best baseline; None when
-                  there are no baselines.
+    reason:       plain sentences: the decision with effect size, ROPE and probability.
+    beats_best_baseline: the winner is practically better than the best baseline
+                  (P >= 0.95); None when there are no baselines.
     test_score:   the winner's test score, set by the pipeline once it is known.
     """
 
@@ -192,111 +363,141 @@ class Verdict:
     reason: str
     beats_best_baseline: bool | None
     test_score: float | None = None
+    schema_version: int = VERDICT_SCHEMA_VERSION
+    resampling: dict | None = None
+    decision: str | None = None
+    rope: float | None = None
+    baseline_fold_scores: dict[str, list] | None = None
+    baseline_comparisons: list[dict] | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready: plain Python types only, NaN and infinities as None."""
-        return _plain(
-            {
-                "metric": self.metric,
-                "greater_is_better": self.greater_is_better,
-                "cells": self.cells,
-                "comparisons": self.comparisons,
-                "baselines": self.baselines,
-                "best_baseline": self.best_baseline,
-                "winner": self.winner,
-                "best_mean_cell": self.best_mean_cell,
-                "reason": self.reason,
-                "beats_best_baseline": self.beats_best_baseline,
-                "test_score": self.test_score,
-            }
-        )
+        return _plain({k: getattr(self, k) for k in self.__dataclass_fields__})
 
     @classmethod
     def from_dict(cls, d: dict) -> "Verdict":
-        """Read back what `to_dict` wrote (e.g. verdict.json of a past fit)."""
-        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
+        """Read back what `to_dict` wrote (e.g. verdict.json of a past fit, any version)."""
+        v = cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
+        if v.schema_version is None:
+            v.schema_version = 1
+        return v
 
 
 def decide(
     cells: list[CellResult],
     metric: str,
     greater_is_better: bool,
-    baselines: dict[str, float] | None = None,
-    alpha: float = 0.05,
+    baselines: dict | None = None,
+    *,
+    resampling=None,
+    rope: float | None = None,
+    n_validated: int | None = None,
+    task: str | None = None,
+    level: float = LEVEL,
 ) -> Verdict:
-    """Pick the winning cell: the best mean, unless a cheaper cell is not significantly worse.
+    """Pick the winning cell by practical equivalence.
 
-    The best-mean cell is compared, paired by seed, with every other cell. A cell is cheaper
-    when it has fewer parameters, or as many and less training time. Among the cheaper cells
-    whose paired test gives p >= alpha and whose mean lies inside the best cell's 95%
-    interval, the cheapest wins; with no such cell (or fewer than MIN_PAIRS seeds, so no
-    test) the best mean wins. The interval condition guards against a test too weak to see
-    a real gap: with 3 seeds, GRU at [1.0, 1.0, 1.0] against SimpleRNN at [1.0, 0.9, 0.6]
-    gives p = 0.30, yet SimpleRNN's mean 0.83 lies far outside GRU's interval [1.0, 1.0]. Ties in the mean go to the cheaper cell. Baselines only
-    inform the reason and `beats_best_baseline`; they never win.
+    cells: each with a folds x seeds score matrix on the same units (`resampling`: a
+    folds.Resampling, a {kind, folds, seeds} dict, or None for the seeds of one split).
+    baselines: {name: score}, where a score is a folds x seeds matrix, one value per fold
+    (a deterministic baseline: the same for every seed) or one number (the same everywhere).
+    rope: the region of practical equivalence in metric units; default `default_rope` (1% of
+    the best cell's mean; for accuracy at least 1 / n_validated). task names the verb of the
+    baseline sentence ("forecasts", "classifies", "predicts").
+
+    The best-mean cell B (ties: the cheaper) is compared with every other cell C by `compare`.
+    A cell is cheaper when it has fewer parameters, or as many and less training time.
+    - A cheaper C with P(C not practically worse than B) >= level is equivalent; the cheapest
+      such cell wins ("equivalent").
+    - Else B wins. "better" when it is practically better than every other cell with
+      P >= level; "equivalent" when each other cell is either that or dearer than B and not
+      practically better with P >= level (B then wins by cost as well).
+    A cell with no finite score (failed everywhere) takes no part.
+    - Otherwise "undecided": B (the best mean) is the winner, and the reason says which cells
+      the data cannot separate from it and what would (more data, more folds and seeds).
+    Baselines never win; the reason leads with a baseline practically better than every cell.
     """
     if not cells:
-        raise ValueError("decide needs at least one cell result; got none.")
+        raise ConfigError("decide needs at least one cell result; got none.")
     names = [c.cell for c in cells]
     if len(set(names)) != len(names):
-        raise ValueError(f"each cell may appear once in decide; got {names}.")
-    n_seeds = {len(c.scores) for c in cells}
-    if len(n_seeds) != 1:
-        raise ValueError(
-            "every cell needs one score per seed (NaN for a failed seed); got "
-            + ", ".join(f"{c.cell}: {len(c.scores)}" for c in cells)
-            + "."
-        )
-
-    summary = {c.cell: interval(c.scores, bounds=BOUNDS.get(metric, (-math.inf, math.inf)))
-               for c in cells}
+        raise ConfigError(f"each cell may appear once in decide; got {names}.")
+    shapes = {np.shape(c.fold_scores) for c in cells}
+    if len(shapes) != 1:
+        raise ConfigError(
+            "every cell needs the same folds x seeds of scores (NaN for a failed unit); got "
+            + ", ".join(f"{c.cell}: {np.shape(c.fold_scores)}" for c in cells) + ".")
+    shape = shapes.pop()
+    if len(shape) != 2:
+        raise ConfigError(f"fold_scores must be a folds x seeds matrix; got shape {shape}.")
+    design = Design.of(resampling, shape[1])
+    bounds = BOUNDS.get(metric, (-math.inf, math.inf))
+    matrices = {c.cell: design.matrix(c.fold_scores, c.cell) for c in cells}
+    summary = {c.cell: summarize(matrices[c.cell], design, bounds, level) for c in cells}
     sign = 1.0 if greater_is_better else -1.0
 
     def rank(c: CellResult):
         mean = summary[c.cell][0]
         # Failed cells (no finite score) rank last; equal means go to the cheaper cell.
-        return (not math.isfinite(mean), -sign * mean if math.isfinite(mean) else 0.0,
-                _cost(c))
+        return (not math.isfinite(mean), -sign * mean if math.isfinite(mean) else 0.0, _cost(c))
 
     ranked = sorted(cells, key=rank)
     best = ranked[0]
     if not math.isfinite(summary[best.cell][0]):
-        raise ValueError("no cell has a finite score: every seed of every cell failed.")
+        raise ConfigError("no cell has a finite score: every unit of every cell failed.")
+    if n_validated is None:  # a folds.Resampling (or its dict) knows how many it scored
+        n_validated = (resampling.get("n_validated") if isinstance(resampling, dict)
+                       else getattr(resampling, "n_validated", None))
+    if rope is None:
+        rope = default_rope(metric, summary[best.cell][0], n_validated)
+    if not (isinstance(rope, (int, float)) and math.isfinite(rope) and rope >= 0):
+        raise ConfigError(f"The 'rope' option must be a number >= 0 in {metric_label(metric)} "
+                          f"units. Got {rope!r} instead.")
+    rope = float(rope)
 
-    comparisons = [
-        compare(best.scores, c.scores, greater_is_better, a_name=best.cell, b_name=c.cell)
-        for c in ranked[1:]
-    ]
-    cheaper = [c for c in ranked[1:] if _cost(c) < _cost(best)]
-    within_noise = [
-        c for c in cheaper
-        if _p_of(comparisons, c.cell) >= alpha  # NaN (no test) compares False
-        and _inside(summary[c.cell][0], summary[best.cell][1], greater_is_better)
-    ]
-    winner = min(within_noise, key=_cost) if within_noise else best
+    def comp(a: str, b: str, ma, mb) -> dict:
+        return compare(ma, mb, greater_is_better, rope=rope, design=design, a_name=a,
+                       b_name=b, level=level)
 
-    baselines = {str(k): float(v) for k, v in (baselines or {}).items()}
-    finite_baselines = {k: v for k, v in baselines.items() if math.isfinite(v)}
-    best_baseline = (
-        min(finite_baselines, key=lambda k: -sign * finite_baselines[k])
-        if finite_baselines else None
-    )
+    comparisons = [comp(best.cell, c.cell, matrices[best.cell], matrices[c.cell])
+                   for c in ranked[1:]]
+    by_cell = {c["b"]: c for c in comparisons}
+    status = {c.cell: "failed" if not math.isfinite(summary[c.cell][0])
+              else _status(c, best, by_cell[c.cell], level) for c in ranked[1:]}
+    equivalent = [c for c in ranked[1:] if status[c.cell] == "equivalent"]
+    if len(ranked) == 1:
+        winner, decision = best, "only"
+    elif equivalent:
+        winner, decision = min(equivalent, key=_cost), "equivalent"
+    elif all(s in ("worse", "not better", "failed") for s in status.values()):
+        winner = best
+        decision = ("better" if all(s in ("worse", "failed") for s in status.values())
+                    else "equivalent")
+    else:
+        winner, decision = best, "undecided"
 
     label = metric_label(metric)
-    reason = _cell_sentence(best, winner, ranked, comparisons, summary, label, alpha,
-                            greater_is_better)
-    beats = None
+    say = _Say(metric, label, rope, design, level)
+    reason = say.cells(best, winner, ranked, by_cell, status, summary, decision)
+
+    base = {str(k): design.matrix(_broadcast(v, design), f"baseline {k!r}")
+            for k, v in (baselines or {}).items()}
+    base_summary = {k: summarize(m, design, bounds, level) for k, m in base.items()}
+    finite = {k: s[0] for k, s in base_summary.items() if math.isfinite(s[0])}
+    best_baseline = min(finite, key=lambda k: -sign * finite[k]) if finite else None
+    beats, baseline_comps = None, None
     if best_baseline is not None:
-        beats, sentence = _baseline_sentence(
-            summary[winner.cell], baselines[best_baseline], best_baseline, metric, label,
-            greater_is_better,
-        )
-        reason = f"{reason} {sentence}"
+        baseline_comps = [comp(c.cell, best_baseline, matrices[c.cell], base[best_baseline])
+                          for c in ranked]
+        beats, lead, tail = say.baseline(best_baseline, finite[best_baseline], winner,
+                                         summary, baseline_comps, task)
+        reason = " ".join(s for s in (lead, reason, tail) if s)
 
     cell_table = {
         c.cell: {
             "config": dict(c.config),
-            "scores": [float(s) for s in c.scores],
+            "scores": [float(s) for s in matrices[c.cell].reshape(-1)],
+            "fold_scores": matrices[c.cell].tolist(),
             "mean": summary[c.cell][0],
             "ci95": list(summary[c.cell][1]),
             "n_params": int(c.n_params),
@@ -309,90 +510,190 @@ def decide(
         greater_is_better=bool(greater_is_better),
         cells=cell_table,
         comparisons=comparisons,
-        baselines=baselines,
+        baselines={k: base_summary[k][0] for k in base},
         best_baseline=best_baseline,
         winner=winner.cell,
         best_mean_cell=best.cell,
         reason=reason,
         beats_best_baseline=beats,
+        resampling={"kind": design.kind, "folds": design.folds, "seeds": design.seeds,
+                    "test": design.test, "rho": design.rho},
+        decision=decision,
+        rope=rope,
+        baseline_fold_scores={k: m.tolist() for k, m in base.items()} if base else None,
+        baseline_comparisons=baseline_comps,
     )
+
+
+def _status(c: CellResult, best: CellResult, comp: dict, level: float) -> str:
+    """Where cell `c` stands against the best-mean cell: "worse" (practically),
+    "equivalent" (cheaper and not practically worse), "not better" (dearer and not practically
+    better: the best wins by cost too) or "open" (the data cannot tell)."""
+    p = _probs(comp)
+    if p is None:
+        return "open"
+    if p["a_better"] >= level:
+        return "worse"
+    if _cost(c) < _cost(best) and p["equivalent"] + p["b_better"] >= level:
+        return "equivalent"
+    if _cost(c) > _cost(best) and p["equivalent"] + p["a_better"] >= level:
+        return "not better"
+    return "open"
+
+
+def _broadcast(v, design: Design) -> np.ndarray:
+    """A baseline's scores as folds x seeds: a number everywhere, one value per fold repeated
+    over the seeds (a deterministic baseline), or the matrix itself."""
+    x = np.asarray(v, dtype=float)
+    if x.ndim == 0:
+        return np.full((design.folds, design.seeds), float(x))
+    if x.ndim == 1 and x.size == design.folds:
+        return np.repeat(x[:, None], design.seeds, axis=1)
+    return x
 
 
 def _cost(c: CellResult) -> tuple[int, float]:
     return (int(c.n_params), float(c.train_seconds))
 
 
-def _p_of(comparisons: list[dict], cell: str) -> float:
-    return next(c["p_value"] for c in comparisons if c["b"] == cell)
+@dataclass
+class _Say:
+    """The reason's sentences: every claim with its effect size, ROPE and probability."""
+
+    metric: str
+    label: str
+    rope: float
+    design: Design
+    level: float
+
+    def amount(self, x: float) -> str:
+        if self.metric == "accuracy":
+            return f"{abs(x) * 100:.1f} accuracy points"
+        return f"{format_score(abs(x))} {self.label}"
+
+    def rope_text(self) -> str:
+        if self.metric == "accuracy":
+            return f"ROPE ±{self.rope * 100:.1f} points"
+        return f"ROPE ±{format_score(self.rope) or 0}"
+
+    def effect(self, name: str, comp: dict) -> str:
+        """'GRU 0.100 MAE worse' (comp: the best against `name`)."""
+        d = comp["mean_diff"]
+        if comp["degenerate"]:
+            if d == 0:
+                return f"{name} identical on every {self._unit()}"
+            return f"{name} {self.amount(d)} {'worse' if d > 0 else 'better'} on every {self._unit()}"
+        if not math.isfinite(d) or d == 0:
+            return f"{name} as good"
+        return f"{name} {self.amount(d)} {'worse' if d > 0 else 'better'}"
+
+    def _unit(self) -> str:
+        return {"rolling-origin": "origin", "single-split": "seed"}.get(self.design.kind,
+                                                                        "fold and seed")
+
+    def prob(self, comp: dict, key: str, what: str = "") -> str:
+        """'P = 0.96' for one event (or a sum of events '+'), or why there is none."""
+        p = comp["probability"]
+        if p is None:
+            return ("no spread, so no probability" if comp["degenerate"]
+                    else f"{comp['n']} value{'s' if comp['n'] != 1 else ''}: no test")
+        value = sum(p[k] for k in key.split("+"))
+        return f"P{what} {_fmt_p(value)}"
+
+    def clause(self, name: str, comp: dict, key: str, what: str = "") -> str:
+        return f"{self.effect(name, comp).strip()}, {self.rope_text()}, {self.prob(comp, key, what)}"
+
+    def cells(self, best, winner, ranked, by_cell, status, summary, decision) -> str:
+        B = display_name(best.cell)
+        mean, (lo, hi) = summary[best.cell]
+        score = f"cross-validated {self.label} {format_score(mean)}" if self.design.kind != \
+            "single-split" else f"validation {self.label} {format_score(mean)}"
+        over = f"over {self.design.describe()}"
+        if decision == "only":
+            return (f"{B} is the only cell: {score} [{format_score(lo)}, {format_score(hi)}] "
+                    f"{over}.")
+        others = [c for c in ranked[1:]]
+        rest, opened = [], []
+        for c in others:
+            C, comp, s = display_name(c.cell), by_cell[c.cell], status[c.cell]
+            if c is winner:
+                continue
+            if s == "failed":
+                rest.append(f"{C} failed on every {self._unit()}")
+            elif s == "worse":
+                rest.append(f"{C} is practically worse ({self.clause('', comp, 'a_better')})")
+            elif s == "not better":
+                rest.append(f"{C} is not practically better and costs more "
+                            f"({self.clause('', comp, 'a_better+equivalent', '(not better)')})")
+            elif s == "equivalent":
+                rest.append(f"{C} is practically equivalent too but not the cheapest "
+                            f"({self.clause('', comp, 'equivalent+b_better')})")
+            else:
+                opened.append(f"{self.clause(C, comp, 'a_better', '(worse)')}, "
+                              f"{self.prob(comp, 'equivalent+b_better', '(not worse)')}")
+        tail = ("; ".join(rest) + ".") if rest else ""
+        if decision == "equivalent" and winner is not best:
+            W = display_name(winner.cell)
+            head = (f"{W} and {B} are practically equivalent ("
+                    f"{self.clause(W, by_cell[winner.cell], 'equivalent+b_better')}) {over}; "
+                    f"{W} wins with {_savings(winner, best)}.")
+            return f"{head} {tail[0].upper()}{tail[1:]}" if tail else head
+        if decision == "better":
+            return f"{B} wins with the best {score} {over}: {tail}"
+        if decision == "equivalent":
+            return f"{B} wins with the best {score} {over} and costs least: {tail}"
+        open_ = [display_name(c.cell) for c in others if status[c.cell] == "open"]
+        tail = f" {tail[0].upper()}{tail[1:]}" if tail else ""
+        return (f"Undecided: {over} the data cannot separate {B} from {_join(open_)} ("
+                f"{'; '.join(opened)}).{tail} {B} is the winner as the best mean ({score}). "
+                f"More data, or more folds and seeds (--folds, --seeds), would decide it.")
+
+    def baseline(self, name, base_mean, winner, summary, comps, task):
+        """(beats_best_baseline, a leading sentence or '', a closing sentence or '')."""
+        by_cell = {c["a"]: c for c in comps}
+        win = by_cell[winner.cell]
+        what = f"{self.label} {format_score(base_mean)}"
+        lead_probs = [_probs(c) for c in comps]
+        if all(p is not None and p["b_better"] >= self.level for p in lead_probs):
+            verb = {"forecast": "forecasts", "classify": "classifies",
+                    "regress": "predicts"}.get(task or "", "scores")
+            worst = min(c["probability"]["b_better"] if c["probability"] else 1.0 for c in comps)
+            best_cell = comps[0]["a"]  # comps follow the cells' ranking
+            lead = (f"{name} {verb} better than every recurrent cell here ({what} vs "
+                    f"{format_score(summary[best_cell][0])} for {display_name(best_cell)}, "
+                    f"{self.rope_text()}, P {_fmt_p(worst)} against the closest): the cells "
+                    f"do not pay off on this data.")
+            return False, lead, ""
+        W = display_name(winner.cell)
+        p = _probs(win)
+        mean = summary[winner.cell][0]
+        gap = _gap(mean, base_mean, self.metric) if mean != base_mean else "nothing"
+        if p is not None and p["a_better"] >= self.level:
+            return True, "", (f"{W} beats the best baseline ({name}, {what}) by {gap} "
+                              f"({self.rope_text()}, {self.prob(win, 'a_better')}).")
+        better = (mean > base_mean) if self.metric == "accuracy" else (mean < base_mean)
+        if better:
+            return False, "", (f"{W} is {gap} better than the best baseline ({name}, {what}), "
+                               f"but not practically ({self.rope_text()}, "
+                               f"{self.prob(win, 'a_better', '(practically better)')}): "
+                               f"consider the baseline.")
+        return False, "", (f"The best baseline ({name}, {what}) is as good or better than {W} "
+                           f"by {gap} ({self.rope_text()}, "
+                           f"{self.prob(win, 'b_better', '(baseline practically better)')}): "
+                           f"consider it.")
 
 
-def _inside(mean: float, ci: tuple[float, float], greater_is_better: bool) -> bool:
-    """Is `mean` no worse than the worse end of interval `ci`?"""
-    return mean >= ci[0] - 1e-12 if greater_is_better else mean <= ci[1] + 1e-12
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def _cell_sentence(best, winner, ranked, comparisons, summary, label, alpha,
-                   greater_is_better=True) -> str:
-    best_name, best_mean = display_name(best.cell), summary[best.cell][0]
-    n_seeds = int(np.isfinite(np.asarray(best.scores, dtype=float)).sum())
-    if len(ranked) == 1:
-        return (f"{best_name} is the only cell: validation {label} {format_score(best_mean)} "
-                f"({_seeds(n_seeds)}).")
-    if all(math.isnan(c["p_value"]) for c in comparisons):
-        why = "One seed" if len(best.scores) == 1 else "Too few paired seeds"
-        return (f"{why}: no significance test; {best_name} has the best validation "
-                f"{label} {format_score(best_mean)}.")
-    if winner is not best:
-        p = _p_of(comparisons, winner.cell)
-        return (f"{display_name(winner.cell)} and {best_name} are within noise ({_p(p)}); "
-                f"{display_name(winner.cell)} wins with {_savings(winner, best)}.")
-    cheaper = [c for c in ranked[1:] if _cost(c) < _cost(best)]
-    head = f"{best_name} wins with the best validation {label} {format_score(best_mean)}"
-    if not cheaper:
-        return f"{head} and no cell is cheaper ({_seeds(n_seeds)})."
-    tested = [c for c in cheaper if not math.isnan(_p_of(comparisons, c.cell))]
-    untested = [c for c in cheaper if c not in tested]
-    parts = []
-    significant = [c for c in tested if _p_of(comparisons, c.cell) < alpha]
-    outside = [c for c in tested if c not in significant]
-    if significant:
-        worse = ", ".join(
-            f"{display_name(c.cell)} {_p(_p_of(comparisons, c.cell))}" for c in significant
-        )
-        if outside or untested:
-            parts.append(f"significantly worse at {alpha:g}: {worse}")
-        else:
-            parts.append(f"every cheaper cell is significantly worse at {alpha:g} ({worse})")
-    if outside:
-        low, high = summary[best.cell][1]
-        parts.append(
-            ", ".join(f"{display_name(c.cell)} ({label} {format_score(summary[c.cell][0])}, "
-                      f"{_p(_p_of(comparisons, c.cell))})" for c in outside)
-            + f" not significantly worse, but outside {best_name}'s 95% interval "
-            f"[{format_score(low)}, {format_score(high)}]"
-        )
-    if untested:
-        parts.append(
-            "too few paired seeds to test "
-            + ", ".join(display_name(c.cell) for c in untested)
-        )
-    return f"{head}; " + "; ".join(parts) + "."
-
-
-def _baseline_sentence(winner_summary, base, base_name, metric, label, greater_is_better):
-    mean, (lo, hi) = winner_summary
-    better = (mean > base) if greater_is_better else (mean < base)
-    what = f"the best baseline ({base_name}, {label} {format_score(base)})"
-    if mean == base:
-        return False, f"{what[0].upper()}{what[1:]} is as good: consider it."
-    if better:
-        sentence = f"It beats {what} by {_gap(mean, base, metric)}"
-        if lo < base < hi:
-            sentence += (", though the baseline lies inside its 95% interval "
-                         f"[{format_score(lo)}, {format_score(hi)}]")
-        return True, sentence + "."
-    gap = _gap(base, mean, metric)
-    return False, f"{what[0].upper()}{what[1:]} is better by {gap}: consider it."
+def _fmt_p(p: float) -> str:
+    """'= 0.96'; never rounded up across a threshold (floored to 2 decimals); '≥ 0.999'."""
+    if p > 0.999:  # no '<' or '>': the sentence also goes into HTML and Markdown unescaped
+        return "≥ 0.999"
+    if p < 0.001:
+        return "≤ 0.001"
+    return f"= {math.floor(p * 100) / 100:.2f}"
 
 
 def _gap(winner: float, loser: float, metric: str) -> str:
@@ -416,19 +717,9 @@ def _savings(cheap: CellResult, best: CellResult) -> str:
     return text
 
 
-def _seeds(n: int) -> str:
-    return f"{n} seed" if n == 1 else f"{n} seeds"
-
-
 def _pct(fraction: float) -> str:
     pct = round(fraction * 100)
     return "<1%" if pct == 0 and fraction > 0 else f"{pct}%"
-
-
-def _p(p: float) -> str:
-    if p < 0.001:
-        return "p<0.001"
-    return f"p={p:.3f}" if p < 0.1 else f"p={p:.2f}"
 
 
 def format_score(x) -> str:
@@ -499,23 +790,6 @@ def fit_baselines(
     if task == "classify":
         return _fit_classify(X_train, y_train.astype(int), n_classes)
     return _fit_regress(X_train, y_train.astype(float).reshape(-1))
-
-
-def score_baselines(task: str, fitted: dict[str, Predictor], X, y) -> dict[str, float]:
-    """Score each fitted baseline on (X, y) with `score`."""
-    X = _as_3d(X)
-    return {name: score(task, y, predict(X)) for name, predict in fitted.items()}
-
-
-def baselines(
-    task: str, X_train, y_train, X_val, y_val, season: int | None = None
-) -> dict[str, float]:
-    """Fit the baselines on the training split and score them on the validation split."""
-    n_classes = None
-    if task == "classify":
-        n_classes = int(max(np.max(y_train), np.max(y_val))) + 1
-    fitted = fit_baselines(task, X_train, y_train, season=season, n_classes=n_classes)
-    return score_baselines(task, fitted, X_val, y_val)
 
 
 def _as_3d(X) -> np.ndarray:

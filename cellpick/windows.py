@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .dataset import Dataset
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 
 @dataclass
@@ -64,6 +64,8 @@ class Prepared:
     _starts: dict[str, np.ndarray] = field(default_factory=dict)
     _x: dict[str, np.ndarray] = field(default_factory=dict)
     _y: dict[str, np.ndarray] = field(default_factory=dict)
+    # series: (windows per split, rows) of each series, for messages about short series.
+    _per_series: list = field(default_factory=list, repr=False)
 
     def _part(self, parts: dict[str, np.ndarray], split: str) -> np.ndarray:
         """One split's array; "trainval" (what a refit trains on) is train + validation."""
@@ -146,8 +148,12 @@ def default_lookback(season: int | None, horizon: int, n_rows: int) -> int:
     return int(max(1, min(want, n_rows // 3)))
 
 
-def prepare(ds: Dataset, *, lookback: int | None, horizon: int, test_size: float,
+def prepare(ds: Dataset, *, lookback: int | None, horizon: int, test_size: float | str,
             season: int | None = None, seed: int = 0) -> Prepared:
+    """The search split: train and validation parts of the non-test data, and the test block.
+    `test_size`: a fraction, or "auto" (`auto_test_size`). folds.resample holds out the
+    same test block for the same arguments."""
+    test_size = resolve_test_size(ds, test_size, lookback=lookback, horizon=horizon, season=season)
     if ds.layout == "series":
         return _prepare_series(ds, lookback, horizon, test_size, season)
     if ds.layout in ("wide", "long"):
@@ -157,34 +163,81 @@ def prepare(ds: Dataset, *, lookback: int | None, horizon: int, test_size: float
     raise DataError(f"{ds.path.name}: the '{ds.layout}' layout is not supported")
 
 
+# --test-size auto: a test block only where it can be informative.
+AUTO_TEST = 0.2  # the fraction held out when the data is large enough
+MIN_TEST_SAMPLES = 100  # sequences: the test block holds at least this many samples
+MIN_TEST_PER_CLASS = 5  # classify: and at least this many of every class
+
+
+def resolve_test_size(ds: Dataset, test_size: float | str, *, lookback: int | None = None,
+                      horizon: int = 1, season: int | None = None) -> float:
+    """A fraction as given, or "auto" resolved by `auto_test_size`."""
+    if isinstance(test_size, str):
+        if test_size != "auto":
+            raise ConfigError(f"The 'test_size' option must be a fraction in [0, 0.5) or 'auto'. "
+                            f"Got {test_size!r} instead.")
+        return auto_test_size(ds, lookback=lookback, horizon=horizon, season=season)
+    return float(test_size)
+
+
+def auto_test_size(ds: Dataset, *, lookback: int | None = None, horizon: int = 1,
+                   season: int | None = None) -> float:
+    """AUTO_TEST (0.2) where a test block is informative, else 0 (no test split: the
+    cross-validated estimate is the only one).
+
+    Sequences and text: when the test block holds at least MIN_TEST_SAMPLES samples (500
+    samples or more) and, when classifying, at least MIN_TEST_PER_CLASS of every class (25 or
+    more per class). Series and panels: when, after a test block of max(horizon, 20%) rows
+    per series, the shortest series still fits the default rolling-origin plan
+    (folds.default_folds, folds.origin_plan: every origin with a training part of its own).
+    """
+    if ds.layout == "series":
+        from .folds import default_folds, origin_plan
+
+        lengths = ds.frame.groupby(ds.id, sort=False).size().to_numpy() if ds.id else \
+            np.array([len(ds.frame)])
+        shortest = int(lengths.min())
+        n_val, n_test = _series_blocks(shortest, horizon, AUTO_TEST)
+        lb = lookback or default_lookback(season, horizon, shortest - n_val - n_test - horizon)
+        rest = lengths - np.array([_series_blocks(int(n), horizon, AUTO_TEST)[1] for n in lengths])
+        windows = int(np.maximum(rest - lb - horizon + 1, 0).sum())
+        folds, _ = default_folds(windows)
+        plan = origin_plan(int(rest.min()), lb, horizon, folds)
+        return AUTO_TEST if plan is not None and plan[0] == folds else 0.0
+    y = labels(ds)
+    if AUTO_TEST * len(y) < MIN_TEST_SAMPLES:
+        return 0.0
+    if ds.task == "classify" and AUTO_TEST * np.bincount(y).min() < MIN_TEST_PER_CLASS:
+        return 0.0
+    return AUTO_TEST
+
+
 def _series_blocks(n: int, horizon: int, test_size: float) -> tuple[int, int]:
     n_test = max(horizon, int(round(test_size * n))) if test_size > 0 else 0
     n_val = max(horizon, int(round(max(test_size, 0.2) * n)))
     return n_val, n_test
 
 
+def _series_groups(ds: Dataset) -> list:
+    return [g for _, g in ds.frame.groupby(ds.id, sort=False)] if ds.id else [ds.frame]
+
+
 def _prepare_series(ds: Dataset, lookback, horizon, test_size, season) -> Prepared:
-    frame = ds.frame
-    groups = [g for _, g in frame.groupby(ds.id, sort=False)] if ds.id else [frame]
+    groups = _series_groups(ds)
     shortest = min(len(g) for g in groups)
     if lookback is None:
         n_val, n_test = _series_blocks(shortest, horizon, test_size)
         lookback = default_lookback(season, horizon, shortest - n_val - n_test - horizon)
-    values, targets, train_rows = [], [], []
-    starts = {"train": [], "val": [], "test": []}
-    offset = 0
+    bounds = []
     for g in groups:
         n = len(g)
         n_val, n_test = _series_blocks(n, horizon, test_size)
         val_end, train_end = n - n_test, n - n_test - n_val
-        s = np.arange(0, n - lookback - horizon + 1)
-        tgt_start, tgt_end = s + lookback, s + lookback + horizon
-        split_starts = {
-            "train": s[tgt_end <= train_end],
-            "val": s[(tgt_start >= train_end) & (tgt_end <= val_end)],
-            "test": s[tgt_start >= val_end] if n_test else s[:0],
-        }
-        if len(split_starts["train"]) == 0 or len(split_starts["val"]) == 0:
+        bounds.append({"train": (0, train_end), "val": (train_end, val_end), "test": (val_end, n)})
+    prep = series_prep(ds, lookback, horizon, bounds, groups)
+    for g, b, (k, n) in zip(groups, bounds, prep._per_series):
+        if k["train"] == 0 or k["val"] == 0:
+            n_val, n_test = b["val"][1] - b["val"][0], b["test"][1] - b["test"][0]
             need = lookback + horizon + n_val + n_test + 1
             where = f" (series {g[ds.id].iloc[0]!r})" if ds.id else ""
             raise DataError(
@@ -192,16 +245,37 @@ def _prepare_series(ds: Dataset, lookback, horizon, test_size, season) -> Prepar
                 f"{horizon} with validation and test blocks of {n_val} and {n_test} rows; need at "
                 f"least {need}. Lower --lookback or --horizon, or --test-size."
             )
-        for k in starts:
-            starts[k].append(split_starts[k] + offset)
+    return prep
+
+
+def series_prep(ds: Dataset, lookback: int, horizon: int, bounds: list[dict[str, tuple[int, int]]],
+                groups: list | None = None) -> Prepared:
+    """A series Prepared from explicit row blocks: bounds[i][split] = (first, end) rows of
+    series i. A window belongs to a split when its whole target span lies in the split's rows
+    (its inputs may reach back before them: they are the past). Scaling statistics and
+    target_stats come from the "train" rows of each series only."""
+    groups = groups if groups is not None else _series_groups(ds)
+    values, targets, train_rows, per_series = [], [], [], []
+    starts: dict[str, list] = {k: [] for k in bounds[0]}
+    offset = 0
+    for g, b in zip(groups, bounds):
+        n = len(g)
+        s = np.arange(0, max(n - lookback - horizon + 1, 0))
+        tgt_start, tgt_end = s + lookback, s + lookback + horizon
+        counts = {}
+        for k, (lo, hi) in b.items():
+            picked = s[(tgt_start >= lo) & (tgt_end <= hi)]
+            starts[k].append(picked + offset)
+            counts[k] = len(picked)
+        per_series.append((counts, n))
         block = g[ds.features].to_numpy(dtype="float32")
         values.append(block)
         targets.append(g[ds.target].to_numpy(dtype="float32"))
-        train_rows.append(block[:train_end])
+        train_rows.append(block[b["train"][0]:b["train"][1]])
         offset += n
     train = np.concatenate(train_rows)
-    values = np.concatenate(values)
-    target = np.concatenate(targets)
+    if len(train) == 0:
+        raise DataError(f"{ds.path.name}: no training rows left; provide longer series")
     y_train = train[:, 0]
     prep = Prepared(
         kind="window", task="forecast", input_name="window",
@@ -209,11 +283,12 @@ def _prepare_series(ds: Dataset, lookback, horizon, test_size, season) -> Prepar
         x_mean=train.mean(axis=0), x_var=np.maximum(train.var(axis=0), 1e-12),
         y_mean=float(y_train.mean()), y_std=float(max(y_train.std(), 1e-6)),
         lookback=lookback, horizon=horizon,
-        _values=values, _target=target,
+        _values=np.concatenate(values), _target=np.concatenate(targets),
         _starts={k: np.concatenate(v).astype("int64") for k, v in starts.items()},
     )
     prep.sizes = {k: int(len(v)) for k, v in prep._starts.items()}
     prep.target_stats = _target_stats(train_rows)
+    prep._per_series = per_series
     return prep
 
 
@@ -274,25 +349,35 @@ def padded_lengths(x: np.ndarray) -> np.ndarray:
     return np.where(nonzero.any(axis=1), last, 1)
 
 
-def _split_samples(ds: Dataset, y: np.ndarray, test_size: float, seed: int, notes: list[str]):
-    """Indices of the train, val and test samples: stratified by class when classifying."""
+def _split(ds: Dataset, y: np.ndarray, ids: np.ndarray, size: float, seed: int, notes: list[str]):
+    """(rest, held out) of `ids`: stratified by class when classifying and possible."""
     from sklearn.model_selection import train_test_split
 
-    def split(ids, size):
-        strat = y[ids] if ds.task == "classify" else None
-        try:
-            return train_test_split(ids, test_size=size, random_state=seed, stratify=strat)
-        except ValueError:
-            if "stratify" not in " ".join(notes):
-                notes.append("too few samples per class to stratify; split at random")
-            return train_test_split(ids, test_size=size, random_state=seed)
+    strat = y[ids] if ds.task == "classify" else None
+    try:
+        return train_test_split(ids, test_size=size, random_state=seed, stratify=strat)
+    except ValueError:
+        if "stratify" not in " ".join(notes):
+            notes.append("too few samples per class to stratify; split at random")
+        return train_test_split(ids, test_size=size, random_state=seed)
 
+
+def holdout(ds: Dataset, y: np.ndarray, test_size: float, seed: int,
+               notes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(non-test, test) sample indices: the same for `prepare` and folds.resample."""
     idx = np.arange(len(y))
     if len(idx) < 4:
         raise DataError(f"{ds.path.name}: {len(idx)} samples are too few for training, "
                         "validation and test splits; provide more samples")
-    rest, test = split(idx, test_size) if test_size > 0 else (idx, idx[:0])
-    train, val = split(rest, max(test_size, 0.2))
+    if test_size <= 0:
+        return idx, idx[:0]
+    return _split(ds, y, idx, test_size, seed, [] if notes is None else notes)
+
+
+def _split_samples(ds: Dataset, y: np.ndarray, test_size: float, seed: int, notes: list[str]):
+    """Indices of the train, val and test samples: stratified by class when classifying."""
+    rest, test = holdout(ds, y, test_size, seed, notes)
+    train, val = _split(ds, y, rest, max(test_size, 0.2), seed, notes)
     return {"train": train, "val": val, "test": test}
 
 
@@ -314,17 +399,23 @@ def _prepare_sequences(ds: Dataset, test_size: float, seed: int) -> Prepared:
     y = labels(ds)
     notes: list[str] = []
     parts = _split_samples(ds, y, test_size, seed, notes)
+    return sequence_prep(ds, x, y, parts, notes)
+
+
+def sequence_prep(ds: Dataset, x: np.ndarray, y: np.ndarray, parts: dict[str, np.ndarray],
+                  notes: list[str] | None = None) -> Prepared:
+    """A sequence Prepared from explicit sample indices per split (x, y: `sequences` and
+    `labels`); scaling statistics from parts["train"] only."""
     lengths = padded_lengths(x)
-    train = parts["train"]
     # Scaling statistics from the training samples' real steps, never from the padding.
-    flat = np.concatenate([x[i, : lengths[i]] for i in train])
+    flat = np.concatenate([x[i, : lengths[i]] for i in parts["train"]])
     long = ds.layout == "long"
     prep = Prepared(
         kind="sequence", task=ds.task, input_name="sequence",
         input_shape=(None if long else x.shape[1], x.shape[2]),
         n_outputs=len(ds.classes) if ds.task == "classify" else 1,
         x_mean=flat.mean(axis=0), x_var=np.maximum(flat.var(axis=0), 1e-12),
-        masked=long, notes=notes,
+        masked=long, notes=list(notes or []),
         _x={k: x[v] for k, v in parts.items()},
         _y={k: y[v] for k, v in parts.items()},
     )
@@ -368,13 +459,21 @@ def _bag_of_words(vocabulary: list[str], texts: np.ndarray) -> np.ndarray:
 
 
 def _prepare_text(ds: Dataset, test_size: float, seed: int) -> Prepared:
-    from ._quiet import tensorflow
-
-    tensorflow()
     texts = ds.frame[ds.text].astype(str).to_numpy(dtype=object)
     y = labels(ds)
     notes: list[str] = []
     parts = _split_samples(ds, y, test_size, seed, notes)
+    return text_prep(ds, texts, y, parts, notes)
+
+
+def text_prep(ds: Dataset, texts: np.ndarray, y: np.ndarray, parts: dict[str, np.ndarray],
+              notes: list[str] | None = None) -> Prepared:
+    """A text Prepared from explicit sample indices per split; the vocabulary and the text
+    length come from parts["train"] only."""
+    from ._quiet import tensorflow
+
+    tensorflow()
+    notes = list(notes or [])
     train = texts[parts["train"]]
     adapter = _vectorizer(max_tokens=MAX_TOKENS + 2)  # + the pad and OOV tokens
     adapter.adapt(np.asarray(train, dtype=object), batch_size=1024)
