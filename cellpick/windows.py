@@ -64,6 +64,8 @@ class Prepared:
     _starts: dict[str, np.ndarray] = field(default_factory=dict)
     _x: dict[str, np.ndarray] = field(default_factory=dict)
     _y: dict[str, np.ndarray] = field(default_factory=dict)
+    # series (for baselines.py): the first row of each series in _values/_target, in order.
+    _series_starts: np.ndarray | None = None
 
     def _part(self, parts: dict[str, np.ndarray], split: str) -> np.ndarray:
         """One split's array; "trainval" (what a refit trains on) is train + validation."""
@@ -105,6 +107,19 @@ class Prepared:
         if self.kind == "text":
             x = _bag_of_words(self.vocabulary[:BOW_TOKENS], x)
         return x, y
+
+    def origins(self, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Series windows, in the order (and with the `limit`) of `arrays`: the index of the
+        series each window belongs to and its origin, the row (in _target) of its first
+        target value. Row series_start..origin-1 is the history a forecast may condition on.
+        (Used by the statistical baselines in baselines.py.)"""
+        n = self.sizes.get(split, 0) if split != "trainval" else self.sizes["train"] + self.sizes["val"]
+        pick = (np.linspace(0, n - 1, limit).astype(int) if limit is not None and n > limit
+                else slice(None))
+        starts = self._part(self._starts, split)[pick]
+        series_starts = self._series_starts if self._series_starts is not None else np.zeros(1, "int64")
+        series = np.searchsorted(series_starts, starts, side="right") - 1
+        return series.astype("int64"), (starts + self.lookback).astype("int64")
 
     def dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int | None = None):
         """A tf.data pipeline of (raw input, scaled target) batches for `split`."""
@@ -172,8 +187,9 @@ def _prepare_series(ds: Dataset, lookback, horizon, test_size, season) -> Prepar
         lookback = default_lookback(season, horizon, shortest - n_val - n_test - horizon)
     values, targets, train_rows = [], [], []
     starts = {"train": [], "val": [], "test": []}
-    offset = 0
+    offset, series_starts = 0, []
     for g in groups:
+        series_starts.append(offset)
         n = len(g)
         n_val, n_test = _series_blocks(n, horizon, test_size)
         val_end, train_end = n - n_test, n - n_test - n_val
@@ -211,6 +227,7 @@ def _prepare_series(ds: Dataset, lookback, horizon, test_size, season) -> Prepar
         lookback=lookback, horizon=horizon,
         _values=values, _target=target,
         _starts={k: np.concatenate(v).astype("int64") for k, v in starts.items()},
+        _series_starts=np.asarray(series_starts, dtype="int64"),
     )
     prep.sizes = {k: int(len(v)) for k, v in prep._starts.items()}
     prep.target_stats = _target_stats(train_rows)
