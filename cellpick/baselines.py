@@ -200,8 +200,8 @@ def _model_names(name: str, models: dict) -> str:
             names[f"ARIMA({p},{d},{q})({sp},{sd},{sq})[{s}]"] += 1
         elif name == "ets" and "method" in mod:
             names[str(mod["method"])] += 1
-        elif name == "theta" and "mtype" in mod:
-            names[str(mod["mtype"])] += 1
+        elif name == "theta" and "modeltype" in mod:
+            names[str(mod["modeltype"])] += 1
     if not names:
         return ""
     top, count = names.most_common(1)[0]
@@ -262,13 +262,15 @@ def _from_out(prep, x, out, scaling, log):
     return u
 
 
-def _ridge_windows(prep: Prepared, fit_on: str, choose_on: tuple[str, str]) -> Baseline:
+def _ridge_windows(prep: Prepared, fit_on: str, choose_on: tuple[str, str],
+                   space: list[tuple[str, bool]] | None = None) -> Baseline:
+    """`space`: the (scaling, log) pairs to choose from; by default all the cells search."""
     from sklearn.linear_model import Ridge
 
     xa, ya = prep.arrays(choose_on[0], limit=RIDGE_WINDOWS)
     xb, yb = prep.arrays(choose_on[1], limit=RIDGE_WINDOWS)
     best = None
-    for scaling, log in _ridge_space(prep):
+    for scaling, log in space or _ridge_space(prep):
         za = _z(prep, xa, scaling, log)[0]
         ta = _to_out(prep, xa, ya, scaling, log)
         zb = _z(prep, xb, scaling, log)[0]
