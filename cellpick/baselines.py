@@ -181,6 +181,7 @@ def _statistical(prep: Prepared, name: str, season: int, fit_on: str) -> Baselin
                 out[k] = models[i].forward(y=y, h=h)["mean"]
         return out
 
+    predict(fit_on, limit=1)  # the shortest history: fails here (and is skipped), not later
     # Models chosen per series ("ETS(M,A,M)", "ARIMA(0,1,1)(0,1,1)[12]", "Theta"...): the most common.
     params = {"season_length": season, "series": len(ends)}
     desc = _model_names(name, models)

@@ -222,3 +222,78 @@ def test_panel_season_is_the_most_common_per_series():
     # Too few training rows for the calendar's season: detected instead, and said so.
     season, how = season_mod.season_for(SimpleNamespace(freq="W-SUN"), rows)
     assert season == 6 and how.startswith("calendar: weekly (52) needs 104 training rows per series, the shortest has 90")
+
+
+def test_a_ridge_export_serves_through_cellpick_predict(tmp_path):
+    """write_export and `cellpick predict` take a baseline's model as they take a cell's."""
+    from cellpick.export import write_export
+    from cellpick.inference import predict
+
+    y = _seasonal()
+    ds = data_mod.load(_series_csv(tmp_path, y), target="y", forecast_hint=True)
+    prep = prepare(ds, lookback=24, horizon=6, test_size=0.0, season=12)
+    ridge = _by_name(fit_baselines(prep, season=12))["ridge"]
+    meta = {"task": "forecast", "layout": "series",
+            "columns": {"target": "y", "time": "date", "id": None, "features": ds.features,
+                        "text": None},
+            "input": prep.input_meta(), "outputs": ["forecast"], "lookback": 24, "horizon": 6,
+            "season": 12, "freq": ds.freq, "classes": None, "masked": False,
+            "model": {"kind": "baseline", "name": "ridge", "params": ridge.params}}
+    out = write_export(tmp_path / "export", keras_model(prep, ridge), prep, meta)
+    table = predict(out, tmp_path / "s.csv")
+    x_last = prep._values[None, -24:]
+    want = keras_model(prep, ridge).predict(x_last, verbose=0)[0]  # = scikit-learn (tests above)
+    np.testing.assert_allclose(table["prediction"].to_numpy(), want, rtol=1e-5)
+    assert json.loads((out / "cellpick.json").read_text())["model"]["kind"] == "baseline"
+    import keras
+
+    reloaded = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(reloaded.predict(x_last, verbose=0)[0], want, rtol=1e-5)
+
+
+def test_panel_windows_forecast_from_their_own_series(tmp_path):
+    t = np.arange(80)
+    frame = pd.concat([pd.DataFrame({"id": k, "date": pd.date_range("2000-01-01", periods=80, freq="MS"),
+                                     "y": level + 5 * np.sin(2 * np.pi * t / 12)})
+                       for k, level in (("a", 10.0), ("b", 1000.0))])
+    path = tmp_path / "panel.csv"
+    frame.to_csv(path, index=False)
+    ds = data_mod.load(path, target="y", id="id", forecast_hint=True)
+    prep = prepare(ds, lookback=24, horizon=3, test_size=0.0, season=12)
+    series, origin = prep.origins("val")
+    assert set(series.tolist()) == {0, 1} and (origin[series == 1] >= 80).all()
+    fitted = _by_name(fit_baselines(prep, season=12))
+    _, y = prep.arrays("val")
+    for name in ("snaive", "ets", "theta"):  # a pure seasonal pattern: near exact, per series
+        assert score("forecast", y, fitted[name].predict("val")) < 0.5, name
+    assert fitted["ets"].params["series"] == 2
+
+
+def test_sequence_regression_and_text_baselines(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 12))
+    frame = pd.DataFrame(x, columns=[f"t{k}" for k in range(12)])
+    frame.insert(0, "y", 3 * x[:, -1] + 0.01 * rng.normal(size=60))
+    frame.to_csv(tmp_path / "reg.csv", index=False)
+    prep = prepare(data_mod.load(tmp_path / "reg.csv", target="y", task="regress"),
+                   lookback=None, horizon=1, test_size=0.2, seed=0)
+    fitted = _by_name(fit_baselines(prep, season=None))
+    assert {"minirocket", "ridge", "mean"} == set(fitted)
+    _, y = prep.arrays("test")
+    assert fitted["ridge"].predict("test").shape == y.shape
+    assert score("regress", y, fitted["ridge"].predict("test")) < 0.1 * score(
+        "regress", y, fitted["mean"].predict("test"))
+    got = keras_model(prep, fitted["ridge"]).predict(prep.arrays("test")[0], verbose=0)
+    assert got.shape == (len(y), 1)
+    np.testing.assert_allclose(got[:, 0], fitted["ridge"].predict("test"), atol=1e-4)
+
+    words = {0: "cheap awful broken refund slow", 1: "great lovely superb fast perfect"}
+    texts = [" ".join(rng.choice(words[i % 2].split(), 4)) + " the item" for i in range(40)]
+    pd.DataFrame({"text": texts, "label": [i % 2 for i in range(40)]}).to_csv(
+        tmp_path / "text.csv", index=False)
+    prep = prepare(data_mod.load(tmp_path / "text.csv", target="label", text="text"),
+                   lookback=None, horizon=1, test_size=0.25, seed=0)
+    fitted = _by_name(fit_baselines(prep, season=None))
+    assert {"tfidf_logreg", "majority"} == set(fitted)
+    _, y = prep.arrays("test")
+    assert score("classify", y, fitted["tfidf_logreg"].predict("test")) == 1.0
