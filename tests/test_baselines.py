@@ -99,7 +99,27 @@ def test_a_baseline_over_its_size_limit_is_skipped_with_a_note(tmp_path, monkeyp
     notes = {}
     names = [b.name for b in fit_baselines(prep, season=12, skip=notes.__setitem__)]
     assert "arima" not in names and "ets" in names
-    assert "exceed its limit of 50 rows" in notes["arima"]
+    assert notes["arima"] == "120 rows exceed its limit of 50"  # train + validation: all 120
+
+
+def _panel(tmp_path, levels=(10.0, 1000.0), n=80):
+    t = np.arange(n)
+    frame = pd.concat([pd.DataFrame({"id": k, "y": level + 5 * np.sin(2 * np.pi * t / 12),
+                                     "date": pd.date_range("2000-01-01", periods=n, freq="MS")})
+                       for k, level in zip("abcdefgh", levels)])
+    frame.to_csv(tmp_path / "panel.csv", index=False)
+    ds = data_mod.load(tmp_path / "panel.csv", target="y", id="id", forecast_hint=True)
+    return prepare(ds, lookback=24, horizon=3, test_size=0.0, season=12)
+
+
+def test_a_statistical_model_too_slow_for_all_series_is_skipped_with_a_note(tmp_path, monkeypatch):
+    from cellpick import baselines
+
+    monkeypatch.setattr(baselines, "STAT_SECONDS", 1e-6)
+    notes = {}
+    names = [b.name for b in fit_baselines(_panel(tmp_path), season=12, skip=notes.__setitem__)]
+    assert names == ["snaive", "ridge"]
+    assert notes["ets"].startswith("too slow for 2 series: 1 took")
 
 
 def _shapes_prep(tmp_path, n=40, steps=40, seed=0):
@@ -252,14 +272,7 @@ def test_a_ridge_export_serves_through_cellpick_predict(tmp_path):
 
 
 def test_panel_windows_forecast_from_their_own_series(tmp_path):
-    t = np.arange(80)
-    frame = pd.concat([pd.DataFrame({"id": k, "date": pd.date_range("2000-01-01", periods=80, freq="MS"),
-                                     "y": level + 5 * np.sin(2 * np.pi * t / 12)})
-                       for k, level in (("a", 10.0), ("b", 1000.0))])
-    path = tmp_path / "panel.csv"
-    frame.to_csv(path, index=False)
-    ds = data_mod.load(path, target="y", id="id", forecast_hint=True)
-    prep = prepare(ds, lookback=24, horizon=3, test_size=0.0, season=12)
+    prep = _panel(tmp_path)
     series, origin = prep.origins("val")
     assert set(series.tolist()) == {0, 1} and (origin[series == 1] >= 80).all()
     fitted = _by_name(fit_baselines(prep, season=12))
