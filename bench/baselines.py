@@ -94,7 +94,7 @@ def main() -> None:
         return
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    print(f"| set | run | baseline | test | fit s | predict s | fit rows | chosen |")
+    print("| set | run | baseline | test | fit s | predict s | fit rows | chosen |")
     print("|---|---|---|---:|---:|---:|---:|---|")
     for name in args.sets.split(","):
         for run in ("first", "warm"):

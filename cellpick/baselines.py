@@ -8,7 +8,8 @@
             to the window's origin via `forward`, parameters fixed), ridge on lag windows with
             the cells' preprocessing (space._forecast: global / relative / differences, logs
             when positive; chosen with alpha on `choose_on`).
-  classify  minirocket (aeon MiniRocket + standardised RidgeClassifierCV, the paper's recipe),
+  classify  minirocket (aeon MiniRocket + standardised RidgeClassifierCV, the paper's recipe;
+            a ridge classifier has no probabilities: its "probabilities" are one-hot),
             1nn, logreg, majority; text: tfidf_logreg, majority.
   regress   minirocket (MiniRocket + RidgeCV), ridge, mean; text: tfidf_ridge, mean.
 
@@ -103,14 +104,6 @@ class _Skip(Exception):
     """A baseline that does not apply or is too big for this data (the message says why)."""
 
 
-def _quiet(fn):
-    def wrapped(*a, **kw):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return fn(*a, **kw)
-    return wrapped
-
-
 # --- forecast -------------------------------------------------------------------------------
 
 
@@ -168,8 +161,7 @@ def _statistical(prep: Prepared, name: str, season: int, fit_on: str) -> Baselin
         raise _Skip(f"{rows} rows exceed its limit of {STAT_ROWS[name]}")
     models, t0 = {}, time.perf_counter()
     for k, (i, end) in enumerate(ends.items()):
-        models[i] = _quiet(model_cls(season_length=season).fit)(
-            prep._target[bounds[i]:end].astype("float64"))
+        models[i] = model_cls(season_length=season).fit(prep._target[bounds[i]:end].astype("float64"))
         spent = time.perf_counter() - t0
         if k + 1 < len(ends) and spent * len(ends) / (k + 1) > STAT_SECONDS:
             raise _Skip(f"too slow for {len(ends)} series: {k + 1} took {spent:.1f} s, all would "

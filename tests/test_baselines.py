@@ -65,6 +65,10 @@ def test_statistical_forecasts_condition_on_the_history_up_to_each_origin(tmp_pa
     series, origin = prep.origins("val")
     assert (np.diff(origin) == 1).all() and (series == 0).all()
     assert not np.allclose(pred[0], pred[1])
+    from statsforecast.models import AutoETS
+
+    fit_rows = prep._target[: origin[0]].astype("float64")
+    np.testing.assert_allclose(pred[0], AutoETS(season_length=12).fit(fit_rows).predict(6)["mean"])
 
 
 def test_fit_on_rows_are_exactly_the_trainval_rows(tmp_path):
