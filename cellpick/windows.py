@@ -112,6 +112,7 @@ class Prepared:
         """Series windows, in the order (and with the `limit`) of `arrays`: the index of the
         series each window belongs to and its origin, the row (in _target) of its first
         target value. Row series_start..origin-1 is the history a forecast may condition on.
+        Without _series_starts (a Prepared built by hand) all rows are one series.
         (Used by the statistical baselines in baselines.py.)"""
         n = self.sizes.get(split, 0) if split != "trainval" else self.sizes["train"] + self.sizes["val"]
         pick = (np.linspace(0, n - 1, limit).astype(int) if limit is not None and n > limit
