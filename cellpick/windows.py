@@ -66,6 +66,8 @@ class Prepared:
     _y: dict[str, np.ndarray] = field(default_factory=dict)
     # series: (windows per split, rows) of each series, for messages about short series.
     _per_series: list = field(default_factory=list, repr=False)
+    # series (for baselines.py): the first row of each series in _values/_target, in order.
+    _series_starts: np.ndarray | None = None
 
     def _part(self, parts: dict[str, np.ndarray], split: str) -> np.ndarray:
         """One split's array; "trainval" (what a refit trains on) is train + validation."""
@@ -107,6 +109,20 @@ class Prepared:
         if self.kind == "text":
             x = _bag_of_words(self.vocabulary[:BOW_TOKENS], x)
         return x, y
+
+    def origins(self, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Series windows, in the order (and with the `limit`) of `arrays`: the index of the
+        series each window belongs to and its origin, the row (in _target) of its first
+        target value. Row series_start..origin-1 is the history a forecast may condition on.
+        Without _series_starts (a Prepared built by hand) all rows are one series.
+        (Used by the statistical baselines in baselines.py.)"""
+        n = self.sizes.get(split, 0) if split != "trainval" else self.sizes["train"] + self.sizes["val"]
+        pick = (np.linspace(0, n - 1, limit).astype(int) if limit is not None and n > limit
+                else slice(None))
+        starts = self._part(self._starts, split)[pick]
+        series_starts = self._series_starts if self._series_starts is not None else np.zeros(1, "int64")
+        series = np.searchsorted(series_starts, starts, side="right") - 1
+        return series.astype("int64"), (starts + self.lookback).astype("int64")
 
     def dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int | None = None):
         """A tf.data pipeline of (raw input, scaled target) batches for `split`."""
@@ -257,8 +273,9 @@ def series_prep(ds: Dataset, lookback: int, horizon: int, bounds: list[dict[str,
     groups = groups if groups is not None else _series_groups(ds)
     values, targets, train_rows, per_series = [], [], [], []
     starts: dict[str, list] = {k: [] for k in bounds[0]}
-    offset = 0
+    offset, series_starts = 0, []
     for g, b in zip(groups, bounds):
+        series_starts.append(offset)
         n = len(g)
         s = np.arange(0, max(n - lookback - horizon + 1, 0))
         tgt_start, tgt_end = s + lookback, s + lookback + horizon
@@ -285,6 +302,7 @@ def series_prep(ds: Dataset, lookback: int, horizon: int, bounds: list[dict[str,
         lookback=lookback, horizon=horizon,
         _values=np.concatenate(values), _target=np.concatenate(targets),
         _starts={k: np.concatenate(v).astype("int64") for k, v in starts.items()},
+        _series_starts=np.asarray(series_starts, dtype="int64"),
     )
     prep.sizes = {k: int(len(v)) for k, v in prep._starts.items()}
     prep.target_stats = _target_stats(train_rows)

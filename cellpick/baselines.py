@@ -1,0 +1,591 @@
+"""Baselines from the libraries their fields trust, behind one interface the folds call.
+
+`fit_baselines(prep, season=...)` returns one `Baseline` per model that fits the task:
+
+  forecast  snaive (naive without a season), ets, arima, theta (statsforecast AutoETS,
+            AutoARIMA, AutoTheta: their own in-sample model selection on each series' fit
+            rows; every scored window's forecast conditions on its series' whole history up
+            to the window's origin via `forward`, parameters fixed), ridge on lag windows with
+            the cells' preprocessing (space._forecast: global / relative / differences, logs
+            when positive; chosen with alpha on `choose_on`).
+  classify  minirocket (aeon MiniRocket + standardised RidgeClassifierCV, the paper's recipe;
+            a ridge classifier has no probabilities: its "probabilities" are one-hot),
+            1nn, logreg, majority; text: tfidf_logreg, majority.
+  regress   minirocket (MiniRocket + RidgeCV), ridge, mean; text: tfidf_ridge, mean.
+
+Every baseline trains on the rows of `fit_on` only ("trainval": what the cells see: train
+for weights, validation for epochs); a hyperparameter is chosen by fitting on choose_on[0]
+and scoring on choose_on[1]. `predict(split)` answers for any split of the same prep, in
+user units, shaped as verdict.score expects. A baseline that fails or is too big for the
+data is left out with `skip(name, reason)`, never silently.
+
+aeon rather than sktime for MiniRocket: aeon is the lighter of the two (numba, no
+pandas-heavy framework layer), its MiniRocket is the authors' code with numba's on-disk
+cache, and it takes plain (n, channels, steps) numpy arrays. It needs equal lengths and at
+least 9 steps: variable-length (masked) sequences are used zero-padded to the longest, as
+the cells' input arrives, and short ones are padded to 9.
+
+The linear ones (ridge on windows, logreg on fixed-length sequences, ridge on fixed-length
+sequences) are `exportable`: `keras_model(prep, baseline)` writes them as a Keras graph with
+the cells' raw-input signature and export output (space.export_model).
+"""
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .windows import Prepared
+
+# Size limits (rows of the fit split; samples for sequences). Above them a baseline is
+# skipped with a note: each is where its fit or its predictions stop being seconds.
+STAT_ROWS = {"ets": 100_000, "theta": 100_000, "arima": 20_000}
+# A statistical model fits one series after another; when the time so far, extrapolated to
+# every series, exceeds this, it stops and is skipped (AutoARIMA: ~1 s per 140-row monthly
+# series on a shared 2-core CPU, ETS ~0.1 s, Theta ~0.02 s).
+STAT_SECONDS = 60.0
+# Forecasts per split of the statistical models: each is a forward pass over its history.
+STAT_WINDOWS = 50_000
+MINIROCKET_SAMPLES = 20_000  # 10k float32 features per sample: 0.8 GB at this size
+NN_SAMPLES = 50_000  # 1-NN: brute-force distances, fit x predict samples
+RIDGE_WINDOWS = 100_000  # ridge on windows: evenly spaced windows above this
+ALPHAS = [1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0]
+CS = [0.01, 0.1, 1.0, 10.0]
+
+
+@dataclass
+class Baseline:
+    name: str  # "snaive", "ets", "arima", "theta", "ridge", "minirocket", "1nn", "logreg", ...
+    # split name of the same prep ("val", "score", "test"; optional limit= as in
+    # Prepared.arrays) -> predictions in user units: forecast (n, H); classify (n, C); regress (n,)
+    predict: Callable[..., np.ndarray]
+    exportable: bool  # a linear model keras_model() writes as a Keras graph
+    params: dict  # hyperparameters it chose (on training/validation rows only)
+    seconds: float  # fit time, hyperparameter choice included
+    fit_rows: int = 0  # rows (series) or samples it was fitted on
+    _linear: dict | None = field(default=None, repr=False)  # weights for keras_model
+
+
+def fit_baselines(prep: Prepared, *, season: int | None, fit_on: str = "trainval",
+                  choose_on: tuple[str, str] = ("train", "val"),
+                  skip: Callable[[str, str], None] | None = None) -> list[Baseline]:
+    """Fit every baseline of prep's task on `fit_on` (see the module docstring)."""
+    os.environ.setdefault("NIXTLA_NUMBA_CACHE", "1")  # before statsforecast is imported
+    skip = skip or (lambda name, reason: None)
+    if prep.task == "forecast":
+        makers = _forecast_makers(prep, season)
+    elif prep.kind == "text":
+        makers = _text_makers(prep)
+    else:
+        makers = _sequence_makers(prep)
+    out = []
+    for name, make in makers:
+        t0 = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                made = make(fit_on, choose_on)
+        except _Skip as s:
+            skip(name, str(s))
+            continue
+        except Exception as e:  # a baseline that fails never stops the fit
+            skip(name, f"failed: {type(e).__name__}: {e}"[:300])
+            continue
+        made.seconds = time.perf_counter() - t0
+        out.append(made)
+    return out
+
+
+class _Skip(Exception):
+    """A baseline that does not apply or is too big for this data (the message says why)."""
+
+
+# --- forecast -------------------------------------------------------------------------------
+
+
+def _forecast_makers(prep: Prepared, season: int | None):
+    s = int(season) if season and int(season) >= 2 else None
+    makers = [("snaive" if s else "naive", lambda f, c: _snaive(prep, s, f))]
+    for name in ("ets", "arima", "theta"):
+        makers.append((name, lambda f, c, name=name: _statistical(prep, name, s or 1, f)))
+    makers.append(("ridge", lambda f, c: _ridge_windows(prep, f, c)))
+    return makers
+
+
+def _series_bounds(prep: Prepared) -> np.ndarray:
+    starts = prep._series_starts if prep._series_starts is not None else np.zeros(1, "int64")
+    return np.append(starts, len(prep._target)).astype("int64")
+
+
+def _fit_ends(prep: Prepared, split: str) -> dict[int, int]:
+    """Per series: the end (exclusive row) of the last target the windows of `split` hold,
+    so [series start, end) are exactly the rows those windows see."""
+    series, origin = prep.origins(split)
+    ends: dict[int, int] = {}
+    for i, e in zip(series.tolist(), (origin + prep.horizon).tolist()):
+        ends[i] = max(ends.get(i, 0), e)
+    return ends
+
+
+def _snaive(prep: Prepared, season: int | None, fit_on: str) -> Baseline:
+    """Each target step repeats the value one season before it (the last value without a
+    season), from the series' history before the origin; a window with less than a season
+    of history (an early training window when lookback < season) repeats its last value."""
+    bounds, h = _series_bounds(prep), prep.horizon
+    lag = season or 1
+    steps = np.arange(h)
+    back = lag - (steps % lag)  # how far before the origin each step's source lies
+
+    def predict(split: str, limit: int | None = None) -> np.ndarray:
+        series, origin = prep.origins(split, limit)
+        src = origin[:, None] - back[None, :]
+        src = np.where(src < bounds[series][:, None], origin[:, None] - 1, src)
+        return prep._target[src].astype("float64")
+
+    rows = sum(e - int(bounds[i]) for i, e in _fit_ends(prep, fit_on).items())
+    return Baseline("snaive" if season else "naive", predict, False, {"season": lag}, 0.0,
+                    fit_rows=rows)
+
+
+def _statistical(prep: Prepared, name: str, season: int, fit_on: str) -> Baseline:
+    from statsforecast.models import AutoARIMA, AutoETS, AutoTheta
+
+    model_cls = {"ets": AutoETS, "arima": AutoARIMA, "theta": AutoTheta}[name]
+    bounds, ends = _series_bounds(prep), _fit_ends(prep, fit_on)
+    rows = sum(e - int(bounds[i]) for i, e in ends.items())
+    if rows > STAT_ROWS[name]:
+        raise _Skip(f"{rows} rows exceed its limit of {STAT_ROWS[name]}")
+    models, t0 = {}, time.perf_counter()
+    for k, (i, end) in enumerate(ends.items()):
+        models[i] = model_cls(season_length=season).fit(prep._target[bounds[i]:end].astype("float64"))
+        spent = time.perf_counter() - t0
+        if k + 1 < len(ends) and spent * len(ends) / (k + 1) > STAT_SECONDS:
+            raise _Skip(f"too slow for {len(ends)} series: {k + 1} took {spent:.1f} s, all would "
+                        f"take about {spent * len(ends) / (k + 1):.0f} s (limit {STAT_SECONDS:g} s)")
+    h = prep.horizon
+
+    def predict(split: str, limit: int | None = None) -> np.ndarray:
+        series, origin = prep.origins(split, limit)
+        if len(origin) > STAT_WINDOWS:
+            raise ValueError(f"{len(origin)} windows exceed {STAT_WINDOWS}; pass a limit")
+        out = np.empty((len(origin), h))
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            for k, (i, o) in enumerate(zip(series.tolist(), origin.tolist())):
+                y = prep._target[bounds[i]:o].astype("float64")
+                try:
+                    out[k] = models[i].forward(y=y, h=h)["mean"]
+                except Exception as e:
+                    raise ValueError(f"{name}: the window at row {o} has {len(y)} rows of history, "
+                                     f"too few for the fitted model ({e})") from e
+        return out
+
+    # Scored windows (validation, test, a fold's held-out block) have at least the fit rows as
+    # history; an in-sample window may have less than a seasonal model needs (forward fails).
+    # Models chosen per series ("ETS(M,A,M)", "ARIMA(0,1,1)(0,1,1)[12]", "Theta"...): the most common.
+    params = {"season_length": season, "series": len(ends)}
+    desc = _model_names(name, models)
+    if desc:
+        params["model"] = desc
+    return Baseline(name, predict, False, params, 0.0, fit_rows=rows)
+
+
+def _model_names(name: str, models: dict) -> str:
+    from collections import Counter
+
+    names = Counter()
+    for m in models.values():
+        mod = getattr(m, "model_", None) or {}
+        if name == "arima" and "arma" in mod:
+            p, q, sp, sq, s, d, sd = mod["arma"]
+            names[f"ARIMA({p},{d},{q})({sp},{sd},{sq})[{s}]"] += 1
+        elif name == "ets" and "method" in mod:
+            names[str(mod["method"])] += 1
+        elif name == "theta" and "modeltype" in mod:
+            names[str(mod["modeltype"])] += 1
+    if not names:
+        return ""
+    top, count = names.most_common(1)[0]
+    return top if count == len(models) else f"{top} ({count} of {len(models)} series)"
+
+
+# Ridge on lag windows, with the cells' forecast preprocessing (mirrors space._forecast).
+
+
+def _ridge_space(prep: Prepared):
+    return [(s, log) for log in ([False, True] if "log" in prep.target_stats else [False])
+            for s in ("global", "relative", "diff")]
+
+
+def _z(prep: Prepared, x: np.ndarray, scaling: str, log: bool):
+    """Raw windows (n, lookback, F) -> (flattened model input, last value, stats)."""
+    st = prep.target_stats["log" if log else "raw"]
+    u = x[:, :, 0].astype("float64")
+    if log:
+        u = np.log(np.maximum(u, 1e-12))
+    last = u[:, -1:]
+    if scaling == "global":
+        z = (u - st["mean"]) / st["std"]
+    elif scaling == "relative":
+        z = (u - last) / st["std"]
+    else:
+        z = np.concatenate([np.zeros_like(u[:, :1]), np.diff(u, axis=1) / st["diff_std"]], axis=1)
+    z = z[:, :, None]
+    if x.shape[2] > 1:
+        cov = (x[:, :, 1:] - prep.x_mean[1:]) / np.sqrt(prep.x_var[1:])
+        z = np.concatenate([z, cov.astype("float64")], axis=2)
+    return z.reshape(len(z), -1), last, st
+
+
+def _to_out(prep, x, y, scaling, log):
+    """Targets (n, H) in user units -> what the Dense layer must output."""
+    _, last, st = _z(prep, x, scaling, log)
+    u = np.log(np.maximum(y.astype("float64"), 1e-12)) if log else y.astype("float64")
+    if scaling == "global":
+        return (u - st["mean"]) / st["std"]
+    if scaling == "relative":
+        return (u - last) / st["std"]
+    return np.diff(np.concatenate([last, u], axis=1), axis=1) / st["diff_std"]
+
+
+def _from_out(prep, x, out, scaling, log):
+    """Dense output -> forecast in user units (the inverse of _to_out, as the graph does it)."""
+    _, last, st = _z(prep, x, scaling, log)
+    if scaling == "global":
+        u = st["mean"] + st["std"] * out
+    elif scaling == "relative":
+        u = last + st["std"] * out
+    else:
+        u = last + np.cumsum(st["diff_std"] * out, axis=1)
+    if log:
+        span = st["max"] - st["min"] + 10 * st["std"]
+        u = np.exp(np.clip(u, st["min"] - span, st["max"] + span))
+    return u
+
+
+def _ridge_windows(prep: Prepared, fit_on: str, choose_on: tuple[str, str],
+                   space: list[tuple[str, bool]] | None = None) -> Baseline:
+    """`space`: the (scaling, log) pairs to choose from; by default all the cells search."""
+    from sklearn.linear_model import Ridge
+
+    xa, ya = prep.arrays(choose_on[0], limit=RIDGE_WINDOWS)
+    xb, yb = prep.arrays(choose_on[1], limit=RIDGE_WINDOWS)
+    best = None
+    for scaling, log in space or _ridge_space(prep):
+        za = _z(prep, xa, scaling, log)[0]
+        ta = _to_out(prep, xa, ya, scaling, log)
+        zb = _z(prep, xb, scaling, log)[0]
+        for alpha in ALPHAS:
+            m = Ridge(alpha=alpha).fit(za, ta)
+            with np.errstate(all="ignore"):
+                mae = float(np.mean(np.abs(_from_out(prep, xb, m.predict(zb), scaling, log) - yb)))
+            if np.isfinite(mae) and (best is None or mae < best[0]):
+                best = (mae, scaling, log, alpha)
+    if best is None:
+        raise ValueError("no preprocessing gave a finite validation score")
+    _, scaling, log, alpha = best
+    x, y = prep.arrays(fit_on, limit=RIDGE_WINDOWS)
+    m = Ridge(alpha=alpha).fit(_z(prep, x, scaling, log)[0], _to_out(prep, x, y, scaling, log))
+
+    def predict(split: str, limit: int | None = None) -> np.ndarray:
+        xs, _ = prep.arrays(split, limit)
+        return _from_out(prep, xs, m.predict(_z(prep, xs, scaling, log)[0]), scaling, log)
+
+    params = {"scaling": scaling, "log": log, "alpha": alpha, "lookback": prep.lookback,
+              "chosen_on": f"{choose_on[0]} -> {choose_on[1]}", "windows": len(x)}
+    linear = {"kind": "forecast", "kernel": m.coef_.T, "bias": m.intercept_,
+              "scaling": scaling, "log": log}
+    return Baseline("ridge", predict, True, params, 0.0, fit_rows=len(x), _linear=linear)
+
+
+# --- labelled sequences -----------------------------------------------------------------------
+
+
+def _sequence_makers(prep: Prepared):
+    if prep.task == "classify":
+        return [("minirocket", lambda f, c: _minirocket(prep, f)),
+                ("1nn", lambda f, c: _one_nn(prep, f)),
+                ("logreg", lambda f, c: _logreg(prep, f, c)),
+                ("majority", lambda f, c: _constant(prep, f))]
+    return [("minirocket", lambda f, c: _minirocket(prep, f)),
+            ("ridge", lambda f, c: _ridge_sequences(prep, f, c)),
+            ("mean", lambda f, c: _constant(prep, f))]
+
+
+def _flat(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, dtype="float64").reshape(len(x), -1)
+
+
+def _one_hot(labels: np.ndarray, width: int) -> np.ndarray:
+    out = np.zeros((len(labels), width))
+    out[np.arange(len(labels)), labels.astype(int)] = 1.0
+    return out
+
+
+def _probabilities(model, proba: np.ndarray, width: int) -> np.ndarray:
+    """predict_proba over all `width` classes (classes unseen in the fit rows get 0)."""
+    out = np.zeros((len(proba), width))
+    out[:, np.asarray(model.classes_, dtype=int)] = proba
+    return out
+
+
+def _minirocket(prep: Prepared, fit_on: str) -> Baseline:
+    from aeon.transformations.collection.convolution_based import MiniRocket
+    from sklearn.linear_model import RidgeClassifierCV, RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = prep.arrays(fit_on)
+    if len(x) > MINIROCKET_SAMPLES:
+        raise _Skip(f"{len(x)} samples exceed its limit of {MINIROCKET_SAMPLES} "
+                    "(10,000 features per sample)")
+    if prep.task == "classify" and len(np.unique(y)) < 2:
+        raise _Skip("a single class in the fit rows")
+
+    def panel(xs: np.ndarray) -> np.ndarray:  # (n, steps, F) -> (n, F, steps >= 9), float32
+        xs = np.asarray(xs, dtype="float32").transpose(0, 2, 1)
+        if xs.shape[2] < 9:
+            xs = np.pad(xs, ((0, 0), (0, 0), (0, 9 - xs.shape[2])))
+        return np.ascontiguousarray(xs)
+
+    rocket = MiniRocket(n_kernels=10_000, random_state=0).fit(panel(x))
+    alphas = np.logspace(-3, 3, 10)
+    head = make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=alphas) if prep.task == "classify"
+                         else RidgeCV(alphas=alphas))
+    head.fit(rocket.transform(panel(x)), y)
+
+    def predict(split: str, limit: int | None = None) -> np.ndarray:
+        xs, _ = prep.arrays(split, limit)
+        pred = head.predict(rocket.transform(panel(xs)))
+        return _one_hot(pred, prep.n_outputs) if prep.task == "classify" else \
+            np.asarray(pred, dtype="float64").reshape(-1)
+
+    params = {"kernels": int(rocket.n_kernels_), "alpha": float(head[-1].alpha_)}
+    if prep.masked:
+        params["padded_to"] = int(x.shape[1])
+    return Baseline("minirocket", predict, False, params, 0.0, fit_rows=len(x))
+
+
+def _one_nn(prep: Prepared, fit_on: str) -> Baseline:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    x, y = prep.arrays(fit_on)
+    if len(x) > NN_SAMPLES:
+        raise _Skip(f"{len(x)} samples exceed its limit of {NN_SAMPLES}")
+    m = KNeighborsClassifier(n_neighbors=1).fit(_flat(x), y)
+
+    def predict(split: str, limit: int | None = None) -> np.ndarray:
+        xs, _ = prep.arrays(split, limit)
+        return _probabilities(m, m.predict_proba(_flat(xs)), prep.n_outputs)
+
+    return Baseline("1nn", predict, False, {"distance": "euclidean"}, 0.0, fit_rows=len(x))
+
+
+def _choose(make, xa, ya, xb, yb, grid, better):
+    """The grid value whose model, fitted on (xa, ya), scores best on (xb, yb)."""
+    best = None
+    for v in grid:
+        s = better(make(v).fit(xa, ya), xb, yb)
+        if best is None or s > best[0]:
+            best = (s, v)
+    return best[1]
+
+
+def _linear_weights(pipe) -> tuple[np.ndarray, np.ndarray]:
+    """StandardScaler + linear model -> (kernel (D, K), bias (K,)) on raw flattened input."""
+    scaler, lin = pipe[0], pipe[-1]
+    coef = np.atleast_2d(lin.coef_)  # (K, D)
+    scale = scaler.scale_
+    kernel = (coef / scale[None, :]).T
+    bias = np.atleast_1d(lin.intercept_) - coef @ (scaler.mean_ / scale)
+    return kernel, bias
+
+
+def _logreg(prep: Prepared, fit_on: str, choose_on: tuple[str, str]) -> Baseline:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    xa, ya = prep.arrays(choose_on[0])
+    xb, yb = prep.arrays(choose_on[1])
+    x, y = prep.arrays(fit_on)
+    if len(np.unique(ya)) < 2 or len(np.unique(y)) < 2:
+        raise _Skip("a single class in the fit rows")
+
+    def make(c):
+        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000))
+
+    c = _choose(make, _flat(xa), ya, _flat(xb), yb, CS,
+                lambda m, xv, yv: float(np.mean(m.predict(xv) == yv)))
+    m = make(c).fit(_flat(x), y)
+
+    def predict(split: str, limit: int | None = None) -> np.ndarray:
+        xs, _ = prep.arrays(split, limit)
+        return _probabilities(m[-1], m.predict_proba(_flat(xs)), prep.n_outputs)
+
+    kernel, bias = _linear_weights(m)
+    if kernel.shape[1] == 1:  # binary: p(class 1) = sigmoid(w.x + b) = softmax([0, w.x + b])
+        kernel = np.concatenate([np.zeros_like(kernel), kernel], axis=1)
+        bias = np.concatenate([[0.0], bias])
+    full_k = np.zeros((kernel.shape[0], prep.n_outputs))
+    full_b = np.full(prep.n_outputs, -1e9)  # classes absent from the fit rows: probability 0
+    cls = np.asarray(m[-1].classes_, dtype=int)
+    full_k[:, cls], full_b[cls] = kernel, bias
+    linear = {"kind": "classify", "kernel": full_k, "bias": full_b}
+    return Baseline("logreg", predict, not prep.masked, {"C": c}, 0.0, fit_rows=len(x),
+                    _linear=linear)
+
+
+def _ridge_sequences(prep: Prepared, fit_on: str, choose_on: tuple[str, str]) -> Baseline:
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    xa, ya = prep.arrays(choose_on[0])
+    xb, yb = prep.arrays(choose_on[1])
+    x, y = prep.arrays(fit_on)
+
+    def make(a):
+        return make_pipeline(StandardScaler(), Ridge(alpha=a))
+
+    alpha = _choose(make, _flat(xa), ya, _flat(xb), yb, ALPHAS,
+                    lambda m, xv, yv: -float(np.mean(np.abs(m.predict(xv) - yv))))
+    m = make(alpha).fit(_flat(x), y)
+
+    def predict(split: str, limit: int | None = None) -> np.ndarray:
+        xs, _ = prep.arrays(split, limit)
+        return np.asarray(m.predict(_flat(xs)), dtype="float64").reshape(-1)
+
+    kernel, bias = _linear_weights(m)
+    linear = {"kind": "regress", "kernel": kernel, "bias": bias}
+    return Baseline("ridge", predict, not prep.masked, {"alpha": alpha}, 0.0, fit_rows=len(x),
+                    _linear=linear)
+
+
+def _constant(prep: Prepared, fit_on: str) -> Baseline:
+    """majority class (classify) or training mean (regress): what knowing nothing scores."""
+    _, y = prep.arrays(fit_on)
+    if prep.task == "classify":
+        counts = np.bincount(y.astype(int), minlength=prep.n_outputs)
+        value, name, params = _one_hot(np.array([counts.argmax()]), prep.n_outputs)[0], \
+            "majority", {"class": int(counts.argmax())}
+    else:
+        value, name, params = float(np.mean(y)), "mean", {"value": float(np.mean(y))}
+
+    def predict(split: str, limit: int | None = None) -> np.ndarray:
+        n = len(prep.arrays(split, limit)[1])
+        return np.tile(value, (n, 1)) if prep.task == "classify" else np.full(n, value)
+
+    return Baseline(name, predict, False, params, 0.0, fit_rows=len(y))
+
+
+# --- text -------------------------------------------------------------------------------------
+
+
+def _text_makers(prep: Prepared):
+    name = "tfidf_logreg" if prep.task == "classify" else "tfidf_ridge"
+    return [(name, lambda f, c: _tfidf(prep, f, c)), ("majority" if prep.task == "classify"
+                                                      else "mean", lambda f, c: _constant(prep, f))]
+
+
+def _tfidf(prep: Prepared, fit_on: str, choose_on: tuple[str, str]) -> Baseline:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+
+    classify = prep.task == "classify"
+    xa, ya = prep.arrays(choose_on[0])
+    xb, yb = prep.arrays(choose_on[1])
+    x, y = prep.arrays(fit_on)
+    if classify and (len(np.unique(ya)) < 2 or len(np.unique(y)) < 2):
+        raise _Skip("a single class in the fit rows")
+
+    def make(v):
+        head = LogisticRegression(C=v, max_iter=1000) if classify else Ridge(alpha=v)
+        return make_pipeline(TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1,
+                                             max_features=100_000), head)
+
+    def score(m, xv, yv):
+        pred = m.predict(list(xv))
+        return float(np.mean(pred == yv)) if classify else -float(np.mean(np.abs(pred - yv)))
+
+    v = _choose(make, list(xa), ya, list(xb), yb, CS if classify else ALPHAS, score)
+    m = make(v).fit(list(x), y)
+
+    def predict(split: str, limit: int | None = None) -> np.ndarray:
+        xs, _ = prep.arrays(split, limit)
+        if classify:
+            return _probabilities(m[-1], m.predict_proba(list(xs)), prep.n_outputs)
+        return np.asarray(m.predict(list(xs)), dtype="float64").reshape(-1)
+
+    name = "tfidf_logreg" if classify else "tfidf_ridge"
+    return Baseline(name, predict, False, {"C" if classify else "alpha": v, "ngrams": "1-2"},
+                    0.0, fit_rows=len(x))
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+def keras_model(prep: Prepared, baseline: Baseline):
+    """The exportable baseline as the Keras model space.export_model would give for a cell:
+    input `prep.input_name` of shape `prep.input_shape` (raw values), preprocessing inside
+    the graph, one Dense layer over the flattened window/sequence, output `forecast` (n, H)
+    in user units, `probabilities` (n, C), or `prediction` (n, 1) in user units."""
+    import keras
+    from keras import ops
+
+    lin = baseline._linear
+    if not baseline.exportable or lin is None:
+        raise ValueError(f"the '{baseline.name}' baseline is not exportable")
+    inputs = keras.Input(shape=prep.input_shape, name=prep.input_name, dtype=prep.input_dtype)
+    kernel = np.asarray(lin["kernel"], dtype="float32")
+    bias = np.asarray(lin["bias"], dtype="float32")
+    dense = keras.layers.Dense(kernel.shape[1], name="linear_path",
+                               activation="softmax" if lin["kind"] == "classify" else None)
+    name = f"cellpick_{baseline.name}"
+    if lin["kind"] != "forecast":
+        out = dense(keras.layers.Flatten(name="flat_sequence")(inputs))
+        dense.set_weights([kernel, bias])
+        if lin["kind"] == "classify":
+            return keras.Model(inputs, keras.layers.Identity(name="probabilities")(out), name=name)
+        return keras.Model(inputs, keras.layers.Identity(name="prediction")(out), name=name)
+
+    # Forecast: the same arithmetic as space._forecast, with the Dense in place of the cells.
+    scaling, log = lin["scaling"], lin["log"]
+    st = prep.target_stats["log" if log else "raw"]
+    u = inputs[:, :, :1]
+    if log:
+        u = ops.log(ops.maximum(u, 1e-12))
+    last = u[:, -1, :]
+    if scaling == "global":
+        z = (u - st["mean"]) / st["std"]
+    elif scaling == "relative":
+        z = (u - last[:, None, :]) / st["std"]
+    else:
+        d = (u[:, 1:, :] - u[:, :-1, :]) / st["diff_std"]
+        z = ops.concatenate([ops.zeros_like(u[:, :1, :]), d], axis=1)
+    if prep.input_shape[1] > 1:
+        cov = (inputs[:, :, 1:] - prep.x_mean[1:]) / np.sqrt(prep.x_var[1:])
+        z = ops.concatenate([z, cov], axis=-1)
+    out = dense(keras.layers.Flatten(name="flat_window")(z))
+    dense.set_weights([kernel, bias])
+    if scaling == "global":
+        u_hat = st["mean"] + st["std"] * out
+    elif scaling == "relative":
+        u_hat = last + st["std"] * out
+    else:
+        u_hat = last + ops.cumsum(st["diff_std"] * out, axis=1)
+    if log:
+        span = st["max"] - st["min"] + 10 * st["std"]
+        u_hat = ops.exp(ops.clip(u_hat, st["min"] - span, st["max"] + span))
+    return keras.Model(inputs, keras.layers.Identity(name="forecast")(u_hat), name=name)
+
+
+def describe(baseline: Baseline) -> dict[str, Any]:
+    """What MLflow and cellpick.json record about a baseline."""
+    return {"name": baseline.name, "exportable": baseline.exportable, "params": baseline.params,
+            "seconds": round(baseline.seconds, 3), "fit_rows": baseline.fit_rows}
