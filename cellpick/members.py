@@ -57,7 +57,7 @@ class MemberResult:
     seconds: float  # the group's wall time / number of members
     rounds_trained: int = 0  # rounds before this member stopped
     round_steps: int = 0  # gradient steps per round
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # xla, first_round_seconds (trace + compile), round_seconds
 
 
 def round_steps(schedule: Schedule) -> int:
@@ -273,9 +273,12 @@ def fit_members(members: list[Member], config: dict[str, Any], schedule: Schedul
     histories = [{"loss": [], names[i]: [], "val_loss": [], f"val_{names[i]}": [], "learning_rate": []}
                  for i in range(len(members))]
     trained = [0] * len(members)
+    round_seconds = []
     for r in range(max_rounds):
         lrs = [group.lr(i) for i in range(len(members))]
+        t_round = time.perf_counter()
         train = group.train(n)
+        round_seconds.append(time.perf_counter() - t_round)
         val = validate()
         for i, (pol, h) in enumerate(zip(policies, histories)):
             if pol.stopped:
@@ -301,7 +304,9 @@ def fit_members(members: list[Member], config: dict[str, Any], schedule: Schedul
         # The compiled optimizer keeps the rate it ended with, as after fit_one.
         results.append(MemberResult(model=model, history=histories[i], best_round=pol.best_round,
                                     steps=(pol.best_round + 1) * n, seconds=seconds,
-                                    rounds_trained=trained[i], round_steps=n))
+                                    rounds_trained=trained[i], round_steps=n,
+                                    extra={"xla": group.jit, "first_round_seconds": round_seconds[0],
+                                           "round_seconds": float(np.median(round_seconds[1:] or round_seconds))}))
     return results
 
 
