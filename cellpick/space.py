@@ -61,7 +61,7 @@ def build_model(prep: Prepared, config: dict[str, Any]):
     inputs = keras.Input(shape=prep.input_shape, name=prep.input_name, dtype=prep.input_dtype)
     if prep.task == "forecast":
         return _compile(keras.Model(inputs, _forecast(prep, config, inputs, cell_cls),
-                                    name=f"cellpick_{config['cell']}"), config, "mse", ["mae"])
+                                    name=f"cellpick_{config['cell']}"), config, "mse", ["mae"], prep)
     mask = None
     if prep.kind == "text":
         ids = keras.layers.TextVectorization(
@@ -95,15 +95,33 @@ def build_model(prep: Prepared, config: dict[str, Any]):
         outputs = keras.layers.Dense(prep.n_outputs, name="scaled_output")(x)
         loss, metrics = "mse", ["mae"]
     return _compile(keras.Model(inputs, outputs, name=f"cellpick_{config['cell']}"),
-                    config, loss, metrics)
+                    config, loss, metrics, prep)
 
 
-def _compile(model, config: dict[str, Any], loss: str, metrics: list[str]):
+def _compile(model, config: dict[str, Any], loss: str, metrics: list[str], prep: Prepared | None = None):
     import keras
 
     model.compile(optimizer=keras.optimizers.Adam(float(config.get("learning_rate", 1e-3))),
-                  loss=loss, metrics=metrics)
+                  loss=loss, metrics=metrics, **(_fit_options(prep) if prep is not None else {}))
     return model
+
+
+STEPS_PER_EXECUTION = 32  # at most this many steps per call into the graph
+
+
+def _fit_options(prep: Prepared) -> dict[str, Any]:
+    """How Keras' fit runs a step: a whole small epoch per call into the graph (tiny data
+    spends its time in per-step Python overhead, bench/RESULTS.md "Training engine"). No
+    jit_compile here: with TensorFlow's op determinism on (pipeline.run, CPU) Keras declines
+    it ("Model doesn't support jit_compile=True"); members.py compiles its own step instead."""
+    import math
+    import os
+
+    spe = max(1, math.ceil(max(1, prep.sizes.get("train", 1)) / prep.batch_size()))
+    opts: dict[str, Any] = {"steps_per_execution": int(min(spe, STEPS_PER_EXECUTION))}
+    if os.environ.get("CELLPICK_FIT_SPE") == "0":  # the old path, for side-by-side benchmarks
+        opts["steps_per_execution"] = 1
+    return opts
 
 
 def _recurrent(x, config: dict[str, Any], cell_cls):

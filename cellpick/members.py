@@ -1,0 +1,331 @@
+"""Members: several models of one configuration trained together, as one graph.
+
+On small data a training step's arithmetic takes microseconds and the wall time is framework
+overhead (one Python round trip, one callback pass per step or epoch). Training K models of
+one configuration (verdict seeds, folds x seeds) as K independent members of one graph pays
+that overhead once per step for all of them.
+
+Each member is an ordinary model (`space.build_model(member.prep, config)`) with its own
+data stream (its prep's training split, shuffled with its seed and repeated: the batch order
+`fit_one` would see), its own initial weights and dropout (built after
+`keras.utils.set_random_seed(member.seed)`, as `fit_one` does), its own loss and its own Adam
+(the one `build_model` compiled). One `tf.function` runs a whole round of steps for all
+members; between rounds Python validates every member and applies, per member, the policy
+`train.callbacks` gives `fit_one`: ReduceLROnPlateau (halve the rate after half the patience
+without improvement), EarlyStopping on val_loss with the best weights restored,
+TerminateOnNaN. A stopped member's learning rate is set to 0: Adam's step is proportional to
+the rate, so its weights stay exactly where they are while the others train on (masking or
+scaling gradients would not stop Adam). A member is therefore the model it would have been
+alone, up to float summation order.
+
+Rounds: members validate every `round_steps(schedule)` gradient steps: an epoch, or on tiny
+data (6-step epochs) several epochs, so the schedule's minimum steps and patience in steps
+keep their meaning while validation stops dominating the wall time.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .train import Schedule
+from .windows import Prepared
+
+ROUND_STEPS = 24  # tiny data: validate every ~24 steps (4 airline epochs), not every epoch
+MIN_PATIENCE_ROUNDS = 8  # ...but never so rarely that patience spans fewer rounds than this
+MIN_LR = 1e-5  # ReduceLROnPlateau's floor in train.callbacks
+VAL_CHUNK = 2048  # validation rows per call
+
+
+@dataclass
+class Member:
+    """One model to train: its data (and training-split constants) and its seed."""
+
+    prep: Prepared  # trains on prep's "train" split, early-stops on its "val" split
+    seed: int  # initial weights, dropout and batch order
+
+
+@dataclass
+class MemberResult:
+    model: Any  # the keras.Model build_model returns, best weights restored
+    history: dict[str, list[float]]  # per validation round: loss, metric, val_*, learning_rate
+    best_round: int  # round with the lowest val_loss (the weights restored)
+    steps: int  # gradient steps up to and including the best round
+    seconds: float  # the group's wall time / number of members
+    rounds_trained: int = 0  # rounds before this member stopped
+    round_steps: int = 0  # gradient steps per round
+    extra: dict = field(default_factory=dict)  # xla, first_round_seconds (trace + compile), round_seconds
+
+
+def round_steps(schedule: Schedule) -> int:
+    """Gradient steps between validations: at least an epoch and about ROUND_STEPS, but
+    short enough that early stopping's patience spans at least MIN_PATIENCE_ROUNDS rounds."""
+    spe = schedule.steps_per_epoch
+    patience_steps = schedule.patience * spe
+    return max(1, min(max(spe, ROUND_STEPS), patience_steps // MIN_PATIENCE_ROUNDS))
+
+
+def _use_xla(members: list[Member]) -> bool:
+    """XLA for numeric input (text's string ops cannot compile)."""
+    import os
+
+    if os.environ.get("CELLPICK_XLA") in ("0", "1"):
+        return os.environ["CELLPICK_XLA"] == "1"
+    return all(m.prep.input_dtype != "string" for m in members)
+
+
+def _metric_name(prep: Prepared) -> str:
+    return "accuracy" if prep.task == "classify" else "mae"
+
+
+def _padded(ds, batch_size: int):
+    """Batches of a fixed size, a short last batch filled up with copies of its own rows at
+    weight 0: one shape, so XLA compiles the step once; the loss is still the real rows' mean."""
+    import tensorflow as tf
+
+    def pad(x, y):
+        n = tf.shape(y)[0]
+        idx = tf.range(batch_size) % n
+        w = tf.cast(tf.range(batch_size) < n, tf.float32)
+        return tf.gather(x, idx), tf.gather(y, idx), w
+
+    return ds.map(pad)
+
+
+class _Group:
+    """K built models and one compiled round function over their zipped streams."""
+
+    def __init__(self, members: list[Member], config: dict[str, Any], split: str,
+                 jit_compile: bool | None = None):
+        import keras
+        import tensorflow as tf
+
+        from .space import build_model
+
+        self.members = members
+        self.models, streams = [], []
+        for m in members:
+            # As fit_one: the global seed decides the weights, the dropout seeds and (with the
+            # op seed) the shuffle order, so each stream is made right after its model.
+            keras.utils.set_random_seed(m.seed)
+            self.models.append(build_model(m.prep, config))
+            bs = m.prep.batch_size()
+            streams.append(_padded(m.prep.dataset(split, bs, shuffle=True, seed=m.seed), bs).repeat())
+        self.opts = [model.optimizer for model in self.models]  # build_model's Adam, per member
+        for model, opt in zip(self.models, self.opts):
+            opt.build(model.trainable_variables)
+        self.losses = [keras.losses.get(model.loss) for model in self.models]
+        self.classify = [m.prep.task == "classify" for m in members]
+        self.iterator = iter(tf.data.Dataset.zip(tuple(streams)).prefetch(tf.data.AUTOTUNE))
+        self.jit = jit_compile if jit_compile is not None else _use_xla(members)
+        self._step = tf.function(self._step_py, jit_compile=self.jit)
+        self._round = tf.function(self._round_py, reduce_retracing=True)
+
+    def _per_sample(self, i, y, pred):
+        """(loss, metric) per sample for member i, as compile's loss and metric compute them."""
+        import keras
+        from keras import ops
+
+        loss = self.losses[i](y, pred)
+        if self.classify[i]:
+            metric = keras.metrics.sparse_categorical_accuracy(ops.reshape(y, (-1, 1)), pred)
+            metric = ops.reshape(metric, (-1,))
+        else:
+            metric = ops.mean(ops.abs(ops.cast(y, pred.dtype) - pred), axis=-1)
+        return loss, metric
+
+    def _round_py(self, n):
+        import tensorflow as tf
+
+        k = len(self.models)
+        sums = tf.zeros((k, 3), tf.float32)  # per member: loss sum, metric sum, samples
+        for _ in tf.range(n):
+            sums += self._step(next(self.iterator))
+        return sums
+
+    def _step_py(self, batch):
+        import tensorflow as tf
+
+        rows = []
+        for i, model in enumerate(self.models):
+            x, y, w = batch[i]
+            nb = tf.reduce_sum(w)
+            with tf.GradientTape() as tape:
+                pred = model(x, training=True)
+                loss, metric = self._per_sample(i, y, pred)
+                mean = tf.reduce_sum(w * tf.cast(loss, tf.float32)) / nb  # the real rows' mean
+            variables = model.trainable_variables
+            grads = tape.gradient(mean, variables)
+            self.opts[i].apply_gradients(zip(grads, variables))
+            rows.append(tf.stack([mean * nb, tf.reduce_sum(w * tf.cast(metric, tf.float32)), nb]))
+        return tf.stack(rows)
+
+    def train(self, n: int) -> np.ndarray:
+        import tensorflow as tf
+
+        return self._round(tf.constant(n, tf.int64)).numpy()
+
+    def set_lr(self, i: int, lr: float) -> None:
+        self.opts[i].learning_rate.assign(lr)
+
+    def lr(self, i: int) -> float:
+        return float(self.opts[i].learning_rate.numpy())
+
+
+class _Validator:
+    """Every member's val split, materialised once, evaluated in one call when small."""
+
+    def __init__(self, group: _Group):
+        import tensorflow as tf
+
+        self.group = group
+        self.chunks = []
+        for m in group.members:
+            n = m.prep.sizes.get("val", 0)
+            ds = m.prep.dataset("val", max(1, min(VAL_CHUNK, n)))
+            self.chunks.append([b for b in ds])
+        self.fused = sum(len(c) for c in self.chunks) <= 16
+        self._eval = tf.function(self._eval_py, reduce_retracing=True)
+
+    def _eval_py(self, chunks):
+        import tensorflow as tf
+
+        rows = []
+        for i, member_chunks in enumerate(chunks):
+            total = tf.zeros((3,), tf.float32)
+            for x, y in member_chunks:
+                pred = self.group.models[i](x, training=False)
+                loss, metric = self.group._per_sample(i, y, pred)
+                total += tf.stack([tf.reduce_sum(loss), tf.reduce_sum(tf.cast(metric, tf.float32)),
+                                   tf.cast(tf.shape(loss)[0], tf.float32)])
+            rows.append(total)
+        return tf.stack(rows)
+
+    def __call__(self) -> np.ndarray:
+        """(K, 3): val loss sum, metric sum, samples per member."""
+        if self.fused:
+            return self._eval(self.chunks).numpy()
+        # Large validation splits: one member at a time keeps the graph small.
+        out = np.zeros((len(self.chunks), 3), np.float32)
+        for i, member_chunks in enumerate(self.chunks):
+            for chunk in member_chunks:
+                out[i] += self._eval([[chunk] if j == i else [] for j in range(len(self.chunks))]).numpy()[i]
+        return out
+
+
+@dataclass
+class _Policy:
+    """One member's EarlyStopping + ReduceLROnPlateau + TerminateOnNaN state, in rounds."""
+
+    patience: int
+    lr_patience: int
+    best: float = math.inf
+    best_round: int = 0
+    wait: int = 0
+    lr_best: float = math.inf
+    lr_wait: int = 0
+    stopped: bool = False
+    weights: list | None = None
+
+    def update(self, r: int, val_loss: float, train_loss: float, lr: float, model) -> float | None:
+        """Apply one round's validation; return a new learning rate (or None for unchanged)."""
+        if not np.isfinite(train_loss):  # TerminateOnNaN
+            self.stopped = True
+            return None
+        new_lr = None
+        # ReduceLROnPlateau(factor=0.5, min_lr=MIN_LR, min_delta=1e-4, cooldown=0)
+        if val_loss < self.lr_best - 1e-4:
+            self.lr_best, self.lr_wait = val_loss, 0
+        else:
+            self.lr_wait += 1
+            if self.lr_wait >= self.lr_patience and lr > np.float32(MIN_LR):
+                new_lr, self.lr_wait = max(lr * 0.5, MIN_LR), 0
+        # EarlyStopping(patience, restore_best_weights=True, min_delta=0)
+        self.wait += 1
+        if val_loss < self.best or self.weights is None:
+            if val_loss < self.best:
+                self.best, self.best_round = val_loss, r
+            self.wait = 0
+            self.weights = model.get_weights()
+        if self.wait >= self.patience and r > 0:
+            self.stopped = True
+        return new_lr
+
+
+def fit_members(members: list[Member], config: dict[str, Any], schedule: Schedule, *,
+                deadline: float | None = None) -> list[MemberResult]:
+    """Train members of one configuration together; each ends at its own best round."""
+    if not members:
+        return []
+    t0 = time.perf_counter()
+    group = _Group(members, config, "train")
+    validate = _Validator(group)
+    n = round_steps(schedule)
+    spe = schedule.steps_per_epoch
+    max_rounds = max(1, math.ceil(schedule.epochs * spe / n))
+    patience = max(1, math.ceil(schedule.patience * spe / n))
+    lr_patience = max(2, math.ceil(max(2, schedule.patience // 2) * spe / n))
+    policies = [_Policy(patience, lr_patience) for _ in members]
+    names = [_metric_name(m.prep) for m in members]
+    histories = [{"loss": [], names[i]: [], "val_loss": [], f"val_{names[i]}": [], "learning_rate": []}
+                 for i in range(len(members))]
+    trained = [0] * len(members)
+    round_seconds = []
+    for r in range(max_rounds):
+        lrs = [group.lr(i) for i in range(len(members))]
+        t_round = time.perf_counter()
+        train = group.train(n)
+        round_seconds.append(time.perf_counter() - t_round)
+        val = validate()
+        for i, (pol, h) in enumerate(zip(policies, histories)):
+            if pol.stopped:
+                continue
+            trained[i] = r + 1
+            loss, metric = train[i, 0] / train[i, 2], train[i, 1] / train[i, 2]
+            val_loss, val_metric = val[i, 0] / max(val[i, 2], 1), val[i, 1] / max(val[i, 2], 1)
+            for key, v in (("loss", loss), (names[i], metric), ("val_loss", val_loss),
+                           (f"val_{names[i]}", val_metric), ("learning_rate", lrs[i])):
+                h[key].append(float(v))
+            new_lr = pol.update(r, float(val_loss), float(loss), lrs[i], group.models[i])
+            if pol.stopped:
+                group.set_lr(i, 0.0)  # frozen exactly: Adam's step is proportional to the rate
+            elif new_lr is not None:
+                group.set_lr(i, new_lr)
+        if all(p.stopped for p in policies) or (deadline is not None and time.time() >= deadline):
+            break
+    seconds = (time.perf_counter() - t0) / len(members)
+    results = []
+    for i, (model, pol) in enumerate(zip(group.models, policies)):
+        if pol.weights is not None:
+            model.set_weights(pol.weights)
+        # The compiled optimizer keeps the rate it ended with, as after fit_one.
+        results.append(MemberResult(model=model, history=histories[i], best_round=pol.best_round,
+                                    steps=(pol.best_round + 1) * n, seconds=seconds,
+                                    rounds_trained=trained[i], round_steps=n,
+                                    extra={"xla": group.jit, "first_round_seconds": round_seconds[0],
+                                           "round_seconds": float(np.median(round_seconds[1:] or round_seconds))}))
+    return results
+
+
+def refit_members(members: list[Member], config: dict[str, Any], steps: list[int]) -> list:
+    """Train each member on its prep's "trainval" split for its own number of steps, no
+    validation (steps: MemberResult.steps of its validated run)."""
+    if not members:
+        return []
+    if len(steps) != len(members):
+        raise ValueError(f"refit_members needs one step count per member; got {len(steps)} "
+                         f"for {len(members)} members")
+    group = _Group(members, config, "trainval")
+    left = [max(1, int(s)) for s in steps]
+    while any(left):
+        n = min(s for s in left if s > 0)
+        group.train(n)
+        for i in range(len(left)):
+            if left[i] > 0:
+                left[i] -= n
+                if left[i] == 0:
+                    group.set_lr(i, 0.0)
+    return group.models

@@ -1,0 +1,178 @@
+"""Members trained together: each one the model it would have been alone, with its own policy."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellpick.data import Dataset
+from cellpick.members import Member, MemberResult, _Group, _Policy, fit_members, refit_members
+from cellpick.train import Schedule
+from cellpick.windows import prepare
+
+CLASSIFY = {"cell": "gru", "units": 8, "layers": 1, "dropout": 0.0, "learning_rate": 3e-3}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _deterministic():
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()  # as pipeline.run does on a CPU
+
+
+@pytest.fixture(autouse=True)
+def _no_xla(monkeypatch):
+    """XLA's compile takes seconds; the first test checks the XLA step explicitly."""
+    monkeypatch.setenv("CELLPICK_XLA", "0")
+
+
+def _sign_of_mean(n=52, steps=12, seed=0) -> Dataset:
+    """Wide sequences whose class is the sign of their mean (a known answer)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, steps)) + np.repeat([-0.7, 0.7], n // 2)[:, None]
+    frame = pd.DataFrame(x, columns=[f"t{i}" for i in range(steps)])
+    frame.insert(0, "label", np.where(x.mean(axis=1) > 0, "up", "down"))
+    return Dataset(path=Path("sign.csv"), frame=frame, layout="wide", task="classify",
+                   target="label", features=[f"t{i}" for i in range(steps)], classes=["down", "up"])
+
+
+def _sine(n: int, scale: float, level: float) -> Dataset:
+    t = np.arange(n)
+    frame = pd.DataFrame({"y": level + scale * np.sin(2 * np.pi * t / 12) + 0.1 * scale * np.cos(t)})
+    return Dataset(path=Path("sine.csv"), frame=frame, layout="series", task="forecast",
+                   target="y", features=["y"])
+
+
+def _classify_prep():
+    return prepare(_sign_of_mean(), lookback=None, horizon=1, test_size=0.0, seed=0)
+
+
+def test_a_member_trains_as_plain_keras_would_alone_and_beside_others():
+    import keras
+
+    from cellpick.space import build_model
+
+    prep = _classify_prep()
+    assert prep.sizes["train"] % prep.batch_size() != 0  # a short batch every epoch, padded here
+    other = prepare(_sign_of_mean(seed=5), lookback=None, horizon=1, test_size=0.0, seed=0)
+    steps = 20
+    group = _Group([Member(prep, 7), Member(other, 8)], CLASSIFY, "train", jit_compile=True)
+    alone = _Group([Member(prep, 7)], CLASSIFY, "train", jit_compile=False)
+    for g in (group, alone):
+        g.train(steps)
+    keras.utils.set_random_seed(7)
+    solo = build_model(prep, CLASSIFY)  # what fit_one trains: Keras' own train step
+    solo.fit(prep.dataset("train", prep.batch_size(), shuffle=True, seed=7).repeat(),
+             steps_per_epoch=steps, epochs=1, verbose=0)
+    for a, b, c in zip(group.models[0].get_weights(), alone.models[0].get_weights(), solo.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-5)
+
+
+def test_a_stopped_member_is_frozen_exactly_while_the_other_trains():
+    prep = _classify_prep()
+    group = _Group([Member(prep, 1), Member(prep, 2)], CLASSIFY, "train")
+    group.train(3)
+    before = [m.get_weights() for m in group.models]
+    group.set_lr(0, 0.0)
+    group.set_lr(1, group.lr(1) * 0.5)
+    group.train(10)
+    after = [m.get_weights() for m in group.models]
+    assert all(np.array_equal(a, b) for a, b in zip(before[0], after[0]))
+    assert not all(np.array_equal(a, b) for a, b in zip(before[1], after[1]))
+    assert group.lr(1) == pytest.approx(CLASSIFY["learning_rate"] * 0.5)
+
+
+def test_policy_halves_then_stops_on_its_own_val_loss():
+    class Model:
+        def get_weights(self):
+            return ["w"]
+
+    pol = _Policy(patience=4, lr_patience=2)
+    lrs = []
+    lr = 1e-3
+    for r, v in enumerate([1.0, 0.9, 0.95, 0.95, 0.95, 0.95]):
+        new = pol.update(r, v, 0.5, lr, Model())
+        lr = new if new is not None else lr
+        lrs.append(lr)
+    assert lrs == [1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4] and pol.best_round == 1
+    assert pol.stopped and pol.wait == 4
+    nan = _Policy(patience=4, lr_patience=2)
+    nan.update(0, 1.0, float("nan"), lr, Model())
+    assert nan.stopped  # TerminateOnNaN, per member
+
+
+def test_stop_and_halve_act_per_member_in_one_group():
+    prep = _classify_prep()
+    flipped = copy.copy(prep)  # same training data, validation labels flipped: val_loss rises
+    flipped._y = {**prep._y, "val": 1 - prep._y["val"]}
+    schedule = Schedule(epochs=60, patience=8, steps_per_epoch=5)  # rounds of 5 steps
+    good, bad = fit_members([Member(prep, 3), Member(flipped, 3)], CLASSIFY, schedule)
+    assert bad.rounds_trained < good.rounds_trained  # it stopped, the other trained on
+    assert min(bad.history["learning_rate"]) < CLASSIFY["learning_rate"]  # halved on its own
+    assert bad.best_round == int(np.argmin(bad.history["val_loss"]))
+    assert good.best_round == int(np.argmin(good.history["val_loss"]))
+    assert max(good.history["val_accuracy"]) >= 0.9
+    # Restored best weights: the model scores its best round's val_loss.
+    x, y = flipped.arrays("val")
+    p = bad.model.predict(x, verbose=0)
+    loss = -np.mean(np.log(p[np.arange(len(y)), y.astype(int)]))
+    assert loss == pytest.approx(bad.history["val_loss"][bad.best_round], rel=1e-4)
+
+
+def test_members_with_different_data_and_scaling_train_and_export():
+    from cellpick.space import export_model
+
+    preps = [prepare(_sine(n, scale, level), lookback=24, horizon=6, test_size=0.0, season=12)
+             for n, scale, level in ((120, 1.0, 0.0), (160, 50.0, 300.0))]
+    assert preps[0].sizes["train"] != preps[1].sizes["train"]
+    config = {"cell": "lstm", "units": 8, "layers": 1, "dropout": 0.2, "learning_rate": 3e-3,
+              "scaling": "relative", "linear": True}
+    schedule = Schedule(epochs=8, patience=4, steps_per_epoch=4)
+    results = fit_members([Member(p, 11 + i) for i, p in enumerate(preps)], config, schedule)
+    for prep, r in zip(preps, results):
+        assert isinstance(r, MemberResult) and r.steps == (r.best_round + 1) * r.round_steps
+        assert set(r.history) == {"loss", "mae", "val_loss", "val_mae", "learning_rate"}
+        assert np.isfinite(r.history["val_loss"]).all()
+        x, y = prep.arrays("val")
+        pred = export_model(prep, r.model).predict(x, verbose=0)
+        assert pred.shape == y.shape
+        assert np.mean(np.abs(pred - y)) < 2 * np.std(y)  # original units, not standardised
+    refit = refit_members([Member(p, 11 + i) for i, p in enumerate(preps)], config,
+                          [r.steps for r in results])
+    assert [export_model(p, m).predict(p.arrays("val")[0], verbose=0).shape[1] for p, m in zip(preps, refit)] == [6, 6]
+
+
+def test_same_seeds_give_the_same_members_twice():
+    prep = _classify_prep()
+    schedule = Schedule(epochs=6, patience=3, steps_per_epoch=5)
+    config = {**CLASSIFY, "dropout": 0.2}
+    runs = [fit_members([Member(prep, 1), Member(prep, 2)], config, schedule) for _ in range(2)]
+    for a, b in zip(*runs):
+        assert a.history == b.history and a.best_round == b.best_round
+        assert all(np.array_equal(u, v) for u, v in zip(a.model.get_weights(), b.model.get_weights()))
+    assert runs[0][0].history != runs[0][1].history  # different seeds, different members
+
+
+def test_text_members_train_without_xla(tmp_path):
+    from cellpick.data import load
+
+    rng = np.random.default_rng(0)
+    words = ["the", "a", "film", "plot", "was", "actor"]
+    rows = []
+    for i in range(60):
+        good = i % 2 == 0
+        text = " ".join(list(rng.choice(words, size=5)) + ["great" if good else "awful"])
+        rows.append({"review": text, "sentiment": "pos" if good else "neg"})
+    path = tmp_path / "reviews.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    prep = prepare(load(path), lookback=None, horizon=1, test_size=0.0, seed=0)
+    assert prep.kind == "text"
+    results = fit_members([Member(prep, 1), Member(prep, 2)], CLASSIFY,
+                          Schedule(epochs=4, patience=2, steps_per_epoch=6))
+    assert all(np.isfinite(r.history["val_loss"]).all() for r in results)
+    x, _ = prep.arrays("val")
+    assert results[0].model.predict(x, verbose=0).shape == (len(x), 2)
