@@ -82,8 +82,10 @@ class _Progress:
     def _on_plan(self, info: dict) -> None:
         self.metric, self.greater = info["metric"], info["task"] == "classify"
         sizes = " / ".join(f"{k} {v}" for k, v in info["sizes"].items())
-        window = (f", lookback {info['lookback']}, horizon {info['horizon']}"
-                  f"{', season ' + str(info['season']) if info['season'] else ''}"
+        season = (f", season {info['season']} ({info['season_how']}; --season)" if info["season"]
+                  else f", no season ({info['season_how']}; --season)" if info.get("season_how")
+                  else "")
+        window = (f", lookback {info['lookback']}, horizon {info['horizon']}{season}"
                   if info["lookback"] else "")
         patches = (f", read as patches of {info['patch']} steps (--patch)"
                    if info.get("patch", 1) > 1 else "")
@@ -91,7 +93,11 @@ class _Progress:
                   f"input {_shape(info['input'])}{window}{patches}")
         self.echo(f"search: {','.join(info['cells'])} x units {info['units']} x layers {info['layers']}; "
                   f"{info['tuner']} tuner, {info['max_trials']} trials per cell, up to {info['epochs']} "
-                  f"epochs (patience {info['patience']}), then {info['seeds']} seeds per cell; metric {info['metric']} on validation")
+                  f"epochs (patience {info['patience']}); metric {info['metric']} on validation")
+        test = (f"a test block of {info['test_size']:.0%} held out" if info["test_size"]
+                else "no test block (too little data for one to be informative; --test-size)")
+        self.echo(f"verdict: {info['resampling']}, {info['folds']} folds x {info['seeds']} seeds "
+                  f"(--folds, --seeds); {test}")
         for note in info["notes"]:
             self.echo(f"note: {note}")
         if info.get("dry_run"):
@@ -118,21 +124,28 @@ class _Progress:
         self.echo(f"[trial {int(n):>2}{total}] {info['cell']:<4} units {info['units']:<4} layers "
                   f"{info['layers']}  {shown} {best}  {info['train_seconds']:.1f}s  {self._elapsed()}")
 
-    def _on_seed_end(self, info: dict) -> None:
-        self.echo(f"[seed {info['k']}] {info['cell']:<4} val {info['metric']} {info['score']:.4g}  "
+    def _on_cell_end(self, info: dict) -> None:
+        self.echo(f"[verdict] {info['cell']:<4} {info['units']} fold x seed models: {info['metric']} "
+                  f"{info['mean']:.4g} (folds {info['low']:.4g} to {info['high']:.4g})  "
                   f"{info['seconds']:.1f}s  {self._elapsed()}")
+
+    def _on_note(self, info: dict) -> None:
+        self.echo(f"note: {info['message']}")
 
     def _on_stage(self, info: dict) -> None:
         if info["name"] == "verdict":
-            self.echo(f"verdict: retraining the best configuration of {', '.join(info['cells'])} "
-                      f"with {info['seeds']} seeds")
+            self.echo(f"verdict: training the best configuration of {', '.join(info['cells'])} "
+                      f"on {info['folds']} folds x {info['seeds']} seeds")
         elif info["name"] == "baselines":
-            self.echo("baselines: fitting scikit-learn baselines on the same split")
+            self.echo(f"baselines: fitting the baselines on the same {info['folds']} folds")
         elif info["name"] == "refit":
             n = info.get("models", 1)
             what = f"the winner's {n} seed models" if n > 1 else "the winner"
-            self.echo(f"refit: retraining {what} on train+validation ({info['epochs']} epochs "
-                      f"for the best seed)")
+            self.echo(f"refit: retraining {what} on all non-test data ({info['epochs']:.3g} "
+                      f"epochs: the median of its folds' best)")
+        elif info["name"] == "final":
+            self.echo(f"final: training the winner's {info['models']} seed models on the search "
+                      f"split (early stopping on validation; --refit retrains on all non-test data)")
         elif info["name"] == "export":
             self.echo("export: scoring the winner on the test split, writing the report and the model")
 
@@ -226,7 +239,9 @@ def _print_summary(result, json_out: bool, quiet: bool) -> None:
         typer.echo(leaderboard_text(board, result.verdict))
         test = "" if result.test_score is None else f"; test {result.metric} {result.test_score:.4g}"
         typer.echo(f"winner: {result.winner} {result.config}{test}")
-        typer.echo(f"export: {result.export_path}")
+        held = (f" (the {result.verdict['export']['baseline']} baseline: --export best)"
+                if result.exported == "baseline" else "")
+        typer.echo(f"export: {result.export_path}{held}")
         if result.registered_model:
             typer.echo(f"registered: {result.registered_model}")
         for line in _ui_lines(result.tracking_uri, result.parent_run_id):

@@ -21,6 +21,7 @@ from .vocab import CELLS, TASKS
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 STRATEGIES = ("none", "mirrored")
 ROLES = ("chief", "worker")
+EXPORTS = ("cell", "best")
 
 
 def _cli(help: str, *decls: str, type: type | None = None) -> dict[str, Any]:
@@ -64,9 +65,18 @@ class FitConfig:
     # None: 40 epochs, at least 1200 gradient steps (train.Schedule)
     epochs: int | None = _opt(None, "Epochs per trial and seed (default: 40, and at least 1200 "
                                     "gradient steps on small data).")
-    seeds: int = _opt(3, "Seeds per cell in the verdict.")
+    # None: from the data size (folds.default_folds: 5 x 3 on small data, 3 x 2 on large)
+    folds: int | None = _opt(None, "Folds of the verdict's cross-validation (rolling origins for "
+                                   "series; default: 5, 3 from 10,000 samples).")
+    seeds: int | None = _opt(None, "Seeds (repetitions) per fold in the verdict (default: 3, 2 "
+                                   "from 1,000 samples).")
+    # None: 1% of the best cell's score; accuracy: at least one validated sample
+    rope: float | None = _opt(None, "Region of practical equivalence in metric units (default: 1% "
+                                    "of the best score; accuracy: at least one sample).")
     time_budget: float | None = _opt(None, "Wall-clock budget, e.g. 90s, 20m, 2h.", type=str)  # s
-    test_size: float = _opt(0.2, "Fraction held out for the test split.")
+    # "auto": a test block only where the data is large enough (windows.auto_test_size)
+    test_size: float | str = _opt("auto", "Fraction held out for the test split, or auto (20% "
+                                          "where the data is large enough, else none).", type=str)
     tracking_uri: str | None = _opt(None, "MLflow tracking URI.")
     experiment: str | None = _opt(None, "MLflow experiment (default: the data file's stem).")
     out: str = _opt("cellpick-model", "Export directory (default ./cellpick-model).", type=Path)
@@ -91,6 +101,8 @@ class FitConfig:
     # steps per patch for long fixed-length sequences; None: auto, 1: off
     patch: int | None = _opt(None, "Steps per patch for fixed-length sequences (default: about 25 "
                                    "patches from 64 steps up; 1: off).")
+    # "best": a linear baseline that beats every cell is exported instead (baselines.keras_model)
+    export: str = _opt("cell", "cell | best (export a linear baseline when it beats every cell).")
     onnx: bool = _opt(False, "Also write DIR/model.onnx (needs the onnx extra: tf2onnx, "
                              "onnxruntime).", "--onnx")
     json: bool = _opt(False, "Print a JSON summary as the last line of stdout.", "--json")
@@ -105,15 +117,19 @@ class FitConfig:
         _choice(self.strategy, "strategy", STRATEGIES)
         if self.task is not None:
             _choice(self.task, "task", TASKS)
-        for name in ("max_trials", "seeds"):
-            _positive(getattr(self, name), name)
-        for name in ("lookback", "horizon", "season", "epochs", "patch"):
+        _choice(self.export, "export", EXPORTS)
+        _positive(self.max_trials, "max_trials")
+        for name in ("lookback", "horizon", "season", "epochs", "patch", "seeds"):
             if getattr(self, name) is not None:
                 _positive(getattr(self, name), name)
-        if not isinstance(self.test_size, (int, float)) or not 0 <= self.test_size < 0.5:
-            raise ConfigError(
-                f"The 'test_size' option must be a fraction in [0, 0.5). Got {self.test_size!r} instead."
-            )
+        if self.folds is not None and (not isinstance(self.folds, int) or isinstance(self.folds, bool)
+                                       or self.folds < 2):
+            raise ConfigError(f"The 'folds' option must be an integer >= 2. Got {self.folds!r} instead.")
+        if self.rope is not None and (isinstance(self.rope, bool) or not isinstance(self.rope, (int, float))
+                                      or self.rope < 0):
+            raise ConfigError(f"The 'rope' option must be a number >= 0 in the metric's units. "
+                              f"Got {self.rope!r} instead.")
+        self.test_size = _test_size(self.test_size)
         if self.time_budget is not None:
             self.time_budget = parse_duration(self.time_budget)
         if self.onnx:
@@ -306,6 +322,20 @@ def _ints(value: Any, name: str, minimum: int) -> list[int]:
 def _choice(value: Any, name: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(f"The '{name}' option must be one of {sorted(allowed)}. Got {value!r} instead.")
+
+
+def _test_size(value: Any) -> float | str:
+    """'auto' or a fraction in [0, 0.5) (the command line gives it as a string)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        fraction = float(value) if not isinstance(value, bool) else None
+    except ValueError:
+        fraction = None
+    if fraction is None or not 0 <= fraction < 0.5:
+        raise ConfigError(f"The 'test_size' option must be 'auto' or a fraction in [0, 0.5). "
+                          f"Got {value!r} instead.")
+    return fraction
 
 
 def _onnx_installed() -> None:

@@ -341,31 +341,39 @@ def versions() -> dict[str, str]:
     return out
 
 
-def verdict_record(plan, decision, winner, test, *, search, n_seeds: int,
+def verdict_record(plan, decision, winner, test, *, search, baselines, n_seeds: int,
                    budget=None) -> dict[str, Any]:
-    """verdict.json (also cellpick.json's `verdict`): the decision, the test scores, how the
-    exported model was trained, and what the time budget cut (`search`: a SearchResult)."""
+    """verdict.json (also cellpick.json's `verdict`): the decision, the resampling, the test
+    scores, how the exported model was trained, and what the time budget cut (`search`: a
+    SearchResult; `baselines`: the baseline stage's BaselineScores)."""
     import dataclasses
 
     config = plan.config
     v = dataclasses.replace(decision, test_score=test.winner).to_dict()
+    v.setdefault("resampling", {}).update(plan.resampling.to_dict())
     v["best_baseline_test_score"] = test.best_baseline
-    runs = winner.runs
-    v["refit"] = ({"on": "train+validation", "seed": runs[0].seed, "epochs": runs[0].epochs}
-                  if winner.refit else None)
-    # The export: the mean of the winner's seed models (each refit when refit is on).
-    v["ensemble"] = ({"models": len(runs), "seeds": [r.seed for r in runs],
-                      "epochs": [r.epochs for r in runs]} if len(runs) > 1 else None)
+    v["baseline_test_scores"] = test.baselines
+    v["baseline_notes"] = baselines.notes
+    v["test_size"] = plan.test_size
+    v["export"] = ({"kind": "cell", "cell": winner.cell} if winner.kind == "cell" else
+                   {"kind": "baseline", "baseline": winner.cell, **winner.baseline})
+    v["refit"] = ({"on": "train+validation (all non-test data)", "epochs": winner.epochs,
+                   "steps": winner.steps, "rule": "median of the folds' best epoch counts"}
+                  if winner.how == "refit" and winner.kind == "cell" else None)
+    v["trained"] = winner.how
+    # The export: the mean of the winner's seed models.
+    v["ensemble"] = ({"models": len(winner.models), "seeds": winner.seeds}
+                     if len(winner.models) > 1 else None)
     v["patch"] = int(winner.config.get("patch", 1))
     v["linear_path"] = bool(winner.config.get("linear", False))
     if budget:
-        cut = search.cut_short or n_seeds < config.seeds
+        cut = search.cut_short or n_seeds < plan.resampling.seeds
         v["budget"] = {"seconds": budget.seconds, "cut_short": cut,
                        "trials_per_cell": search.rounds, "seeds": n_seeds}
         if cut:
             v["reason"] += (f" The time budget ({budget.seconds:g} s) cut the search to "
-                            f"{search.rounds} of {config.max_trials} trials per cell and "
-                            f"{n_seeds} of {config.seeds} seeds.")
+                            f"{search.rounds} of {config.max_trials} trials per cell and the "
+                            f"verdict to {n_seeds} of {plan.resampling.seeds} seeds per fold.")
     return v
 
 
@@ -385,13 +393,21 @@ def fit_meta(plan, winner, verdict: dict[str, Any], test, *,
         "classes": ds.classes, "masked": prep.masked,
         "scaling": {"x_mean": prep.x_mean, "x_var": prep.x_var, "y_mean": prep.y_mean,
                     "y_std": prep.y_std},
-        "winner": {"cell": winner.cell, "config": winner.config,
+        "winner": {"cell": verdict["winner"], "config": winner.config,
                    "n_params": int(winner.model.count_params()), "models": len(winner.models)},
+        "model": {"kind": winner.kind, "name": winner.cell},
         "scores": {"metric": plan.metric, "greater_is_better": plan.greater_is_better,
-                   "val": verdict["cells"][winner.cell]["mean"], "test": test.winner},
+                   "val": _cv_score(verdict, winner), "test": test.winner},
         "verdict": verdict, "versions": versions(),
         "mlflow": tracking,
     }
+
+
+def _cv_score(verdict: dict[str, Any], winner) -> float | None:
+    """The exported model's cross-validated score: the winning cell's, or the baseline's."""
+    if winner.kind == "baseline":
+        return verdict["baselines"].get(winner.cell)
+    return verdict["cells"][winner.cell]["mean"]
 
 
 def export_fit(plan, winner, decision, verdict: dict[str, Any], test, *, tracker, report_html: str,
@@ -404,7 +420,7 @@ def export_fit(plan, winner, decision, verdict: dict[str, Any], test, *, tracker
     example = split_arrays(plan.prep, "val")[0][:2]
     logged = tracker.log_model(winner.model, example, register=config.register, verdict={
         "winner": winner.cell, "metric": plan.metric,
-        "val_score": verdict["cells"][winner.cell]["mean"], "test_score": test.winner,
+        "val_score": _cv_score(verdict, winner), "test_score": test.winner,
         "beats_best_baseline": verdict.get("beats_best_baseline"),
         "best_baseline": verdict.get("best_baseline"), "reason": decision.reason,
         "parent_run_id": tracker.parent_id, "config": json.dumps(winner.config)})

@@ -47,6 +47,9 @@ class FitResult:
     seconds: float
     verdict: dict[str, Any] = field(repr=False, default_factory=dict)
     registered_model: str | None = None  # models:/NAME/VERSION with --register
+    decision: str | None = None  # better | equivalent | undecided | only (verdict.decide)
+    exported: str = "cell"  # what the export holds: "cell", or "baseline" (--export best)
+    beats_best_baseline: bool | None = None  # None: no baseline could be fitted
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,23 +79,23 @@ def start(config: FitConfig, progress: Progress | None = None) -> FitResult | Wo
 
 def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     """The fit on one machine, or as a distributed chief: every stage, in the order shown."""
-    from . import verdict
     from ._quiet import tensorflow
-    from .baseline_stage import run_baselines
+    from .baseline_stage import final_baselines, run_baselines
+    from .crossval import cross_validate
     from .errors import ConfigError
     from .export import export_fit, verdict_record
     from .plan import deterministic
     from .refit import build_winner, score_test
     from .report import write_report
-    from .seeds import retrain_seeds
     from .train import Budget, strategy
 
     if config.role == "worker":
         raise ConfigError("a worker runs trials only: call pipeline.start (or cellpick.fit)")
     say = progress or (lambda event, info: None)
     t_start = time.perf_counter()
-    budget = Budget(config.time_budget, time.time(), config.seeds) if config.time_budget else None
     plan = make_plan(config)
+    budget = (Budget(config.time_budget, time.time(), plan.resampling.seeds)
+              if config.time_budget else None)
     deterministic(tensorflow())
     distribute = strategy(config.strategy)
     say("dataset", {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
@@ -105,19 +108,18 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         tracker.log_dataset(plan.dataset.frame, source=str(plan.path.resolve()),
                             name=plan.path.stem, on_parent=not config.resume)
         search = _search(plan, tracker, budget, distribute, say)
-        n_seeds = budget.seeds_that_fit(search.trials, len(search.best)) if budget else config.seeds
-        seeds = retrain_seeds(plan, search.best, n_seeds, tracker=tracker, budget=budget,
-                              distribute=distribute, progress=say)
+        n_seeds = _seeds_that_fit(plan, search, budget)
+        cv = cross_validate(plan, search.best, tracker=tracker, budget=budget, progress=say)
         baselines = run_baselines(plan, tracker=tracker, progress=say)
-        decision = verdict.decide(seeds.cells, plan.metric, plan.greater_is_better,
-                                  baselines=baselines.scores)
-        winner = build_winner(plan, decision.winner, seeds, budget=budget,
-                              distribute=distribute, progress=say)
-        test = score_test(plan, winner, decision.best_baseline, baselines.predictors)
-        vdict = verdict_record(plan, decision, winner, test, search=search, n_seeds=n_seeds,
-                               budget=budget)
+        decision = _decide(plan, cv, baselines)
+        winner = build_winner(plan, decision.winner, cv, budget=budget, progress=say)
+        final = final_baselines(plan, list(baselines.matrices), refit=winner.refit)
+        winner = _export_choice(plan, decision, winner, baselines, final, say)
+        test = score_test(plan, winner, decision.best_baseline, final.test)
+        vdict = verdict_record(plan, decision, winner, test, search=search, baselines=baselines,
+                               n_seeds=n_seeds, budget=budget)
         say("stage", {"name": "export"})
-        report = write_report(plan, vdict, search.trials, {**search.curves, **seeds.curves},
+        report = write_report(plan, vdict, search.trials, {**search.curves, **cv.curves},
                               tracker=tracker)
         exported = export_fit(plan, winner, decision, vdict, test, tracker=tracker,
                               report_html=report.html,
@@ -132,16 +134,63 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         tracker.finish_fit("FAILED", f"{type(e).__name__}: {e}")
         raise
     result = FitResult(
-        winner=winner.cell, config=winner.config, metric=plan.metric,
-        greater_is_better=plan.greater_is_better, val_score=vdict["cells"][winner.cell]["mean"],
+        winner=vdict["winner"], config=vdict["cells"][vdict["winner"]]["config"],
+        metric=plan.metric, greater_is_better=plan.greater_is_better,
+        val_score=vdict["cells"][vdict["winner"]]["mean"],
         test_score=test.winner, reason=vdict["reason"], parent_run_id=tracker.parent_id,
         experiment=tracker.experiment_name, tracking_uri=tracker.uri,
         export_path=str(exported.path), task=plan.dataset.task, layout=plan.dataset.layout,
         trials=len(search.trials), seconds=round(time.perf_counter() - t_start, 2), verdict=vdict,
         registered_model=(exported.registered or {}).get("uri"),
+        decision=vdict.get("decision"), exported=vdict["export"]["kind"],
+        beats_best_baseline=vdict.get("beats_best_baseline"),
     )
     say("done", {"result": result, "board": report.board})
     return result
+
+
+def _seeds_that_fit(plan: Plan, search, budget) -> int:
+    """The verdict's seeds per fold: all of them, or as many as the time budget leaves (the
+    resampling keeps its first repetitions)."""
+    import dataclasses
+
+    res = plan.resampling
+    if budget is None:
+        return res.seeds
+    n = budget.seeds_that_fit(search.trials, len(search.best))
+    if n < res.seeds:
+        plan.resampling = dataclasses.replace(
+            res, seeds=n, units=[u for u in res.units if u.repeat < n])
+    return n
+
+
+def _decide(plan: Plan, cv, baselines):
+    from . import verdict
+
+    res = plan.resampling
+    return verdict.decide(cv.cells, plan.metric, plan.greater_is_better,
+                          baselines=baselines.matrices, resampling=res, rope=plan.config.rope,
+                          n_validated=res.n_validated, task=plan.dataset.task)
+
+
+def _export_choice(plan: Plan, decision, winner, baselines, final, say: Progress):
+    """The winning cell, or with `--export best` an exportable baseline whose cross-validated
+    mean beats it (without it, a warning says such a baseline exists)."""
+    from .refit import baseline_winner
+
+    greater = plan.greater_is_better
+    cell_mean = decision.cells[decision.winner]["mean"]
+    better = [n for n in final.models if baselines.exportable.get(n)
+              and (baselines.means[n] > cell_mean if greater else baselines.means[n] < cell_mean)]
+    if not better:
+        return winner
+    best = max(better, key=lambda n: baselines.means[n] if greater else -baselines.means[n])
+    if plan.config.export != "best":
+        say("warning", {"message": f"the {best} baseline scores better than the winning cell "
+                                   f"({plan.metric} {baselines.means[best]:.4g} vs {cell_mean:.4g}) "
+                                   f"and can be exported: rerun with --export best"})
+        return winner
+    return baseline_winner(plan, best, final.models[best])
 
 
 def _open_fit(plan: Plan):
@@ -170,8 +219,9 @@ def _open_fit(plan: Plan):
                 "cells": ",".join(config.cells), "units": ",".join(map(str, config.units)),
                 "layers": ",".join(map(str, config.layers)), "tuner": config.tuner,
                 "max_trials": config.max_trials, "epochs": plan.schedule.epochs,
-                "patience": plan.schedule.patience, "seeds": config.seeds,
-                "seed": config.seed, "test_size": config.test_size, "metric": plan.metric,
+                "patience": plan.schedule.patience, "seeds": plan.resampling.seeds,
+                "folds": plan.resampling.folds, "resampling": plan.resampling.kind,
+                "seed": config.seed, "test_size": plan.test_size, "metric": plan.metric,
                 "time_budget": config.time_budget},
         tags={TASK_TAG: ds.task, LAYOUT_TAG: ds.layout, FIT_KEY_TAG: key},
     )

@@ -42,6 +42,9 @@ class Plan:
     metric: str
     greater_is_better: bool
     schedule: Any = None
+    resampling: Any = None  # folds.Resampling: the verdict's folds x seeds
+    test_size: float = 0.0  # the fraction held out for the test split ("auto" resolved)
+    season_how: str | None = None  # where the season came from ("calendar: monthly", ...)
 
     def summary(self) -> dict[str, Any]:
         c, p = self.config, self.prep
@@ -52,7 +55,9 @@ class Plan:
                 "season": self.season, "cells": c.cells, "units": c.units, "layers": c.layers,
                 "max_trials": c.max_trials, "epochs": self.schedule.epochs,
                 "patience": self.schedule.patience, "steps_per_epoch": self.schedule.steps_per_epoch,
-                "seeds": c.seeds,
+                "seeds": self.resampling.seeds, "folds": self.resampling.folds,
+                "resampling": self.resampling.kind, "test_size": self.test_size,
+                "season_how": self.season_how, "rope": c.rope,
                 "tuner": c.tuner, "metric": self.metric, "notes": p.notes,
                 "batch_size": p.batch_size(), "tracking_uri": resolve_uri(c.tracking_uri),
                 "experiment": c.experiment or self.path.stem, "out": str(Path(c.out).resolve()),
@@ -71,11 +76,12 @@ class Plan:
 def make_plan(config: FitConfig) -> Plan:
     """Read the data, detect layout and task, split and window it; no training."""
     from . import detection
-    from . import verdict
     from .errors import ConfigError
+    from .folds import resample
+    from .season import season_for, training_rows
     from .space import patch_size
     from .train import Schedule
-    from .windows import prepare
+    from .windows import AUTO_TEST, prepare, resolve_test_size
 
     if not config.data:
         raise ConfigError("no data file given; pass DATA.csv or a recipe with a 'data' key")
@@ -85,19 +91,28 @@ def make_plan(config: FitConfig) -> Plan:
         text=config.text,
         forecast_hint=any(v is not None for v in (config.lookback, config.horizon, config.season)),
     )
-    season = config.season
-    if ds.layout == "series" and season is None:
-        target = ds.frame[ds.target].to_numpy(dtype="float64")
-        season = verdict.detect_season(target[: int(len(target) * 0.6)], max_lag=max(2, len(target) // 6))
-    prep = prepare(ds, lookback=config.lookback, horizon=config.horizon or 1,
-                   test_size=config.test_size, season=season, seed=config.seed)
+    horizon = config.horizon or 1
+    season, how = config.season, ("--season" if config.season else None)
+    if ds.layout == "series" and season is None:  # training rows only (of the 20% test split
+        # when the test size is still "auto": its training rows are the fewest)
+        provisional = AUTO_TEST if config.test_size == "auto" else config.test_size
+        season, how = season_for(ds, training_rows(ds, horizon, provisional))
+    test_size = resolve_test_size(ds, config.test_size, lookback=config.lookback, horizon=horizon,
+                                  season=season)
+    prep = prepare(ds, lookback=config.lookback, horizon=horizon, test_size=test_size,
+                   season=season, seed=config.seed)
     prep.patch = patch_size(prep.kind, prep.input_shape[0] if prep.input_shape else None,
                             prep.masked, config.patch)
     if config.patch is not None and config.patch > 1 and prep.patch == 1:
         prep.notes.append("--patch applies to fixed-length sequences (wide layout); ignored")
+    resampling = resample(ds, lookback=prep.lookback, horizon=horizon, folds=config.folds,
+                          seeds=config.seeds, seed=config.seed, test_size=test_size, season=season)
+    for unit in resampling.units:
+        unit.prep.patch = prep.patch
     metric, greater = METRICS[ds.task]
     schedule = Schedule.for_data(prep.sizes["train"], prep.batch_size(), config.epochs)
-    return Plan(config, path, ds, prep, season, metric, greater, schedule)
+    return Plan(config, path, ds, prep, season, metric, greater, schedule, resampling, test_size,
+                how)
 
 
 def deterministic(tf) -> None:

@@ -63,9 +63,10 @@ def trial_run_name(n: int, config: dict[str, Any]) -> str:
     return f"t{n:02d}-{_config_name(config)}"
 
 
-def seed_run_name(k: int, config: dict[str, Any]) -> str:
-    """'v-gru-u64-l1-s2': verdict retraining of a cell's best configuration, seed 2."""
-    return f"v-{_config_name(config)}-s{k}"
+def unit_run_name(config: dict[str, Any], fold: int, repeat: int) -> str:
+    """'v-gru-u64-l1-f3s2': the verdict's training of a cell's best configuration on fold 3
+    (rolling origin 3 for a series), seed (repetition) 2; both counted from 1."""
+    return f"v-{_config_name(config)}-f{fold + 1}s{repeat + 1}"
 
 
 def baseline_run_name(name: str) -> str:
@@ -115,6 +116,12 @@ def resolve_uri(uri: str | None = None) -> str:
 
 
 def _quiet_mlflow() -> None:
+    import warnings
+
+    # MLflow's advice on integer columns (a label column in the logged dataset or schema) is
+    # for its own serving; it reached the user's terminal on every classification fit.
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer",
+                            category=UserWarning)
     for name in ("alembic", "mlflow", "mlflow.store.db.utils", "mlflow.tracking.fluent"):
         logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
