@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellpick.data import Dataset
+from cellpick.dataset import Dataset
 from cellpick.members import Member, MemberResult, _Group, _Policy, fit_members, refit_members
 from cellpick.train import Schedule
 from cellpick.windows import prepare
