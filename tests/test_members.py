@@ -158,7 +158,7 @@ def test_same_seeds_give_the_same_members_twice():
 
 
 def test_text_members_train_without_xla(tmp_path):
-    from cellpick.data import load
+    from cellpick.detection import load
 
     rng = np.random.default_rng(0)
     words = ["the", "a", "film", "plot", "was", "actor"]
