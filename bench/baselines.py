@@ -38,7 +38,7 @@ def run_set(name: str) -> list[dict]:
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     import numpy as np
 
-    from cellpick import data as data_mod
+    from cellpick import detection as data_mod
     from cellpick.baselines import fit_baselines
     from cellpick.season import season_for, training_rows
     from cellpick.verdict import mase, score

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellpick import data as data_mod
+from cellpick import detection as data_mod
 from cellpick import season as season_mod
 from cellpick.baselines import _ridge_windows, fit_baselines, keras_model
 from cellpick.verdict import score

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellpick.data import Dataset
+from cellpick.dataset import Dataset
 from cellpick.members import Member, MemberResult, _Group, _Policy, fit_members, refit_members
 from cellpick.train import Schedule
 from cellpick.windows import prepare
@@ -158,7 +158,7 @@ def test_same_seeds_give_the_same_members_twice():
 
 
 def test_text_members_train_without_xla(tmp_path):
-    from cellpick.data import load
+    from cellpick.detection import load
 
     rng = np.random.default_rng(0)
     words = ["the", "a", "film", "plot", "was", "actor"]
