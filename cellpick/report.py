@@ -22,8 +22,8 @@ from .vocab import BASELINE_COLOR as _OTHER_COLOR
 from .vocab import CELL_COLORS, display_name, metric_label
 
 KEY_COLUMNS = [
-    "kind", "name", "cell", "units", "layers", "score", "ci_lo", "ci_hi", "n_params",
-    "train_seconds", "status",
+    "kind", "name", "cell", "units", "layers", "score", "ci_lo", "ci_hi", "test_score",
+    "n_params", "train_seconds", "status",
 ]
 _KIND_ORDER = {"cell": 0, "baseline": 1, "trial": 2}
 # Trial keys with a column of their own; any other key is a hyperparameter.
@@ -59,11 +59,13 @@ def leaderboard(verdict: dict, trials: list[dict]) -> pd.DataFrame:
             "units": config.get("units"), "layers": config.get("layers"),
             "score": info.get("mean"), "ci_lo": ci[0], "ci_hi": ci[1],
             "n_params": info.get("n_params"), "train_seconds": info.get("train_seconds"),
+            "test_score": verdict.get("test_score") if note == "winner" else None,
             "config": _config_text(config), "note": note,
         })
+    tests = verdict.get("baseline_test_scores") or {}
     for name, value in (verdict.get("baselines") or {}).items():
         rows.append({
-            "kind": "baseline", "name": name, "score": value,
+            "kind": "baseline", "name": name, "score": value, "test_score": tests.get(name),
             "note": "best baseline" if name == verdict.get("best_baseline") else "",
         })
     for trial in trials:
@@ -84,7 +86,7 @@ def leaderboard(verdict: dict, trials: list[dict]) -> pd.DataFrame:
                     + (run_ids or ["run_id"]))
     for col in ("units", "layers", "n_params"):
         df[col] = pd.to_numeric(df[col], errors="coerce").round().astype("Int64")
-    for col in ("score", "ci_lo", "ci_hi", "train_seconds"):
+    for col in ("score", "ci_lo", "ci_hi", "test_score", "train_seconds"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     for col in ("note", "status", "config"):
         df[col] = df[col].astype(object).fillna("")
@@ -111,7 +113,7 @@ def leaderboard_text(df: pd.DataFrame, verdict: dict) -> str:
     rows["_key"] = sign * rows["score"].fillna(0.0)
     rows = rows.sort_values(["_missing", "_key"], kind="stable")
 
-    header = ["", "name", "kind", label, "95% interval", "params", "train s", "config"]
+    header = ["", "name", "kind", label, "95% interval", "test", "params", "train s", "config"]
     table = [header]
     for _, r in rows.iterrows():
         is_cell = r["kind"] == "cell"
@@ -123,6 +125,7 @@ def leaderboard_text(df: pd.DataFrame, verdict: dict) -> str:
             str(r["kind"]),
             format_score(r["score"]),
             interval,
+            format_score(r["test_score"]) if pd.notna(r.get("test_score")) else "",
             f"{int(r['n_params']):,}" if pd.notna(r["n_params"]) else "",
             f"{r['train_seconds']:.1f}" if pd.notna(r["train_seconds"]) else "",
             str(r["config"]),
@@ -131,7 +134,7 @@ def leaderboard_text(df: pd.DataFrame, verdict: dict) -> str:
     lines = []
     for row in table:
         cells = [row[0].ljust(widths[0])]
-        cells += [row[i].rjust(widths[i]) if i in (3, 5, 6) else row[i].ljust(widths[i])
+        cells += [row[i].rjust(widths[i]) if i in (3, 5, 6, 7) else row[i].ljust(widths[i])
                   for i in range(1, len(widths))]
         line = "  ".join(cells)
         room = _WIDTH - len(line) - 2
@@ -295,9 +298,13 @@ def export_sentence(verdict: dict) -> str:
     """What the export holds (the test score is this model's), or "" for older verdicts."""
     if "ensemble" not in verdict:
         return ""
+    export = verdict.get("export") or {}
+    if export.get("kind") == "baseline":
+        return (f"Export: the {export.get('baseline')} baseline (--export best), fitted on "
+                f"all non-test data, as a Keras graph taking the same raw input.")
     n = (verdict.get("ensemble") or {}).get("models", 1)
-    what = f"the mean of the winner's {n} seed models" if n > 1 else "the winner's best seed"
-    how = (["refit on train+validation"] if verdict.get("refit") else []) + \
+    what = f"the mean of the winner's {n} seed models" if n > 1 else "the winner's model"
+    how = (["retrained on all non-test data"] if verdict.get("refit") else []) + \
           ([f"reading patches of {verdict['patch']} steps"] if (verdict.get("patch") or 1) > 1 else [])
     tail = f", {'each ' if n > 1 else ''}{', '.join(how)}" if how else ""
     return f"Export: {what}{tail}."
