@@ -69,12 +69,15 @@ def round_steps(schedule: Schedule) -> int:
 
 
 def _use_xla(members: list[Member]) -> bool:
-    """XLA for numeric input (text's string ops cannot compile)."""
+    """XLA for two or more members with numeric input. Text's string ops cannot compile; one
+    member does not earn back the compile (airline, 2 loaded cores: 1 member 5.4 s without,
+    6.3 s with, 4 s of it compiling; 10 members 58.8 s without, 34.8 s with; bench/engine.py).
+    CELLPICK_XLA=0/1 overrides (benchmarks, tests)."""
     import os
 
     if os.environ.get("CELLPICK_XLA") in ("0", "1"):
         return os.environ["CELLPICK_XLA"] == "1"
-    return all(m.prep.input_dtype != "string" for m in members)
+    return len(members) >= 2 and all(m.prep.input_dtype != "string" for m in members)
 
 
 def _metric_name(prep: Prepared) -> str:
