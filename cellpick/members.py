@@ -20,7 +20,18 @@ alone, up to float summation order.
 
 Rounds: members validate every `round_steps(schedule)` gradient steps: an epoch, or on tiny
 data (6-step epochs) several epochs, so the schedule's minimum steps and patience in steps
-keep their meaning while validation stops dominating the wall time.
+keep their meaning while validation stops dominating the wall time. Patience and the LR
+halving's patience are the schedule's steps rounded up to whole rounds.
+
+XLA: from two numeric members up on a CPU the all-members step is XLA-compiled (2.6x faster
+a round on airline shapes, 3-14 s to compile; bench/RESULTS.md "Training engine"). So that
+it compiles once, every batch has the full batch size: an epoch's short last batch is filled
+up with copies of its own rows at weight 0, and losses and metrics are the real rows' means
+(a member still sees exactly fit_one's batches; only dropout draws differ on the filled rows).
+
+Costs: a round's time grows linearly with the number of members (each member's recurrent
+loop runs on its own); what members share is the per-step framework overhead, the
+compile and the validation call.
 """
 from __future__ import annotations
 
@@ -69,12 +80,19 @@ def round_steps(schedule: Schedule) -> int:
 
 
 def _use_xla(members: list[Member]) -> bool:
-    """XLA for numeric input (text's string ops cannot compile)."""
+    """XLA for two or more members with numeric input. Text's string ops cannot compile; one
+    member does not earn back the compile (airline, 2 loaded cores: 1 member 5.4 s without,
+    6.3 s with, 4 s of it compiling; 10 members 58.8 s without, 34.8 s with; bench/engine.py).
+    CELLPICK_XLA=0/1 overrides (benchmarks, tests)."""
     import os
 
     if os.environ.get("CELLPICK_XLA") in ("0", "1"):
         return os.environ["CELLPICK_XLA"] == "1"
-    return all(m.prep.input_dtype != "string" for m in members)
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):  # cuDNN's fused RNN kernels are not XLA ops
+        return False
+    return len(members) >= 2 and all(m.prep.input_dtype != "string" for m in members)
 
 
 def _metric_name(prep: Prepared) -> str:

@@ -58,7 +58,7 @@ def test_a_member_trains_as_plain_keras_would_alone_and_beside_others():
     prep = _classify_prep()
     assert prep.sizes["train"] % prep.batch_size() != 0  # a short batch every epoch, padded here
     other = prepare(_sign_of_mean(seed=5), lookback=None, horizon=1, test_size=0.0, seed=0)
-    steps = 20
+    steps = 18  # three epochs, each with its short batch; a multiple of steps_per_execution
     group = _Group([Member(prep, 7), Member(other, 8)], CLASSIFY, "train", jit_compile=True)
     alone = _Group([Member(prep, 7)], CLASSIFY, "train", jit_compile=False)
     for g in (group, alone):
@@ -176,3 +176,24 @@ def test_text_members_train_without_xla(tmp_path):
     assert all(np.isfinite(r.history["val_loss"]).all() for r in results)
     x, _ = prep.arrays("val")
     assert results[0].model.predict(x, verbose=0).shape == (len(x), 2)
+
+
+def test_refit_trains_each_member_for_its_own_steps():
+    prep = _classify_prep()
+    refit = refit_members([Member(prep, 1), Member(prep, 2)], CLASSIFY, [7, 12])
+    for seed, steps, model in ((1, 7, refit[0]), (2, 12, refit[1])):
+        alone = _Group([Member(prep, seed)], CLASSIFY, "trainval")
+        alone.train(steps)
+        for a, b in zip(model.get_weights(), alone.models[0].get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="one step count per member; got 1 for 2 members"):
+        refit_members([Member(prep, 1), Member(prep, 2)], CLASSIFY, [7])
+
+
+def test_a_passed_deadline_stops_the_group_after_one_round():
+    import time
+
+    prep = _classify_prep()
+    results = fit_members([Member(prep, 1), Member(prep, 2)], CLASSIFY,
+                          Schedule(epochs=50, patience=20, steps_per_epoch=5), deadline=time.time())
+    assert [r.rounds_trained for r in results] == [1, 1] and results[0].best_round == 0
