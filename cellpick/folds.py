@@ -106,15 +106,15 @@ def origin_plan(rows: int, lookback: int, horizon: int, folds: int) -> tuple[int
 
     Each scoring block holds s = max(horizon, rows // (2 folds)) rows, so the origins score at
     most the last half of the series (for the usual case; at least one window each); the
-    inner validation block before each origin has s rows as well. Folds are lowered (to 2 at
-    least) until the first origin keeps MIN_TRAIN_WINDOWS training windows; None when even 2
-    do not fit.
+    inner validation block before each origin has s rows as well. When the first origin would
+    keep fewer than MIN_TRAIN_WINDOWS training windows, the blocks shrink (down to `horizon`
+    rows), then the folds (to 2 at least); None when even that does not fit.
     """
     for f in range(int(folds), 1, -1):
-        s = max(horizon, rows // (2 * f))
-        inner = rows - f * s - s  # rows before the first origin's validation block
-        if inner - lookback - horizon + 1 >= MIN_TRAIN_WINDOWS:
-            return f, s
+        for s in range(max(horizon, rows // (2 * f)), horizon - 1, -1):
+            inner = rows - f * s - s  # rows before the first origin's validation block
+            if inner - lookback - horizon + 1 >= MIN_TRAIN_WINDOWS:
+                return f, s
     return None
 
 

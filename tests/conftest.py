@@ -19,7 +19,8 @@ def data_dir() -> Path:
 
 def tiny(**extra) -> dict:
     """The smallest honest budget: real trials, real seeds, seconds each."""
-    return {"units": "8", "layers": "1", "max_trials": 1, "epochs": 2, "seeds": 2, **extra}
+    return {"units": "8", "layers": "1", "max_trials": 1, "epochs": 2, "folds": 2, "seeds": 2,
+            **extra}
 
 
 @pytest.fixture(autouse=True)

@@ -34,19 +34,25 @@ def gunpoint(tmp_path_factory, data_dir):
 
 
 def _assert_verdict_follows_its_rule(verdict: dict, cells: set[str]) -> None:
-    """The winner is the one verdict.decide's rule picks from the verdict's own numbers.
+    """The winner and the decision are the ones the practical-equivalence rule gives on the
+    verdict's own numbers (its comparisons' posterior probabilities and the ROPE).
 
-    The rule: the best validation mean wins (a tie goes to the cheaper cell: fewer parameters,
-    then less training time), unless cheaper cells are within noise of it (paired test
-    p >= 0.05 and a mean inside the best cell's 95% interval): then the cheapest of those wins.
-    With fewer than 3 paired seeds there is no test (p None), so the best mean wins.
+    The rule: B, the best cross-validated mean (a tie goes to the cheaper cell: fewer
+    parameters, then less training time), is compared with every other cell C. A cheaper C
+    with P(C not practically worse than B) >= 0.95 is equivalent, and the cheapest such C wins
+    ("equivalent"). Else B wins: "better" when P(B practically better) >= 0.95 against every
+    C; "equivalent" when each C is that or dearer and P(C not practically better) >= 0.95;
+    otherwise "undecided". A degenerate comparison (every difference the same) reads the one
+    difference against the ROPE.
     """
     from cellpick.vocab import display_name
 
     table, greater = verdict["cells"], verdict["greater_is_better"]
     assert set(table) == cells
+    folds, seeds = verdict["resampling"]["folds"], verdict["resampling"]["seeds"]
     for cell, info in table.items():
-        scores = [s for s in info["scores"] if s is not None]
+        assert np.shape(info["fold_scores"]) == (folds, seeds), cell
+        scores = [s for row in info["fold_scores"] for s in row if s is not None]
         assert info["mean"] == pytest.approx(np.mean(scores)), cell
         assert info["ci95"][0] <= info["mean"] <= info["ci95"][1], cell
 
@@ -55,13 +61,36 @@ def _assert_verdict_follows_its_rule(verdict: dict, cells: set[str]) -> None:
 
     best = min(table, key=lambda c: ((-1 if greater else 1) * table[c]["mean"], cost(c)))
     assert verdict["best_mean_cell"] == best
-    p = {c["b"]: c["p_value"] for c in verdict["comparisons"]}
-    lo, hi = table[best]["ci95"]
-    within_noise = [c for c in table if cost(c) < cost(best) and p.get(c) is not None
-                    and p[c] >= 0.05 and (table[c]["mean"] >= lo if greater else table[c]["mean"] <= hi)]
-    winner = min(within_noise, key=cost) if within_noise else best
-    assert verdict["winner"] == winner, verdict
+    status = {}
+    for comp in verdict["comparisons"]:
+        assert comp["a"] == best and {"test", "rope", "mean_diff", "ci95", "probability"} <= set(comp)
+        p = comp["probability"]
+        if p is None and comp["degenerate"]:
+            d, rope = comp["mean_diff"], comp["rope"]
+            p = {"a_better": float(d > rope), "equivalent": float(-rope <= d <= rope),
+                 "b_better": float(d < -rope)}
+        c = comp["b"]
+        if p is None:
+            status[c] = "open"
+        elif p["a_better"] >= 0.95:
+            status[c] = "worse"
+        elif cost(c) < cost(best) and p["equivalent"] + p["b_better"] >= 0.95:
+            status[c] = "equivalent"
+        elif cost(c) > cost(best) and p["equivalent"] + p["a_better"] >= 0.95:
+            status[c] = "not better"
+        else:
+            status[c] = "open"
+    equivalent = [c for c, s in status.items() if s == "equivalent"]
+    if equivalent:
+        winner, decision = min(equivalent, key=cost), "equivalent"
+    elif all(s in ("worse", "not better") for s in status.values()):
+        winner = best
+        decision = "better" if all(s == "worse" for s in status.values()) else "equivalent"
+    else:
+        winner, decision = best, "undecided"
+    assert (verdict["winner"], verdict["decision"]) == (winner, decision), verdict
     assert display_name(winner) in verdict["reason"]
+    assert f"ROPE" in verdict["reason"] or decision == "only"
 
 
 def _runs(uri, run_id):
@@ -86,8 +115,10 @@ def test_airline_forecast_detected_and_exported(airline, data_dir):
     assert (meta["lookback"], meta["horizon"], meta["input"]["name"]) == (24, 12, "window")
     assert meta["freq"] == "MS"
     assert not list(root.glob(".model.tmp-*")), "temporary export directory left behind"
-    # Scaling statistics come from the training block only (the first rows of the series).
-    train_rows = 132 - 26 - 26
+    # No test block on 132 months (--test-size auto); scaling statistics come from the
+    # search split's training block only (the first rows of the series).
+    assert result.verdict["test_size"] == 0 and result.test_score is None
+    train_rows = 132 - 26
     values = pd.read_csv(data_dir / "airline_train.csv")["value"].to_numpy()
     assert meta["scaling"]["y_mean"] == pytest.approx(values[:train_rows].mean(), rel=1e-5)
 
@@ -103,7 +134,14 @@ def test_every_trial_is_a_child_run_with_params_and_curves(airline):
     for run in children:
         roles.setdefault(run.data.tags["cellpick.role"], []).append(run)
     assert len(roles["trial"]) == 2  # one trial per cell
-    assert len(roles["verdict"]) == 4  # 2 cells x 2 seeds
+    assert len(roles["verdict"]) == 8  # 2 cells x 2 rolling origins x 2 seeds
+    units = {(r.data.params["cell"], r.data.params["fold"], r.data.params["seed"])
+             for r in roles["verdict"]}
+    assert units == {(c, f, s) for c in ("lstm", "gru") for f in ("0", "1") for s in ("1042", "2042")}
+    for run in roles["verdict"]:
+        assert {"score", "best_val_loss", "n_params"} <= set(run.data.metrics)
+    assert {r.data.params["baseline"] for r in roles["baseline"]} == {"snaive", "ets", "arima",
+                                                                      "theta", "ridge"}
     assert {r.data.params["cell"] for r in roles["trial"]} == {"lstm", "gru"}
     for run in roles["trial"]:
         assert {"cell", "units", "layers", "dropout", "learning_rate"} <= set(run.data.params)
@@ -182,7 +220,9 @@ def test_gunpoint_classification_end_to_end(gunpoint, tmp_path, data_dir):
     assert len(table) == 150 and set(table["prediction"]) <= {1, 2}
     assert np.allclose(table[["probability_1", "probability_2"]].sum(axis=1), 1, atol=1e-5)
     verdict = meta["verdict"]
-    assert set(verdict["baselines"]) == {"majority", "1nn", "logreg"}
+    assert set(verdict["baselines"]) == {"minirocket", "majority", "1nn", "logreg"}
+    assert verdict["resampling"]["kind"] == "repeated-stratified-kfold"
+    assert np.shape(verdict["baseline_fold_scores"]["1nn"]) == (2, 2)
     _assert_verdict_follows_its_rule(verdict, {"gru", "rnn"})
 
 
@@ -208,8 +248,8 @@ def test_long_wide_sequences_are_read_in_patches_and_the_seeds_are_averaged(gunp
     np.testing.assert_allclose(model.predict(x, verbose=0), mean, atol=1e-6)
     assert not np.allclose(members[0].predict(x, verbose=0), members[1].predict(x, verbose=0))
     report = (export / "report.html").read_text()
-    assert ("Export: the mean of the winner&#x27;s 2 seed models, each refit on train+validation, "
-            "reading patches of 6 steps.") in report
+    assert ("Export: the mean of the winner&#x27;s 2 seed models, each retrained on all non-test "
+            "data, reading patches of 6 steps.") in report
 
 
 def test_no_ensemble_exports_the_best_seed_and_patch_1_reads_raw_steps(tmp_path_factory, data_dir):
