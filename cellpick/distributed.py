@@ -214,7 +214,8 @@ def run_worker(config: FitConfig, progress: Callable[[str, dict], None] | None =
                            epochs=plan.schedule.epochs, seed=config.seed, workdir=workdir,
                            distribute=distribute)
             t.setup(prep=prep, tracker=tracker, result=result, progress=say, seed=config.seed,
-                    counter=counter, worker=WorkerHooks(me, i, config.max_trials))
+                    counter=counter, worker=WorkerHooks(me, i, config.max_trials),
+                    schedule=plan.schedule)
             with _watchdog(t, tracker, parent, cell, host, port + i) as watch:
                 try:
                     t.search(train_ds, validation_data=val_ds, epochs=plan.schedule.epochs,

@@ -139,6 +139,8 @@ class _Group:
         self.classify = [m.prep.task == "classify" for m in members]
         self.iterator = iter(tf.data.Dataset.zip(tuple(streams)).prefetch(tf.data.AUTOTUNE))
         self.jit = jit_compile if jit_compile is not None else _use_xla(members)
+        # A stopped member's step is skipped (tf.cond), not only frozen by its zero rate.
+        self.active = tf.Variable(tf.ones(len(members), tf.bool), trainable=False)
         self._step = tf.function(self._step_py, jit_compile=self.jit)
         self._round = tf.function(self._round_py, reduce_retracing=True)
 
@@ -168,18 +170,26 @@ class _Group:
         import tensorflow as tf
 
         rows = []
-        for i, model in enumerate(self.models):
-            x, y, w = batch[i]
-            nb = tf.reduce_sum(w)
-            with tf.GradientTape() as tape:
-                pred = model(x, training=True)
-                loss, metric = self._per_sample(i, y, pred)
-                mean = tf.reduce_sum(w * tf.cast(loss, tf.float32)) / nb  # the real rows' mean
-            variables = model.trainable_variables
-            grads = tape.gradient(mean, variables)
-            self.opts[i].apply_gradients(zip(grads, variables))
-            rows.append(tf.stack([mean * nb, tf.reduce_sum(w * tf.cast(metric, tf.float32)), nb]))
+        for i in range(len(self.models)):
+            rows.append(tf.cond(self.active[i], lambda i=i: self._member_step(i, batch[i]),
+                                lambda: tf.zeros((3,), tf.float32)))
         return tf.stack(rows)
+
+    def _member_step(self, i, batch):
+        """One gradient step of member i: (loss sum, metric sum, rows) of its real rows."""
+        import tensorflow as tf
+
+        model = self.models[i]
+        x, y, w = batch
+        nb = tf.reduce_sum(w)
+        with tf.GradientTape() as tape:
+            pred = model(x, training=True)
+            loss, metric = self._per_sample(i, y, pred)
+            mean = tf.reduce_sum(w * tf.cast(loss, tf.float32)) / nb  # the real rows' mean
+        variables = model.trainable_variables
+        grads = tape.gradient(mean, variables)
+        self.opts[i].apply_gradients(zip(grads, variables))
+        return tf.stack([mean * nb, tf.reduce_sum(w * tf.cast(metric, tf.float32)), nb])
 
     def train(self, n: int) -> np.ndarray:
         import tensorflow as tf
@@ -188,6 +198,11 @@ class _Group:
 
     def set_lr(self, i: int, lr: float) -> None:
         self.opts[i].learning_rate.assign(lr)
+
+    def stop(self, i: int) -> None:
+        """Freeze member i exactly (rate 0) and skip its steps from now on."""
+        self.set_lr(i, 0.0)
+        self.active[i].assign(False)
 
     def lr(self, i: int) -> float:
         return float(self.opts[i].learning_rate.numpy())
@@ -309,7 +324,7 @@ def fit_members(members: list[Member], config: dict[str, Any], schedule: Schedul
                 h[key].append(float(v))
             new_lr = pol.update(r, float(val_loss), float(loss), lrs[i], group.models[i])
             if pol.stopped:
-                group.set_lr(i, 0.0)  # frozen exactly: Adam's step is proportional to the rate
+                group.stop(i)
             elif new_lr is not None:
                 group.set_lr(i, new_lr)
         if all(p.stopped for p in policies) or (deadline is not None and time.time() >= deadline):
@@ -345,5 +360,5 @@ def refit_members(members: list[Member], config: dict[str, Any], steps: list[int
             if left[i] > 0:
                 left[i] -= n
                 if left[i] == 0:
-                    group.set_lr(i, 0.0)
+                    group.stop(i)
     return group.models

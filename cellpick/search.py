@@ -61,11 +61,32 @@ def _tuner_class(kind: str):
     class TrackedTuner(base):
         """A keras-tuner tuner that reports every trial to MLflow and to a progress callback."""
 
-        def setup(self, *, prep, tracker, result, progress, seed, counter, worker=None):
+        def setup(self, *, prep, tracker, result, progress, seed, counter, worker=None,
+                  schedule=None, deadline=None):
             """`worker` (distributed.WorkerHooks) numbers, tags and heartbeats the trials of
-            a distributed worker; None on one machine."""
+            a distributed worker; None on one machine. With `schedule`, trials train on the
+            members engine (members.py), validating every round of steps, instead of Keras
+            `fit` validating every epoch (Hyperband, which sets each trial's epochs, and a
+            tf.distribute strategy keep `fit`)."""
             self._cp = dict(prep=prep, tracker=tracker, result=result, progress=progress,
-                            seed=seed, counter=counter, worker=worker)
+                            seed=seed, counter=counter, worker=worker, schedule=schedule,
+                            deadline=deadline)
+
+        def _build_and_fit_model(self, trial, *args, **kwargs):
+            cp = self._cp
+            hp = trial.hyperparameters.values
+            if (cp["schedule"] is None or "tuner/epochs" in hp
+                    or getattr(self, "distribution_strategy", None) is not None):
+                return super()._build_and_fit_model(trial, *args, **kwargs)
+            from .members import Member, fit_members
+
+            config = {k: v for k, v in hp.items() if k not in TUNER_KEYS}
+            [res] = fit_members([Member(cp["prep"], cp["seed"] + cp["n"])], config,
+                                cp["schedule"], deadline=cp["deadline"])
+            for r in range(len(res.history["val_loss"])):
+                self.on_epoch_end(trial, res.model, r, {k: v[r] for k, v in res.history.items()})
+            losses = [v for v in res.history["val_loss"] if v == v]
+            return {"val_loss": min(losses) if losses else float("nan")}
 
         def on_trial_begin(self, trial):
             super().on_trial_begin(trial)
@@ -204,7 +225,8 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
                        epochs=epochs, seed=seed, workdir=workdir, resume=resume,
                        distribute=distribute)
         t.setup(prep=prep, tracker=tracker, result=result, progress=progress, seed=seed,
-                counter=counter)
+                counter=counter, schedule=schedule,
+                deadline=budget.deadline if budget else None)
         tuners[cell] = t
     if resume:
         _reconcile(tuners, tracker)

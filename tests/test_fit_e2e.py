@@ -263,3 +263,29 @@ def test_no_ensemble_exports_the_best_seed_and_patch_1_reads_raw_steps(tmp_path_
     model = keras.saving.load_model(Path(result.export_path) / "model.keras", safe_mode=True)
     names = [layer.name for layer in model.layers]
     assert "gru_1" in names and "patches" not in names and not any(n.startswith("member") for n in names)
+
+
+def test_36_sequences_are_judged_over_folds_not_a_handful_of_validation_samples(
+        tmp_path_factory, data_dir):
+    """The 36-sequence case: with one validation block of 6 samples, cells and baselines tied
+    at 5 of 6 and a cell was crowned. Over folds x seeds every sample is scored, and the
+    verdict either finds a difference with P >= 0.95 or says it cannot (undecided)."""
+    from sklearn.model_selection import train_test_split
+
+    frame = pd.read_csv(data_dir / "GunPoint_train.csv")
+    small, _ = train_test_split(frame, train_size=36, stratify=frame["label"], random_state=7)
+    root = tmp_path_factory.mktemp("gp36")
+    small.to_csv(root / "gp36.csv", index=False)
+    _, _, result = _fit(tmp_path_factory, "gp36-fit", root / "gp36.csv",
+                        **tiny(target="label", cells="gru,rnn", folds=3))
+    v = result.verdict
+    assert v["test_size"] == 0 and v["resampling"]["n_validated"] == 36  # no sample given up
+    assert (v["resampling"]["folds"], v["resampling"]["seeds"]) == (3, 2)
+    _assert_verdict_follows_its_rule(v, {"gru", "rnn"})
+    [comp] = v["comparisons"]
+    p = comp["probability"]
+    if v["decision"] == "undecided":
+        assert "cannot separate" in v["reason"] and "--folds" in v["reason"]
+    else:  # a decision needs the posterior behind it
+        assert p is None or max(p["a_better"], p["equivalent"] + p["b_better"]) >= 0.95
+    assert "ROPE" in v["reason"] and "P" in v["reason"]
