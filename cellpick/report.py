@@ -325,7 +325,7 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
     if winner:
         info = (verdict.get("cells") or {}).get(winner, {})
         line = f"Winner: {display_name(winner)} ({_config_text(info.get('config') or {})})"
-        line += f", validation {label} {format_score(info.get('mean'))}"
+        line += f", cross-validated {label} {format_score(info.get('mean'))}"
         if verdict.get("test_score") is not None:
             line += f", test {label} {format_score(verdict['test_score'])}"
         parts.append(f"<p><strong>{esc(line)}</strong></p>")
@@ -336,6 +336,12 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
                        for k, v in meta.items())
         parts.append(f'<table class="meta">{rows}</table>')
 
+    if (table := comparison_table(verdict)) is not None:
+        res = verdict.get("resampling") or {}
+        parts.append(f"<h2>Comparisons</h2><p>{esc(_design_text(res))}; ROPE "
+                     f"±{esc(format_score(verdict.get('rope')))} {esc(label)}. The probabilities "
+                     "are posterior probabilities, not p-values.</p>")
+        parts.append(_table(table))
     summary = df[df["kind"].isin(["cell", "baseline"])]
     trial_rows = df[df["kind"] == "trial"]
     parts.append("<h2>Cells and baselines</h2>")
@@ -348,6 +354,31 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
     parts.append("</details>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def comparison_table(verdict: dict) -> pd.DataFrame | None:
+    """The verdict's paired comparisons (cells against the best, cells against the best
+    baseline): mean difference (positive: `a` better), its 95% interval and the posterior
+    probabilities; None for verdicts before schema 2."""
+    rows = []
+    for comp in (verdict.get("comparisons") or []) + (verdict.get("baseline_comparisons") or []):
+        if "ci95" not in comp:
+            return None
+        p = comp.get("probability") or {}
+        lo, hi = comp["ci95"]
+        rows.append({"a": display_name(comp["a"]), "b": display_name(comp["b"]),
+                     "mean diff (a better)": comp["mean_diff"],
+                     "95% interval": f"[{format_score(lo)}, {format_score(hi)}]",
+                     "P(a better)": p.get("a_better"), "P(equivalent)": p.get("equivalent"),
+                     "P(b better)": p.get("b_better"), "test": comp.get("test")})
+    return pd.DataFrame(rows) if rows else None
+
+
+def _design_text(res: dict) -> str:
+    if not res:
+        return "seeds of one split"
+    return (f"{res.get('kind')}: {res.get('folds')} folds x {res.get('seeds')} seeds, "
+            f"{res.get('test') or ''}").rstrip(", ")
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -409,5 +440,6 @@ def write_report(plan, verdict: dict, trials: list[dict], curves: dict[str, dict
     test = verdict["test_score"]
     tracker.log_metrics(tracker.parent_id, {f"val_{metric}": verdict["cells"][winner]["mean"], **(
         {f"test_{metric}": test} if test is not None else {})})
-    tracker.tag_winner(winner, verdict["cells"][winner]["config"], verdict["reason"])
+    tracker.tag_winner(winner, verdict["cells"][winner]["config"], verdict["reason"],
+                       verdict.get("decision"), verdict.get("beats_best_baseline"))
     return Report(board, page)

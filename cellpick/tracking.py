@@ -35,6 +35,8 @@ FIT_KEY_TAG = "cellpick.fit_key"  # identifies "the same fit" for --resume
 TASK_TAG = "cellpick.task"
 LAYOUT_TAG = "cellpick.layout"
 WINNER_TAG = "cellpick.winner"  # the winning cell; cellpick.winner.<param> its configuration
+DECISION_TAG = "cellpick.decision"  # better | equivalent | undecided (verdict.decide)
+BEATS_BASELINE_TAG = "cellpick.beats_best_baseline"  # the winner beats the best baseline
 EXPORT_TAG = "cellpick.export"  # the export directory
 REGISTERED_MODEL_TAG = "cellpick.registered_model"
 REGISTERED_VERSION_TAG = "cellpick.registered_version"
@@ -439,9 +441,12 @@ class Tracker:
         for i in range(0, len(items), 1000):
             self.client.log_batch(run_id, metrics=items[i : i + 1000])
 
-    def tag_winner(self, cell: str, config: dict[str, Any], reason: str) -> None:
+    def tag_winner(self, cell: str, config: dict[str, Any], reason: str,
+                   decision: str | None = None, beats_best_baseline: bool | None = None) -> None:
         """The parent run's winner tags; the verdict's sentence is the run's description."""
+        facts = {DECISION_TAG: decision, BEATS_BASELINE_TAG: beats_best_baseline}
         self.set_tags(self.parent_id, {WINNER_TAG: cell, NOTE_TAG: reason,
+                                       **{k: v for k, v in facts.items() if v is not None},
                                        **{f"{WINNER_TAG}.{k}": v for k, v in config.items()}})
 
     def tag_export(self, path: str | Path) -> None:
