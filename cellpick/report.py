@@ -150,6 +150,8 @@ def leaderboard_text(df: pd.DataFrame, verdict: dict) -> str:
         lines.append(sentence)
     lines.append("")
     lines += textwrap.wrap(verdict.get("reason") or "", width=_WIDTH)
+    for note in verdict.get("baseline_notes") or []:
+        lines += textwrap.wrap(f"Note: {note}", width=_WIDTH)
     return "\n".join(lines)
 
 
@@ -336,6 +338,8 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
                        for k, v in meta.items())
         parts.append(f'<table class="meta">{rows}</table>')
 
+    for note in verdict.get("baseline_notes") or []:
+        parts.append(f'<p class="note">Note: {esc(note)}</p>')
     if (table := comparison_table(verdict)) is not None:
         res = verdict.get("resampling") or {}
         parts.append(f"<h2>Comparisons</h2><p>{esc(_design_text(res))}; ROPE "
