@@ -190,7 +190,7 @@ def resolve_test_size(ds: Dataset, test_size: float | str, *, lookback: int | No
     """A fraction as given, or "auto" resolved by `auto_test_size`."""
     if isinstance(test_size, str):
         if test_size != "auto":
-            raise ConfigError(f"The 'test_size' option must be a fraction in [0, 0.5) or 'auto'. "
+            raise ConfigError(f"The 'test_size' option must be 'auto' or a fraction in [0, 0.5). "
                             f"Got {test_size!r} instead.")
         return auto_test_size(ds, lookback=lookback, horizon=horizon, season=season)
     return float(test_size)

@@ -150,7 +150,7 @@ def test_origin_plan_lowers_folds_then_refuses(data_dir):
     ds = airline(data_dir)
     with pytest.raises(DataError, match="too few for rolling-origin folds"):
         resample(ds, lookback=90, horizon=12, folds=5, seeds=1, seed=0, test_size=0.0)
-    with pytest.raises(ConfigError, match="The 'test_size' option must be a fraction in"):
+    with pytest.raises(ConfigError, match="The 'test_size' option must be 'auto' or a fraction in"):
         resample(ds, lookback=24, horizon=12, folds=2, seeds=1, seed=0, test_size="half")
     with pytest.raises(ConfigError, match="The 'folds' option must be an integer >= 2"):
         resample(ds, lookback=24, horizon=12, folds=1, seeds=1, seed=0, test_size=0.0)

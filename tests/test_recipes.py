@@ -121,7 +121,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     ("epochs = 1.5\n", "line 1: key 'epochs' expects an integer, got float 1.5"),
     ("resume = \"yes\"\n", "line 1: key 'resume' expects true or false"),
     ("\ncells = [\"lstm\", \"lstn\"]\n", "line 2: key 'cells': The 'cells' option must be a subset"),
-    ("test_size = 0.7\n", "line 1: key 'test_size': The 'test_size' option must be a fraction"),
+    ("test_size = 0.7\n", "line 1: key 'test_size': The 'test_size' option must be 'auto' or a fraction"),
     ("[fit]\nhorizon = 12\n", "line 1: unknown key 'fit'"),
     ("# data next to the recipe\ndata = \"nowhere.csv\"\n",
      "line 2: key 'data': file '{dir}/nowhere.csv' not found"),

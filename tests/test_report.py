@@ -129,6 +129,6 @@ def test_export_sentence_says_what_the_export_holds():
     from cellpick.report import export_sentence
 
     assert export_sentence({"ensemble": {"models": 3}, "refit": {"on": "train+validation"}, "patch": 1}) \
-        == "Export: the mean of the winner's 3 seed models, each refit on train+validation."
+        == "Export: the mean of the winner's 3 seed models, each retrained on all non-test data."
     assert export_sentence({"ensemble": None, "refit": None, "patch": 1}) == "Export: the winner's best seed."
     assert export_sentence({}) == ""  # a verdict.json from before the ensemble existed

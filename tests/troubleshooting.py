@@ -22,7 +22,7 @@ from test_data import BAD, WIDE, SERIES, csv  # noqa: E402
 README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- troubleshooting:start -->", "<!-- troubleshooting:end -->"
 TINY = ["--cells", "gru", "--units", "8", "--layers", "1", "--max-trials", "1", "--epochs", "1",
-        "--seeds", "1"]
+        "--folds", "2", "--seeds", "1"]
 _FLAGS = {"target": "--target", "time": "--time", "id": "--id", "text": "--text", "task": "--task"}
 
 # Errors only a fit meets: option values, splits and windows, text without words.
@@ -40,7 +40,10 @@ FIT_ONLY = [
     ("width of zero", SERIES, ["--units", "0,16"], r"'units' option must be a comma-separated list"),
     ("zero epochs", SERIES, ["--epochs", "0"], r"'epochs' option must be an integer >= 1"),
     ("patch of zero", WIDE, ["--patch", "0"], r"'patch' option must be an integer >= 1"),
-    ("test share too large", WIDE, ["--test-size", "0.7"], r"'test_size' option must be a fraction"),
+    ("test share too large", WIDE, ["--test-size", "0.7"], r"'test_size' option must be 'auto' or a fraction"),
+    ("a single fold", SERIES, ["--folds", "1"], r"'folds' option must be an integer >= 2"),
+    ("negative ROPE", SERIES, ["--rope", "-1"], r"'rope' option must be a number >= 0"),
+    ("unknown export choice", SERIES, ["--export", "all"], r"'export' option must be one of"),
     ("unreadable time budget", SERIES, ["--time-budget", "soon"], r"duration like 90s, 20m or 2h"),
 ]
 
