@@ -149,7 +149,7 @@ def leaderboard_text(df: pd.DataFrame, verdict: dict) -> str:
     if sentence := export_sentence(verdict):
         lines.append(sentence)
     lines.append("")
-    lines += textwrap.wrap(verdict.get("reason") or "", width=_WIDTH)
+    lines += textwrap.wrap(verdict.get("reason") or "", width=_WIDTH, break_on_hyphens=False)
     for note in verdict.get("baseline_notes") or []:
         lines += textwrap.wrap(f"Note: {note}", width=_WIDTH)
     return "\n".join(lines)

@@ -25,7 +25,7 @@ from cellpick.distributed import free_port, stop_group
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 300  # seconds for the whole distributed fit (2 shared CPU cores, 4 TensorFlow processes)
 OPTIONS = ["--cells", "gru,rnn", "--units", "8", "--layers", "1", "--max-trials", "2",
-           "--epochs", "2", "--seeds", "1", "--horizon", "12", "--lookback", "24"]
+           "--epochs", "2", "--folds", "2", "--seeds", "1", "--horizon", "12", "--lookback", "24"]
 
 pytestmark = pytest.mark.skipif(os.environ.get("CELLPICK_SKIP_DISTRIBUTED") == "1",
                                 reason="CELLPICK_SKIP_DISTRIBUTED=1")
@@ -155,9 +155,10 @@ def test_trial_runs_hang_under_one_parent_tagged_by_worker(distributed_fit):
     # Each worker asks for a trial as soon as it is ready and the cell's oracle hands them
     # out one per request, so both workers get at least one of the 4 trials.
     assert len(workers) == 2, distributed_fit["outs"]
-    # The verdict seeds and baselines ran in the chief, under the same parent.
+    # The verdict's fold models (2 cells x 2 folds x 1 seed) and baselines ran in the chief,
+    # under the same parent.
     seeds = [r for r in runs if r.data.tags.get("cellpick.role") == "verdict"]
-    assert len(seeds) == 2 and all(r.data.tags["mlflow.parentRunId"] == parent for r in seeds)
+    assert len(seeds) == 4 and all(r.data.tags["mlflow.parentRunId"] == parent for r in seeds)
 
 
 @pytest.mark.parametrize("options, message", [

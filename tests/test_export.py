@@ -184,7 +184,8 @@ def test_each_registered_fit_is_a_new_version_tagged_with_the_verdict(airline, s
     shutil.copytree(first.export_path, out)
     cli = runner.invoke(app, ["fit", str(data_dir / "airline_train.csv"), "--horizon", "12",
                               "--lookback", "24", "--cells", "gru", "--units", "8", "--layers", "1",
-                              "--max-trials", "1", "--epochs", "2", "--seeds", "1", "--register", FORECAST, "--onnx",
+                              "--max-trials", "1", "--epochs", "2", "--folds", "2", "--seeds", "1",
+                              "--test-size", "0.2", "--register", FORECAST, "--onnx",
                               "--tracking-uri", uri, "--out", str(out), "--json", "--quiet"])
     assert cli.exit_code == 0, cli.output + cli.stderr
     summary = json.loads(cli.stdout.strip().splitlines()[-1])
