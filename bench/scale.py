@@ -76,7 +76,7 @@ def child_windows(path: str, lookback: int, epoch_steps: int | None) -> dict:
     t_prepare = time.perf_counter() - t0
     after_prepare = vm("VmHWM")
     for split in ("train", "val"):  # what the baselines and scoring materialise (capped)
-        plan.split_arrays(prep, split, baselines=True)
+        plan.split_arrays(prep, split)
     after_arrays = vm("VmHWM")
     batch = prep.batch_size()
     model = build_model(prep, {"cell": "gru", "units": UNITS, "layers": 1})

@@ -17,10 +17,9 @@ from .vocab import METRICS
 BASELINE_LIMIT = 20_000  # windows per split used for scoring and baselines (evenly spaced)
 
 
-def split_arrays(prep, split: str, baselines: bool = False):
+def split_arrays(prep, split: str):
     """At most BASELINE_LIMIT samples of a split, chosen before windows are materialised."""
-    get = prep.baseline_arrays if baselines else prep.arrays
-    return get(split, limit=BASELINE_LIMIT)
+    return prep.arrays(split, limit=BASELINE_LIMIT)
 
 
 def split_predictions(model, prep, split: str) -> tuple[np.ndarray, np.ndarray]:

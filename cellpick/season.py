@@ -4,11 +4,12 @@ A regular time column (Dataset.freq, a pandas offset alias such as "MS", "QS-JAN
 "D", "h") fixes the season: the cycle a calendar repeats (12 months a year, 7 days a week,
 ...). Only when the time step is irregular, a multiple ("2h"), yearly, or when the training
 rows hold fewer than two calendar seasons, is it detected from the autocorrelation of the
-training rows (verdict.detect_season): per series for a panel, and the most common value is
+training rows (`detect_season`): per series for a panel, and the most common value is
 the fit's one season. Validation and test rows never take part.
 """
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 
@@ -43,8 +44,6 @@ def calendar_season(freq: str | None) -> tuple[int | None, str | None]:
 def detect(train_rows_per_series: list[np.ndarray]) -> int | None:
     """The most common season detected per series on its training rows (None when most
     series show none). Ties go to the shorter season."""
-    from .verdict import detect_season
-
     found = []
     for y in train_rows_per_series:
         y = np.asarray(y, dtype=float).reshape(-1)
@@ -92,3 +91,44 @@ def training_rows(ds, horizon: int, test_size: float) -> list[np.ndarray]:
         n_val, n_test = _series_blocks(len(y), horizon, test_size)
         out.append(y[: max(0, len(y) - n_val - n_test)])
     return out
+
+
+def detect_season(y, max_lag: int) -> int | None:
+    """The seasonal period of a training target from its autocorrelation, or None.
+
+    The series is detrended with a least-squares line (a trend would otherwise dominate every
+    lag). A lag in 2..max_lag (at most half the length) is a candidate when its ACF is a local
+    maximum, exceeds max(0.3, 2.5/sqrt(n)) (noise alone rarely does) and rises at least 0.3
+    above the lowest ACF at a shorter lag (a real cycle dips between peaks; a slow drift
+    does not). The candidate with the highest ACF wins, except that a candidate dividing it
+    with at least 80% of its ACF wins instead (12 rather than its multiple 24).
+    """
+    y = np.asarray(y, dtype=float).reshape(-1)
+    y = y[np.isfinite(y)]
+    n = len(y)
+    max_lag = min(int(max_lag), n // 2)
+    if max_lag < 2:
+        return None
+    t = np.arange(n)
+    x = y - np.polyval(np.polyfit(t, y, 1), t)
+    x = x - x.mean()
+    denom = float(np.dot(x, x))
+    if denom <= 1e-12 * max(1.0, float(np.dot(y, y))):
+        return None
+    nlags = min(max_lag + 1, n - 1)
+    acf = np.array([1.0] + [float(np.dot(x[k:], x[:-k])) / denom for k in range(1, nlags + 1)])
+    threshold = max(0.3, 2.5 / math.sqrt(n))
+    candidates = {}
+    for k in range(2, max_lag + 1):
+        peak = acf[k] > acf[k - 1] and (k + 1 >= len(acf) or acf[k] >= acf[k + 1])
+        if peak and acf[k] > threshold and acf[k] - acf[1:k].min() >= 0.3:
+            candidates[k] = acf[k]
+    if not candidates:
+        return None
+    best = max(candidates, key=candidates.get)
+    for k in sorted(candidates):
+        if k < best and candidates[k] >= 0.8 * candidates[best]:
+            ratio = best / k
+            if abs(ratio - round(ratio)) < 0.1:
+                return k
+    return best

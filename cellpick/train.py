@@ -163,20 +163,3 @@ def summary_metrics(history: dict[str, list[float]], metric: str) -> dict[str, f
     if be < len(values) and values[be] is not None:
         out[summary_key(metric)] = values[be]
     return out
-
-
-def refit_one(prep: Prepared, config: dict[str, Any], seed: int, epochs: int, distribute=None):
-    """Retrain a configuration on train + validation for a fixed number of epochs (the best
-    epoch count of its verdict run): small data gains the validation block's samples."""
-    import contextlib
-
-    import keras
-
-    from .space import build_model
-
-    keras.utils.set_random_seed(seed)
-    with distribute.scope() if distribute is not None else contextlib.nullcontext():
-        model = build_model(prep, config)
-    model.fit(prep.dataset("trainval", prep.batch_size(), shuffle=True, seed=seed),
-              epochs=max(1, epochs), shuffle=False, verbose=0)
-    return model

@@ -102,14 +102,6 @@ class Prepared:
         y = self._target[starts[:, None] + lb + np.arange(h)[None, :]]
         return x, y
 
-    def baseline_arrays(self, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Numeric (X, y) for the scikit-learn baselines: `arrays`, except that text becomes
-        bag-of-words counts over the most frequent training tokens."""
-        x, y = self.arrays(split, limit)
-        if self.kind == "text":
-            x = _bag_of_words(self.vocabulary[:BOW_TOKENS], x)
-        return x, y
-
     def origins(self, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Series windows, in the order (and with the `limit`) of `arrays`: the index of the
         series each window belongs to and its origin, the row (in _target) of its first
@@ -443,7 +435,6 @@ def sequence_prep(ds: Dataset, x: np.ndarray, y: np.ndarray, parts: dict[str, np
 # Text: how the vocabulary, the sequence length and the embedding width follow from the data.
 MAX_TOKENS = 20_000  # vocabulary: the most frequent training tokens, at most this many
 MIN_LENGTH, MAX_LENGTH = 8, 400  # tokens kept per text: the 95th percentile, within these
-BOW_TOKENS = 2_000  # bag-of-words width for the scikit-learn baselines
 
 
 def text_length(counts: np.ndarray) -> int:
@@ -464,16 +455,6 @@ def _vectorizer(**kw):
 
     return keras.layers.TextVectorization(
         standardize="lower_and_strip_punctuation", split="whitespace", **kw)
-
-
-def _bag_of_words(vocabulary: list[str], texts: np.ndarray) -> np.ndarray:
-    """(n, len(vocabulary)) token counts, tokenised exactly as the model does."""
-    if not vocabulary:
-        return np.zeros((len(texts), 1), dtype="float32")
-    counter = _vectorizer(vocabulary=vocabulary, output_mode="count")
-    out = [np.asarray(counter(np.asarray(texts[i:i + 4096], dtype=object)))[:, 1:]
-           for i in range(0, len(texts), 4096)]
-    return np.concatenate(out).astype("float32") if out else np.zeros((0, len(vocabulary)))
 
 
 def _prepare_text(ds: Dataset, test_size: float, seed: int) -> Prepared:

@@ -90,7 +90,7 @@ def _assert_verdict_follows_its_rule(verdict: dict, cells: set[str]) -> None:
         winner, decision = best, "undecided"
     assert (verdict["winner"], verdict["decision"]) == (winner, decision), verdict
     assert display_name(winner) in verdict["reason"]
-    assert f"ROPE" in verdict["reason"] or decision == "only"
+    assert "ROPE" in verdict["reason"] or decision == "only"
 
 
 def _runs(uri, run_id):

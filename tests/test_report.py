@@ -1,6 +1,5 @@
 import math
 
-import pandas as pd
 import pytest
 
 from cellpick.report import KEY_COLUMNS, html, leaderboard, leaderboard_text, plots

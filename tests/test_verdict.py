@@ -10,6 +10,7 @@ from cellpick.errors import ConfigError
 from baycomp import CorrelatedTTest
 from scipy import stats
 
+from cellpick.season import detect_season
 from cellpick.verdict import (
     METRICS,
     VERDICT_SCHEMA_VERSION,
@@ -19,8 +20,6 @@ from cellpick.verdict import (
     compare,
     decide,
     default_rope,
-    detect_season,
-    fit_baselines,
     format_score,
     interval,
     mase,
@@ -364,67 +363,6 @@ def test_a_perfect_cell_against_one_that_collapses_on_some_folds_is_not_equivale
                        [1.0, 1.0, 0.7]], 4706)
     v = decide([gru, rnn], "accuracy", True, resampling=KFOLD, n_validated=50)
     assert v.winner == "gru" and v.decision != "equivalent"
-
-
-# --- baselines ------------------------------------------------------------------------------
-
-
-def baselines(task, X_train, y_train, X_val, y_val, season=None):
-    """Fit the baselines on the training part and score them on the validation part."""
-    n_classes = int(max(np.max(y_train), np.max(y_val))) + 1 if task == "classify" else None
-    fitted = fit_baselines(task, X_train, y_train, season=season, n_classes=n_classes)
-    return {name: score(task, y_val, predict(X_val)) for name, predict in fitted.items()}
-
-
-def windows(series, steps, horizon):
-    X, y = [], []
-    for i in range(len(series) - steps - horizon + 1):
-        X.append(series[i:i + steps])
-        y.append(series[i + steps:i + steps + horizon])
-    return np.array(X)[:, :, None], np.array(y)
-
-
-def test_forecast_baselines_seasonal_naive_exact_on_periodic_series():
-    series = np.tile([1.0, 5.0, 3.0, 8.0], 20)
-    X, y = windows(series, steps=8, horizon=6)
-    out = baselines("forecast", X[:40], y[:40], X[40:], y[40:], season=4)
-    assert set(out) == {"naive", "snaive", "ridge"}
-    assert out["snaive"] == 0.0
-    assert out["naive"] > 1.0
-    assert out["ridge"] < 1e-2
-    assert "snaive" not in baselines("forecast", X[:40], y[:40], X[40:], y[40:])
-    assert "snaive" not in baselines("forecast", X[:40], y[:40], X[40:], y[40:], season=9)
-
-
-def test_naive_repeats_last_value_and_fitted_predictors_score_test_split():
-    X = np.array([[[1.0, 0.0], [2.0, 9.0]], [[4.0, 0.0], [3.0, 9.0]]])
-    y = np.array([[2.0, 2.0, 2.0], [3.0, 3.0, 4.0]])
-    fitted = fit_baselines("forecast", X, y)
-    np.testing.assert_array_equal(fitted["naive"](X), [[2.0, 2.0, 2.0], [3.0, 3.0, 3.0]])
-    assert score("forecast", y, fitted["naive"](X)) == pytest.approx(1 / 6)
-
-
-def test_classify_baselines_majority_on_imbalanced_labels():
-    rng = np.random.default_rng(0)
-    y_train = np.array([0] * 45 + [1] * 5 + [2] * 10)
-    X_train = rng.normal(size=(60, 6, 2)) + y_train[:, None, None] * 3.0
-    y_val = np.array([0] * 8 + [1] * 2)
-    X_val = rng.normal(size=(10, 6, 2)) + y_val[:, None, None] * 3.0
-    out = baselines("classify", X_train, y_train, X_val, y_val)
-    assert set(out) == {"majority", "1nn", "logreg"}
-    assert out["majority"] == pytest.approx(0.8)
-    assert out["1nn"] == 1.0 and out["logreg"] == 1.0
-    proba = fit_baselines("classify", X_train, y_train, n_classes=4)["majority"](X_val)
-    assert proba.shape == (10, 4)
-
-
-def test_regress_baselines_mean_and_ridge():
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(80, 5, 1))
-    y = X[:, :, 0].sum(axis=1) * 2.0 + 10.0
-    out = baselines("regress", X[:60], y[:60], X[60:], y[60:])
-    assert out["mean"] == pytest.approx(np.mean(np.abs(y[60:] - y[:60].mean())))
-    assert out["ridge"] < 0.05
 
 
 # --- seasonality ----------------------------------------------------------------------------
