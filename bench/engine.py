@@ -1,7 +1,47 @@
-"""Per-model wall cost of K members trained together in one graph against K separate
-`fit_one` trainings, on the airline recipe's shapes.
+"""Training engine benchmarks (issue 15): whole fits, old code vs new; K members in one graph.
 
-    python bench/engine.py [--ks 1 3 5 10] [--solo 3] [--xla auto|on|off] [--config ...]
+    python bench/engine.py fits [--recipes airline gunpoint japanese_vowels] [--repeats 1]
+        [--old 8dd85a5] [--extra K=V ...] [--extra-old K=V ...] [--extra-new K=V ...]
+        [--ref-epochs 200] [--json PATH] [--keep DIR]
+    python bench/engine.py members [--ks 1 3 5 10] [--solo 3] [--xla auto|on|off]
+    python bench/engine.py [--ks ...]          # = members (the original invocation)
+
+## fits: the whole default fit, old code against this checkout
+
+For each recipe in recipes/ it runs `cellpick.fit(recipe=..., quiet=True, progress=...)` with
+the OLD code (a commit, `git archive`d into a temporary folder) and with the NEW code (this
+checkout), interleaved (old, new for each recipe, repeat after repeat), each in a fresh
+subprocess of this Python with PYTHONPATH set to that code only, a fresh SQLite MLflow store
+and a fresh work folder (the fit's cwd). The progress callback timestamps every event; the
+stages are the intervals between them:
+
+    plan      start of cellpick.fit (TensorFlow and MLflow imports included) -> first trial_begin
+    search    -> stage "verdict"
+    verdict   -> stage "baselines"   (the verdict's seeds, or folds x seeds)
+    baselines -> stage "refit" or "final" (else -> "export")
+    refit     -> stage "export"       (winner retrained; the internal test split scored)
+    export    -> "done"               (report, MLflow model, SavedModel export)
+    total     start -> cellpick.fit returned
+
+Then the child scores the export on the recipe's official held-out file with that version's
+`cellpick.predict` (scoring from bench/reference_quality.py): airline forecasts 1960 from the
+end of airline_train.csv, MASE against airline_test.csv (scale: the training data's
+seasonal-naive MAE, season 12); GunPoint_test.csv and JapaneseVowels_test.csv: accuracy. The
+held-out score is reported, never used to choose. `--extra K=V` options go to both versions,
+`--extra-old` / `--extra-new` to one side (the old code has no `folds`, for example); values are
+parsed as int, float, true/false/none, or comma lists.
+
+A plain-Keras reference workload (no cellpick: a 2-layer LSTM-16 on the first 45 airline
+training windows, lookback 24, horizon 12, batch 8, `--ref-epochs` epochs of `model.fit`) is
+timed in its own subprocess before each repeat and after the last; every fit is also given as
+a multiple of the median reference time (the issue's machine-independent goal).
+
+Smoke run (plumbing only; its times and scores mean nothing; the old code has no `folds`):
+
+    PYTHONPATH=. python bench/engine.py fits --extra-new folds=2
+        --extra max_trials=1 epochs=2 seeds=1 units=8 layers=1 cells=gru,rnn     (one line)
+
+## members: K members in one graph against K separate `fit_one` trainings, airline shapes
 
 Data: recipes/airline.toml on recipes/data/airline_train.csv, prepared as `cellpick fit`
 prepares it (`pipeline.make_plan`: 45 training windows, batch 8, 6 steps an epoch, the default
@@ -19,8 +59,13 @@ steps and the median best val_loss (same configuration, same scale) next to the 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,13 +77,15 @@ CONFIG = {"cell": "lstm", "units": 16, "layers": 2, "dropout": 0.0, "learning_ra
           "scaling": "relative", "linear": True}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def members_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--ks", type=int, nargs="+", default=[1, 3, 5, 10])
     ap.add_argument("--solo", type=int, default=3, help="separate fit_one trainings to time")
     ap.add_argument("--xla", choices=["auto", "on", "off"], default="auto")
     ap.add_argument("--cell", default=CONFIG["cell"])
-    args = ap.parse_args(argv)
+
+
+def members(args: argparse.Namespace) -> int:
+    """K members in one graph against K separate fit_one trainings (the original bench)."""
     if args.xla != "auto":
         os.environ["CELLPICK_XLA"] = "1" if args.xla == "on" else "0"
     _env.print_env()
@@ -91,6 +138,327 @@ def main(argv: list[str] | None = None) -> int:
               f"| {extra['round_seconds']:.3f} | {wall / k:.1f} | {k * solo:.1f} | {k * solo / wall:.1f}x "
               f"| {rel_one} | {wall / solo:.2f}x | {steps:.0f} | {loss:.4f} |")
     return 0
+
+
+# --- fits: the whole default fit, old code against this checkout --------------------------
+
+RECIPES = ("airline", "gunpoint", "japanese_vowels")
+# recipe -> bench/reference_quality.py's set: its scorer and the held-out file to predict on
+HELD_OUT = {"airline": ("airline", "airline_train.csv"),  # forecasts 1960 from 1959-12
+            "gunpoint": ("gunpoint", "GunPoint_test.csv"),
+            "japanese_vowels": ("vowels", "JapaneseVowels_test.csv")}
+LIST_OPTIONS = ("cells", "units", "layers")
+STAGES = ("plan", "search", "verdict", "baselines", "refit", "export")
+# Keep the subprocesses' output short: TF's C++ chatter, oneDNN notes.
+CHILD_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+
+
+def parse_value(text: str):
+    """`--extra` value: int, float, true/false, none, or a comma list of those."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    if "," in text:
+        return [parse_value(t) for t in text.split(",") if t]
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_options(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--extra expects KEY=VALUE, got {pair!r}")
+        key, value = key.strip().replace("-", "_"), parse_value(value.strip())
+        if key in LIST_OPTIONS and not isinstance(value, list):
+            value = [value]  # units=8 -> [8]: FitConfig's list options take lists
+        out[key] = value
+    return out
+
+
+def stage_seconds(events: list[tuple[str, str | None, float]], total: float) -> dict[str, float | None]:
+    """Per-stage wall seconds from the progress events' timestamps (see the module docstring)."""
+    def first(pred, after: float = 0.0):
+        return next((t for e, n, t in events if t >= after and pred(e, n)), None)
+
+    trial = first(lambda e, n: e == "trial_begin") or first(lambda e, n: e == "trial_end")
+    verdict = first(lambda e, n: e == "stage" and n == "verdict")
+    baselines = first(lambda e, n: e == "stage" and n == "baselines")
+    refit = first(lambda e, n: e == "stage" and n in ("refit", "final"))
+    export = first(lambda e, n: e == "stage" and n == "export")
+    done = first(lambda e, n: e == "done") or total
+    marks = [0.0, trial, verdict, baselines, refit, export, done]
+    out: dict[str, float | None] = {}
+    for i, name in enumerate(STAGES):
+        start = marks[i]
+        if start is None:
+            out[name] = None
+            continue
+        end = next((m for m in marks[i + 1:] if m is not None), total)
+        out[name] = end - start
+    if refit is None:  # no refit/final stage (e.g. a time budget): baselines runs to export
+        out["refit"] = 0.0
+    out["total"] = total
+    return out
+
+
+def child_fit(spec: dict) -> dict:
+    """In a fresh subprocess: one whole fit with whatever cellpick PYTHONPATH points to, then the
+    held-out score of its export through that version's cellpick.predict."""
+    import pandas as pd
+
+    import cellpick
+    import reference_quality as rq
+
+    where = Path(cellpick.__file__).resolve()
+    if Path(spec["code"]).resolve() not in where.parents:
+        raise SystemExit(f"imported cellpick from {where}, expected under {spec['code']}")
+    work = Path(spec["work"])
+    events: list[tuple[str, str | None, float]] = []
+    t0 = time.perf_counter()
+
+    def progress(event: str, info: dict) -> None:
+        name = info.get("name") if event == "stage" else None
+        events.append((event, name, time.perf_counter() - t0))
+
+    result = cellpick.fit(recipe=spec["recipe"], tracking_uri=f"sqlite:///{work / 'mlflow.db'}",
+                          out=str(work / "model"), quiet=True, progress=progress, **spec["options"])
+    total = time.perf_counter() - t0
+    set_name, held_out = HELD_OUT[spec["name"]]
+    t1 = time.perf_counter()
+    pred = cellpick.predict(result.export_path, rq.DATA / held_out)
+    scores = rq.SETS[set_name]["score"](pd.DataFrame(pred))
+    v = result.verdict or {}
+    return {"stages": stage_seconds(events, total), "predict_seconds": time.perf_counter() - t1,
+            "winner": result.winner, "decision": getattr(result, "decision", None) or v.get("decision"),
+            "config": result.config, "metric": result.metric, "val_score": result.val_score,
+            "internal_test_score": result.test_score, "trials": result.trials,
+            "held_out": scores, "headline": rq.SETS[set_name]["headline"],
+            "events": [e for e in events if e[0] in ("stage", "done", "trial_begin", "trial_end")],
+            "cellpick": str(where.parent)}
+
+
+def child_reference(epochs: int) -> dict:
+    """The fixed plain-Keras workload: 2-layer LSTM-16 on the first 45 airline training windows
+    (lookback 24, horizon 12, scaled by the series' mean), batch 8, `epochs` epochs of fit."""
+    import numpy as np
+    import pandas as pd
+
+    import keras  # no cellpick here: the workload is fixed whatever the code under test
+
+    values = pd.read_csv(ROOT / "recipes" / "data" / "airline_train.csv")["value"].to_numpy("float32")
+    values = values / values.mean()
+    x = np.stack([values[i:i + 24] for i in range(45)])[..., None]
+    y = np.stack([values[i + 24:i + 36] for i in range(45)])
+    keras.utils.set_random_seed(0)
+    t0 = time.perf_counter()
+    model = keras.Sequential([keras.Input((24, 1)), keras.layers.LSTM(16, return_sequences=True),
+                              keras.layers.LSTM(16), keras.layers.Dense(12)])
+    model.compile(optimizer="adam", loss="mse")
+    t1 = time.perf_counter()
+    history = model.fit(x, y, batch_size=8, epochs=epochs, verbose=0)
+    t2 = time.perf_counter()
+    return {"seconds": t2 - t0, "fit_seconds": t2 - t1, "epochs": epochs,
+            "final_loss": float(history.history["loss"][-1])}
+
+
+def child(args: argparse.Namespace) -> int:
+    spec = json.loads(Path(args.spec).read_text())
+    out = child_fit(spec) if spec["kind"] == "fit" else child_reference(spec["epochs"])
+    Path(args.result).write_text(json.dumps(out, default=str))
+    return 0
+
+
+def _spawn(spec: dict, work: Path, pythonpath: Path | None) -> dict:
+    """Run one child (fit or reference) in a fresh interpreter; its result dict plus the wall."""
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "spec.json").write_text(json.dumps(spec))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(CHILD_ENV)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "_child", str(work / "spec.json"),
+           str(work / "result.json")]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    wall = time.perf_counter() - t0
+    (work / "output.log").write_text(done.stdout)
+    if done.returncode != 0:
+        tail = "\n".join(done.stdout.splitlines()[-25:])
+        return {"error": f"exit {done.returncode}: {tail}", "process_seconds": wall}
+    return {**json.loads((work / "result.json").read_text()), "process_seconds": wall}
+
+
+def old_code(commit: str, into: Path) -> tuple[str, Path]:
+    """`git archive` of the commit's cellpick package into `into`; (full commit id, folder)."""
+    full = subprocess.run(["git", "rev-parse", "--verify", f"{commit}^{{commit}}"], cwd=ROOT,
+                          check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "archive", full, "cellpick"], cwd=ROOT, check=True,
+                             stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return full, into
+
+
+def _fmt(x: float | None, digits: int = 1) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _score(r: dict) -> tuple[str, str]:
+    if "error" in r:
+        return "-", "-"
+    val = f"{r['metric']} {r['val_score']:.4g}" if r.get("val_score") is not None else "-"
+    held = ", ".join(f"{k} {v:.3f}" for k, v in r["held_out"].items() if k == r["headline"])
+    return val, held
+
+
+def fits_table(rows: list[dict], ref: float | None) -> str:
+    head = ("| recipe | code | total s | plan | search | verdict | baselines | refit | export "
+            "| x reference | winner (decision) | val | held-out test |")
+    lines = [head, "|" + "---|" * 13]
+    for r in rows:
+        label = f"{r['code']} {r['commit']}" + (f" #{r['repeat']}" if r["repeats"] > 1 else "")
+        if "error" in r:
+            lines.append(f"| {r['recipe']} | {label} | failed after {r['process_seconds']:.0f} s "
+                         f"| | | | | | | | | | |")
+            continue
+        st = r["stages"]
+        times = " | ".join(_fmt(st[k]) for k in ("total", *STAGES))
+        rel = f"{st['total'] / ref:.2f}x" if ref else "-"
+        cfg = r.get("config") or {}
+        shape = f" {cfg['units']}x{cfg['layers']}" if "units" in cfg and "layers" in cfg else ""
+        winner = f"{r['winner']}{shape}" + (f" ({r['decision']})" if r.get("decision") else "")
+        val, held = _score(r)
+        lines.append(f"| {r['recipe']} | {label} | {times} | {rel} | {winner} | {val} | {held} |")
+    return "\n".join(lines)
+
+
+def speed_table(rows: list[dict], recipes: list[str], ref: float | None) -> str:
+    lines = ["| recipe | old total s (median) | new total s (median) | speed-up new vs old "
+             "| old / reference | new / reference | held-out old | held-out new |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name in recipes:
+        tot, held = {}, {}
+        for code in ("old", "new"):
+            ok = [r for r in rows if r["recipe"] == name and r["code"] == code and "error" not in r]
+            tot[code] = statistics.median(r["stages"]["total"] for r in ok) if ok else None
+            h = [r["held_out"][r["headline"]] for r in ok]
+            held[code] = (f"{ok[0]['headline']} {statistics.median(h):.3f}" if h else "-")
+        o, n = tot["old"], tot["new"]
+        speed = f"{o / n:.2f}x" if o and n else "-"
+        rel = {c: (f"{tot[c] / ref:.2f}x" if tot[c] and ref else "-") for c in tot}
+        lines.append(f"| {name} | {_fmt(o)} | {_fmt(n)} | {speed} | {rel['old']} | {rel['new']} "
+                     f"| {held['old']} | {held['new']} |")
+    return "\n".join(lines)
+
+
+def fits(args: argparse.Namespace) -> int:
+    _env.print_env()
+    both = parse_options(args.extra)
+    options = {"old": {**both, **parse_options(args.extra_old)},
+               "new": {**both, **parse_options(args.extra_new)}}
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="cellpick-fits-"))
+    base.mkdir(parents=True, exist_ok=True)
+    full, old_dir = old_code(args.old, base / "old-code")
+    new_head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                           stdout=subprocess.PIPE, text=True).stdout.strip()
+    code = {"old": (old_dir, full[:7]), "new": (ROOT, new_head + ("+dirty" if dirty else ""))}
+    print(f"- old: commit {full} (git archive into {old_dir}); options {options['old'] or 'recipe defaults'}")
+    print(f"- new: {ROOT} at {code['new'][1]}; options {options['new'] or 'recipe defaults'}")
+    print(f"- reference: plain Keras LSTM-16x2, 45 airline windows, batch 8, {args.ref_epochs} epochs")
+    print(f"- work folder: {base}", flush=True)
+
+    refs: list[dict] = []
+
+    def reference(tag: str) -> None:
+        r = _spawn({"kind": "reference", "epochs": args.ref_epochs}, base / f"reference-{tag}", None)
+        refs.append(r)
+        if "error" in r:
+            print(f"  reference {tag}: FAILED {r['error']}", flush=True)
+        else:
+            print(f"  reference {tag}: {r['seconds']:.1f} s (fit {r['fit_seconds']:.1f} s)", flush=True)
+
+    rows: list[dict] = []
+    for rep in range(1, args.repeats + 1):
+        reference(f"{rep}")
+        for name in args.recipes:
+            recipe = ROOT / "recipes" / f"{name}.toml"
+            for side in ("old", "new"):  # interleaved: old, new, old, new, ...
+                folder, commit = code[side]
+                work = base / f"{name}-{side}-{rep}"
+                spec = {"kind": "fit", "name": name, "recipe": str(recipe), "code": str(folder),
+                        "work": str(work), "options": options[side]}
+                r = _spawn(spec, work, folder)
+                row = {"recipe": name, "code": side, "commit": commit, "repeat": rep,
+                       "repeats": args.repeats, **r}
+                rows.append(row)
+                if "error" in r:
+                    print(f"  {name} {side} #{rep}: FAILED\n{r['error']}", flush=True)
+                else:
+                    val, held = _score(r)
+                    print(f"  {name} {side} #{rep}: {r['stages']['total']:.1f} s "
+                          f"(process {r['process_seconds']:.1f} s), winner {r['winner']} "
+                          f"{r.get('decision') or ''}, val {val}, held-out {held}", flush=True)
+    reference("end")
+
+    ok_refs = [r["seconds"] for r in refs if "error" not in r]
+    ref = statistics.median(ok_refs) if ok_refs else None
+    load = os.getloadavg()
+    print()
+    print(f"Reference workload (plain Keras, {args.ref_epochs} epochs): "
+          + ", ".join(_fmt(s) for s in ok_refs) + f" s; median {_fmt(ref)} s")
+    print()
+    print(fits_table(rows, ref))
+    print()
+    print(speed_table(rows, args.recipes, ref))
+    print(f"\nload average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"old": full, "new": code["new"][1], "options": options,
+                                               "references": refs, "fits": rows}, indent=1, default=str))
+        print(f"records: {args.json}")
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return 1 if any("error" in r for r in rows) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["_child"]:  # internal: one fit or reference run in a fresh interpreter
+        ap = argparse.ArgumentParser(prog="engine.py _child")
+        ap.add_argument("spec")
+        ap.add_argument("result")
+        return child(ap.parse_args(argv[1:]))
+    # The original invocation (`engine.py --ks 1 3 ...`) is the members mode.
+    if not argv or argv[0] not in ("fits", "members", "-h", "--help"):
+        argv = ["members", *argv]
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="mode", required=True)
+    m = sub.add_parser("members", help="K members in one graph vs K separate trainings (default)")
+    members_args(m)
+    f = sub.add_parser("fits", help="whole default fits, old commit vs this checkout, interleaved")
+    f.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=RECIPES)
+    f.add_argument("--repeats", type=int, default=1)
+    f.add_argument("--old", default="8dd85a5", help="commit of the old code (default 8dd85a5)")
+    f.add_argument("--extra", nargs="*", default=[], metavar="K=V", help="fit options for both")
+    f.add_argument("--extra-old", nargs="*", default=[], metavar="K=V", help="for the old code only")
+    f.add_argument("--extra-new", nargs="*", default=[], metavar="K=V", help="for the new code only")
+    f.add_argument("--ref-epochs", type=int, default=200, help="epochs of the plain-Keras reference")
+    f.add_argument("--json", default=None, help="write every record (stages, events) to this file")
+    f.add_argument("--keep", default=None, metavar="DIR",
+                   help="work folder to keep (stores, exports, each child's output.log)")
+    args = ap.parse_args(argv)
+    return fits(args) if args.mode == "fits" else members(args)
 
 
 if __name__ == "__main__":
