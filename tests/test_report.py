@@ -129,5 +129,9 @@ def test_export_sentence_says_what_the_export_holds():
 
     assert export_sentence({"ensemble": {"models": 3}, "refit": {"on": "train+validation"}, "patch": 1}) \
         == "Export: the mean of the winner's 3 seed models, each retrained on all non-test data."
-    assert export_sentence({"ensemble": None, "refit": None, "patch": 1}) == "Export: the winner's best seed."
+    assert export_sentence({"ensemble": None, "refit": None, "patch": 1}) == "Export: the winner's model."
+    assert export_sentence({"ensemble": None, "refit": None, "export": {"kind": "baseline",
+                                                                         "baseline": "ridge"}}) \
+        == ("Export: the ridge baseline (--export best), fitted on all non-test data, as a Keras "
+            "graph taking the same raw input.")
     assert export_sentence({}) == ""  # a verdict.json from before the ensemble existed
