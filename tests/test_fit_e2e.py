@@ -289,3 +289,22 @@ def test_36_sequences_are_judged_over_folds_not_a_handful_of_validation_samples(
     else:  # a decision needs the posterior behind it
         assert p is None or max(p["a_better"], p["equivalent"] + p["b_better"]) >= 0.95
     assert "ROPE" in v["reason"] and "P" in v["reason"]
+
+
+def test_export_best_writes_a_winning_linear_baseline_in_the_same_layout(tmp_path_factory,
+                                                                          data_dir):
+    """Two epochs of a GRU-8 cannot forecast airline; ridge on the same windows can: with
+    --export best the ridge baseline is exported, takes the same raw windows and predicts."""
+    _, _, result = _fit(tmp_path_factory, "best", data_dir / "airline_train.csv",
+                        **tiny(horizon=12, lookback=24, cells="gru", export="best"))
+    v = result.verdict
+    assert result.exported == "baseline" and v["export"]["kind"] == "baseline"
+    name = v["export"]["baseline"]
+    assert v["baselines"][name] < v["cells"]["gru"]["mean"]  # it beat the cell, cross-validated
+    meta = json.loads((Path(result.export_path) / "cellpick.json").read_text())
+    assert meta["model"] == {"kind": "baseline", "name": name}
+    assert meta["winner"]["cell"] == "gru"  # the verdict's winning cell is still named
+    table = cellpick.predict(result.export_path, data_dir / "airline_train.csv")
+    assert len(table) == 12 and table["prediction"].between(50, 1500).all()
+    assert f"Export: the {name} baseline (--export best)" in (
+        Path(result.export_path) / "report.html").read_text()
