@@ -38,7 +38,7 @@ import numpy as np
 from .dataset import Dataset
 from .errors import ConfigError, DataError
 from .windows import (Prepared, _series_blocks, _series_groups, _split, default_lookback,
-                      holdout, labels, resolve_test_size, sequence_prep, sequences, series_prep,
+                      holdout, labels, sequence_prep, sequences, series_prep,
                       text_prep)
 
 INNER_VAL = 0.2  # sequences: the share of a fold's training part kept for early stopping
@@ -223,3 +223,50 @@ def _rolling_origin(ds: Dataset, lookback, horizon, folds, seeds, seed, test_siz
     return Resampling(kind="rolling-origin", folds=f, seeds=s, units=units,
                       test_fraction=float(np.mean(fractions)), test_size=test_size,
                       n_validated=validated, notes=notes)
+
+
+# --test-size auto: a test block only where it can be informative.
+AUTO_TEST = 0.2  # the fraction held out when the data is large enough
+MIN_TEST_SAMPLES = 100  # sequences: the test block holds at least this many samples
+MIN_TEST_PER_CLASS = 5  # classify: and at least this many of every class
+
+
+def resolve_test_size(ds: Dataset, test_size: float | str, *, lookback: int | None = None,
+                      horizon: int = 1, season: int | None = None) -> float:
+    """A fraction as given, or "auto" resolved by `auto_test_size`."""
+    if isinstance(test_size, str):
+        if test_size != "auto":
+            raise ConfigError(f"The 'test_size' option must be 'auto' or a fraction in [0, 0.5). "
+                            f"Got {test_size!r} instead.")
+        return auto_test_size(ds, lookback=lookback, horizon=horizon, season=season)
+    return float(test_size)
+
+
+def auto_test_size(ds: Dataset, *, lookback: int | None = None, horizon: int = 1,
+                   season: int | None = None) -> float:
+    """AUTO_TEST (0.2) where a test block is informative, else 0 (no test split: the
+    cross-validated estimate is the only one).
+
+    Sequences and text: when the test block holds at least MIN_TEST_SAMPLES samples (500
+    samples or more) and, when classifying, at least MIN_TEST_PER_CLASS of every class (25 or
+    more per class). Series and panels: when, after a test block of max(horizon, 20%) rows
+    per series, the shortest series still fits the default rolling-origin plan
+    (default_folds, origin_plan: every origin with a training part of its own).
+    """
+    if ds.layout == "series":
+        lengths = ds.frame.groupby(ds.id, sort=False).size().to_numpy() if ds.id else \
+            np.array([len(ds.frame)])
+        shortest = int(lengths.min())
+        n_val, n_test = _series_blocks(shortest, horizon, AUTO_TEST)
+        lb = lookback or default_lookback(season, horizon, shortest - n_val - n_test - horizon)
+        rest = lengths - np.array([_series_blocks(int(n), horizon, AUTO_TEST)[1] for n in lengths])
+        windows = int(np.maximum(rest - lb - horizon + 1, 0).sum())
+        folds, _ = default_folds(windows)
+        plan = origin_plan(int(rest.min()), lb, horizon, folds)
+        return AUTO_TEST if plan is not None and plan[0] == folds else 0.0
+    y = labels(ds)
+    if AUTO_TEST * len(y) < MIN_TEST_SAMPLES:
+        return 0.0
+    if ds.task == "classify" and AUTO_TEST * np.bincount(y).min() < MIN_TEST_PER_CLASS:
+        return 0.0
+    return AUTO_TEST

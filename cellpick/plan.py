@@ -76,11 +76,11 @@ def make_plan(config: FitConfig) -> Plan:
     """Read the data, detect layout and task, split and window it; no training."""
     from . import detection
     from .errors import ConfigError
-    from .folds import resample
+    from .folds import AUTO_TEST, resample, resolve_test_size
     from .season import season_for, training_rows
     from .space import patch_size
     from .train import Schedule
-    from .windows import AUTO_TEST, prepare, resolve_test_size
+    from .windows import prepare
 
     if not config.data:
         raise ConfigError("no data file given; pass DATA.csv or a recipe with a 'data' key")

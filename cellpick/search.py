@@ -73,20 +73,11 @@ def _tuner_class(kind: str):
                             deadline=deadline)
 
         def _build_and_fit_model(self, trial, *args, **kwargs):
-            cp = self._cp
             hp = trial.hyperparameters.values
-            if (cp["schedule"] is None or "tuner/epochs" in hp
+            if (self._cp["schedule"] is None or "tuner/epochs" in hp
                     or getattr(self, "distribution_strategy", None) is not None):
                 return super()._build_and_fit_model(trial, *args, **kwargs)
-            from .members import Member, fit_members
-
-            config = {k: v for k, v in hp.items() if k not in TUNER_KEYS}
-            [res] = fit_members([Member(cp["prep"], cp["seed"] + cp["n"])], config,
-                                cp["schedule"], deadline=cp["deadline"])
-            for r in range(len(res.history["val_loss"])):
-                self.on_epoch_end(trial, res.model, r, {k: v[r] for k, v in res.history.items()})
-            losses = [v for v in res.history["val_loss"] if v == v]
-            return {"val_loss": min(losses) if losses else float("nan")}
+            return _train_on_members(self, trial)
 
         def on_trial_begin(self, trial):
             super().on_trial_begin(trial)
@@ -157,6 +148,21 @@ def _tuner_class(kind: str):
             cp["progress"]("trial_end", row)
 
     return TrackedTuner
+
+
+def _train_on_members(tuner, trial) -> dict[str, float]:
+    """One trial as a single member of the members engine; its rounds reach the tuner's
+    `on_epoch_end` hook (MLflow, progress) as epochs do from Keras `fit`."""
+    from .members import Member, fit_members
+
+    cp = tuner._cp
+    config = {k: v for k, v in trial.hyperparameters.values.items() if k not in TUNER_KEYS}
+    [res] = fit_members([Member(cp["prep"], cp["seed"] + cp["n"])], config, cp["schedule"],
+                        deadline=cp["deadline"])
+    for r in range(len(res.history["val_loss"])):
+        tuner.on_epoch_end(trial, res.model, r, {k: v[r] for k, v in res.history.items()})
+    losses = [v for v in res.history["val_loss"] if v == v]
+    return {"val_loss": min(losses) if losses else float("nan")}
 
 
 @contextlib.contextmanager

@@ -415,20 +415,7 @@ def decide(
       the data cannot separate from it and what would (more data, more folds and seeds).
     Baselines never win; the reason leads with a baseline practically better than every cell.
     """
-    if not cells:
-        raise ConfigError("decide needs at least one cell result; got none.")
-    names = [c.cell for c in cells]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"each cell may appear once in decide; got {names}.")
-    shapes = {np.shape(c.fold_scores) for c in cells}
-    if len(shapes) != 1:
-        raise ConfigError(
-            "every cell needs the same folds x seeds of scores (NaN for a failed unit); got "
-            + ", ".join(f"{c.cell}: {np.shape(c.fold_scores)}" for c in cells) + ".")
-    shape = shapes.pop()
-    if len(shape) != 2:
-        raise ConfigError(f"fold_scores must be a folds x seeds matrix; got shape {shape}.")
-    design = Design.of(resampling, shape[1])
+    design = Design.of(resampling, _fold_shape(cells)[1])
     bounds = BOUNDS.get(metric, (-math.inf, math.inf))
     matrices = {c.cell: design.matrix(c.fold_scores, c.cell) for c in cells}
     summary = {c.cell: summarize(matrices[c.cell], design, bounds, level) for c in cells}
@@ -462,17 +449,7 @@ def decide(
     by_cell = {c["b"]: c for c in comparisons}
     status = {c.cell: "failed" if not math.isfinite(summary[c.cell][0])
               else _status(c, best, by_cell[c.cell], level) for c in ranked[1:]}
-    equivalent = [c for c in ranked[1:] if status[c.cell] == "equivalent"]
-    if len(ranked) == 1:
-        winner, decision = best, "only"
-    elif equivalent:
-        winner, decision = min(equivalent, key=_cost), "equivalent"
-    elif all(s in ("worse", "not better", "failed") for s in status.values()):
-        winner = best
-        decision = ("better" if all(s in ("worse", "failed") for s in status.values())
-                    else "equivalent")
-    else:
-        winner, decision = best, "undecided"
+    winner, decision = _choose(ranked, status)
 
     label = metric_label(metric)
     say = _Say(metric, label, rope, design, level)
@@ -491,22 +468,10 @@ def decide(
                                          summary, baseline_comps, task)
         reason = " ".join(s for s in (lead, reason, tail) if s)
 
-    cell_table = {
-        c.cell: {
-            "config": dict(c.config),
-            "scores": [float(s) for s in matrices[c.cell].reshape(-1)],
-            "fold_scores": matrices[c.cell].tolist(),
-            "mean": summary[c.cell][0],
-            "ci95": list(summary[c.cell][1]),
-            "n_params": int(c.n_params),
-            "train_seconds": float(c.train_seconds),
-        }
-        for c in ranked
-    }
     return Verdict(
         metric=metric,
         greater_is_better=bool(greater_is_better),
-        cells=cell_table,
+        cells=_cell_table(ranked, matrices, summary),
         comparisons=comparisons,
         baselines={k: base_summary[k][0] for k in base},
         best_baseline=best_baseline,
@@ -521,6 +486,54 @@ def decide(
         baseline_fold_scores={k: m.tolist() for k, m in base.items()} if base else None,
         baseline_comparisons=baseline_comps,
     )
+
+
+def _fold_shape(cells: list[CellResult]) -> tuple[int, int]:
+    """The (folds, seeds) every cell's score matrix shares; ConfigError otherwise."""
+    if not cells:
+        raise ConfigError("decide needs at least one cell result; got none.")
+    names = [c.cell for c in cells]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"each cell may appear once in decide; got {names}.")
+    shapes = {np.shape(c.fold_scores) for c in cells}
+    if len(shapes) != 1:
+        raise ConfigError(
+            "every cell needs the same folds x seeds of scores (NaN for a failed unit); got "
+            + ", ".join(f"{c.cell}: {np.shape(c.fold_scores)}" for c in cells) + ".")
+    shape = shapes.pop()
+    if len(shape) != 2:
+        raise ConfigError(f"fold_scores must be a folds x seeds matrix; got shape {shape}.")
+    return shape
+
+
+def _choose(ranked: list[CellResult], status: dict[str, str]) -> tuple[CellResult, str]:
+    """(winner, decision) from each other cell's standing against the best (ranked[0])."""
+    best = ranked[0]
+    equivalent = [c for c in ranked[1:] if status[c.cell] == "equivalent"]
+    if len(ranked) == 1:
+        return best, "only"
+    if equivalent:
+        return min(equivalent, key=_cost), "equivalent"
+    if all(s in ("worse", "not better", "failed") for s in status.values()):
+        return best, ("better" if all(s in ("worse", "failed") for s in status.values())
+                      else "equivalent")
+    return best, "undecided"
+
+
+def _cell_table(ranked: list[CellResult], matrices: dict, summary: dict) -> dict[str, dict]:
+    """verdict.json's `cells`: per cell its configuration, scores, mean, interval and cost."""
+    return {
+        c.cell: {
+            "config": dict(c.config),
+            "scores": [float(s) for s in matrices[c.cell].reshape(-1)],
+            "fold_scores": matrices[c.cell].tolist(),
+            "mean": summary[c.cell][0],
+            "ci95": list(summary[c.cell][1]),
+            "n_params": int(c.n_params),
+            "train_seconds": float(c.train_seconds),
+        }
+        for c in ranked
+    }
 
 
 def _status(c: CellResult, best: CellResult, comp: dict, level: float) -> str:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .dataset import Dataset
-from .errors import ConfigError, DataError
+from .errors import DataError
 
 
 @dataclass
@@ -156,12 +156,12 @@ def default_lookback(season: int | None, horizon: int, n_rows: int) -> int:
     return int(max(1, min(want, n_rows // 3)))
 
 
-def prepare(ds: Dataset, *, lookback: int | None, horizon: int, test_size: float | str,
+def prepare(ds: Dataset, *, lookback: int | None, horizon: int, test_size: float,
             season: int | None = None, seed: int = 0) -> Prepared:
-    """The search split: train and validation parts of the non-test data, and the test block.
-    `test_size`: a fraction, or "auto" (`auto_test_size`). folds.resample holds out the
-    same test block for the same arguments."""
-    test_size = resolve_test_size(ds, test_size, lookback=lookback, horizon=horizon, season=season)
+    """The search split: train and validation parts of the non-test data, and the test block
+    (`test_size`: a fraction; folds.resolve_test_size resolves "auto"). folds.resample holds
+    out the same test block for the same arguments."""
+    test_size = float(test_size)
     if ds.layout == "series":
         return _prepare_series(ds, lookback, horizon, test_size, season)
     if ds.layout in ("wide", "long"):
@@ -169,55 +169,6 @@ def prepare(ds: Dataset, *, lookback: int | None, horizon: int, test_size: float
     if ds.layout == "text":
         return _prepare_text(ds, test_size, seed)
     raise DataError(f"{ds.path.name}: the '{ds.layout}' layout is not supported")
-
-
-# --test-size auto: a test block only where it can be informative.
-AUTO_TEST = 0.2  # the fraction held out when the data is large enough
-MIN_TEST_SAMPLES = 100  # sequences: the test block holds at least this many samples
-MIN_TEST_PER_CLASS = 5  # classify: and at least this many of every class
-
-
-def resolve_test_size(ds: Dataset, test_size: float | str, *, lookback: int | None = None,
-                      horizon: int = 1, season: int | None = None) -> float:
-    """A fraction as given, or "auto" resolved by `auto_test_size`."""
-    if isinstance(test_size, str):
-        if test_size != "auto":
-            raise ConfigError(f"The 'test_size' option must be 'auto' or a fraction in [0, 0.5). "
-                            f"Got {test_size!r} instead.")
-        return auto_test_size(ds, lookback=lookback, horizon=horizon, season=season)
-    return float(test_size)
-
-
-def auto_test_size(ds: Dataset, *, lookback: int | None = None, horizon: int = 1,
-                   season: int | None = None) -> float:
-    """AUTO_TEST (0.2) where a test block is informative, else 0 (no test split: the
-    cross-validated estimate is the only one).
-
-    Sequences and text: when the test block holds at least MIN_TEST_SAMPLES samples (500
-    samples or more) and, when classifying, at least MIN_TEST_PER_CLASS of every class (25 or
-    more per class). Series and panels: when, after a test block of max(horizon, 20%) rows
-    per series, the shortest series still fits the default rolling-origin plan
-    (folds.default_folds, folds.origin_plan: every origin with a training part of its own).
-    """
-    if ds.layout == "series":
-        from .folds import default_folds, origin_plan
-
-        lengths = ds.frame.groupby(ds.id, sort=False).size().to_numpy() if ds.id else \
-            np.array([len(ds.frame)])
-        shortest = int(lengths.min())
-        n_val, n_test = _series_blocks(shortest, horizon, AUTO_TEST)
-        lb = lookback or default_lookback(season, horizon, shortest - n_val - n_test - horizon)
-        rest = lengths - np.array([_series_blocks(int(n), horizon, AUTO_TEST)[1] for n in lengths])
-        windows = int(np.maximum(rest - lb - horizon + 1, 0).sum())
-        folds, _ = default_folds(windows)
-        plan = origin_plan(int(rest.min()), lb, horizon, folds)
-        return AUTO_TEST if plan is not None and plan[0] == folds else 0.0
-    y = labels(ds)
-    if AUTO_TEST * len(y) < MIN_TEST_SAMPLES:
-        return 0.0
-    if ds.task == "classify" and AUTO_TEST * np.bincount(y).min() < MIN_TEST_PER_CLASS:
-        return 0.0
-    return AUTO_TEST
 
 
 def _series_blocks(n: int, horizon: int, test_size: float) -> tuple[int, int]:

@@ -13,7 +13,8 @@ from cellpick.detection import load
 from cellpick.errors import ConfigError, DataError
 from cellpick.folds import default_folds, origin_plan, resample
 from cellpick.verdict import Design
-from cellpick.windows import auto_test_size, prepare, sequences
+from cellpick.folds import auto_test_size
+from cellpick.windows import prepare, sequences
 
 
 def gunpoint_36(data_dir: Path, tmp_path: Path) -> Path:
@@ -85,7 +86,7 @@ def test_search_split_and_folds_share_the_test_block(tmp_path):
     frame.to_csv(path, index=False)
     ds = load(path, target="y", task="regress")
     assert auto_test_size(ds) == 0.2  # 600 samples: a test block of 120
-    prep = prepare(ds, lookback=None, horizon=1, test_size="auto", seed=3)
+    prep = prepare(ds, lookback=None, horizon=1, test_size=0.2, seed=3)
     res = resample(ds, lookback=None, horizon=1, folds=3, seeds=2, seed=3, test_size="auto")
     assert res.kind == "repeated-kfold" and len(res.units) == 6 and res.n_validated == 480
     test = rows_of(prep, "test")
