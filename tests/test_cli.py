@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from cellpick.cli import app
 
 runner = CliRunner()
-TINY = ["--units", "8", "--layers", "1", "--max-trials", "1", "--epochs", "1", "--seeds", "1"]
+TINY = ["--units", "8", "--layers", "1", "--max-trials", "1", "--epochs", "1", "--folds", "2",
+        "--seeds", "1"]
 
 
 def test_help_does_not_import_tensorflow():

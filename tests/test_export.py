@@ -26,7 +26,8 @@ import cellpick
 from cellpick.cli import app
 from cellpick.distributed import free_port
 
-BUDGET = {"cells": "gru", "units": "8", "layers": "1", "max_trials": 1, "epochs": 2, "seeds": 1}
+BUDGET = {"cells": "gru", "units": "8", "layers": "1", "max_trials": 1, "epochs": 2, "folds": 2,
+          "seeds": 1}
 FORECAST, CLASSIFY = "airline-forecast", "gunpoint-label"
 runner = CliRunner()
 

@@ -25,8 +25,8 @@ def _fit(tmp_path_factory, name: str, frame: pd.DataFrame, **options):
     root = tmp_path_factory.mktemp(name)
     path = root / f"{name}.csv"
     frame.to_csv(path, index=False)
-    budget = {"cells": "gru", "units": "8", "layers": "1", "max_trials": 1, "seeds": 1,
-              "epochs": 8, **options}
+    budget = {"cells": "gru", "units": "8", "layers": "1", "max_trials": 1, "folds": 2,
+              "seeds": 1, "epochs": 8, **options}
     result = cellpick.fit(path, tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
                           out=str(root / "model"), **budget)
     return root, path, result
@@ -134,7 +134,7 @@ def vowels(tmp_path_factory, data_dir):
     root = tmp_path_factory.mktemp("vowels")
     result = cellpick.fit(data_dir / "JapaneseVowels_train.csv", tracking_uri=f"sqlite:///{root / 'm.db'}",
                           out=str(root / "model"), cells="gru", units="16", layers="1",
-                          max_trials=1, seeds=1, epochs=10)
+                          max_trials=1, folds=2, seeds=1, epochs=10)
     return root, result
 
 

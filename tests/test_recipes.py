@@ -18,7 +18,8 @@ from cellpick.config import load_recipe, option_names, resolve
 runner = CliRunner()
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 SHIPPED = sorted(RECIPES.glob("*.toml"))
-TINY = ["--max-trials", "1", "--epochs", "1", "--seeds", "1", "--units", "8", "--layers", "1"]
+TINY = ["--max-trials", "1", "--epochs", "1", "--folds", "2", "--seeds", "1", "--units", "8",
+        "--layers", "1"]
 
 # What each recipe must resolve to: layout, task and the first words of the dry run.
 EXPECTED = {

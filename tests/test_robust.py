@@ -38,7 +38,7 @@ def _trial_runs(uri: str, status: str | None = None):
 def test_time_budget_stops_search_at_a_round_and_keeps_cells_equal(tmp_path):
     budget = 60
     result = cellpick.fit(AIRLINE, horizon=12, lookback=24, cells="gru,rnn", units="8", layers="1",
-                          max_trials=30, epochs=20, seeds=3, time_budget=f"{budget}s",
+                          max_trials=30, epochs=20, folds=2, seeds=3, time_budget=f"{budget}s",
                           tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", out=str(tmp_path / "m"))
     info = result.verdict["budget"]
     assert info["cut_short"] and info["trials_per_cell"] < 30
@@ -54,7 +54,7 @@ def test_time_budget_stops_search_at_a_round_and_keeps_cells_equal(tmp_path):
 def test_sigkill_then_resume_reaches_the_exact_trial_count(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     args = [str(AIRLINE), *FORECAST, "--cells", "gru", "--max-trials", "4", "--epochs", "15",
-            "--seeds", "1", "--tracking-uri", uri, "--out", str(tmp_path / "m")]
+            "--folds", "2", "--seeds", "1", "--tracking-uri", uri, "--out", str(tmp_path / "m")]
     proc = _cli(args, tmp_path)
     try:
         deadline = time.time() + 240
@@ -88,7 +88,7 @@ def test_same_seed_same_result(tmp_path):
     runs = []
     for i in range(2):
         runs.append(cellpick.fit(AIRLINE, horizon=12, lookback=24, cells="lstm,rnn", units="8,16",
-                                 layers="1", max_trials=2, epochs=3, seeds=2, seed=7,
+                                 layers="1", max_trials=2, epochs=3, folds=2, seeds=2, seed=7,
                                  tracking_uri=f"sqlite:///{tmp_path}/mlflow{i}.db",
                                  out=str(tmp_path / f"m{i}")))
     a, b = (r.verdict for r in runs)
@@ -100,7 +100,8 @@ def test_same_seed_same_result(tmp_path):
 
 
 def test_two_concurrent_fits_share_one_store(tmp_path):
-    args = [*FORECAST, "--cells", "gru", "--max-trials", "2", "--epochs", "2", "--seeds", "1"]
+    args = [*FORECAST, "--cells", "gru", "--max-trials", "2", "--epochs", "2", "--folds", "2",
+            "--seeds", "1"]
     procs = [_cli([str(AIRLINE), *args, "--out", f"m{i}"], tmp_path) for i in range(2)]
     results = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, results):
