@@ -344,7 +344,9 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
         res = verdict.get("resampling") or {}
         parts.append(f"<h2>Comparisons</h2><p>{esc(_design_text(res))}; ROPE "
                      f"±{esc(format_score(verdict.get('rope')))} {esc(label)}. The probabilities "
-                     "are posterior probabilities, not p-values.</p>")
+                     "are posterior probabilities, not p-values. The search chose each cell's "
+                     "configuration on its own split of the same data, so the cross-validated "
+                     "estimates carry some optimism from that choice.</p>")
         parts.append(_table(table))
     summary = df[df["kind"].isin(["cell", "baseline"])]
     trial_rows = df[df["kind"] == "trial"]
