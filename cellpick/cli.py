@@ -82,9 +82,10 @@ class _Progress:
     def _on_plan(self, info: dict) -> None:
         self.metric, self.greater = info["metric"], info["task"] == "classify"
         sizes = " / ".join(f"{k} {v}" for k, v in info["sizes"].items())
-        season = (f", season {info['season']} ({info['season_how']}; --season)" if info["season"]
-                  else f", no season ({info['season_how']}; --season)" if info.get("season_how")
-                  else "")
+        how = info.get("season_how")
+        how = "--season" if how in (None, "--season") else f"{how}; --season"
+        season = (f", season {info['season']} ({how})" if info["season"]
+                  else f", no season ({how})" if info.get("season_how") else "")
         window = (f", lookback {info['lookback']}, horizon {info['horizon']}{season}"
                   if info["lookback"] else "")
         patches = (f", read as patches of {info['patch']} steps (--patch)"
