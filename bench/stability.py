@@ -18,7 +18,6 @@ import collections
 import json
 import shutil
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
@@ -66,7 +65,6 @@ def main(argv: list[str] | None = None) -> int:
     _env.print_env()
     extra = engine.parse_options(args.extra)
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="cellpick-stability-"))
-    print(f"- command: python bench/stability.py {' '.join(sys.argv[1:] if argv is None else argv)}")
     print(f"- options: recipe values, --seed {args.seeds}, extra {extra or 'none'}", flush=True)
     rows = []
     for name in args.recipes:
