@@ -536,7 +536,6 @@ def keras_model(prep: Prepared, baseline: Baseline):
     the graph, one Dense layer over the flattened window/sequence, output `forecast` (n, H)
     in user units, `probabilities` (n, C), or `prediction` (n, 1) in user units."""
     import keras
-    from keras import ops
 
     lin = baseline._linear
     if not baseline.exportable or lin is None:
@@ -554,34 +553,14 @@ def keras_model(prep: Prepared, baseline: Baseline):
             return keras.Model(inputs, keras.layers.Identity(name="probabilities")(out), name=name)
         return keras.Model(inputs, keras.layers.Identity(name="prediction")(out), name=name)
 
-    # Forecast: the same arithmetic as space._forecast, with the Dense in place of the cells.
-    scaling, log = lin["scaling"], lin["log"]
-    st = prep.target_stats["log" if log else "raw"]
-    u = inputs[:, :, :1]
-    if log:
-        u = ops.log(ops.maximum(u, 1e-12))
-    last = u[:, -1, :]
-    if scaling == "global":
-        z = (u - st["mean"]) / st["std"]
-    elif scaling == "relative":
-        z = (u - last[:, None, :]) / st["std"]
-    else:
-        d = (u[:, 1:, :] - u[:, :-1, :]) / st["diff_std"]
-        z = ops.concatenate([ops.zeros_like(u[:, :1, :]), d], axis=1)
-    if prep.input_shape[1] > 1:
-        cov = (inputs[:, :, 1:] - prep.x_mean[1:]) / np.sqrt(prep.x_var[1:])
-        z = ops.concatenate([z, cov], axis=-1)
+    # Forecast: space._forecast's preprocessing, with the Dense in place of the cells.
+    from .space import forecast_inputs, forecast_outputs
+
+    scaling, log = lin["scaling"], bool(lin["log"])
+    z, last = forecast_inputs(prep, inputs, scaling, log)
     out = dense(keras.layers.Flatten(name="flat_window")(z))
     dense.set_weights([kernel, bias])
-    if scaling == "global":
-        u_hat = st["mean"] + st["std"] * out
-    elif scaling == "relative":
-        u_hat = last + st["std"] * out
-    else:
-        u_hat = last + ops.cumsum(st["diff_std"] * out, axis=1)
-    if log:
-        span = st["max"] - st["min"] + 10 * st["std"]
-        u_hat = ops.exp(ops.clip(u_hat, st["min"] - span, st["max"] + span))
+    u_hat = forecast_outputs(prep, out, last, scaling, log)
     return keras.Model(inputs, keras.layers.Identity(name="forecast")(u_hat), name=name)
 
 

@@ -152,13 +152,27 @@ def _forecast(prep: Prepared, config: dict[str, Any], window, cell_cls):
     so every configuration's val_loss is on one scale.
     """
     import keras
+
+    scaling, log = config.get("scaling", "global"), bool(config.get("log"))
+    z, last = forecast_inputs(prep, window, scaling, log)
+    out = keras.layers.Dense(prep.n_outputs, name="head")(_recurrent(z, config, cell_cls))
+    if config.get("linear"):
+        flat = keras.layers.Flatten(name="flat_window")(z)
+        out = out + keras.layers.Dense(prep.n_outputs, name="linear_path")(flat)
+    forecast = keras.layers.Identity(name="forecast")(
+        forecast_outputs(prep, out, last, scaling, log))
+    return keras.layers.Rescaling(1.0 / prep.y_std, -prep.y_mean / prep.y_std,
+                                  name="standardised")(forecast)
+
+
+def forecast_inputs(prep: Prepared, window, scaling: str, log: bool):
+    """(z, last): the raw window as the model reads it (see `_forecast`), and the target's
+    last value in the working space. Shared with baselines.keras_model (ridge exports)."""
     from keras import ops
 
-    scaling = config.get("scaling", "global")
-    space = "log" if config.get("log") else "raw"
-    st = prep.target_stats[space]
+    st = prep.target_stats["log" if log else "raw"]
     u = window[:, :, :1]
-    if space == "log":
+    if log:
         u = ops.log(ops.maximum(u, 1e-12))
     last = u[:, -1, :]  # (batch, 1)
     if scaling == "global":
@@ -169,25 +183,26 @@ def _forecast(prep: Prepared, config: dict[str, Any], window, cell_cls):
         d = (u[:, 1:, :] - u[:, :-1, :]) / st["diff_std"]
         z = ops.concatenate([ops.zeros_like(u[:, :1, :]), d], axis=1)
     if prep.input_shape[1] > 1:
-        cov = window[:, :, 1:]
-        cov = (cov - prep.x_mean[1:]) / np.sqrt(prep.x_var[1:])
+        cov = (window[:, :, 1:] - prep.x_mean[1:]) / np.sqrt(prep.x_var[1:])
         z = ops.concatenate([z, cov], axis=-1)
-    out = keras.layers.Dense(prep.n_outputs, name="head")(_recurrent(z, config, cell_cls))
-    if config.get("linear"):
-        flat = keras.layers.Flatten(name="flat_window")(z)
-        out = out + keras.layers.Dense(prep.n_outputs, name="linear_path")(flat)
+    return z, last
+
+
+def forecast_outputs(prep: Prepared, out, last, scaling: str, log: bool):
+    """The model's standardised output `out` back to a forecast in original units."""
+    from keras import ops
+
+    st = prep.target_stats["log" if log else "raw"]
     if scaling == "global":
         u_hat = st["mean"] + st["std"] * out
     elif scaling == "relative":
         u_hat = last + st["std"] * out
     else:
         u_hat = last + ops.cumsum(st["diff_std"] * out, axis=1)
-    if space == "log":
+    if log:
         span = st["max"] - st["min"] + 10 * st["std"]
         u_hat = ops.exp(ops.clip(u_hat, st["min"] - span, st["max"] + span))
-    forecast = keras.layers.Identity(name="forecast")(u_hat)
-    return keras.layers.Rescaling(1.0 / prep.y_std, -prep.y_mean / prep.y_std,
-                                  name="standardised")(forecast)
+    return u_hat
 
 
 def right_padded_mask(present):
