@@ -1,7 +1,8 @@
 """How stable is the verdict over the fit's own seed? (issues 16 and 18)
 
-    python bench/stability.py [--recipes airline gunpoint japanese_vowels] [--seeds 1 2 3 4 5]
-                              [--extra K=V ...] [--json FILE] [--keep DIR]
+    python bench/stability.py [--recipes airline gunpoint japanese_vowels adding_problem]
+                              [--seeds 1 2 3 4 5] [--extra K=V ...] [--old COMMIT]
+                              [--before FILE ...] [--json FILE] [--keep DIR]
 
 Each recipe is fitted with every option at its recipe value except `--seed` (1..5 by
 default), each fit in a fresh process with this checkout's cellpick (bench/engine.py's child).
@@ -9,7 +10,12 @@ Per recipe: how often the verdict repeats (the winner when decided, else "undeci
 the cells the data could not separate from the best; read from the export's verdict), how
 often it is decided, the spread of the winner's cross-validated score (min / median / max and
 the largest deviation from the median), and the export's held-out score on the recipe's
-official test file (min / median / max), scored after the fit and never used to choose.
+official test file (min / median / max), scored after the fit and never used to choose
+(adding_problem has none: its cross-validated estimate only).
+
+`--old COMMIT` fits with that commit's cellpick instead (`git archive`, same venv, as
+bench/engine.py does): the "before" rows, saved once with `--json` (bench/stability-*.json)
+and printed again beside new rows with `--before FILE`.
 """
 from __future__ import annotations
 
@@ -56,52 +62,76 @@ def spread(values: list[float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recipes", nargs="+", default=["airline", "gunpoint", "japanese_vowels"],
-                    choices=list(engine.RECIPES))
+                    choices=[*engine.RECIPES, "adding_problem"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     ap.add_argument("--extra", nargs="*", default=[], metavar="K=V", help="more fit options")
+    ap.add_argument("--old", default=None, metavar="COMMIT", help="fit with that commit's code")
+    ap.add_argument("--before", nargs="*", default=[], metavar="FILE",
+                    help="saved rows (--json of an earlier run) to print beside these")
     ap.add_argument("--json", default=None)
     ap.add_argument("--keep", default=None, metavar="DIR")
     args = ap.parse_args(argv)
     _env.print_env()
     extra = engine.parse_options(args.extra)
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="cellpick-stability-"))
-    print(f"- options: recipe values, --seed {args.seeds}, extra {extra or 'none'}", flush=True)
+    base.mkdir(parents=True, exist_ok=True)
+    code, label = ROOT, "now " + engine.git_head()
+    if args.old:
+        full, code = engine.old_code(args.old, base / "old-code")
+        label = "before " + full[:7]
+    print(f"- code: {label} ({code}); options: recipe values, --seed {args.seeds}, "
+          f"extra {extra or 'none'}", flush=True)
     rows = []
     for name in args.recipes:
         for seed in args.seeds:
             work = base / f"{name}-seed{seed}"
             spec = {"kind": "fit", "name": name, "recipe": str(ROOT / "recipes" / f"{name}.toml"),
-                    "code": str(ROOT), "work": str(work), "options": {**extra, "seed": seed}}
-            r = engine._spawn(spec, work, ROOT)
+                    "code": str(code), "work": str(work), "options": {**extra, "seed": seed}}
+            r = engine._spawn(spec, work, code)
+            r.update(recipe=name, seed=seed, code=label, extra=extra)
             if "error" in r:
                 print(f"  {name} seed {seed}: FAILED\n{r['error']}", flush=True)
-                rows.append({"recipe": name, "seed": seed, **r})
+                rows.append(r)
                 continue
-            r.update(recipe=name, seed=seed, verdict=verdict_of(work),
-                     held=r["held_out"][r["headline"]])
+            r.update(verdict=verdict_of(work), held=r["held_out"].get(r["headline"]))
             rows.append(r)
+            held = f"held-out {r['headline']} {r['held']:.4g}, " if r["headline"] else ""
             print(f"  {name} seed {seed}: {r['verdict']}, cv {r['metric']} {r['val_score']:.4g}, "
-                  f"held-out {r['headline']} {r['held']:.4g}, {r['process_seconds']:.0f} s", flush=True)
+                  f"{held}{r['process_seconds']:.0f} s", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
+    before = [r for f in args.before for r in json.loads(Path(f).read_text())]
     print()
-    print("| recipe | fits | verdict repeats | decided | winner's cross-validated score "
-          "(min / median / max) | held-out (min / median / max) | verdicts |")
-    print("|---|---|---|---|---|---|---|")
-    for name in args.recipes:
-        ok = [r for r in rows if r["recipe"] == name and "error" not in r]
+    print(table(before + rows))
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return 1 if any("error" in r for r in rows) else 0
+
+
+def table(rows: list[dict]) -> str:
+    """One line per (recipe, code, extra options): the stability summary."""
+    lines = ["| recipe | code | fits | verdict repeats | decided | winner's score "
+             "(min / median / max) | held-out (min / median / max) | verdicts |",
+             "|---|---|---|---|---|---|---|---|"]
+    groups: dict[tuple, list[dict]] = collections.defaultdict(list)
+    for r in rows:
+        groups[(r["recipe"], r.get("code", "now"), json.dumps(r.get("extra") or {}))].append(r)
+    for (name, label, extra), group in groups.items():
+        ok = [r for r in group if "error" not in r]
         if not ok:
+            lines.append(f"| {name} | {label} | {len(group)} failed | | | | | |")
             continue
         counts = collections.Counter(r["verdict"] for r in ok)
         top, n = counts.most_common(1)[0]
         decided = sum(not r["verdict"].startswith("undecided") for r in ok)
-        print(f"| {name} | {len(ok)} | {n} of {len(ok)} ({top}) | {decided} of {len(ok)} | "
-              f"{ok[0]['metric']} {spread([r['val_score'] for r in ok])} | "
-              f"{ok[0]['headline']} {spread([r['held'] for r in ok])} | "
-              f"{'; '.join(f'{k} x{v}' for k, v in counts.items())} |")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
-    if not args.keep:
-        shutil.rmtree(base, ignore_errors=True)
-    return 1 if any("error" in r for r in rows) else 0
+        held = [r["held"] for r in ok if r.get("held") is not None]
+        extra_note = "" if extra == "{}" else f" {extra}"
+        lines.append(
+            f"| {name}{extra_note} | {label} | {len(ok)} | {n} of {len(ok)} ({top}) | "
+            f"{decided} of {len(ok)} | {ok[0]['metric']} {spread([r['val_score'] for r in ok])} | "
+            f"{(ok[0]['headline'] + ' ' + spread(held)) if held else '-'} | "
+            f"{'; '.join(f'{k} x{v}' for k, v in counts.items())} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -135,8 +135,9 @@ class _Progress:
 
     def _on_stage(self, info: dict) -> None:
         if info["name"] == "verdict":
+            at_once = f" ({info['jobs']} cells at once, --jobs)" if info.get("jobs", 1) > 1 else ""
             self.echo(f"verdict: training the best configuration of {', '.join(info['cells'])} "
-                      f"on {info['folds']} folds x {info['seeds']} seeds")
+                      f"on {info['folds']} folds x {info['seeds']} seeds{at_once}")
         elif info["name"] == "baselines":
             self.echo(f"baselines: fitting the baselines on the same {info['folds']} folds")
         elif info["name"] == "refit":

@@ -74,6 +74,9 @@ class FitConfig:
     rope: float | None = _opt(None, "Region of practical equivalence in metric units (default: 1% "
                                     "of the best score; accuracy: at least one sample).")
     time_budget: float | None = _opt(None, "Wall-clock budget, e.g. 90s, 20m, 2h.", type=str)  # s
+    # None: one per core (members.default_jobs); trials of one round, the verdict's cells
+    jobs: int | None = _opt(None, "Models trained at once, in threads: a round's trials (one "
+                                  "per cell) and the verdict's cells (default: the cores).")
     # "auto": a test block only where the data is large enough (windows.auto_test_size)
     test_size: float | str = _opt("auto", "Fraction held out for the test split, or auto (20% "
                                           "where the data is large enough, else none).", type=str)
@@ -119,7 +122,7 @@ class FitConfig:
             _choice(self.task, "task", TASKS)
         _choice(self.export, "export", EXPORTS)
         _positive(self.max_trials, "max_trials")
-        for name in ("lookback", "horizon", "season", "epochs", "patch", "seeds"):
+        for name in ("lookback", "horizon", "season", "epochs", "patch", "seeds", "jobs"):
             if getattr(self, name) is not None:
                 _positive(getattr(self, name), name)
         if self.folds is not None and (not isinstance(self.folds, int) or isinstance(self.folds, bool)

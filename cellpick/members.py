@@ -36,6 +36,7 @@ compile and the validation call.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,7 @@ ROUND_STEPS = 24  # tiny data: validate every ~24 steps (4 airline epochs), not 
 MIN_PATIENCE_ROUNDS = 8  # ...but never so rarely that patience spans fewer rounds than this
 MIN_LR = 1e-5  # ReduceLROnPlateau's floor in train.callbacks
 VAL_CHUNK = 2048  # validation rows per call
+_SEEDED = threading.Lock()  # keras.utils.set_random_seed is global: one group builds at a time
 
 
 @dataclass
@@ -125,13 +127,14 @@ class _Group:
 
         self.members = members
         self.models, streams = [], []
-        for m in members:
-            # As fit_one: the global seed decides the weights, the dropout seeds and (with the
-            # op seed) the shuffle order, so each stream is made right after its model.
-            keras.utils.set_random_seed(m.seed)
-            self.models.append(build_model(m.prep, config))
-            bs = m.prep.batch_size()
-            streams.append(_padded(m.prep.dataset(split, bs, shuffle=True, seed=m.seed), bs).repeat())
+        with _SEEDED:  # groups built in several threads (trials in parallel) take turns
+            for m in members:
+                # As fit_one: the global seed decides the weights, the dropout seeds and (with
+                # the op seed) the shuffle order, so each stream is made right after its model.
+                keras.utils.set_random_seed(m.seed)
+                self.models.append(build_model(m.prep, config))
+                bs = m.prep.batch_size()
+                streams.append(_padded(m.prep.dataset(split, bs, shuffle=True, seed=m.seed), bs).repeat())
         self.opts = [model.optimizer for model in self.models]  # build_model's Adam, per member
         for model, opt in zip(self.models, self.opts):
             opt.build(model.trainable_variables)
@@ -143,6 +146,8 @@ class _Group:
         self.active = tf.Variable(tf.ones(len(members), tf.bool), trainable=False)
         self._step = tf.function(self._step_py, jit_compile=self.jit)
         self._round = tf.function(self._round_py, reduce_retracing=True)
+        # Trained with validation ("train" split): every member's val split, evaluated per round.
+        self.validate = _Validator(self) if split == "train" else None
 
     def _per_sample(self, i, y, pred):
         """(loss, metric) per sample for member i, as compile's loss and metric compute them."""
@@ -291,11 +296,43 @@ class _Policy:
 def fit_members(members: list[Member], config: dict[str, Any], schedule: Schedule, *,
                 deadline: float | None = None) -> list[MemberResult]:
     """Train members of one configuration together; each ends at its own best round."""
-    if not members:
-        return []
+    [results] = fit_groups([(members, config)], schedule, deadline=deadline)
+    return results
+
+
+def default_jobs() -> int:
+    """Groups trained at once by default: one per core (a tiny model's graph keeps about one
+    core busy; two groups on two cores: bench/RESULTS.md, "Jobs")."""
+    import os
+
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def fit_groups(groups: list[tuple[list[Member], dict[str, Any]]], schedule: Schedule, *,
+               jobs: int = 1, deadline: float | None = None) -> list[list[MemberResult]]:
+    """Several independent groups (each: members of one configuration), `jobs` of them
+    training at once in threads; one list of results per group, in order.
+
+    TensorFlow runs a graph without the GIL, so two groups keep two cores busy where one tiny
+    model keeps about one. The models are built here, one group after another (weights,
+    dropout seeds and shuffle orders come from the global seed `keras.utils.set_random_seed`
+    sets), and only the training runs in threads: a group's members are the same models
+    whatever `jobs` is (tests/test_members.py)."""
+    built = [_Group(members, config, "train") if members else None for members, config in groups]
+    if jobs <= 1 or sum(g is not None for g in built) <= 1:
+        return [_train(g, schedule, deadline) if g else [] for g in built]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="cellpick-group") as pool:
+        futures = [pool.submit(_train, g, schedule, deadline) if g else None for g in built]
+        return [f.result() if f else [] for f in futures]
+
+
+def _train(group: "_Group", schedule: Schedule, deadline: float | None) -> list[MemberResult]:
+    """The validated training loop of one built group (see the module docstring)."""
+    members = group.members
     t0 = time.perf_counter()
-    group = _Group(members, config, "train")
-    validate = _Validator(group)
+    validate = group.validate
     n = round_steps(schedule)
     spe = schedule.steps_per_epoch
     max_rounds = max(1, math.ceil(schedule.epochs * spe / n))

@@ -72,10 +72,12 @@ def _tuner_class(kind: str):
                             seed=seed, counter=counter, worker=worker, schedule=schedule,
                             deadline=deadline)
 
+        def _on_members(self, trial) -> bool:
+            return not (self._cp["schedule"] is None or "tuner/epochs" in trial.hyperparameters.values
+                        or getattr(self, "distribution_strategy", None) is not None)
+
         def _build_and_fit_model(self, trial, *args, **kwargs):
-            hp = trial.hyperparameters.values
-            if (self._cp["schedule"] is None or "tuner/epochs" in hp
-                    or getattr(self, "distribution_strategy", None) is not None):
+            if not self._on_members(trial):
                 return super()._build_and_fit_model(trial, *args, **kwargs)
             return _train_on_members(self, trial)
 
@@ -85,10 +87,14 @@ def _tuner_class(kind: str):
 
             cp = self._cp
             worker = cp["worker"]
-            cp["counter"]["n"] += 1
-            n = worker.number(trial) if worker else cp["counter"]["n"]
+            if "next_n" in cp:  # numbered by run_search before the round (trials in threads)
+                n = cp.pop("next_n")
+            else:
+                cp["counter"]["n"] += 1
+                n = worker.number(trial) if worker else cp["counter"]["n"]
             hp = trial.hyperparameters.values
-            keras.utils.set_random_seed(cp["seed"] + n)
+            if not self._on_members(trial):  # the members engine seeds each model as it builds it
+                keras.utils.set_random_seed(cp["seed"] + n)
             name = trial_run_name(n, hp)
             params = {k: v for k, v in hp.items() if k not in TUNER_KEYS}
             cp.update(n=n, name=name, t0=time.perf_counter(), history=[], n_params=None,
@@ -165,6 +171,28 @@ def _train_on_members(tuner, trial) -> dict[str, float]:
     return {"val_loss": min(losses) if losses else float("nan")}
 
 
+def _run_round(search: Callable, tuners: list, jobs: int) -> None:
+    """One round: each tuner's next trial, `jobs` at a time (threads)."""
+    if jobs <= 1:
+        for t in tuners:
+            search(t)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="cellpick-trial") as pool:
+            for future in [pool.submit(search, t) for t in tuners]:
+                future.result()
+    for t in tuners:
+        t._cp.pop("next_n", None)  # a tuner whose oracle had no trial left
+
+
+def _in_trial_order(result: SearchResult) -> None:
+    """Trial records (and curves) in trial-number order, as one thread would have added them."""
+    result.trials.sort(key=lambda r: int(r["name"][1:].split("-", 1)[0]))
+    order = {r["name"]: i for i, r in enumerate(result.trials)}
+    result.curves = dict(sorted(result.curves.items(), key=lambda kv: order.get(kv[0], len(order))))
+
+
 @contextlib.contextmanager
 def frozen_heap():
     """Python's full garbage collections skip the objects alive when the search starts.
@@ -209,10 +237,16 @@ def make_tuner(prep: Prepared, cell: str, *, units: list[int], layers: list[int]
 def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: list[int],
                tuner: str, max_trials: int, schedule: Schedule, seed: int, workdir: Path,
                tracker, progress: Callable[[str, dict], None], resume: bool = False,
-               budget: "Budget | None" = None, distribute=None) -> SearchResult:
+               budget: "Budget | None" = None, distribute=None, jobs: int = 1) -> SearchResult:
     """One tuner per cell, run round-robin (one trial per cell per round) so that every cell
     has the same number of trials whenever the search stops; returns every trial's record
     and each cell's best configuration.
+
+    `jobs` > 1 runs a round's trials (one per cell) at once, in threads, on the members
+    engine: TensorFlow trains without the GIL, so two tiny trials use two cores. Trials are
+    numbered (and seeded) before the round in cell order, so the same --seed gives the same
+    trials whatever `jobs` is; the records are put back in that order after each round.
+    Hyperband and a tf.distribute strategy train through Keras `fit`: one trial at a time.
 
     `budget` stops the search at a round boundary when the time left cannot cover another
     round plus the later stages. `previous` holds the records of trials finished before a
@@ -250,13 +284,18 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
                 search(t)
             result.rounds = max_trials
         else:
+            jobs = 1 if distribute is not None else max(1, min(jobs, len(tuners)))
             for round_ in range(1, max_trials + 1):
                 if budget is not None and round_ > 1 and not budget.can_afford_round(result.trials, len(cells)):
                     result.cut_short = True
                     break
-                for t in tuners.values():
+                first = counter["n"]
+                for i, t in enumerate(tuners.values()):
                     t.oracle.max_trials = round_
-                    search(t)
+                    t._cp["next_n"] = first + i + 1
+                _run_round(search, list(tuners.values()), jobs)
+                counter["n"] = first + len(tuners)  # a cell with no trial left leaves a gap
+                _in_trial_order(result)
                 result.rounds = round_
 
     for cell, t in tuners.items():

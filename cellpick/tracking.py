@@ -178,6 +178,27 @@ def fit_key(values: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+class _Serialized:
+    """An MlflowClient whose calls take turns: trials in threads (--jobs) and the per-epoch
+    writer thread share one client, and one SQLite store takes one writer at a time."""
+
+    def __init__(self, client):
+        import threading
+
+        self._client, self._lock = client, threading.RLock()
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return call
+
+
 class Tracker:
     """A fit's connection to MLflow: the parent run and its children."""
 
@@ -196,7 +217,7 @@ class Tracker:
         # Two fits starting at once on a new SQLite store would both run its schema
         # migrations (alembic) and one fails: the first to take the lock creates the store.
         with _sqlite_init_lock(self.uri):
-            self.client = MlflowClient(self.uri)
+            self.client = _Serialized(MlflowClient(self.uri))
             self.client.search_experiments(max_results=1)
             self.experiment_name = experiment
             self.experiment_id = self._experiment_id(experiment)

@@ -157,6 +157,24 @@ def test_same_seeds_give_the_same_members_twice():
     assert runs[0][0].history != runs[0][1].history  # different seeds, different members
 
 
+def test_groups_in_threads_are_the_groups_trained_one_after_another():
+    """--jobs: groups of different cells train at once in threads, each exactly as alone."""
+    from cellpick.members import fit_groups
+
+    prep = _classify_prep()
+    schedule = Schedule(epochs=6, patience=3, steps_per_epoch=5)
+    groups = [([Member(prep, 1), Member(prep, 2)], {**CLASSIFY, "dropout": 0.2}),
+              ([Member(prep, 3)], {**CLASSIFY, "cell": "lstm"}),
+              ([Member(prep, 4)], {**CLASSIFY, "cell": "rnn"})]
+    one, three = (fit_groups(groups, schedule, jobs=j) for j in (1, 3))
+    assert [len(g) for g in three] == [2, 1, 1]
+    for group_a, group_b in zip(one, three):
+        for a, b in zip(group_a, group_b):
+            assert a.history == b.history and a.best_round == b.best_round
+            assert all(np.array_equal(u, v) for u, v in zip(a.model.get_weights(), b.model.get_weights()))
+    assert one[1][0].history != one[2][0].history  # an LSTM group and a SimpleRNN group
+
+
 def test_text_members_train_without_xla(tmp_path):
     from cellpick.detection import load
 

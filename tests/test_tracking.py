@@ -104,6 +104,37 @@ def test_a_search_leaves_every_epoch_of_every_trial_in_its_run(tracker, tmp_path
             m.value for m in _history(tracker.client, record["run_id"], "val_loss")))
 
 
+def test_trials_in_threads_are_the_trials_run_one_after_another(tmp_path, data_dir):
+    """--jobs 2: a round's trials (one per cell) train at once; same numbers, seeds, scores,
+    record order and finished runs as one at a time, in one SQLite store."""
+    from cellpick.config import FitConfig
+    from cellpick.pipeline import make_plan
+    from cellpick.search import run_search
+    from cellpick.tracking import Tracker
+    from cellpick.train import Schedule
+
+    config = FitConfig(data=str(data_dir / "airline_train.csv"), horizon=12, lookback=24,
+                       cells=["rnn", "gru"], units=[8], layers=[1], max_trials=2, epochs=3,
+                       seeds=1).validate()
+    prep = make_plan(config).prep
+    results = {}
+    for jobs in (1, 2):
+        tracker = Tracker(f"sqlite:///{tmp_path}/jobs{jobs}.db", "jobs")
+        tracker.start_fit(f"jobs{jobs}", {"metric": "mae"}, {})
+        results[jobs] = run_search(prep, cells=["rnn", "gru"], units=[8], layers=[1],
+                                   tuner="random", max_trials=2, schedule=Schedule(3, 3, 1),
+                                   seed=1, workdir=tmp_path / f"tuner{jobs}", tracker=tracker,
+                                   progress=lambda event, info: None, jobs=jobs)
+        runs = tracker.child_runs("trial")
+        assert sorted(r.status for r in runs) == ["FINISHED"] * 4
+        tracker.finish_fit("FINISHED")
+    one, two = ([(r["name"], r["score"]) for r in results[j].trials] for j in (1, 2))
+    assert [n for n, _ in one] == [n for n, _ in two] and [n[:6] for n, _ in one] == \
+        ["t01-rn", "t02-gr", "t03-rn", "t04-gr"]
+    assert [s for _, s in one] == [s for _, s in two]
+    assert results[1].best == results[2].best
+
+
 def test_the_search_leaves_a_heap_its_caller_froze_as_it_was():
     from cellpick.search import frozen_heap
 

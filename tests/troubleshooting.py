@@ -45,6 +45,7 @@ FIT_ONLY = [
     ("negative ROPE", SERIES, ["--rope", "-1"], r"'rope' option must be a number >= 0"),
     ("unknown export choice", SERIES, ["--export", "all"], r"'export' option must be one of"),
     ("unreadable time budget", SERIES, ["--time-budget", "soon"], r"duration like 90s, 20m or 2h"),
+    ("no jobs", SERIES, ["--jobs", "0"], r"'jobs' option must be an integer >= 1"),
 ]
 
 
