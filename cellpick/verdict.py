@@ -341,6 +341,7 @@ class Verdict:
                   cell, and wins by cost), "undecided" (the data cannot separate the best
                   mean from some cell; the winner is then the best mean) or "only" (one cell).
     baselines:    {name: mean score}; baseline_fold_scores: {name: folds x seeds};
+                  baseline_ci95: {name: [lo, hi]}, its mean's interval as a cell's;
                   best_baseline: the best-mean name or None; baseline_comparisons: each
                   cell (a) against the best baseline (b), as in `comparisons`.
     winner:       the chosen cell; best_mean_cell: the cell with the best mean score.
@@ -371,6 +372,7 @@ class Verdict:
     baseline_fold_scores: dict[str, list] | None = None
     baseline_comparisons: list[dict] | None = None
     standing: dict[str, str] | None = None
+    baseline_ci95: dict[str, list] | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready: plain Python types only, NaN and infinities as None."""
@@ -489,6 +491,7 @@ def decide(
         rope=rope,
         baseline_fold_scores={k: m.tolist() for k, m in base.items()} if base else None,
         baseline_comparisons=baseline_comps,
+        baseline_ci95={k: list(base_summary[k][1]) for k in base} if base else None,
         standing={winner.cell: "winner",
                   **({best.cell: "best mean"} if best is not winner else {}),
                   **{c: s for c, s in status.items() if c != winner.cell}},

@@ -319,7 +319,7 @@ def test_to_dict_keys_schema_and_json():
         "metric", "greater_is_better", "cells", "comparisons", "baselines", "best_baseline",
         "winner", "reason", "beats_best_baseline", "test_score", "best_mean_cell",
         "schema_version", "resampling", "decision", "rope", "baseline_fold_scores",
-        "baseline_comparisons", "standing",
+        "baseline_comparisons", "standing", "baseline_ci95",
     }
     assert d["schema_version"] == VERDICT_SCHEMA_VERSION == 2
     assert d["resampling"] == {"kind": "repeated-stratified-kfold", "folds": 5, "seeds": 3,
@@ -329,6 +329,8 @@ def test_to_dict_keys_schema_and_json():
     assert np.shape(d["cells"]["gru"]["fold_scores"]) == (5, 3)
     assert d["decision"] in ("better", "equivalent", "undecided")
     assert d["baselines"]["snaive"] is None and type(d["test_score"]) is float
+    lo, hi = d["baseline_ci95"]["naive"]
+    assert lo <= d["baselines"]["naive"] <= hi
     assert json.loads(json.dumps(d, allow_nan=False)) == d
     assert Verdict.from_dict(d).to_dict() == d
 
