@@ -108,6 +108,12 @@ def leaderboard(verdict: dict, trials: list[dict]) -> pd.DataFrame:
     return df.loc[ranked].reset_index(drop=True)
 
 
+def leaderboard_csv(df: pd.DataFrame) -> str:
+    """leaderboard.csv: the table at 6 significant digits (what MLflow's viewer and a
+    spreadsheet show, not 15)."""
+    return df.to_csv(index=False, float_format="%.6g")
+
+
 def leaderboard_text(df: pd.DataFrame, verdict: dict) -> str:
     """The cells and baselines, best first, winner marked with '*', then the reason."""
     label = metric_label(verdict.get("metric") or "score")
@@ -603,7 +609,7 @@ def write_report(plan, verdict: dict, trials: list[dict], curves: dict[str, dict
         plot_paths = plots(verdict, trials, curves, tmp)
         page = html(verdict, board, plot_paths, f"cellpick: {path.name}", meta)
         (tmp / "report.html").write_text(page, encoding="utf-8")
-        board.to_csv(tmp / "leaderboard.csv", index=False, float_format="%.6g")
+        (tmp / "leaderboard.csv").write_text(leaderboard_csv(board), encoding="utf-8")
         (tmp / "verdict.json").write_text(json.dumps(verdict, indent=2), encoding="utf-8")
         tracker.log_artifacts(tracker.parent_id, [tmp / "leaderboard.csv", tmp / "verdict.json",
                                                   tmp / "report.html", *plot_paths])
