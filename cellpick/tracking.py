@@ -295,20 +295,16 @@ class Tracker:
     def log_dataset(self, frame, source: str, name: str, on_parent: bool = True) -> None:
         """The data as an MLflow dataset input on the parent (unless `on_parent` is False: a
         resumed fit has it already) and on every child run started after this call."""
-        import warnings
-
         import mlflow
         from mlflow.entities import DatasetInput, InputTag
 
-        with warnings.catch_warnings():  # a local path matches two equivalent source types
-            warnings.filterwarnings("ignore", message="The specified dataset source")
-            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        with _no_schema_hints():  # the schema is inferred lazily, by any of these calls
             dataset = mlflow.data.from_pandas(frame, source=source, name=name)
-        if on_parent:
-            mlflow.log_input(dataset, context="training")
-        # Children log the same input, so the Dataset column is filled on every run.
-        self._dataset_input = DatasetInput(dataset._to_mlflow_entity(),
-                                           [InputTag(DATA_CONTEXT_TAG, "training")])
+            if on_parent:
+                mlflow.log_input(dataset, context="training")
+            # Children log the same input, so the Dataset column is filled on every run.
+            self._dataset_input = DatasetInput(dataset._to_mlflow_entity(),
+                                               [InputTag(DATA_CONTEXT_TAG, "training")])
 
     def show_in_ui(self, metric: str, greater_is_better: bool) -> None:
         """Experiment tags for the UI: the model-training kind and the saved view VIEW_ID
@@ -593,7 +589,7 @@ class Tracker:
 
         output = model.predict(input_example, verbose=0)
         # MLflow validates the example with predict() in verbose mode: keep its bar off stdout.
-        with _example_dir_created(), contextlib.redirect_stdout(io.StringIO()):
+        with _example_dir_created(), _no_schema_hints(), contextlib.redirect_stdout(io.StringIO()):
             info = mlflow.keras.log_model(
                 model,
                 name="model",
@@ -638,6 +634,19 @@ def _metric_items(metrics: dict[str, float], step: int) -> list:
 
     now = int(time.time() * 1000)
     return [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and v == v]
+
+
+@contextlib.contextmanager
+def _no_schema_hints():
+    """MLflow's warnings while it infers a schema, off for this block whatever the process's
+    warning filters are by then (the global filter of `_quiet_mlflow` does not survive a
+    library that resets them, and a wide classification fit showed the integer hint)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        warnings.filterwarnings("ignore", message="The specified dataset source")
+        yield
 
 
 @contextlib.contextmanager

@@ -27,6 +27,34 @@ def tracker(tmp_path):
     t.finish_fit()
 
 
+def test_no_schema_hint_reaches_the_user_even_after_a_library_resets_warning_filters(tracker):
+    """An integer label column made MLflow warn on the user's terminal (issue 19): the
+    schema is inferred lazily, after the process's filters may have been reset."""
+    import warnings
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": [0.5, 1.5, 2.5], "label": [0, 1, 0]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # what a library resetting the filters leaves
+        tracker.log_dataset(frame, source="/tmp/data.csv", name="data")
+        tracker.end_child(tracker.start_child("trial", "t01", {"cell": "gru"}))
+    assert [str(w.message)[:40] for w in caught] == []
+    assert tracker.client.get_run(tracker.parent_id).inputs.dataset_inputs  # it was logged
+
+
+def test_summary_metrics_are_logged_at_4_significant_digits_and_curves_in_full(tracker):
+    run_id = tracker.start_child("trial", "t01", {"cell": "gru"})
+    tracker.log_metrics(run_id, {"best_val_mae": 19.32773941, "small": 0.0123456789,
+                                 "n_params": 123457, "big": 1234.5678, "zero": 0.0})
+    tracker.log_epochs(run_id, {"loss": [19.32773941]})
+    tracker.end_child(run_id)
+    m = tracker.client.get_run(run_id).data.metrics
+    assert (m["best_val_mae"], m["small"], m["n_params"], m["big"], m["zero"]) == (
+        19.33, 0.01235, 123457, 1235, 0)
+    assert _history(tracker.client, run_id, "loss")[0].value == 19.32773941
+
+
 def test_every_background_epoch_is_written_in_order_when_the_run_ends(tracker):
     run_id = tracker.start_child("trial", "t01-gru-u8-l1", {"cell": "gru", "units": 8, "layers": 1})
     for epoch in range(60):
