@@ -492,10 +492,13 @@ def decide(
         baseline_fold_scores={k: m.tolist() for k, m in base.items()} if base else None,
         baseline_comparisons=baseline_comps,
         baseline_ci95={k: list(base_summary[k][1]) for k in base} if base else None,
-        standing={winner.cell: "winner",
-                  **({best.cell: "best mean"} if best is not winner else {}),
-                  **{c: s for c, s in status.items() if c != winner.cell}},
+        standing=_standing(winner, best, status),
     )
+
+
+def _standing(winner: CellResult, best: CellResult, status: dict[str, str]) -> dict[str, str]:
+    return {winner.cell: "winner", **({best.cell: "best mean"} if best is not winner else {}),
+            **{c: s for c, s in status.items() if c != winner.cell}}
 
 
 def headline(v: dict) -> str:
