@@ -383,6 +383,7 @@ th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.5em; text-align: left;
          vertical-align: top; }
 th { background: #fafafa; white-space: nowrap; }
 td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+td.name { white-space: nowrap; }
 td.config { min-width: 12em; overflow-wrap: anywhere; font-size: 0.95em; color: #444; }
 tr.winner td { font-weight: 600; }
 .swatch { display: inline-block; width: 0.8em; height: 0.8em; border-radius: 50%;
@@ -447,7 +448,7 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
                      "probabilities, not p-values. The search chose each cell's configuration "
                      "on its own split of the same data, so the cross-validated estimates carry "
                      "some optimism from that choice.</p>")
-        parts.append(_table(table))
+        parts.append(_table(table.drop(columns=["test"])))  # the test is named above
     for path in plot_paths:
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
         parts.append(f'<img alt="{esc(Path(path).stem)}" src="data:image/png;base64,{data}">')
@@ -482,7 +483,7 @@ def _leaderboard_html(df: pd.DataFrame, verdict: dict, label: str) -> str:
         colour = _color(name) if is_cell else _OTHER_COLOR
         shown = display_name(name) if is_cell else name
         rows.append(("winner" if is_cell and name == verdict.get("winner") else "", [
-            ("", f'<span class="swatch" style="background:{colour}"></span>{esc(shown)}'),
+            ("name", f'<span class="swatch" style="background:{colour}"></span>{esc(shown)}'),
             ("", esc(str(r["kind"]))),
             ("num", esc(format_score(r["score"]))),
             ("num", esc(_interval(r))),
@@ -501,8 +502,8 @@ def _trials_html(trials: pd.DataFrame, label: str) -> str:
     rows = []
     for _, r in trials.iterrows():
         rows.append(("", [
-            ("", f'<span class="swatch" style="background:{_color(r["cell"])}"></span>'
-                 f'{esc(str(r["name"]))}'),
+            ("name", f'<span class="swatch" style="background:{_color(r["cell"])}"></span>'
+                     f'{esc(str(r["name"]))}'),
             ("num", esc(format_score(r["score"]))),
             ("num", f"{int(r['n_params']):,}" if pd.notna(r["n_params"]) else ""),
             ("num", f"{r['train_seconds']:.1f}" if pd.notna(r["train_seconds"]) else ""),

@@ -333,16 +333,20 @@ class Tracker:
         import json
 
         key = cv_key(metric)
-        # rank 0: the parent heads the view's table, its headline in the verdict column
-        self.set_tags(self.parent_id, {FIT_TAG: self.parent_id, VERDICT_TAG: headline})
+        # rank 0: the parent heads the view's table, its headline in the verdict column; its
+        # description (the verdict's sentence) links the views and the fold x seed runs.
+        note = self.client.get_run(self.parent_id).data.tags.get(NOTE_TAG, "")
+        self.set_tags(self.parent_id, {FIT_TAG: self.parent_id, VERDICT_TAG: headline,
+                                       NOTE_TAG: f"{note}\n\n{self._links()}".strip()})
         self.log_metrics(self.parent_id, {"rank": 0})
         ids = []
         for row in rows:
             standing = row.get("standing") or ""
             tags = {KIND_TAG: row["kind"], VERDICT_TAG: _STANDING_WORDS.get(standing, standing),
                     FIT_TAG: self.parent_id}
-            if row.get("note"):
-                tags[NOTE_TAG] = row["note"]
+            tags[NOTE_TAG] = (row.get("note") or "") + (
+                f"\n\n[Its fold x seed runs]({self._unit_runs_link(row['name'])})"
+                if row["kind"] == "cell" else "")
             what = {"cell" if row["kind"] == "cell" else "baseline": row["name"]}
             run_id = self.start_child(
                 "cell", verdict_run_name(row["rank"], row["kind"], row["name"],
@@ -361,6 +365,26 @@ class Tracker:
         self.client.set_experiment_tag(self.experiment_id, _VIEW_TAG + VERDICT_VIEW_ID,
                                        json.dumps(view))
         return ids
+
+    def _links(self) -> str:
+        """Markdown links (relative: they work on any host) to this fit's pages."""
+        def page(view: str) -> str:
+            return runs_url(self.experiment_id, view=view, chart=False, base="").lstrip("/")
+
+        return (f"[The verdict: cells and baselines]({page(VERDICT_VIEW_ID)}) · "
+                f"[The search trials]({page(VIEW_ID)}) · "
+                f"[The verdict's fold x seed runs]({self._unit_runs_link()})")
+
+    def _unit_runs_link(self, cell: str | None = None) -> str:
+        from urllib.parse import quote, urlencode
+
+        filt = f"tags.`{PARENT_TAG}` = '{self.parent_id}' and tags.`{ROLE}` = 'verdict'"
+        if cell:
+            filt += f" and params.`cell` = '{cell}'"
+        query = {"workflowType": "machine_learning", "searchFilter": filt,
+                 "orderByKey": "attributes.run_name", "orderByAsc": "true"}
+        return (f"#/experiments/{self.experiment_id}/runs?"
+                + urlencode(query, quote_via=quote, safe=""))
 
     def _describe_experiment(self, headline: str) -> None:
         """The experiment's description (shown above its runs): the latest fit's verdict,
@@ -773,7 +797,7 @@ def runs_url(experiment_id: str, *, port: int = UI_PORT, view: str | None = VIEW
             query["orderByAsc"] = "false" if greater_is_better else "true"
     if chart:
         query["compareRunsMode"] = "CHART"
-    base = (base or f"http://127.0.0.1:{port}").rstrip("/")
+    base = (f"http://127.0.0.1:{port}" if base is None else base).rstrip("/")
     return (f"{base}/#/experiments/{experiment_id}/runs?"
             + urlencode(query, quote_via=quote, safe=""))
 
@@ -781,7 +805,7 @@ def runs_url(experiment_id: str, *, port: int = UI_PORT, view: str | None = VIEW
 def run_url(experiment_id: str, run_id: str, *, port: int = UI_PORT,
             base: str | None = None) -> str:
     """A run's own page (the parent's: the verdict's sentence as its description)."""
-    base = (base or f"http://127.0.0.1:{port}").rstrip("/")
+    base = (f"http://127.0.0.1:{port}" if base is None else base).rstrip("/")
     return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
 
 

@@ -132,7 +132,10 @@ def test_parent_run_carries_the_verdict(fit):
     assert tags["mlflow.runColor"] == tracking.FIT_COLOR
     assert tags["cellpick.winner"] == result.winner
     assert tags["cellpick.winner.units"] == "8" and tags["cellpick.winner.layers"] == "1"
-    assert tags["mlflow.note.content"] == result.reason  # the run's description in the UI
+    # The run's description in the UI: the verdict's sentence, then links to the fit's pages.
+    note = tags["mlflow.note.content"]
+    assert note.startswith(result.reason + "\n\n[The verdict: cells and baselines](#/experiments/")
+    assert "viewStateShareKey=cellpick-verdict" in note and "[The search trials](" in note
     assert metrics["val_mae"] == pytest.approx(result.val_score, rel=1e-3)
     assert metrics["test_mae"] == pytest.approx(result.test_score, rel=1e-3)
     artifacts = {f.path for f in client.list_artifacts(parent.info.run_id)}
@@ -292,11 +295,18 @@ def test_verdict_view_shows_each_cell_and_baseline_ranked_under_the_parent(fit):
                                                               pytest.approx(hi, rel=1e-3))
             assert m["n_params"] == info["n_params"] and p["units"] == "8"
             assert tags["mlflow.runColor"] == tracking.CELL_COLORS[p["cell"]]
+            note = tags["mlflow.note.content"]
             if p["cell"] == verdict["winner"]:
                 assert run.info.run_name.endswith("(winner)") and tags["cellpick.verdict"] == "winner"
-                assert tags["mlflow.note.content"].endswith(verdict["reason"])
+                assert verdict["reason"] in note
             else:  # its effect size and probabilities against the best mean, in its description
-                assert "ROPE" in tags["mlflow.note.content"] and "P(" in tags["mlflow.note.content"]
+                assert "ROPE" in note and "P(" in note
+            # ... and a link to its fold x seed runs: a filter that finds exactly them
+            link = re.search(r"\[Its fold x seed runs\]\(#(/experiments/[^)]+)\)", note).group(1)
+            query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+            found = client.search_runs([exp.experiment_id], filter_string=query["searchFilter"])
+            assert sorted(r.info.run_name for r in found) == sorted(
+                n for n, r in _by_role(fit, "verdict").items() if r.data.params["cell"] == p["cell"])
         else:
             assert m["cv_mae"] == pytest.approx(verdict["baselines"][p["baseline"]], rel=1e-3)
             assert tags["mlflow.runColor"] == tracking.BASELINE_COLOR
@@ -311,7 +321,7 @@ BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 
 @pytest.mark.skipif(not (BROWSER and os.environ.get("CELLPICK_BROWSER_TESTS") == "1"),
                     reason="set CELLPICK_BROWSER_TESTS=1 with Chromium installed (starts mlflow ui)")
-def test_ui_shows_the_trials_by_cell_in_headless_chromium(fit, tmp_path):
+def test_ui_shows_the_verdict_and_the_trials_in_headless_chromium(fit, tmp_path):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", fit["uri"],
                              "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
@@ -319,21 +329,35 @@ def test_ui_shows_the_trials_by_cell_in_headless_chromium(fit, tmp_path):
                             start_new_session=True)
     try:
         _wait_healthy(port, timeout=300)
-        url = tracking.fit_url(fit["parent"].info.run_id, fit["uri"], port=port)
-        dom = subprocess.run(
+        urls = tracking.fit_urls(fit["parent"].info.run_id, fit["uri"], port=port)
+        dom, verdict_dom = (subprocess.run(
             [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
              "--no-first-run", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,900",
-             "--virtual-time-budget=30000", "--dump-dom", url],
+             "--virtual-time-budget=30000", "--dump-dom", url.replace("CHART", "TABLE")],
             capture_output=True, text=True, timeout=180).stdout
+            for url in (urls["trials"], urls["verdict"]))
     finally:
         _stop(proc)
     for name in _by_role(fit, "trial"):
-        assert name in dom
-    assert "cellpick: latest fit" in dom and "cellpick trials" in dom  # the view and its charts
+        assert name.split()[0] in dom
+    assert "cellpick: latest fit" in dom and "Group by: cell" in dom  # the view, grouped
     assert "Sort: best_val_mae" in dom
+    # The verdict: its headline (view name, experiment description), every cell and baseline.
+    from cellpick.verdict import headline
+
+    assert _html_text(headline(fit["result"].verdict)) in verdict_dom
+    for name in _by_role(fit, "cell"):
+        assert _html_text(name) in verdict_dom
+    assert fit["parent"].info.run_name in verdict_dom and "Sort: rank" in verdict_dom
     for cell in ("lstm", "gru"):
-        assert tracking.CELL_COLORS[cell] in dom
+        assert tracking.CELL_COLORS[cell] in verdict_dom
+
+
+def _html_text(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=False)
 
 
 
