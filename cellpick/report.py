@@ -384,7 +384,7 @@ th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.5em; text-align: left;
 th { background: #fafafa; white-space: nowrap; }
 td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 td.name { white-space: nowrap; }
-td.config { min-width: 12em; overflow-wrap: anywhere; font-size: 0.95em; color: #444; }
+td.config { min-width: 8em; overflow-wrap: anywhere; font-size: 0.95em; color: #444; }
 tr.winner td { font-weight: 600; }
 .swatch { display: inline-block; width: 0.8em; height: 0.8em; border-radius: 50%;
           margin-right: 0.4em; vertical-align: baseline; }
@@ -476,25 +476,27 @@ def _leaderboard_html(df: pd.DataFrame, verdict: dict, label: str) -> str:
     """The terminal's leaderboard: cells and baselines best first, colour-keyed, the
     configuration once."""
     esc = _html.escape
+    board = ranked(df, verdict)
+    tested = bool(board["test_score"].notna().any())  # no empty test column without a test
     rows = []
-    for _, r in ranked(df, verdict).iterrows():
+    for _, r in board.iterrows():
         is_cell = r["kind"] == "cell"
         name = str(r["name"])
         colour = _color(name) if is_cell else _OTHER_COLOR
-        shown = display_name(name) if is_cell else name
+        shown = display_name(name) if is_cell else f"{name} (baseline)"
+        note = _text(r.get("note"))
         rows.append(("winner" if is_cell and name == verdict.get("winner") else "", [
-            ("name", f'<span class="swatch" style="background:{colour}"></span>{esc(shown)}'),
-            ("", esc(str(r["kind"]))),
+            ("name", f'<span class="swatch" style="background:{colour}"></span>{esc(shown)}'
+                     + (f"<br><small>{esc(note)}</small>" if note else "")),
             ("num", esc(format_score(r["score"]))),
             ("num", esc(_interval(r))),
-            ("num", esc(format_score(r["test_score"]))),
+            *([("num", esc(format_score(r["test_score"])))] if tested else []),
             ("num", f"{int(r['n_params']):,}" if pd.notna(r["n_params"]) else ""),
             ("num", f"{r['train_seconds']:.1f}" if pd.notna(r["train_seconds"]) else ""),
             ("config", esc(_text(r.get("config")))),
-            ("", esc(_text(r.get("note")))),
         ]))
-    return _html_table(["name", "kind", label, "95% interval", "test", "params", "train s",
-                        "configuration", "note"], rows)
+    return _html_table(["name", label, "95% interval", *(["test"] if tested else []), "params",
+                        "train s", "configuration"], rows)
 
 
 def _trials_html(trials: pd.DataFrame, label: str) -> str:
@@ -542,8 +544,8 @@ def _design_text(res: dict) -> str:
 
 
 def _table(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, na_rep="", border=0, classes="leaderboard", escape=True,
-                      float_format=lambda x: f"{x:.4g}")
+    return '<div class="scroll">' + df.to_html(index=False, na_rep="", border=0, classes="leaderboard", escape=True,
+                      float_format=lambda x: f"{x:.4g}") + "</div>"
 
 
 # --- formatting -----------------------------------------------------------------------------

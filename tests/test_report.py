@@ -193,8 +193,12 @@ def test_html_one_clean_colour_keyed_leaderboard_and_the_verdict(tmp_path, verdi
     for cell in ("lstm", "gru", "rnn"):  # the colour key
         assert f"background:{CELL_COLORS[cell]}" in board
     # Rows in the terminal's order.
-    names = re.findall(r'</span>([^<]+)</td>', board)
-    assert names == ["LSTM", "GRU", "ridge", "snaive", "SimpleRNN", "naive"]
+    names = re.findall(r'</span>([^<]+)<', board)
+    assert names == ["LSTM", "GRU", "ridge (baseline)", "snaive (baseline)", "SimpleRNN",
+                     "naive (baseline)"]
+    assert "<th>test</th>" in board and ">11.9<" in board
+    untested = {**verdict, "test_score": None}  # no test block: no empty column
+    assert "<th>test</th>" not in html(untested, leaderboard(untested, []), [], "t", {})
     comparisons = body[body.index("<h2>Comparisons</h2>"):]
     assert "P(equivalent)" in comparisons and "ROPE" in comparisons
     assert not re.search(r"\d\.\d{6,}", comparisons)  # effect sizes and P rounded
