@@ -67,7 +67,7 @@ _DESCRIBED_TAG = "cellpick.described"  # the experiment's description is cellpic
 # the `workflowType` URL parameter, else the browser's GenAI / Model training switch
 # (localStorage `mlflow.workflowType`, GenAI until the user flips it). Every URL cellpick
 # prints carries workflowType=machine_learning; MLflow's home page links to an experiment
-# without it, so from there the layout is the switch's (see docs/mlflow-ui.md).
+# without it, so from there the layout is the switch's (README: Inspect in MLflow).
 _KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"
 
 
@@ -693,11 +693,13 @@ def _example_dir_created():
 
 
 def view_state(parent_run_id: str, metric: str, greater_is_better: bool) -> dict[str, Any]:
-    """The saved view's state, as MLflow 3.17's runs page stores one (search facets and UI
-    state): a fit's trials sorted by the summary metric, key columns in the table, and
-    charts in this order: summary metric by run, its per-epoch curve, summary metric
-    against parameter count, val_loss per epoch, training time. Every run is charted (by
-    default the UI charts the first 10 runs and one chart per metric in name order)."""
+    """The trials view's state, as MLflow 3.17's runs page stores one (search facets and UI
+    state): a fit's trials sorted by the summary metric, key columns (cell, width and the
+    other searched values) in the table, grouped by cell so that each chart has one series
+    per cell (its best trial; MLflow colours the groups), and charts in this order: summary
+    metric, its per-epoch curve, summary metric against parameter count, val_loss per
+    epoch, training time. Every run is charted (by default the UI charts the first 10 runs
+    and one chart per metric in name order)."""
     key = summary_key(metric)
     section = "cellpick"
     many = 1000  # runs per chart
