@@ -118,12 +118,21 @@ class _Progress:
         score = info["score"]
         if score is not None and (self.best is None or (score > self.best if self.greater else score < self.best)):
             self.best = score
-        n = info["name"][1:3]
+        n = int(info["name"][1:].split("-")[0])  # "t03-gru-..." (t100 past 99 trials)
         total = f"/{self.total}" if self.total else ""
         shown = "FAILED: " + (info["error"] or "") if score is None else f"{self.metric} {score:.4g}"
         best = f"(best {self.best:.4g})" if self.best is not None else ""
-        self.echo(f"[trial {int(n):>2}{total}] {info['cell']:<4} units {info['units']:<4} layers "
-                  f"{info['layers']}  {shown} {best}  {info['train_seconds']:.1f}s  {self._elapsed()}")
+        self.echo(f"[trial {n:>2}{total}] {info['cell']:<4} units {info['units']:<4} layers "
+                  f"{info['layers']}  {shown} {best}  {info['train_seconds']:.1f}s  {self._elapsed()}"
+                  + self._eta(n))
+
+    def _eta(self, done: int) -> str:
+        """'  search left ~01:40': the remaining trials at the mean pace so far (trials of
+        one fit are alike in cost; the verdict and baselines come after)."""
+        if not self.total or done >= self.total or done < 1:
+            return ""
+        left = (time.perf_counter() - self.t0) / done * (self.total - done)
+        return f"  search left ~{time.strftime('%M:%S', time.gmtime(left))}"
 
     def _on_cell_end(self, info: dict) -> None:
         self.echo(f"[verdict] {info['cell']:<4} {info['units']} fold x seed models: {info['metric']} "
