@@ -61,7 +61,8 @@ UI_PORT = 5000
 VIEW_ID = "cellpick"  # the saved view `mlflow.sharedViewState.cellpick` on each experiment
 VERDICT_VIEW_ID = "cellpick-verdict"  # the latest fit's verdict: its cells and baselines
 _VIEW_TAG = "mlflow.sharedViewState."
-_DESCRIBED_TAG = "cellpick.described"  # the experiment's description is cellpick's (replaceable)
+# How cellpick's experiment description starts: one that starts otherwise is the user's.
+_DESCRIPTION_START = "Latest fit, "
 # The experiment's kind, for MLflow UIs that choose the GenAI or model-training layout by it.
 # MLflow 3.17's own UI ignores it: a feature flag that is always on makes the layout follow
 # the `workflowType` URL parameter, else the browser's GenAI / Model training switch
@@ -389,13 +390,12 @@ class Tracker:
     def _describe_experiment(self, headline: str) -> None:
         """The experiment's description (shown above its runs): the latest fit's verdict,
         unless the user wrote one (cellpick only replaces its own)."""
-        tags = self.client.get_experiment(self.experiment_id).tags
-        if NOTE_TAG in tags and _DESCRIBED_TAG not in tags:
+        current = self.client.get_experiment(self.experiment_id).tags.get(NOTE_TAG)
+        if current and not current.startswith(_DESCRIPTION_START):
             return
         run = self.client.get_run(self.parent_id)
         self.client.set_experiment_tag(self.experiment_id, NOTE_TAG,
-                                       f"Latest fit, {run.info.run_name}: {headline}.")
-        self.client.set_experiment_tag(self.experiment_id, _DESCRIBED_TAG, "true")
+                                       f"{_DESCRIPTION_START}{run.info.run_name}: {headline}.")
 
     def finish_fit(self, status: str = "FINISHED", reason: str | None = None) -> None:
         import mlflow

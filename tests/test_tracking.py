@@ -146,3 +146,18 @@ def test_the_search_leaves_a_heap_its_caller_froze_as_it_was():
     with frozen_heap():
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_the_experiment_description_is_the_latest_verdict_unless_the_user_wrote_one(tracker):
+    rows = [{"kind": "cell", "name": "gru", "rank": 1, "mean": 1.0, "lo": 0.5, "hi": 1.5,
+             "n_params": 10, "params": {"units": 8, "layers": 1}, "config": "units=8 layers=1",
+             "standing": "winner", "note": "GRU: the winner."}]
+    client, exp = tracker.client, tracker.experiment_id
+    tracker.log_verdict(rows, "GRU: the only cell", "mae")
+    assert client.get_experiment(exp).tags["mlflow.note.content"] == \
+        "Latest fit, fit-test: GRU: the only cell."
+    tracker.log_verdict(rows, "GRU wins", "mae")  # cellpick's own: replaced
+    assert client.get_experiment(exp).tags["mlflow.note.content"].endswith("GRU wins.")
+    client.set_experiment_tag(exp, "mlflow.note.content", "My airline experiments")
+    tracker.log_verdict(rows, "GRU wins again", "mae")
+    assert client.get_experiment(exp).tags["mlflow.note.content"] == "My airline experiments"
