@@ -118,12 +118,21 @@ class _Progress:
         score = info["score"]
         if score is not None and (self.best is None or (score > self.best if self.greater else score < self.best)):
             self.best = score
-        n = info["name"][1:3]
+        n = int(info["name"][1:].split("-")[0])  # "t03-gru-..." (t100 past 99 trials)
         total = f"/{self.total}" if self.total else ""
         shown = "FAILED: " + (info["error"] or "") if score is None else f"{self.metric} {score:.4g}"
         best = f"(best {self.best:.4g})" if self.best is not None else ""
-        self.echo(f"[trial {int(n):>2}{total}] {info['cell']:<4} units {info['units']:<4} layers "
-                  f"{info['layers']}  {shown} {best}  {info['train_seconds']:.1f}s  {self._elapsed()}")
+        self.echo(f"[trial {n:>2}{total}] {info['cell']:<4} units {info['units']:<4} layers "
+                  f"{info['layers']}  {shown} {best}  {info['train_seconds']:.1f}s  {self._elapsed()}"
+                  + self._eta(n))
+
+    def _eta(self, done: int) -> str:
+        """'  search left ~01:40': the remaining trials at the mean pace so far (trials of
+        one fit are alike in cost; the verdict and baselines come after)."""
+        if not self.total or done >= self.total or done < 1:
+            return ""
+        left = (time.perf_counter() - self.t0) / done * (self.total - done)
+        return f"  search left ~{time.strftime('%M:%S', time.gmtime(left))}"
 
     def _on_cell_end(self, info: dict) -> None:
         self.echo(f"[verdict] {info['cell']:<4} {info['units']} fold x seed models: {info['metric']} "
@@ -254,18 +263,19 @@ def _print_summary(result, json_out: bool, quiet: bool) -> None:
 
 
 def _ui_lines(uri: str, run_id: str) -> list[str]:
-    """How to open the UI on this store, and the URL of the fit's trials in it."""
-    from .tracking import DEFAULT_URI, UI_PORT, fit_url
+    """The fit's pages in the MLflow UI, its verdict first, then how to open the UI."""
+    from .tracking import DEFAULT_URI, UI_PORT, fit_urls
 
     try:
-        url = fit_url(run_id, uri)
+        urls = fit_urls(run_id, uri)
     except Exception as e:  # noqa: BLE001 - the fit is done; a URL is a convenience
-        url = f"unavailable ({type(e).__name__}: {e})"
+        urls = {"verdict": f"unavailable ({type(e).__name__}: {e})"}
+    lines = [f"{what + ':':<9}{url}" for what, url in urls.items()]
     if uri.startswith(("http://", "https://")):  # a tracking server serves its own UI
-        return [f"trials:  {url}"]
+        return lines
     store = "" if uri == DEFAULT_URI else f" --tracking-uri {uri}"
-    return [f"inspect: cellpick ui{store}   (or: mlflow ui --backend-store-uri {uri} --port {UI_PORT})",
-            f"trials:  {url}"]
+    return lines + [f"inspect: cellpick ui{store}   "
+                    f"(or: mlflow ui --backend-store-uri {uri} --port {UI_PORT})"]
 
 
 @app.command()
@@ -325,16 +335,16 @@ def ui(
     """Start the MLflow UI on 127.0.0.1 over the same store."""
     import subprocess
 
-    from .tracking import fit_url, resolve_uri
+    from .tracking import fit_urls, resolve_uri
 
     uri = resolve_uri(tracking_uri)
     try:
-        url = fit_url(None, uri, port)
+        urls = fit_urls(None, uri, port)
     except Exception:  # noqa: BLE001 - an empty or missing store: the UI still starts
-        url = None
+        urls = {}
+    for what, url in urls.items():  # the verdict first: the page to open
+        _err(f"latest fit's {what}: {url}")
     _err(f"MLflow UI on http://127.0.0.1:{port}  (store {uri}); Ctrl-C to stop")
-    if url:
-        _err(f"latest fit's trials: {url}")
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
            "--host", "127.0.0.1", "--port", str(port)]
     try:

@@ -209,7 +209,7 @@ def _open_fit(plan: Plan):
                               f"in {tracker.uri} (experiment '{tracker.experiment_name}'); "
                               f"run without --resume")
         tracker.reopen_fit(parent)
-        tracker.close_children(("verdict", "baseline"), "KILLED",
+        tracker.close_children(("verdict", "baseline", "cell"), "KILLED",
                                "superseded: the fit was resumed", only_running=False)
         return tracker
     tracker.start_fit(

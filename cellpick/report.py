@@ -17,7 +17,7 @@ from typing import NamedTuple
 import pandas as pd
 
 # Plots use the colours of the MLflow runs (mlflow.runColor).
-from .verdict import format_score
+from .verdict import format_score, headline
 from .vocab import BASELINE_COLOR as _OTHER_COLOR
 from .vocab import CELL_COLORS, display_name, metric_label
 
@@ -27,8 +27,8 @@ KEY_COLUMNS = [
 ]
 _KIND_ORDER = {"cell": 0, "baseline": 1, "trial": 2}
 # Trial keys with a column of their own; any other key is a hyperparameter.
-_TRIAL_FIELDS = {"trial_id", "cell", "units", "layers", "score", "n_params", "train_seconds",
-                 "status", "run_id"}
+_TRIAL_FIELDS = {"trial_id", "name", "cell", "units", "layers", "score", "best_val_loss",
+                 "epochs", "n_params", "train_seconds", "status", "error", "run_id"}
 _WIDTH = 100
 
 
@@ -41,8 +41,9 @@ def leaderboard(verdict: dict, trials: list[dict]) -> pd.DataFrame:
     Rows by kind ("cell", then "baseline", then "trial"), best score first within each kind
     (missing scores last, ties to fewer parameters). Columns: KEY_COLUMNS, then `config`
     (a "units=64 layers=1 ..." summary), `note` ("winner", "best mean", "best baseline"),
-    one column per other hyperparameter, and run ids last. Cell rows score their mean over
-    seeds with its 95% interval; trial rows are named by trial id.
+    one column per other hyperparameter, and run ids last. Cell and baseline rows score
+    their cross-validated mean with its 95% interval; trial rows are named by their MLflow
+    run name (keras-tuner's trial id is the `trial_id` column).
     """
     rows = []
     for cell, info in verdict.get("cells", {}).items():
@@ -63,17 +64,20 @@ def leaderboard(verdict: dict, trials: list[dict]) -> pd.DataFrame:
             "config": _config_text(config), "note": note,
         })
     tests = verdict.get("baseline_test_scores") or {}
+    intervals = verdict.get("baseline_ci95") or {}
     for name, value in (verdict.get("baselines") or {}).items():
+        ci = intervals.get(name) or [None, None]
         rows.append({
             "kind": "baseline", "name": name, "score": value, "test_score": tests.get(name),
+            "ci_lo": ci[0], "ci_hi": ci[1],
             "note": "best baseline" if name == verdict.get("best_baseline") else "",
         })
     for trial in trials:
         hparams = {k: v for k, v in trial.items() if k not in _TRIAL_FIELDS}
         rows.append({
             **hparams,
-            "kind": "trial", "name": str(trial.get("trial_id", "")),
-            **{k: trial.get(k) for k in _TRIAL_FIELDS - {"trial_id"}},
+            "kind": "trial", "name": str(trial.get("name") or trial.get("trial_id", "")),
+            **{k: trial.get(k) for k in _TRIAL_FIELDS - {"name"}},
             "config": _config_text({"units": trial.get("units"), "layers": trial.get("layers"),
                                     **hparams}),
         })
@@ -88,7 +92,7 @@ def leaderboard(verdict: dict, trials: list[dict]) -> pd.DataFrame:
         df[col] = pd.to_numeric(df[col], errors="coerce").round().astype("Int64")
     for col in ("score", "ci_lo", "ci_hi", "test_score", "train_seconds"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
-    for col in ("note", "status", "config"):
+    for col in ("note", "status", "config", "cell"):
         df[col] = df[col].astype(object).fillna("")
     if df.empty:
         return df
@@ -104,21 +108,22 @@ def leaderboard(verdict: dict, trials: list[dict]) -> pd.DataFrame:
     return df.loc[ranked].reset_index(drop=True)
 
 
+def leaderboard_csv(df: pd.DataFrame) -> str:
+    """leaderboard.csv: the table at 6 significant digits (what MLflow's viewer and a
+    spreadsheet show, not 15)."""
+    return df.to_csv(index=False, float_format="%.6g")
+
+
 def leaderboard_text(df: pd.DataFrame, verdict: dict) -> str:
     """The cells and baselines, best first, winner marked with '*', then the reason."""
     label = metric_label(verdict.get("metric") or "score")
-    rows = df[df["kind"].isin(["cell", "baseline"])].copy()
-    sign = -1.0 if verdict.get("greater_is_better") else 1.0
-    rows["_missing"] = rows["score"].isna()
-    rows["_key"] = sign * rows["score"].fillna(0.0)
-    rows = rows.sort_values(["_missing", "_key"], kind="stable")
+    rows = ranked(df, verdict)
 
     header = ["", "name", "kind", label, "95% interval", "test", "params", "train s", "config"]
     table = [header]
     for _, r in rows.iterrows():
         is_cell = r["kind"] == "cell"
-        interval = (f"[{format_score(r['ci_lo'])}, {format_score(r['ci_hi'])}]"
-                    if is_cell and pd.notna(r["ci_lo"]) else "")
+        interval = _interval(r)
         table.append([
             "*" if is_cell and r["name"] == verdict.get("winner") else "",
             display_name(r["name"]) if is_cell else str(r["name"]),
@@ -128,7 +133,7 @@ def leaderboard_text(df: pd.DataFrame, verdict: dict) -> str:
             format_score(r["test_score"]) if pd.notna(r.get("test_score")) else "",
             f"{int(r['n_params']):,}" if pd.notna(r["n_params"]) else "",
             f"{r['train_seconds']:.1f}" if pd.notna(r["train_seconds"]) else "",
-            str(r["config"]),
+            _text(r.get("config")),
         ])
     widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
     lines = []
@@ -144,6 +149,9 @@ def leaderboard_text(df: pd.DataFrame, verdict: dict) -> str:
     winner = verdict.get("winner")
     if winner:
         lines.append(f"* winner: {display_name(winner)}")
+    if verdict.get("winner") and verdict.get("cells"):
+        lines += textwrap.wrap(f"Verdict: {headline(verdict)}", width=_WIDTH,
+                               subsequent_indent="  ", break_on_hyphens=False)
     if verdict.get("test_score") is not None:
         lines.append(f"Test {label} of the winner: {format_score(verdict['test_score'])}")
     if sentence := export_sentence(verdict):
@@ -153,6 +161,78 @@ def leaderboard_text(df: pd.DataFrame, verdict: dict) -> str:
     for note in verdict.get("baseline_notes") or []:
         lines += textwrap.wrap(f"Note: {note}", width=_WIDTH)
     return "\n".join(lines)
+
+
+def ranked(df: pd.DataFrame, verdict: dict) -> pd.DataFrame:
+    """The cells and baselines, best score first (missing scores last): the order of the
+    terminal's leaderboard, the report's and the MLflow verdict view's."""
+    rows = df[df["kind"].isin(["cell", "baseline"])].copy()
+    sign = -1.0 if verdict.get("greater_is_better") else 1.0
+    order = pd.DataFrame({"missing": rows["score"].isna(), "key": sign * rows["score"].fillna(0.0)})
+    return rows.loc[order.sort_values(["missing", "key"], kind="stable").index]
+
+
+def verdict_rows(df: pd.DataFrame, verdict: dict) -> list[dict]:
+    """The MLflow verdict view's rows (`tracking.Tracker.log_verdict`): each cell and
+    baseline in `ranked` order with its mean, interval, cost, configuration, its standing
+    in the verdict and a one-line description with the effect size and probabilities."""
+    standing = verdict.get("standing") or {verdict.get("winner"): "winner"}
+    cells = verdict.get("cells") or {}
+    out = []
+    for rank, (_, r) in enumerate(ranked(df, verdict).iterrows(), start=1):
+        name, is_cell = str(r["name"]), r["kind"] == "cell"
+        if is_cell:
+            params = {k: v for k, v in (cells.get(name, {}).get("config") or {}).items()}
+            state = standing.get(name, "")
+        else:
+            params = {}
+            state = "best baseline" if name == verdict.get("best_baseline") else "baseline"
+        out.append({
+            "kind": "cell" if is_cell else "baseline", "name": name, "rank": rank,
+            "mean": _finite(r["score"]), "lo": _finite(r["ci_lo"]), "hi": _finite(r["ci_hi"]),
+            "n_params": _finite(r["n_params"]), "train_seconds": _finite(r["train_seconds"]),
+            "params": params, "config": _text(r.get("config")), "standing": state,
+            "note": _row_note(name, is_cell, state, verdict),
+        })
+    return out
+
+
+def _row_note(name: str, is_cell: bool, state: str, verdict: dict) -> str:
+    """'GRU: practically worse than SimpleRNN by 21.2 MAE (95% interval ...), ROPE ±0.33,
+    P(practically worse) 0.96, P(equivalent) 0.03' (a cell against the best-mean cell; a
+    baseline: the winner against it); the verdict's sentence on the winner's row."""
+    label = metric_label(verdict.get("metric") or "score")
+    shown = display_name(name) if is_cell else f"the {name} baseline"
+    if is_cell and state == "winner":
+        return f"{display_name(name)}: the winner. {verdict.get('reason') or ''}".strip()
+    comps = (verdict.get("comparisons") or []) if is_cell else (verdict.get("baseline_comparisons") or [])
+    if is_cell:
+        comp = next((c for c in comps if c.get("b") == name), None)
+    else:
+        comp = next((c for c in comps if c.get("b") == name and c.get("a") == verdict.get("winner")), None)
+    words = {"worse": "practically worse", "equivalent": "practically equivalent, dearer",
+             "not better": "not practically better, dearer", "open": "within noise",
+             "failed": "failed", "best mean": "the best mean"}.get(state, state)
+    if comp is None or "mean_diff" not in comp:
+        return f"{shown}: {words}" if words else shown
+    p = comp.get("probability") or {}
+    diff = _finite(comp["mean_diff"])  # positive: a (the best mean or the winner) better
+    if is_cell:
+        best = display_name(comp["a"])
+        gap = f"{format_score(abs(diff))} {label} {'worse' if diff > 0 else 'better'} than {best}"
+    else:
+        gap = (f"{display_name(comp['a'])} {format_score(abs(diff))} {label} "
+               f"{'better' if diff > 0 else 'worse'} than it")
+    lo, hi = comp.get("ci95") or [None, None]
+    probs = ", ".join(f"{k} {v:.2f}" for k, v in (("P(a better)", p.get("a_better")),
+                                                  ("P(equivalent)", p.get("equivalent")),
+                                                  ("P(b better)", p.get("b_better")))
+                      if v is not None)
+    probs = probs.replace("P(a better)", f"P({comp['a']} practically better)").replace(
+        "P(b better)", f"P({comp['b']} practically better)")
+    return (f"{shown}: {words}; {gap} (95% interval of the difference [{format_score(lo)}, "
+            f"{format_score(hi)}], ROPE ±{format_score(verdict.get('rope'))}"
+            + (f", {probs}" if probs else "") + ")")
 
 
 # --- plots ----------------------------------------------------------------------------------
@@ -239,7 +319,8 @@ def _scores_figure(verdict: dict, label: str):
                [hi - mean if math.isfinite(hi) else 0.0]]
         winner = cell == verdict.get("winner")
         ax.errorbar([i], [mean], yerr=err, fmt="*" if winner else "o",
-                    ms=14 if winner else 8, capsize=6, color=_color(cell))
+                    ms=14 if winner else 8, capsize=6, color=_color(cell),
+                    label=display_name(cell) + (" (winner)" if winner else ""))
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels([display_name(c) + (" (winner)" if c == verdict.get("winner") else "")
                         for c in names])
@@ -254,6 +335,13 @@ def _scores_figure(verdict: dict, label: str):
                     va="center", fontsize=8, annotation_clip=False)
     if not names:
         _empty(ax, "no cells")
+    else:
+        from matplotlib.lines import Line2D
+
+        handles, _ = ax.get_legend_handles_labels()
+        if any(math.isfinite(v) for v in baselines.values()):
+            handles.append(Line2D([], [], color="#444444", ls="--", lw=1, label="baselines"))
+        ax.legend(handles=handles, title="cell", fontsize=8, loc="best")
     ax.set_ylabel(f"validation {label}")
     ax.set_title(f"Validation {label} by cell (mean, 95% interval) and baselines")
     return fig
@@ -284,15 +372,24 @@ def _params_figure(trials: list[dict], label: str):
 # --- HTML -----------------------------------------------------------------------------------
 
 _CSS = """
-body { font-family: system-ui, -apple-system, Segoe UI, sans-serif; margin: 2em auto;
-       max-width: 1100px; color: #222; padding: 0 1em; }
-.reason { font-size: 1.15em; background: #f3f6fa; border-left: 4px solid #1f77b4;
-          padding: 0.8em 1em; }
-table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0 1.5em; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; }
-th { background: #fafafa; }
-table.meta th { font-weight: normal; color: #666; }
-img { max-width: 100%; display: block; margin: 0.5em 0 1.5em; }
+body { font-family: system-ui, -apple-system, Segoe UI, sans-serif; margin: 1.5em auto;
+       max-width: 880px; color: #222; padding: 0 1em; line-height: 1.4; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
+.headline { font-size: 1.25em; font-weight: 600; margin: 0.4em 0; }
+.reason { background: #f3f6fa; border-left: 4px solid #1f77b4; padding: 0.7em 1em; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 0.88em; margin: 0.5em 0 1.2em; width: 100%; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.5em; text-align: left;
+         vertical-align: top; }
+th { background: #fafafa; white-space: nowrap; }
+td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+td.name { white-space: nowrap; }
+td.config { min-width: 8em; overflow-wrap: anywhere; font-size: 0.95em; color: #444; }
+tr.winner td { font-weight: 600; }
+.swatch { display: inline-block; width: 0.8em; height: 0.8em; border-radius: 50%;
+          margin-right: 0.4em; vertical-align: baseline; }
+table.meta { width: auto; } table.meta th { font-weight: normal; color: #666; background: none; }
+img { max-width: 100%; height: auto; display: block; margin: 0.5em 0 1.2em; }
 """
 
 
@@ -313,16 +410,21 @@ def export_sentence(verdict: dict) -> str:
 
 
 def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) -> str:
-    """A self-contained report.html: the reason on top, meta, leaderboards, embedded PNGs."""
+    """A self-contained report.html, readable at 900 px and in MLflow's artifact viewer: the
+    verdict (its headline, sentence and comparisons with effect sizes and probabilities),
+    one leaderboard of cells and baselines, the plots, the search trials, the fit's facts."""
     esc = _html.escape
     label = metric_label(verdict.get("metric") or "score")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
-        f'<p class="reason">{esc(verdict.get("reason") or "")}</p>',
     ]
+    if verdict.get("winner") and verdict.get("cells"):
+        parts.append(f'<p class="headline">{esc(headline(verdict))}</p>')
+    parts.append(f'<p class="reason">{esc(verdict.get("reason") or "")}</p>')
     winner = verdict.get("winner")
     if winner:
         info = (verdict.get("cells") or {}).get(winner, {})
@@ -333,33 +435,84 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
         parts.append(f"<p><strong>{esc(line)}</strong></p>")
     if sentence := export_sentence(verdict):
         parts.append(f"<p>{esc(sentence)}</p>")
-    if meta:
-        rows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>"
-                       for k, v in meta.items())
-        parts.append(f'<table class="meta">{rows}</table>')
-
     for note in verdict.get("baseline_notes") or []:
         parts.append(f'<p class="note">Note: {esc(note)}</p>')
+
+    parts.append("<h2>Cells and baselines</h2>")
+    parts.append(_leaderboard_html(df, verdict, label))
     if (table := comparison_table(verdict)) is not None:
         res = verdict.get("resampling") or {}
         parts.append(f"<h2>Comparisons</h2><p>{esc(_design_text(res))}; ROPE "
-                     f"±{esc(format_score(verdict.get('rope')))} {esc(label)}. The probabilities "
-                     "are posterior probabilities, not p-values. The search chose each cell's "
-                     "configuration on its own split of the same data, so the cross-validated "
-                     "estimates carry some optimism from that choice.</p>")
-        parts.append(_table(table))
-    summary = df[df["kind"].isin(["cell", "baseline"])]
-    trial_rows = df[df["kind"] == "trial"]
-    parts.append("<h2>Cells and baselines</h2>")
-    parts.append(_table(summary.dropna(axis=1, how="all")))
+                     f"±{esc(format_score(verdict.get('rope')))} {esc(label)}. A positive "
+                     "difference means <em>a</em> is better. The probabilities are posterior "
+                     "probabilities, not p-values. The search chose each cell's configuration "
+                     "on its own split of the same data, so the cross-validated estimates carry "
+                     "some optimism from that choice.</p>")
+        parts.append(_table(table.drop(columns=["test"])))  # the test is named above
     for path in plot_paths:
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
         parts.append(f'<img alt="{esc(Path(path).stem)}" src="data:image/png;base64,{data}">')
+    trial_rows = df[df["kind"] == "trial"]
     parts.append(f"<details><summary>All {len(trial_rows)} search trials</summary>")
-    parts.append(_table(trial_rows.dropna(axis=1, how="all")))
+    parts.append(_trials_html(trial_rows, label))
     parts.append("</details>")
+    if meta:
+        rows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>"
+                       for k, v in meta.items())
+        parts.append(f'<h2>Fit</h2><table class="meta">{rows}</table>')
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _html_table(header: list[str], rows: list[tuple[str, list[tuple[str, str]]]]) -> str:
+    """rows: (tr class, [(td class, escaped html)])."""
+    head = "".join(f"<th>{_html.escape(h)}</th>" for h in header)
+    body = "".join(f'<tr class="{cls}">' + "".join(f'<td class="{c}">{v}</td>' for c, v in cells)
+                   + "</tr>" for cls, cells in rows)
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _leaderboard_html(df: pd.DataFrame, verdict: dict, label: str) -> str:
+    """The terminal's leaderboard: cells and baselines best first, colour-keyed, the
+    configuration once."""
+    esc = _html.escape
+    board = ranked(df, verdict)
+    tested = bool(board["test_score"].notna().any())  # no empty test column without a test
+    rows = []
+    for _, r in board.iterrows():
+        is_cell = r["kind"] == "cell"
+        name = str(r["name"])
+        colour = _color(name) if is_cell else _OTHER_COLOR
+        shown = display_name(name) if is_cell else f"{name} (baseline)"
+        note = _text(r.get("note"))
+        rows.append(("winner" if is_cell and name == verdict.get("winner") else "", [
+            ("name", f'<span class="swatch" style="background:{colour}"></span>{esc(shown)}'
+                     + (f"<br><small>{esc(note)}</small>" if note else "")),
+            ("num", esc(format_score(r["score"]))),
+            ("num", esc(_interval(r))),
+            *([("num", esc(format_score(r["test_score"])))] if tested else []),
+            ("num", f"{int(r['n_params']):,}" if pd.notna(r["n_params"]) else ""),
+            ("num", f"{r['train_seconds']:.1f}" if pd.notna(r["train_seconds"]) else ""),
+            ("config", esc(_text(r.get("config")))),
+        ]))
+    return _html_table(["name", label, "95% interval", *(["test"] if tested else []), "params",
+                        "train s", "configuration"], rows)
+
+
+def _trials_html(trials: pd.DataFrame, label: str) -> str:
+    esc = _html.escape
+    rows = []
+    for _, r in trials.iterrows():
+        rows.append(("", [
+            ("name", f'<span class="swatch" style="background:{_color(r["cell"])}"></span>'
+                     f'{esc(str(r["name"]))}'),
+            ("num", esc(format_score(r["score"]))),
+            ("num", f"{int(r['n_params']):,}" if pd.notna(r["n_params"]) else ""),
+            ("num", f"{r['train_seconds']:.1f}" if pd.notna(r["train_seconds"]) else ""),
+            ("", esc(_text(r.get("status")))),
+            ("config", esc(_text(r.get("config")))),
+        ]))
+    return _html_table(["run", label, "params", "train s", "status", "configuration"], rows)
 
 
 def comparison_table(verdict: dict) -> pd.DataFrame | None:
@@ -373,10 +526,13 @@ def comparison_table(verdict: dict) -> pd.DataFrame | None:
         p = comp.get("probability") or {}
         lo, hi = comp["ci95"]
         rows.append({"a": display_name(comp["a"]), "b": display_name(comp["b"]),
-                     "mean diff (a better)": comp["mean_diff"],
+                     "mean diff (a better)": format_score(comp["mean_diff"]),
                      "95% interval": f"[{format_score(lo)}, {format_score(hi)}]",
-                     "P(a better)": p.get("a_better"), "P(equivalent)": p.get("equivalent"),
-                     "P(b better)": p.get("b_better"), "test": comp.get("test")})
+                     **{k: "" if p.get(key) is None else f"{p[key]:.2f}"
+                        for k, key in (("P(a better)", "a_better"),
+                                       ("P(equivalent)", "equivalent"),
+                                       ("P(b better)", "b_better"))},
+                     "test": comp.get("test")})
     return pd.DataFrame(rows) if rows else None
 
 
@@ -388,8 +544,8 @@ def _design_text(res: dict) -> str:
 
 
 def _table(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, na_rep="", border=0, classes="leaderboard", escape=True,
-                      float_format=lambda x: f"{x:.4g}")
+    return '<div class="scroll">' + df.to_html(index=False, na_rep="", border=0, classes="leaderboard", escape=True,
+                      float_format=lambda x: f"{x:.4g}") + "</div>"
 
 
 # --- formatting -----------------------------------------------------------------------------
@@ -399,6 +555,22 @@ def _config_text(config: dict) -> str:
     return " ".join(f"{k}={_value(v)}" for k, v in config.items()
                     if k != "cell" and v is not None
                     and not (isinstance(v, float) and math.isnan(v)))
+
+
+def _text(v) -> str:
+    """A cell of text: '' for missing values (pandas reads an empty CSV field as NaN)."""
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else str(v)
+
+
+def _finite(v) -> float | None:
+    x = _float(v)
+    return x if math.isfinite(x) else None
+
+
+def _interval(r) -> str:
+    if pd.isna(r.get("ci_lo")) or pd.isna(r.get("ci_hi")):
+        return ""
+    return f"[{format_score(r['ci_lo'])}, {format_score(r['ci_hi'])}]"
 
 
 def _value(v) -> str:
@@ -423,7 +595,8 @@ class Report(NamedTuple):
 def write_report(plan, verdict: dict, trials: list[dict], curves: dict[str, dict], *,
                  tracker) -> Report:
     """Log leaderboard.csv, verdict.json, report.html and the plots on the fit's parent run,
-    with the winner's validation and test scores as metrics and its configuration as tags."""
+    with the winner's validation and test scores as metrics and its configuration as tags,
+    and the verdict's summary runs and view (`verdict_rows`, `Tracker.log_verdict`)."""
     import json
     import tempfile
     from datetime import datetime
@@ -439,7 +612,7 @@ def write_report(plan, verdict: dict, trials: list[dict], curves: dict[str, dict
         plot_paths = plots(verdict, trials, curves, tmp)
         page = html(verdict, board, plot_paths, f"cellpick: {path.name}", meta)
         (tmp / "report.html").write_text(page, encoding="utf-8")
-        board.to_csv(tmp / "leaderboard.csv", index=False)
+        (tmp / "leaderboard.csv").write_text(leaderboard_csv(board), encoding="utf-8")
         (tmp / "verdict.json").write_text(json.dumps(verdict, indent=2), encoding="utf-8")
         tracker.log_artifacts(tracker.parent_id, [tmp / "leaderboard.csv", tmp / "verdict.json",
                                                   tmp / "report.html", *plot_paths])
@@ -448,4 +621,5 @@ def write_report(plan, verdict: dict, trials: list[dict], curves: dict[str, dict
         {f"test_{metric}": test} if test is not None else {})})
     tracker.tag_winner(winner, verdict["cells"][winner]["config"], verdict["reason"],
                        verdict.get("decision"), verdict.get("beats_best_baseline"))
+    tracker.log_verdict(verdict_rows(board, verdict), headline(verdict), metric)
     return Report(board, page)

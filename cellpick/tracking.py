@@ -2,12 +2,15 @@
 
 One parent run per fit (tag cellpick.role=search) is the active fluent run for the whole
 fit; trials, verdict seeds and baselines are child runs created with the client API
-(tag mlflow.parentRunId), so nothing depends on a stack of active runs.
+(tag mlflow.parentRunId), so nothing depends on a stack of active runs. After the verdict,
+one summary run per cell and per baseline (role cell) carries its cross-validated mean and
+interval: the verdict view (VERDICT_VIEW_ID) shows them under the parent.
 
 What the MLflow UI shows is decided here too: run names short enough for the run-name
 column, one colour per cell (mlflow.runColor), one summary metric per run that sorts like
-the leaderboard (best_val_<metric>), and a saved view of the latest fit's trials, opened by
-`runs_url` (the UI reads `viewStateShareKey`, `compareRunsMode` and `workflowType` from it).
+the leaderboard (best_val_<metric>), summary metrics rounded to 4 significant digits, and two
+saved views of the latest fit, opened by `runs_url`: its verdict (cells and baselines) and its
+trials (the UI reads `viewStateShareKey`, `compareRunsMode` and `workflowType` from the URL).
 
 Store: --tracking-uri, else MLFLOW_TRACKING_URI, else the embedded default
 sqlite:///mlruns/mlflow.db with artifacts under mlruns/artifacts/. The URI is always set
@@ -28,7 +31,10 @@ from .vocab import BASELINE_COLOR, CELL_COLORS, FIT_COLOR, METRICS
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 
 # -- every tag cellpick writes or reads (no other module spells one) -------------------------
-ROLE = "cellpick.role"  # search (the parent run), trial, verdict, baseline
+ROLE = "cellpick.role"  # search (the parent run), trial, verdict, baseline, cell (a summary)
+KIND_TAG = "cellpick.kind"  # a summary run's row: cell or baseline
+VERDICT_TAG = "cellpick.verdict"  # the parent: the verdict's headline; a summary run: its standing
+FIT_TAG = "cellpick.fit"  # the parent's run id, on it and its summary runs (the verdict view)
 ERROR_TAG = "cellpick.error"  # why a run failed or was killed
 TRIAL_ID_TAG = "cellpick.trial_id"  # keras-tuner's trial id of a trial run
 FIT_KEY_TAG = "cellpick.fit_key"  # identifies "the same fit" for --resume
@@ -53,16 +59,50 @@ NOTE_TAG = "mlflow.note.content"  # the run's description in the UI
 DATA_CONTEXT_TAG = "mlflow.data.context"
 UI_PORT = 5000
 VIEW_ID = "cellpick"  # the saved view `mlflow.sharedViewState.cellpick` on each experiment
+VERDICT_VIEW_ID = "cellpick-verdict"  # the latest fit's verdict: its cells and baselines
 _VIEW_TAG = "mlflow.sharedViewState."
-# The experiment's kind, for MLflow UIs that choose the GenAI or model-training layout by it;
-# 3.17 follows its GenAI / Model training switch instead, hence workflowType in runs_url.
+# How cellpick's experiment description starts: one that starts otherwise is the user's.
+_DESCRIPTION_START = "Latest fit, "
+# The experiment's kind, for MLflow UIs that choose the GenAI or model-training layout by it.
+# MLflow 3.17's own UI ignores it: a feature flag that is always on makes the layout follow
+# the `workflowType` URL parameter, else the browser's GenAI / Model training switch
+# (localStorage `mlflow.workflowType`, GenAI until the user flips it). Every URL cellpick
+# prints carries workflowType=machine_learning; MLflow's home page links to an experiment
+# without it, so from there the layout is the switch's (README: Inspect in MLflow).
 _KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 # -- names the UI shows ---------------------------------------------------------------------
 def trial_run_name(n: int, config: dict[str, Any]) -> str:
-    """'t03-lstm-u128-l2': trial 3 of the fit, its cell, units and layers."""
-    return f"t{n:02d}-{_config_name(config)}"
+    """'t03-lstm-u128-l2 d0.2 lr3e-3 rel lin': trial 3 of the fit, its cell, units and
+    layers, then its other searched values (a flag by its short name when on), so trials of
+    one width read apart."""
+    rest = " ".join(_searched_words(config))
+    return f"t{n:02d}-{_config_name(config)}" + (f" {rest}" if rest else "")
+
+
+# Short names of searched values in trial run names; others use their first 3 letters.
+_SHORT = {"dropout": "d", "learning_rate": "lr", "bidirectional": "bi", "linear": "lin",
+          "log": "log", "scaling": ""}
+_SHORT_VALUES = {"relative": "rel", "global": "glob"}
+# What the trials view shows as columns, when the search varies it.
+SEARCHED_COLUMNS = ("dropout", "learning_rate", "scaling", "linear", "log", "bidirectional")
+
+
+def _searched_words(config: dict[str, Any]) -> list[str]:
+    words = []
+    for key, value in config.items():
+        if key in ("cell", "units", "layers", "patch") or key.startswith("tuner/"):
+            continue
+        short = _SHORT.get(key, key[:3])
+        if isinstance(value, bool):
+            words += [short or key] if value else []
+        elif isinstance(value, float):
+            text = f"{value:g}" if value == 0 or abs(value) >= 0.01 else f"{value:.0e}".replace("e-0", "e-")
+            words.append(f"{short}{text}")
+        else:
+            words.append(f"{short}{_SHORT_VALUES.get(str(value), str(value)[:6])}")
+    return words
 
 
 def unit_run_name(config: dict[str, Any], fold: int, repeat: int) -> str:
@@ -75,6 +115,23 @@ def baseline_run_name(name: str) -> str:
     return f"b-{name}"
 
 
+def verdict_run_name(rank: int, kind: str, name: str, config: dict[str, Any] | None = None,
+                     standing: str = "") -> str:
+    """'#1 rnn-u16-l2 (winner)', '#2 b-ridge': a summary run of the verdict view, its rank in
+    the leaderboard first (so charts and the name column read in that order)."""
+    what = _config_name({"cell": name, **config}) if kind == "cell" and config else (
+        name if kind == "cell" else baseline_run_name(name))
+    words = _STANDING_WORDS.get(standing, "").split(",")[0].replace("practically ", "") \
+        if kind == "cell" else ""
+    return f"#{rank} {what}" + (f" ({words})" if words else "")
+
+
+# How a summary run's name and verdict column say its standing (verdict.standing).
+_STANDING_WORDS = {"winner": "winner", "best mean": "best mean", "open": "within noise",
+                   "worse": "practically worse", "equivalent": "equivalent, dearer",
+                   "not better": "not better, dearer", "failed": "failed"}
+
+
 def fit_run_name(stem: str, when) -> str:
     """'fit-airline-1127-1832': the parent run; the data file's stem cut to 8 characters."""
     return f"fit-{stem[:8].rstrip('_-. ') or 'data'}-{when.strftime('%m%d-%H%M')}"
@@ -82,6 +139,11 @@ def fit_run_name(stem: str, when) -> str:
 
 def _config_name(config: dict[str, Any]) -> str:
     return f"{config['cell']}-u{config['units']}-l{config['layers']}"
+
+
+def cv_key(metric: str) -> str:
+    """A summary run's cross-validated mean, e.g. 'cv_mae' ('_lower', '_upper': its 95% interval)."""
+    return f"cv_{metric}"
 
 
 def summary_key(metric: str) -> str:
@@ -255,20 +317,16 @@ class Tracker:
     def log_dataset(self, frame, source: str, name: str, on_parent: bool = True) -> None:
         """The data as an MLflow dataset input on the parent (unless `on_parent` is False: a
         resumed fit has it already) and on every child run started after this call."""
-        import warnings
-
         import mlflow
         from mlflow.entities import DatasetInput, InputTag
 
-        with warnings.catch_warnings():  # a local path matches two equivalent source types
-            warnings.filterwarnings("ignore", message="The specified dataset source")
-            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        with _no_schema_hints():  # the schema is inferred lazily, by any of these calls
             dataset = mlflow.data.from_pandas(frame, source=source, name=name)
-        if on_parent:
-            mlflow.log_input(dataset, context="training")
-        # Children log the same input, so the Dataset column is filled on every run.
-        self._dataset_input = DatasetInput(dataset._to_mlflow_entity(),
-                                           [InputTag(DATA_CONTEXT_TAG, "training")])
+            if on_parent:
+                mlflow.log_input(dataset, context="training")
+            # Children log the same input, so the Dataset column is filled on every run.
+            self._dataset_input = DatasetInput(dataset._to_mlflow_entity(),
+                                               [InputTag(DATA_CONTEXT_TAG, "training")])
 
     def show_in_ui(self, metric: str, greater_is_better: bool) -> None:
         """Experiment tags for the UI: the model-training kind and the saved view VIEW_ID
@@ -284,6 +342,81 @@ class Tracker:
             tags[_KIND_TAG] = _KIND  # a kind the user chose stays
         for k, v in tags.items():
             self.client.set_experiment_tag(self.experiment_id, k, v)
+
+    def log_verdict(self, rows: list[dict[str, Any]], headline: str, metric: str) -> list[str]:
+        """The verdict as MLflow shows it: one summary run (role cell) per cell and per
+        baseline, in `rows`' (the leaderboard's) order, carrying its cross-validated mean
+        and interval as metrics, and the saved view VERDICT_VIEW_ID named by `headline` that
+        shows them under the parent run. Returns the summary runs' ids.
+
+        rows: {kind: cell|baseline, name, rank, mean, lo, hi, n_params, train_seconds,
+        params (logged as params), config (text), standing (verdict.standing, or 'best
+        baseline'/'baseline'), note (the run's description)}."""
+        import json
+
+        key = cv_key(metric)
+        # rank 0: the parent heads the view's table, its headline in the verdict column; its
+        # description (the verdict's sentence) links the views and the fold x seed runs.
+        note = self.client.get_run(self.parent_id).data.tags.get(NOTE_TAG, "")
+        self.set_tags(self.parent_id, {FIT_TAG: self.parent_id, VERDICT_TAG: headline,
+                                       NOTE_TAG: f"{note}\n\n{self._links()}".strip()})
+        self.log_metrics(self.parent_id, {"rank": 0})
+        ids = []
+        for row in rows:
+            standing = row.get("standing") or ""
+            tags = {KIND_TAG: row["kind"], VERDICT_TAG: _STANDING_WORDS.get(standing, standing),
+                    FIT_TAG: self.parent_id}
+            tags[NOTE_TAG] = (row.get("note") or "") + (
+                f"\n\n[Its fold x seed runs]({self._unit_runs_link(row['name'])})"
+                if row["kind"] == "cell" else "")
+            what = {"cell" if row["kind"] == "cell" else "baseline": row["name"]}
+            run_id = self.start_child(
+                "cell", verdict_run_name(row["rank"], row["kind"], row["name"],
+                                         row.get("params"), standing),
+                {**(row.get("params") or {}), **what, "config": row.get("config") or "-"}, tags)
+            self.log_metrics(run_id, {key: row.get("mean"), f"{key}_lower": row.get("lo"),
+                                      f"{key}_upper": row.get("hi"), summary_key(metric): row.get("mean"),
+                                      "rank": row["rank"], "n_params": row.get("n_params"),
+                                      "train_seconds": row.get("train_seconds")})
+            self.end_child(run_id)
+            ids.append(run_id)
+        self._describe_experiment(headline)
+        now = int(time.time() * 1000)
+        view = {"name": headline, "createdAt": now, "updatedAt": now,
+                "state": json.dumps(verdict_view_state(self.parent_id, metric))}
+        self.client.set_experiment_tag(self.experiment_id, _VIEW_TAG + VERDICT_VIEW_ID,
+                                       json.dumps(view))
+        return ids
+
+    def _links(self) -> str:
+        """Markdown links (relative: they work on any host) to this fit's pages."""
+        def page(view: str) -> str:
+            return runs_url(self.experiment_id, view=view, chart=False, base="").lstrip("/")
+
+        return (f"[The verdict: cells and baselines]({page(VERDICT_VIEW_ID)}) · "
+                f"[The search trials]({page(VIEW_ID)}) · "
+                f"[The verdict's fold x seed runs]({self._unit_runs_link()})")
+
+    def _unit_runs_link(self, cell: str | None = None) -> str:
+        from urllib.parse import quote, urlencode
+
+        filt = f"tags.`{PARENT_TAG}` = '{self.parent_id}' and tags.`{ROLE}` = 'verdict'"
+        if cell:
+            filt += f" and params.`cell` = '{cell}'"
+        query = {"workflowType": "machine_learning", "searchFilter": filt,
+                 "orderByKey": "attributes.run_name", "orderByAsc": "true"}
+        return (f"#/experiments/{self.experiment_id}/runs?"
+                + urlencode(query, quote_via=quote, safe=""))
+
+    def _describe_experiment(self, headline: str) -> None:
+        """The experiment's description (shown above its runs): the latest fit's verdict,
+        unless the user wrote one (cellpick only replaces its own)."""
+        current = self.client.get_experiment(self.experiment_id).tags.get(NOTE_TAG)
+        if current and not current.startswith(_DESCRIPTION_START):
+            return
+        run = self.client.get_run(self.parent_id)
+        self.client.set_experiment_tag(self.experiment_id, NOTE_TAG,
+                                       f"{_DESCRIPTION_START}{run.info.run_name}: {headline}.")
 
     def finish_fit(self, status: str = "FINISHED", reason: str | None = None) -> None:
         import mlflow
@@ -397,7 +530,7 @@ class Tracker:
         cell = params.get("cell")
         if cell in CELL_COLORS:
             all_tags[RUN_COLOR_TAG] = CELL_COLORS[cell]
-        elif role == "baseline":
+        elif role == "baseline" or params.get("baseline"):
             all_tags[RUN_COLOR_TAG] = BASELINE_COLOR
         run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
         self.log_params(run.info.run_id, params)
@@ -421,7 +554,7 @@ class Tracker:
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
         self.flush(run_id)  # the run's queued epochs first: one SQLite writer at a time
-        items = _metric_items(metrics, step)
+        items = _metric_items({k: _shown(v) for k, v in metrics.items()}, step)
         if items:
             self.client.log_batch(run_id, metrics=items)
 
@@ -501,7 +634,7 @@ class Tracker:
 
         output = model.predict(input_example, verbose=0)
         # MLflow validates the example with predict() in verbose mode: keep its bar off stdout.
-        with _example_dir_created(), contextlib.redirect_stdout(io.StringIO()):
+        with _example_dir_created(), _no_schema_hints(), contextlib.redirect_stdout(io.StringIO()):
             info = mlflow.keras.log_model(
                 model,
                 name="model",
@@ -526,12 +659,39 @@ class Tracker:
         return {"model_uri": info.model_uri, "registered": registered}
 
 
+def _shown(value: float | None) -> float | None:
+    """A summary metric as the UI's tables show it: 4 significant digits, whole numbers whole
+    (19.3277394... -> 19.33, 0.0123456 -> 0.01235, 1234.56 -> 1235). Per-epoch curves keep
+    every digit; the verdict and the leaderboard work from unrounded values in memory."""
+    import math
+
+    if value is None:
+        return None
+    v = float(value)
+    if not math.isfinite(v) or v == 0 or v.is_integer():
+        return v
+    return round(v, max(3 - math.floor(math.log10(abs(v))), 0))
+
+
 def _metric_items(metrics: dict[str, float], step: int) -> list:
     """MLflow Metric entities, skipping missing and NaN values."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
     return [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and v == v]
+
+
+@contextlib.contextmanager
+def _no_schema_hints():
+    """MLflow's warnings while it infers a schema, off for this block whatever the process's
+    warning filters are by then (the global filter of `_quiet_mlflow` does not survive a
+    library that resets them, and a wide classification fit showed the integer hint)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        warnings.filterwarnings("ignore", message="The specified dataset source")
+        yield
 
 
 @contextlib.contextmanager
@@ -554,11 +714,13 @@ def _example_dir_created():
 
 
 def view_state(parent_run_id: str, metric: str, greater_is_better: bool) -> dict[str, Any]:
-    """The saved view's state, as MLflow 3.17's runs page stores one (search facets and UI
-    state): a fit's trials sorted by the summary metric, key columns in the table, and
-    charts in this order: summary metric by run, its per-epoch curve, summary metric
-    against parameter count, val_loss per epoch, training time. Every run is charted (by
-    default the UI charts the first 10 runs and one chart per metric in name order)."""
+    """The trials view's state, as MLflow 3.17's runs page stores one (search facets and UI
+    state): a fit's trials sorted by the summary metric, key columns (cell, width and the
+    other searched values) in the table, grouped by cell so that each chart has one series
+    per cell (its best trial; MLflow colours the groups), and charts in this order: summary
+    metric, its per-epoch curve, summary metric against parameter count, val_loss per
+    epoch, training time. Every run is charted (by default the UI charts the first 10 runs
+    and one chart per metric in name order)."""
     key = summary_key(metric)
     section = "cellpick"
     many = 1000  # runs per chart
@@ -575,8 +737,13 @@ def view_state(parent_run_id: str, metric: str, greater_is_better: bool) -> dict
         "searchFilter": f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`{ROLE}` = 'trial'",
         "orderByKey": f"metrics.`{key}`", "orderByAsc": not greater_is_better,
         "selectedColumns": ["params.`cell`", "params.`units`", "params.`layers`",
+                            *[f"params.`{k}`" for k in SEARCHED_COLUMNS],
                             f"metrics.`{key}`", "metrics.`n_params`", "metrics.`train_seconds`"],
         "runsHiddenMode": "SHOW_ALL",
+        # Charts show one series per cell (its best trial: min or max), keyed by cell.
+        "groupBy": {"aggregateFunction": "max" if greater_is_better else "min",
+                    "groupByKeys": [{"mode": "param", "groupByData": "cell"}]},
+        "useGroupedValuesInCharts": True,
         "compareRunSections": [{"uuid": section, "name": "cellpick trials",
                                 "display": True, "isReordered": False, "deleted": False,
                                 "isGenerated": False}],
@@ -587,6 +754,41 @@ def view_state(parent_run_id: str, metric: str, greater_is_better: bool) -> dict
                   yaxis={"key": key, "type": "METRIC"}),
             chart(4, "LINE", metricKey="val_loss", selectedMetricKeys=["val_loss"], **line),
             chart(5, "BAR", metricKey="train_seconds"),
+        ],
+    }
+
+
+def verdict_view_state(parent_run_id: str, metric: str) -> dict[str, Any]:
+    """The verdict view's state: the fit's parent run first (metric rank 0: its verdict
+    column holds the headline, its page the verdict's sentence), then its summary runs
+    (role cell), one per cell and per baseline in the leaderboard's order (metric `rank`),
+    with the cross-validated mean and interval, cost, configuration and standing as
+    columns, and charts of the mean, the mean against parameter count and the interval's
+    bounds. The fold x seed runs (role verdict, v-...) are in the parent's child runs."""
+    key = cv_key(metric)
+    section = "cellpick-verdict"
+
+    def chart(n: int, kind: str, **spec) -> dict[str, Any]:
+        return {"uuid": f"cellpick-verdict-{n}", "type": kind, "metricSectionId": section,
+                "runsCountToCompare": 100, "deleted": False, "isGenerated": False, **spec}
+
+    return {
+        # KILLED: summary runs of an attempt that --resume superseded
+        "searchFilter": f"tags.`{FIT_TAG}` = '{parent_run_id}' and attributes.status != 'KILLED'",
+        "orderByKey": "metrics.`rank`", "orderByAsc": True,
+        "selectedColumns": [f"metrics.`{key}`", f"metrics.`{key}_lower`", f"metrics.`{key}_upper`",
+                            "metrics.`n_params`", "params.`config`", f"tags.`{VERDICT_TAG}`"],
+        "runsHiddenMode": "SHOW_ALL",
+        "hideEmptyCharts": True,
+        "compareRunSections": [{"uuid": section, "name": "cellpick verdict: cells and baselines",
+                                "display": True, "isReordered": False, "deleted": False,
+                                "isGenerated": False}],
+        "compareRunCharts": [
+            chart(1, "BAR", metricKey=key),
+            chart(2, "SCATTER", xaxis={"key": "n_params", "type": "METRIC"},
+                  yaxis={"key": key, "type": "METRIC"}),
+            chart(3, "BAR", metricKey=f"{key}_lower"),
+            chart(4, "BAR", metricKey=f"{key}_upper"),
         ],
     }
 
@@ -618,15 +820,23 @@ def runs_url(experiment_id: str, *, port: int = UI_PORT, view: str | None = VIEW
             query["orderByAsc"] = "false" if greater_is_better else "true"
     if chart:
         query["compareRunsMode"] = "CHART"
-    base = (base or f"http://127.0.0.1:{port}").rstrip("/")
+    base = (f"http://127.0.0.1:{port}" if base is None else base).rstrip("/")
     return (f"{base}/#/experiments/{experiment_id}/runs?"
             + urlencode(query, quote_via=quote, safe=""))
 
 
-def fit_url(run_id: str | None = None, uri: str | None = None, port: int = UI_PORT) -> str | None:
-    """`runs_url` for a fit's parent run (the latest fit in the store by default; None if none).
+def run_url(experiment_id: str, run_id: str, *, port: int = UI_PORT,
+            base: str | None = None) -> str:
+    """A run's own page (the parent's: the verdict's sentence as its description)."""
+    base = (f"http://127.0.0.1:{port}" if base is None else base).rstrip("/")
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
 
-    On a tracking server (an http(s) URI) the URL points at that server's own UI."""
+
+def fit_urls(run_id: str | None = None, uri: str | None = None,
+             port: int = UI_PORT) -> dict[str, str]:
+    """A fit's pages in the UI (the latest fit in the store by default; {} if none):
+    'verdict' (the verdict view, once the fit has one), 'trials' (`runs_url`) and 'run'
+    (the parent run). On a tracking server (an http(s) URI) they point at its own UI."""
     from mlflow.tracking import MlflowClient
 
     _quiet_mlflow()
@@ -635,15 +845,26 @@ def fit_url(run_id: str | None = None, uri: str | None = None, port: int = UI_PO
     client = MlflowClient(uri)
     run = client.get_run(run_id) if run_id else _latest_fit(client, finished=False)
     if run is None:
-        return None
+        return {}
     exp = client.get_experiment(run.info.experiment_id)
+    urls = {}
+    if _VIEW_TAG + VERDICT_VIEW_ID in exp.tags:
+        urls["verdict"] = runs_url(exp.experiment_id, port=port, base=base, view=VERDICT_VIEW_ID)
     if _VIEW_TAG + VIEW_ID in exp.tags:
-        return runs_url(exp.experiment_id, port=port, base=base)
+        urls["trials"] = runs_url(exp.experiment_id, port=port, base=base)
+    else:
+        metric = run.data.params.get("metric")  # a fit from before the saved view
+        greater = {m: g for m, g in METRICS.values()}.get(metric, False)
+        urls["trials"] = runs_url(exp.experiment_id, port=port, view=None, metric=metric,
+                                  greater_is_better=greater, parent_run_id=run.info.run_id,
+                                  base=base)
+    urls["run"] = run_url(exp.experiment_id, run.info.run_id, port=port, base=base)
+    return urls
 
-    metric = run.data.params.get("metric")  # a fit from before the saved view
-    greater = {m: g for m, g in METRICS.values()}.get(metric, False)
-    return runs_url(exp.experiment_id, port=port, view=None, metric=metric,
-                    greater_is_better=greater, parent_run_id=run.info.run_id, base=base)
+
+def fit_url(run_id: str | None = None, uri: str | None = None, port: int = UI_PORT) -> str | None:
+    """The trials page of a fit (`fit_urls`' 'trials'; None if the store has no fit)."""
+    return fit_urls(run_id, uri, port).get("trials")
 
 
 def _latest_fit(client, finished: bool = True):

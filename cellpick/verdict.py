@@ -341,9 +341,13 @@ class Verdict:
                   cell, and wins by cost), "undecided" (the data cannot separate the best
                   mean from some cell; the winner is then the best mean) or "only" (one cell).
     baselines:    {name: mean score}; baseline_fold_scores: {name: folds x seeds};
+                  baseline_ci95: {name: [lo, hi]}, its mean's interval as a cell's;
                   best_baseline: the best-mean name or None; baseline_comparisons: each
                   cell (a) against the best baseline (b), as in `comparisons`.
     winner:       the chosen cell; best_mean_cell: the cell with the best mean score.
+    standing:     {cell: "winner", "best mean" (the best mean when a cheaper cell wins),
+                  "worse", "equivalent", "not better", "open" or "failed"} (see `_status`);
+                  `headline` says the decision in a few words from it.
     reason:       plain sentences: the decision with effect size, ROPE and probability.
     beats_best_baseline: the winner is practically better than the best baseline
                   (P >= 0.95); None when there are no baselines.
@@ -367,6 +371,8 @@ class Verdict:
     rope: float | None = None
     baseline_fold_scores: dict[str, list] | None = None
     baseline_comparisons: list[dict] | None = None
+    standing: dict[str, str] | None = None
+    baseline_ci95: dict[str, list] | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready: plain Python types only, NaN and infinities as None."""
@@ -485,7 +491,74 @@ def decide(
         rope=rope,
         baseline_fold_scores={k: m.tolist() for k, m in base.items()} if base else None,
         baseline_comparisons=baseline_comps,
+        baseline_ci95={k: list(base_summary[k][1]) for k in base} if base else None,
+        standing=_standing(winner, best, status),
     )
+
+
+def _standing(winner: CellResult, best: CellResult, status: dict[str, str]) -> dict[str, str]:
+    return {winner.cell: "winner", **({best.cell: "best mean"} if best is not winner else {}),
+            **{c: s for c, s in status.items() if c != winner.cell}}
+
+
+def headline(v: dict) -> str:
+    """The decision of a verdict (`Verdict.to_dict()`) in a few words, as a title:
+    'SimpleRNN wins: practically equivalent to GRU and cheaper; LSTM practically worse',
+    'Undecided between LSTM and GRU (LSTM has the best mean)'; then the best baseline's
+    standing against the winner ('beats the best baseline, ridge', 'ridge as good')."""
+    W, B = display_name(v["winner"]), display_name(v.get("best_mean_cell") or v["winner"])
+    standing = v.get("standing") or _standing_from_comparisons(v)
+
+    def who(status: str) -> str:
+        return _join([display_name(c) for c, s in standing.items() if s == status], "and")
+
+    decision = v.get("decision")
+    if decision == "only":
+        text = f"{W}: the only cell"
+    elif decision == "undecided":
+        tied = _join([B] + [display_name(c) for c, s in standing.items() if s == "open"], "and")
+        text = f"Undecided between {tied} ({B} has the best mean)"
+        if who("worse"):
+            text += f"; {who('worse')} practically worse"
+    else:
+        bits = []
+        if v["winner"] != v.get("best_mean_cell"):
+            bits.append(f"practically equivalent to {B} and cheaper")
+        for status, words in (("worse", "practically worse"), ("equivalent", "equivalent, dearer"),
+                              ("not better", "not practically better, dearer"),
+                              ("failed", "failed")):
+            if who(status):
+                bits.append(f"{who(status)} {words}")
+        text = f"{W} wins" + (": " + "; ".join(bits) if bits else "")
+    return text + _baseline_words(v)
+
+
+def _standing_from_comparisons(v: dict) -> dict[str, str]:
+    """A verdict.json from before `standing`: practically worse or not, from its comparisons."""
+    out = {v["winner"]: "winner"}
+    for comp in v.get("comparisons") or []:
+        p = comp.get("probability")
+        worse = (p["a_better"] >= LEVEL if p is not None else  # no spread: the sign decides
+                 bool(comp.get("degenerate")) and comp["mean_diff"] > (comp.get("rope") or 0))
+        if comp["b"] != v["winner"]:
+            out[comp["b"]] = "worse" if worse else "open"
+    return out
+
+
+def _baseline_words(v: dict) -> str:
+    name = v.get("best_baseline")
+    comp = next((c for c in v.get("baseline_comparisons") or [] if c.get("a") == v["winner"]), None)
+    if not name or comp is None:
+        return ""
+    p = comp.get("probability")
+    if v.get("beats_best_baseline"):
+        return f"; beats the best baseline, {name}"
+    if p is not None and p["b_better"] >= LEVEL:
+        return f"; the {name} baseline is practically better"
+    mean, base = v["cells"][v["winner"]].get("mean"), (v.get("baselines") or {}).get(name)
+    if mean is not None and base is not None and (mean > base) == bool(v.get("greater_is_better")):
+        return f"; not practically better than the {name} baseline"
+    return f"; the {name} baseline is as good or better"
 
 
 def _fold_shape(cells: list[CellResult]) -> tuple[int, int]:
@@ -694,8 +767,10 @@ class _Say:
                            f"consider it.")
 
 
-def _join(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+def _join(names: list[str], word: str = "or") -> str:
+    if not names:
+        return ""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {word} " + names[-1]
 
 
 def _fmt_p(p: float) -> str:

@@ -151,7 +151,9 @@ def test_every_trial_is_a_child_run_with_params_and_curves(airline):
         assert steps and steps == list(range(len(steps)))
         assert len(client.get_metric_history(run.info.run_id, "mae")) == len(steps)
         assert run.info.status == "FINISHED"
-    assert {r.data.tags["cellpick.role"] for r in children} == {"trial", "verdict", "baseline"}
+    # and the verdict view's summary runs: one per cell and per baseline
+    assert {r.data.tags["cellpick.role"] for r in children} == {"trial", "verdict", "baseline", "cell"}
+    assert len(roles["cell"]) == 2 + 5
     artifacts = {a.path for a in client.list_artifacts(result.parent_run_id)}
     assert {"leaderboard.csv", "verdict.json", "report.html"} <= artifacts
     dataset_inputs = parent.inputs.dataset_inputs

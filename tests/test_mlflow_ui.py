@@ -52,12 +52,22 @@ def _by_role(fit, role):
 def test_run_names_say_what_each_run_is_and_fit_the_name_column(fit):
     parent = fit["parent"]
     assert re.fullmatch(r"fit-airline-\d{4}-\d{4}", parent.info.run_name)
-    assert set(_by_role(fit, "trial")) == {"t01-lstm-u8-l1", "t02-gru-u8-l1"}
+    trials = _by_role(fit, "trial")
+    assert {n.split()[0] for n in trials} == {"t01-lstm-u8-l1", "t02-gru-u8-l1"}
+    for name, run in trials.items():  # then the other searched values: trials read apart
+        p = run.data.params
+        words = name.split()[1:]
+        assert f"d{float(p['dropout']):g}" in words and f"lr{float(p['learning_rate']):.0e}".replace(
+            "e-0", "e-") in words, name
+        assert {"relative": "rel", "global": "glob"}.get(p["scaling"], p["scaling"]) in words
+        assert ("lin" in words) == (p["linear"] == "True"), name
     assert set(_by_role(fit, "verdict")) == {f"v-{c}-u8-l1-f{f}s{k}" for c in ("lstm", "gru")
                                              for f in (1, 2) for k in (1, 2)}
     assert set(_by_role(fit, "baseline")) == {"b-snaive", "b-ets", "b-arima", "b-theta", "b-ridge"}
-    assert len(fit["children"]) == 2 + 8 + 5
-    assert max(len(n) for n in [*fit["children"], parent.info.run_name]) <= 21
+    assert len(_by_role(fit, "cell")) == 2 + 5  # the verdict view's rows
+    assert len(fit["children"]) == 2 + 8 + 5 + 7
+    assert max(len(n) for n in [*_by_role(fit, "verdict"), *_by_role(fit, "baseline"),
+                                parent.info.run_name]) <= 21
     # A trial and a verdict seed of the same configuration read alike.
     for name, run in {**_by_role(fit, "trial"), **_by_role(fit, "verdict")}.items():
         p = run.data.params
@@ -69,7 +79,7 @@ def test_every_run_of_a_cell_has_that_cells_colour_and_baselines_are_grey(fit):
     for name, run in fit["children"].items():
         colour = run.data.tags.get("mlflow.runColor")
         role = run.data.tags["cellpick.role"]
-        if role == "baseline":
+        if role == "baseline" or "baseline" in run.data.params:
             assert colour == tracking.BASELINE_COLOR, name
         else:
             cell = run.data.params["cell"]
@@ -93,8 +103,12 @@ def test_summary_metric_is_the_best_epochs_value_and_ranks_like_the_leaderboard(
         assert len(loss) == len(mae) >= 1, name  # one value per validation round
         best = loss.index(min(loss))
         assert m["best_epoch"] == best
-        assert m["best_val_loss"] == pytest.approx(loss[best])
-        assert m["best_val_mae"] == pytest.approx(mae[best])
+        # Summary metrics at 4 significant digits (the UI shows what was logged); the
+        # curves keep every digit.
+        assert m["best_val_loss"] == pytest.approx(loss[best], rel=1e-3)
+        assert m["best_val_mae"] == pytest.approx(mae[best], rel=1e-3)
+        for key in ("best_val_mae", "score", "train_seconds"):
+            assert len(f"{m[key]:.15g}".lstrip("-0.").replace(".", "")) <= 4, (name, key, m[key])
         if run.data.tags["cellpick.role"] == "trial":  # its score is that round's value
             assert m["score"] == pytest.approx(m["best_val_mae"], rel=1e-4), name
         else:  # a fold model's score is on its fold's scoring block, in passengers
@@ -118,9 +132,12 @@ def test_parent_run_carries_the_verdict(fit):
     assert tags["mlflow.runColor"] == tracking.FIT_COLOR
     assert tags["cellpick.winner"] == result.winner
     assert tags["cellpick.winner.units"] == "8" and tags["cellpick.winner.layers"] == "1"
-    assert tags["mlflow.note.content"] == result.reason  # the run's description in the UI
-    assert metrics["val_mae"] == pytest.approx(result.val_score)
-    assert metrics["test_mae"] == pytest.approx(result.test_score)
+    # The run's description in the UI: the verdict's sentence, then links to the fit's pages.
+    note = tags["mlflow.note.content"]
+    assert note.startswith(result.reason + "\n\n[The verdict: cells and baselines](#/experiments/")
+    assert "viewStateShareKey=cellpick-verdict" in note and "[The search trials](" in note
+    assert metrics["val_mae"] == pytest.approx(result.val_score, rel=1e-3)
+    assert metrics["test_mae"] == pytest.approx(result.test_score, rel=1e-3)
     artifacts = {f.path for f in client.list_artifacts(parent.info.run_id)}
     assert {"leaderboard.csv", "verdict.json", "report.html", "curves.png", "scores.png",
             "params.png"} <= artifacts
@@ -159,6 +176,11 @@ def test_saved_view_selects_this_fits_trials_sorted_by_the_summary_metric(fit):
     charts = state["compareRunCharts"]
     assert [c.get("metricKey") for c in charts][:2] == ["best_val_mae", "val_mae"]
     assert {c["metricSectionId"] for c in charts} == {s["uuid"] for s in state["compareRunSections"]}
+    # One series per cell in the charts (its best trial), the searched values as columns.
+    assert state["groupBy"] == {"aggregateFunction": "min",
+                                "groupByKeys": [{"mode": "param", "groupByData": "cell"}]}
+    assert {"params.`dropout`", "params.`learning_rate`", "params.`scaling`"} <= set(
+        state["selectedColumns"])
     # The view's filter is a valid MLflow search: exactly this fit's trials.
     found = client.search_runs([exp.experiment_id], filter_string=state["searchFilter"])
     assert {r.info.run_name for r in found} == set(_by_role(fit, "trial"))
@@ -200,15 +222,22 @@ def test_url_opens_the_saved_view_and_falls_back_to_url_parameters(fit):
         client.set_experiment_tag(exp_id, key, saved)
 
 
-def test_fit_and_ui_commands_print_the_same_url(fit):
+def test_fit_and_ui_commands_print_the_verdict_url_first(fit):
     from cellpick.cli import _ui_lines
 
     uri, run_id = fit["uri"], fit["parent"].info.run_id
-    url = tracking.fit_url(run_id, uri)
+    urls = tracking.fit_urls(run_id, uri)
+    assert list(urls) == ["verdict", "trials", "run"]
+    exp_id = fit["parent"].info.experiment_id
+    assert urls["run"] == (f"http://127.0.0.1:5000/#/experiments/{exp_id}/runs/{run_id}"
+                           f"?workflowType=machine_learning")
     lines = _ui_lines(uri, run_id)
-    assert lines == [f"inspect: cellpick ui --tracking-uri {uri}   "
-                     f"(or: mlflow ui --backend-store-uri {uri} --port 5000)",
-                     f"trials:  {url}"]
+    assert lines == [f"verdict: {urls['verdict']}", f"trials:  {urls['trials']}",
+                     f"run:     {urls['run']}",
+                     f"inspect: cellpick ui --tracking-uri {uri}   "
+                     f"(or: mlflow ui --backend-store-uri {uri} --port 5000)"]
+    # Every URL lands on the Model training layout (MLflow 3.17 reads workflowType).
+    assert all("workflowType=machine_learning" in u for u in urls.values())
     # `cellpick ui` prints the latest fit's URL before it starts the server; stop it there.
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     port = free_port()
@@ -216,11 +245,73 @@ def test_fit_and_ui_commands_print_the_same_url(fit):
                              "--port", str(port)], stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     try:
-        first = [proc.stderr.readline().strip() for _ in range(2)]
+        first = [proc.stderr.readline().strip() for _ in range(4)]
     finally:
         _stop(proc)
-    assert first[0].startswith(f"MLflow UI on http://127.0.0.1:{port}  (store {uri})")
-    assert first[1] == f"latest fit's trials: {url.replace(':5000/', f':{port}/')}"
+    assert first[:3] == [f"latest fit's {what}: {url.replace(':5000/', f':{port}/')}"
+                         for what, url in urls.items()]
+    assert first[3].startswith(f"MLflow UI on http://127.0.0.1:{port}  (store {uri})")
+
+
+def test_verdict_view_shows_each_cell_and_baseline_ranked_under_the_parent(fit):
+    from cellpick.report import ranked
+    from cellpick.verdict import headline
+
+    client, parent, uri = fit["client"], fit["parent"], fit["uri"]
+    verdict = fit["result"].verdict
+    exp = client.get_experiment(parent.info.experiment_id)
+    view = json.loads(exp.tags[f"mlflow.sharedViewState.{tracking.VERDICT_VIEW_ID}"])
+    words = headline(verdict)
+    assert view["name"] == words and words.split()[0] in ("LSTM", "GRU", "Undecided")
+    assert exp.tags["mlflow.note.content"] == f"Latest fit, {parent.info.run_name}: {words}."
+    trials_view = json.loads(exp.tags[f"mlflow.sharedViewState.{tracking.VIEW_ID}"])
+    assert view["createdAt"] > trials_view["createdAt"]  # first in MLflow's Views menu
+    state = json.loads(view["state"])
+    assert state["orderByKey"] == "metrics.`rank`" and state["orderByAsc"] is True
+    assert {"metrics.`cv_mae`", "metrics.`cv_mae_lower`", "metrics.`cv_mae_upper`",
+            "tags.`cellpick.verdict`"} <= set(state["selectedColumns"])
+    assert [c.get("metricKey") for c in state["compareRunCharts"]][0] == "cv_mae"
+    # The view's filter: the parent (rank 0, the headline in its verdict column), then one
+    # run per cell and per baseline in the leaderboard's order.
+    rows = client.search_runs([exp.experiment_id], filter_string=state["searchFilter"],
+                              order_by=["metrics.`rank` ASC"])
+    assert rows[0].info.run_id == parent.info.run_id
+    assert rows[0].data.tags["cellpick.verdict"] == words and rows[0].data.metrics["rank"] == 0
+    board = pd.read_csv(client.download_artifacts(parent.info.run_id, "leaderboard.csv",
+                                                  str(fit["root"])))
+    order = list(ranked(board, verdict)["name"])
+    summary = rows[1:]
+    assert [r.data.params.get("cell") or r.data.params["baseline"] for r in summary] == order
+    assert len(order) == 2 + 5
+    for rank, run in enumerate(summary, start=1):
+        tags, m, p = run.data.tags, run.data.metrics, run.data.params
+        assert tags["cellpick.role"] == "cell" and tags["mlflow.parentRunId"] == parent.info.run_id
+        assert m["rank"] == rank and run.info.run_name.startswith(f"#{rank} ")
+        if tags["cellpick.kind"] == "cell":
+            info = verdict["cells"][p["cell"]]
+            lo, hi = info["ci95"]
+            assert m["cv_mae"] == pytest.approx(info["mean"], rel=1e-3)
+            assert (m["cv_mae_lower"], m["cv_mae_upper"]) == (pytest.approx(lo, rel=1e-3, abs=1e-3),
+                                                              pytest.approx(hi, rel=1e-3))
+            assert m["n_params"] == info["n_params"] and p["units"] == "8"
+            assert tags["mlflow.runColor"] == tracking.CELL_COLORS[p["cell"]]
+            note = tags["mlflow.note.content"]
+            if p["cell"] == verdict["winner"]:
+                assert run.info.run_name.endswith("(winner)") and tags["cellpick.verdict"] == "winner"
+                assert verdict["reason"] in note
+            else:  # its effect size and probabilities against the best mean, in its description
+                assert "ROPE" in note and "P(" in note
+            # ... and a link to its fold x seed runs: a filter that finds exactly them
+            link = re.search(r"\[Its fold x seed runs\]\(#(/experiments/[^)]+)\)", note).group(1)
+            query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+            found = client.search_runs([exp.experiment_id], filter_string=query["searchFilter"])
+            assert sorted(r.info.run_name for r in found) == sorted(
+                n for n, r in _by_role(fit, "verdict").items() if r.data.params["cell"] == p["cell"])
+        else:
+            assert m["cv_mae"] == pytest.approx(verdict["baselines"][p["baseline"]], rel=1e-3)
+            assert tags["mlflow.runColor"] == tracking.BASELINE_COLOR
+            assert run.info.run_name == f"#{rank} b-{p['baseline']}"
+    assert [r.data.tags["cellpick.verdict"] for r in summary].count("best baseline") == 1
 
 
 # --- optional: the real UI in headless Chromium -----------------------------------------------
@@ -230,7 +321,7 @@ BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 
 @pytest.mark.skipif(not (BROWSER and os.environ.get("CELLPICK_BROWSER_TESTS") == "1"),
                     reason="set CELLPICK_BROWSER_TESTS=1 with Chromium installed (starts mlflow ui)")
-def test_ui_shows_the_trials_by_cell_in_headless_chromium(fit, tmp_path):
+def test_ui_shows_the_verdict_and_the_trials_in_headless_chromium(fit, tmp_path):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", fit["uri"],
                              "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
@@ -238,21 +329,35 @@ def test_ui_shows_the_trials_by_cell_in_headless_chromium(fit, tmp_path):
                             start_new_session=True)
     try:
         _wait_healthy(port, timeout=300)
-        url = tracking.fit_url(fit["parent"].info.run_id, fit["uri"], port=port)
-        dom = subprocess.run(
+        urls = tracking.fit_urls(fit["parent"].info.run_id, fit["uri"], port=port)
+        dom, verdict_dom = (subprocess.run(
             [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
              "--no-first-run", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,900",
-             "--virtual-time-budget=30000", "--dump-dom", url],
+             "--virtual-time-budget=30000", "--dump-dom", url.replace("CHART", "TABLE")],
             capture_output=True, text=True, timeout=180).stdout
+            for url in (urls["trials"], urls["verdict"]))
     finally:
         _stop(proc)
     for name in _by_role(fit, "trial"):
-        assert name in dom
-    assert "cellpick: latest fit" in dom and "cellpick trials" in dom  # the view and its charts
+        assert name.split()[0] in dom
+    assert "cellpick: latest fit" in dom and "Group by: cell" in dom  # the view, grouped
     assert "Sort: best_val_mae" in dom
+    # The verdict: its headline (view name, experiment description), every cell and baseline.
+    from cellpick.verdict import headline
+
+    assert _html_text(headline(fit["result"].verdict)) in verdict_dom
+    for name in _by_role(fit, "cell"):
+        assert _html_text(name) in verdict_dom
+    assert fit["parent"].info.run_name in verdict_dom and "Sort: rank" in verdict_dom
     for cell in ("lstm", "gru"):
-        assert tracking.CELL_COLORS[cell] in dom
+        assert tracking.CELL_COLORS[cell] in verdict_dom
+
+
+def _html_text(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=False)
 
 
 

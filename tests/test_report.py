@@ -2,8 +2,15 @@ import math
 
 import pytest
 
-from cellpick.report import KEY_COLUMNS, html, leaderboard, leaderboard_text, plots
+import io
+import re
+
+import pandas as pd
+
+from cellpick.report import (KEY_COLUMNS, html, leaderboard, leaderboard_csv, leaderboard_text,
+                             plots, ranked, verdict_rows)
 from cellpick.verdict import CellResult, decide
+from cellpick.vocab import CELL_COLORS
 
 
 @pytest.fixture
@@ -135,3 +142,95 @@ def test_export_sentence_says_what_the_export_holds():
         == ("Export: the ridge baseline (--export best), fitted on all non-test data, as a Keras "
             "graph taking the same raw input.")
     assert export_sentence({}) == ""  # a verdict.json from before the ensemble existed
+
+
+@pytest.fixture
+def run_trials(trials):
+    """Trials as the search records them: run names, and fields that are not hyperparameters."""
+    names = ["t01-lstm-u64-l1 d0.1", "t02-gru-u64-l1 d0.1", "t03-rnn-u32-l2 d0", "t04-lstm-u128-l2 d0.2"]
+    return [{**t, "name": n, "best_val_loss": 0.123456789, "epochs": 7, "error": None}
+            for t, n in zip(trials, names)]
+
+
+def test_leaderboard_csv_names_trials_by_run_with_clean_config_and_rounding(verdict, run_trials):
+    df = leaderboard(verdict, run_trials)
+    trials = df[df["kind"] == "trial"]
+    assert list(trials["name"]) == ["t02-gru-u64-l1 d0.1", "t01-lstm-u64-l1 d0.1",
+                                    "t03-rnn-u32-l2 d0", "t04-lstm-u128-l2 d0.2"]
+    assert list(trials["trial_id"]) == ["0002", "0001", "0003", "0004"]
+    assert set(trials["config"]) == {"units=64 layers=1 dropout=0.1", "units=32 layers=2 dropout=0",
+                                     "units=128 layers=2 dropout=0.2"}
+    text = leaderboard_csv(df)
+    assert not re.search(r"\d\.\d{7,}", text)  # 6 significant digits, not 15
+    assert "0.123457" in text
+    back = pd.read_csv(io.StringIO(text))
+    assert list(back["name"]) == list(df["name"])
+
+
+def test_report_command_reads_the_csv_back_without_nan(verdict, run_trials):
+    """`cellpick report` prints the leaderboard from leaderboard.csv: empty fields, not nan."""
+    back = pd.read_csv(io.StringIO(leaderboard_csv(leaderboard(verdict, run_trials))))
+    text = leaderboard_text(back, verdict)
+    assert "nan" not in text.lower() and "<NA>" not in text
+    ridge = next(line for line in text.splitlines() if line.split()[:1] == ["ridge"])
+    assert ridge.split()[1:3] == ["baseline", "14.1"]
+    assert "Verdict: GRU wins: practically equivalent to LSTM and cheaper" in text
+
+
+def test_html_one_clean_colour_keyed_leaderboard_and_the_verdict(tmp_path, verdict, run_trials):
+    df = leaderboard(verdict, run_trials)
+    paths = plots(verdict, run_trials, {"t": {"cell": "gru", "val_loss": [1.0, 0.5]}}, tmp_path)
+    page = html(verdict, df, paths, "cellpick: airline", {"data": "airline.csv"})
+    body = re.sub(r'src="data:image/png;base64,[^"]+"', "", page)
+    assert "&lt;NA&gt;" not in body and "<NA>" not in body and ">nan<" not in body
+    assert "GRU wins: practically equivalent to LSTM and cheaper" in body  # the headline
+    assert body.index("GRU wins:") < body.index("<table")
+    board = body[body.index("<h2>Cells and baselines</h2>"):body.index("<h2>Comparisons</h2>")]
+    # The configuration once: one column, no column per hyperparameter.
+    assert board.count("units=64 layers=1 dropout=0.1") == 2  # LSTM and GRU rows
+    assert "<th>configuration</th>" in board and "<th>dropout</th>" not in board
+    assert " name=t0" not in body and "best_val_loss=" not in body and "epochs=" not in body
+    for cell in ("lstm", "gru", "rnn"):  # the colour key
+        assert f"background:{CELL_COLORS[cell]}" in board
+    # Rows in the terminal's order.
+    names = re.findall(r'</span>([^<]+)<', board)
+    assert names == ["LSTM", "GRU", "ridge (baseline)", "snaive (baseline)", "SimpleRNN",
+                     "naive (baseline)"]
+    assert "<th>test</th>" in board and ">11.9<" in board
+    untested = {**verdict, "test_score": None}  # no test block: no empty column
+    assert "<th>test</th>" not in html(untested, leaderboard(untested, []), [], "t", {})
+    comparisons = body[body.index("<h2>Comparisons</h2>"):]
+    assert "P(equivalent)" in comparisons and "ROPE" in comparisons
+    assert not re.search(r"\d\.\d{6,}", comparisons)  # effect sizes and P rounded
+    assert "max-width: 880px" in page and "overflow-x: auto" in page
+
+
+def test_scores_plot_has_a_colour_key_per_cell(verdict):
+    from cellpick.report import _scores_figure
+
+    fig = _scores_figure(verdict, "MAE")
+    legend = fig.axes[0].get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels == ["LSTM", "GRU (winner)", "SimpleRNN", "baselines"]
+    from matplotlib.colors import to_hex
+
+    colours = [to_hex(h.get_color()) for h in legend.legend_handles[:3]]
+    assert colours == [CELL_COLORS[c] for c in ("lstm", "gru", "rnn")]
+
+
+def test_verdict_rows_rank_cells_and_baselines_with_their_standing(verdict):
+    rows = verdict_rows(leaderboard(verdict, []), verdict)
+    assert [(r["rank"], r["name"], r["kind"]) for r in rows] == [
+        (1, "lstm", "cell"), (2, "gru", "cell"), (3, "ridge", "baseline"),
+        (4, "snaive", "baseline"), (5, "rnn", "cell"), (6, "naive", "baseline")]
+    by = {r["name"]: r for r in rows}
+    assert by["gru"]["standing"] == "winner" and by["lstm"]["standing"] == "best mean"
+    assert by["rnn"]["standing"] == "worse" and by["ridge"]["standing"] == "best baseline"
+    assert by["gru"]["note"].endswith(verdict["reason"])
+    assert by["rnn"]["note"].startswith("SimpleRNN: practically worse; 10.0 MAE worse than LSTM")
+    assert "ROPE ±0.115" in by["rnn"]["note"] and "P(lstm practically better) 1.00" in by["rnn"]["note"]
+    assert by["ridge"]["note"].startswith("the ridge baseline: best baseline; GRU 2.5")
+    lo, hi = verdict["cells"]["lstm"]["ci95"]
+    assert (by["lstm"]["mean"], by["lstm"]["lo"], by["lstm"]["hi"]) == (
+        verdict["cells"]["lstm"]["mean"], lo, hi)
+    assert by["lstm"]["params"] == {"units": 64, "layers": 1, "dropout": 0.1}

@@ -27,6 +27,34 @@ def tracker(tmp_path):
     t.finish_fit()
 
 
+def test_no_schema_hint_reaches_the_user_even_after_a_library_resets_warning_filters(tracker):
+    """An integer label column made MLflow warn on the user's terminal (issue 19): the
+    schema is inferred lazily, after the process's filters may have been reset."""
+    import warnings
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": [0.5, 1.5, 2.5], "label": [0, 1, 0]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # what a library resetting the filters leaves
+        tracker.log_dataset(frame, source="/tmp/data.csv", name="data")
+        tracker.end_child(tracker.start_child("trial", "t01", {"cell": "gru"}))
+    assert [str(w.message)[:40] for w in caught] == []
+    assert tracker.client.get_run(tracker.parent_id).inputs.dataset_inputs  # it was logged
+
+
+def test_summary_metrics_are_logged_at_4_significant_digits_and_curves_in_full(tracker):
+    run_id = tracker.start_child("trial", "t01", {"cell": "gru"})
+    tracker.log_metrics(run_id, {"best_val_mae": 19.32773941, "small": 0.0123456789,
+                                 "n_params": 123457, "big": 1234.5678, "zero": 0.0})
+    tracker.log_epochs(run_id, {"loss": [19.32773941]})
+    tracker.end_child(run_id)
+    m = tracker.client.get_run(run_id).data.metrics
+    assert (m["best_val_mae"], m["small"], m["n_params"], m["big"], m["zero"]) == (
+        19.33, 0.01235, 123457, 1235, 0)
+    assert _history(tracker.client, run_id, "loss")[0].value == 19.32773941
+
+
 def test_every_background_epoch_is_written_in_order_when_the_run_ends(tracker):
     run_id = tracker.start_child("trial", "t01-gru-u8-l1", {"cell": "gru", "units": 8, "layers": 1})
     for epoch in range(60):
@@ -100,7 +128,7 @@ def test_a_search_leaves_every_epoch_of_every_trial_in_its_run(tracker, tmp_path
         for key in ("loss", "mae", "val_loss", "val_mae"):
             assert [m.step for m in _history(tracker.client, record["run_id"], key)] == \
                 list(range(epochs)), key
-        assert run.data.metrics["best_val_loss"] == pytest.approx(min(
+        assert run.data.metrics["best_val_loss"] == pytest.approx(rel=1e-3, expected=min(
             m.value for m in _history(tracker.client, record["run_id"], "val_loss")))
 
 
@@ -149,3 +177,18 @@ def test_the_search_leaves_a_heap_its_caller_froze_as_it_was():
     with frozen_heap():
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_the_experiment_description_is_the_latest_verdict_unless_the_user_wrote_one(tracker):
+    rows = [{"kind": "cell", "name": "gru", "rank": 1, "mean": 1.0, "lo": 0.5, "hi": 1.5,
+             "n_params": 10, "params": {"units": 8, "layers": 1}, "config": "units=8 layers=1",
+             "standing": "winner", "note": "GRU: the winner."}]
+    client, exp = tracker.client, tracker.experiment_id
+    tracker.log_verdict(rows, "GRU: the only cell", "mae")
+    assert client.get_experiment(exp).tags["mlflow.note.content"] == \
+        "Latest fit, fit-test: GRU: the only cell."
+    tracker.log_verdict(rows, "GRU wins", "mae")  # cellpick's own: replaced
+    assert client.get_experiment(exp).tags["mlflow.note.content"].endswith("GRU wins.")
+    client.set_experiment_tag(exp, "mlflow.note.content", "My airline experiments")
+    tracker.log_verdict(rows, "GRU wins again", "mae")
+    assert client.get_experiment(exp).tags["mlflow.note.content"] == "My airline experiments"

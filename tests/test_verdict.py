@@ -319,7 +319,7 @@ def test_to_dict_keys_schema_and_json():
         "metric", "greater_is_better", "cells", "comparisons", "baselines", "best_baseline",
         "winner", "reason", "beats_best_baseline", "test_score", "best_mean_cell",
         "schema_version", "resampling", "decision", "rope", "baseline_fold_scores",
-        "baseline_comparisons",
+        "baseline_comparisons", "standing", "baseline_ci95",
     }
     assert d["schema_version"] == VERDICT_SCHEMA_VERSION == 2
     assert d["resampling"] == {"kind": "repeated-stratified-kfold", "folds": 5, "seeds": 3,
@@ -329,6 +329,8 @@ def test_to_dict_keys_schema_and_json():
     assert np.shape(d["cells"]["gru"]["fold_scores"]) == (5, 3)
     assert d["decision"] in ("better", "equivalent", "undecided")
     assert d["baselines"]["snaive"] is None and type(d["test_score"]) is float
+    lo, hi = d["baseline_ci95"]["naive"]
+    assert lo <= d["baselines"]["naive"] <= hi
     assert json.loads(json.dumps(d, allow_nan=False)) == d
     assert Verdict.from_dict(d).to_dict() == d
 
@@ -400,3 +402,27 @@ def test_accuracy_rope_reads_n_validated_from_the_resampling():
     r = {**KFOLD, "n_validated": 40}
     v = decide([cell("lstm", 0.8 + 0.01 * NOISE, 900)], "accuracy", True, resampling=r)
     assert v.rope == pytest.approx(1 / 40) and v.decision == "only"
+
+
+def test_headline_says_the_decision_in_the_verdicts_words():
+    from cellpick.verdict import headline
+
+    base = [10.0, 12.0, 11.0, 13.0]
+    cheaper = decide([CellResult("lstm", {}, base, 4000, 50.0),
+                      CellResult("gru", {}, [s + 0.02 for s in base], 3040, 41.0),
+                      CellResult("rnn", {}, [s + 10 for s in base], 1200, 20.0)],
+                     "mae", False, baselines={"naive": 25.0, "ridge": 14.1}).to_dict()
+    assert cheaper["standing"] == {"gru": "winner", "lstm": "best mean", "rnn": "worse"}
+    assert headline(cheaper) == ("GRU wins: practically equivalent to LSTM and cheaper; SimpleRNN "
+                                 "practically worse; beats the best baseline, ridge")
+    undecided = decide([CellResult("lstm", {}, [10.0, 14.0, 9.0, 15.0], 4000, 50.0),
+                        CellResult("gru", {}, [11.0, 13.0, 12.0, 14.5], 3040, 41.0)],
+                       "mae", False, baselines={"theta": 9.0}).to_dict()
+    assert undecided["decision"] == "undecided"
+    assert headline(undecided).startswith("Undecided between LSTM and GRU (LSTM has the best mean)")
+    assert headline(undecided).endswith("the theta baseline is as good or better")
+    only = decide([CellResult("gru", {}, base, 10, 1.0)], "mae", False).to_dict()
+    assert headline(only) == "GRU: the only cell"
+    # A verdict.json from before `standing` reads its comparisons.
+    old = {k: v for k, v in cheaper.items() if k != "standing"}
+    assert headline(old).startswith("GRU wins: practically equivalent to LSTM and cheaper; SimpleRNN")
