@@ -56,7 +56,7 @@ def main() -> None:
         port = free_port()
         uri = f"http://127.0.0.1:{port}"
         try:
-            server = start([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+            start([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
                             f"sqlite:///{tmp}/mlflow.db", "--artifacts-destination",
                             str(tmp / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
                             "--workers", "1"], tmp)

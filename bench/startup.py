@@ -49,7 +49,7 @@ def main() -> None:
                                                   "--lookback", "24", "--dry-run"]),
             ("cellpick predict (airline, SavedModel)", [*CLI, "predict", "cellpick-model", str(DATA)]),
         ]
-        print(f"\n| command | median s | min s | max s | runs |\n|---|---:|---:|---:|---:|")
+        print("\n| command | median s | min s | max s | runs |\n|---|---:|---:|---:|---:|")
         for name, cmd in rows:
             t = _time(cmd, tmp, runs)
             print(f"| `{name}` | {statistics.median(t):.2f} | {min(t):.2f} | {max(t):.2f} | {runs} |",

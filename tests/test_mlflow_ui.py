@@ -257,7 +257,7 @@ def test_verdict_view_shows_each_cell_and_baseline_ranked_under_the_parent(fit):
     from cellpick.report import ranked
     from cellpick.verdict import headline
 
-    client, parent, uri = fit["client"], fit["parent"], fit["uri"]
+    client, parent = fit["client"], fit["parent"]
     verdict = fit["result"].verdict
     exp = client.get_experiment(parent.info.experiment_id)
     view = json.loads(exp.tags[f"mlflow.sharedViewState.{tracking.VERDICT_VIEW_ID}"])

@@ -8,7 +8,7 @@ import re
 import pandas as pd
 
 from cellpick.report import (KEY_COLUMNS, html, leaderboard, leaderboard_csv, leaderboard_text,
-                             plots, ranked, verdict_rows)
+                             plots, verdict_rows)
 from cellpick.verdict import CellResult, decide
 from cellpick.vocab import CELL_COLORS
 
