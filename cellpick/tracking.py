@@ -28,7 +28,9 @@ from .vocab import BASELINE_COLOR, CELL_COLORS, FIT_COLOR, METRICS
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 
 # -- every tag cellpick writes or reads (no other module spells one) -------------------------
-ROLE = "cellpick.role"  # search (the parent run), trial, verdict, baseline
+ROLE = "cellpick.role"  # search (the parent run), data, trial, verdict, baseline, cell
+CHOSEN_TAG = "cellpick.chosen"  # on the data run whose values the data-level stage chose
+CHOSEN_PREFIX = "chosen."  # parent params: the data-level values every cell used
 ERROR_TAG = "cellpick.error"  # why a run failed or was killed
 TRIAL_ID_TAG = "cellpick.trial_id"  # keras-tuner's trial id of a trial run
 FIT_KEY_TAG = "cellpick.fit_key"  # identifies "the same fit" for --resume
@@ -448,6 +450,21 @@ class Tracker:
         self.set_tags(self.parent_id, {WINNER_TAG: cell, NOTE_TAG: reason,
                                        **{k: v for k, v in facts.items() if v is not None},
                                        **{f"{WINNER_TAG}.{k}": v for k, v in config.items()}})
+
+    def log_chosen(self, values: dict[str, Any], run_id: str | None = None) -> None:
+        """The data-level choice on the parent run (params `chosen.<name>`)."""
+        self.log_params(run_id or self.parent_id,
+                        {f"{CHOSEN_PREFIX}{k}": v for k, v in values.items()})
+
+    def chosen_values(self, run_id: str | None = None) -> dict[str, Any] | None:
+        """The data-level choice a fit logged (log_chosen), or None before it has one."""
+        params = self.client.get_run(run_id or self.parent_id).data.params
+        got = {k[len(CHOSEN_PREFIX):]: parse_param(v) for k, v in params.items()
+               if k.startswith(CHOSEN_PREFIX)}
+        return got or None
+
+    def mark_chosen(self, run_id: str) -> None:
+        self.set_tags(run_id, {CHOSEN_TAG: "true"})
 
     def tag_export(self, path: str | Path) -> None:
         self.set_tags(self.parent_id, {EXPORT_TAG: str(path)})

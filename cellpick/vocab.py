@@ -20,6 +20,8 @@ METRICS: dict[str, tuple[str, bool]] = {
     "classify": ("accuracy", True),
 }
 METRIC_LABELS = {"mae": "MAE", "accuracy": "accuracy"}
+# Forecast target scalings (space.forecast_inputs): a data-level choice (datalevel.py).
+SCALINGS = ("global", "relative", "diff")
 
 
 def display_name(cell: str) -> str:
