@@ -43,6 +43,7 @@ import numpy as np
 REFERENCE = {"cell": "gru", "units": 16, "layers": 1, "dropout": 0.0, "learning_rate": 1e-3}
 REFERENCE_NAME = "GRU-16"
 REFERENCE_SEEDS = 3
+XLA_FROM_STEPS = 400  # gradient steps per reference fit from which members.py's XLA is used
 # The options that override each choice, as the progress line names them.
 FLAGS = {"scaling": "--scaling", "log": "--log/--no-log", "linear": "--linear/--no-linear",
          "lookback": "--lookback", "patch": "--patch"}
@@ -326,7 +327,10 @@ def _score(plan, prep, values: dict[str, Any], tracker, deadline, say, lookback)
         schedule = Schedule.for_data(prep.sizes["train"], prep.batch_size(), plan.config.epochs)
         members = [Member(prep, plan.config.seed + i) for i in range(REFERENCE_SEEDS)]
         scores, losses = [], []
-        for res in fit_members(members, config, schedule, deadline=deadline):
+        # XLA's compile (3-14 s, members.py) pays only over many steps: not for a short
+        # explicit --epochs.
+        jit = None if schedule.epochs * schedule.steps_per_epoch >= XLA_FROM_STEPS else False
+        for res in fit_members(members, config, schedule, deadline=deadline, jit_compile=jit):
             h = user_units(prep, res.history)
             s = summary_metrics({"val_loss": h["val_loss"], f"val_{metric}": h[f"val_{metric}"]},
                                 metric)

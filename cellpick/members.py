@@ -289,12 +289,13 @@ class _Policy:
 
 
 def fit_members(members: list[Member], config: dict[str, Any], schedule: Schedule, *,
-                deadline: float | None = None) -> list[MemberResult]:
-    """Train members of one configuration together; each ends at its own best round."""
+                deadline: float | None = None, jit_compile: bool | None = None) -> list[MemberResult]:
+    """Train members of one configuration together; each ends at its own best round.
+    `jit_compile`: None decides as `_use_xla` does."""
     if not members:
         return []
     t0 = time.perf_counter()
-    group = _Group(members, config, "train")
+    group = _Group(members, config, "train", jit_compile=jit_compile)
     validate = _Validator(group)
     n = round_steps(schedule)
     spe = schedule.steps_per_epoch
