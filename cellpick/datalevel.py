@@ -188,6 +188,9 @@ def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] 
                             given=_given(plan), reused=True)
         say("data", {"line": choice.line(), "reused": True})
         return plan, choice
+    if tracker is not None and plan.config.resume:  # stopped during this stage: start over
+        tracker.close_children(("data",), "KILLED", "superseded: the fit was resumed",
+                               only_running=False)
     todo = planned(plan)
     if not todo["names"]:
         return plan, DataChoice(values={}, decided=[], given=[])
