@@ -308,7 +308,7 @@ def _score(plan, prep, values: dict[str, Any], tracker, deadline, say, lookback)
     from .members import Member, fit_members
     from .space import user_units
     from .train import Schedule, summary_metrics
-    from .tracking import summary_key
+    from .tracking import data_run_name, summary_key
 
     shown = {**values, **({"lookback": lookback} if lookback is not None else {})}
     if prep.task == "forecast" and "log" not in prep.target_stats:
@@ -318,8 +318,7 @@ def _score(plan, prep, values: dict[str, Any], tracker, deadline, say, lookback)
     if prep.task == "forecast":
         saved = prep.preprocessing
         prep.preprocessing = {k: values[k] for k in PREPROCESSING}
-    name = "data " + " ".join(f"{k}={_word(v)}" for k, v in shown.items())
-    run_id = (tracker.start_child("data", name, {**shown, "reference": REFERENCE_NAME,
+    run_id = (tracker.start_child("data", data_run_name(shown), {**shown, "reference": REFERENCE_NAME,
                                                  "reference_seeds": REFERENCE_SEEDS})
               if tracker is not None else None)
     cand.run_id = run_id

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .vocab import BASELINE_COLOR, CELL_COLORS, FIT_COLOR, METRICS
+from .vocab import BASELINE_COLOR, CELL_COLORS, DATA_COLOR, FIT_COLOR, METRICS
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 
@@ -75,6 +75,20 @@ def unit_run_name(config: dict[str, Any], fold: int, repeat: int) -> str:
 
 def baseline_run_name(name: str) -> str:
     return f"b-{name}"
+
+
+def data_run_name(values: dict[str, Any]) -> str:
+    """'d-rel-log-lin-lb24': a data-level candidate: scaling (rel, diff, glob), logs and the
+    linear path when on, the lookback; 'd-p6' a patch size."""
+    parts = []
+    if "scaling" in values:
+        parts.append({"relative": "rel", "global": "glob"}.get(values["scaling"], values["scaling"]))
+    parts += [n for n, key in (("log", "log"), ("lin", "linear")) if values.get(key)]
+    if "lookback" in values:
+        parts.append(f"lb{values['lookback']}")
+    if "patch" in values:
+        parts.append(f"p{values['patch']}")
+    return "d-" + "-".join(parts)
 
 
 def fit_run_name(stem: str, when) -> str:
@@ -380,6 +394,8 @@ class Tracker:
             all_tags[RUN_COLOR_TAG] = CELL_COLORS[cell]
         elif role == "baseline":
             all_tags[RUN_COLOR_TAG] = BASELINE_COLOR
+        elif role == "data":
+            all_tags[RUN_COLOR_TAG] = DATA_COLOR
         run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
         self.log_params(run.info.run_id, params)
         if self._dataset_input is not None:

@@ -56,7 +56,11 @@ def test_run_names_say_what_each_run_is_and_fit_the_name_column(fit):
     assert set(_by_role(fit, "verdict")) == {f"v-{c}-u8-l1-f{f}s{k}" for c in ("lstm", "gru")
                                              for f in (1, 2) for k in (1, 2)}
     assert set(_by_role(fit, "baseline")) == {"b-snaive", "b-ets", "b-arima", "b-theta", "b-ridge"}
-    assert len(fit["children"]) == 2 + 8 + 5
+    # The data-level stage (--lookback given): 3 scalings, the linear path, logs.
+    data = _by_role(fit, "data")
+    assert len(data) == 5 and all(re.fullmatch(r"d-(rel|diff|glob)(-log)?(-lin)?-lb24", n)
+                                  for n in data), sorted(data)
+    assert len(fit["children"]) == 2 + 8 + 5 + 5
     assert max(len(n) for n in [*fit["children"], parent.info.run_name]) <= 21
     # A trial and a verdict seed of the same configuration read alike.
     for name, run in {**_by_role(fit, "trial"), **_by_role(fit, "verdict")}.items():
@@ -71,6 +75,8 @@ def test_every_run_of_a_cell_has_that_cells_colour_and_baselines_are_grey(fit):
         role = run.data.tags["cellpick.role"]
         if role == "baseline":
             assert colour == tracking.BASELINE_COLOR, name
+        elif role == "data":
+            assert colour == tracking.DATA_COLOR, name
         else:
             cell = run.data.params["cell"]
             assert colour == tracking.CELL_COLORS[cell], name
