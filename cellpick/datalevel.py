@@ -27,6 +27,7 @@ relative scaling, no logs, a linear path, the default lookback:
              (about 25 patches) and twice as long patches (about 13).
 Text, variable-length sequences and short fixed-length ones have no data-level choice.
 
+With --time-budget the stage takes at most BUDGET_SHARE of it (later candidates are skipped).
 Each candidate is an MLflow child run (role `data`: its values as params, its median score,
 median validation loss and per-seed scores as metrics); the chosen values go on the parent
 run as `chosen.<name>` params, from which a resumed fit and a distributed worker read them.
@@ -43,6 +44,7 @@ import numpy as np
 REFERENCE = {"cell": "gru", "units": 16, "layers": 1, "dropout": 0.0, "learning_rate": 1e-3}
 REFERENCE_NAME = "GRU-16"
 REFERENCE_SEEDS = 3
+BUDGET_SHARE = 0.25  # of --time-budget, at most, for this stage
 XLA_FROM_STEPS = 400  # gradient steps per reference fit from which members.py's XLA is used
 # The options that override each choice, as the progress line names them.
 FLAGS = {"scaling": "--scaling", "log": "--log/--no-log", "linear": "--linear/--no-linear",
@@ -197,7 +199,9 @@ def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] 
     if todo["fits"]:
         say("stage", {"name": "data", "fits": todo["fits"], "reference": REFERENCE_NAME,
                       "seeds": REFERENCE_SEEDS, "steps": todo["steps"]})
-    deadline = budget.deadline if budget else None
+    # With --time-budget the stage gets at most BUDGET_SHARE of it: candidates not started
+    # by then are skipped (the best so far is kept), the running fit stops at a round.
+    deadline = budget.start + BUDGET_SHARE * budget.seconds if budget else None
     tried: list[Candidate] = []
     if plan.prep.task == "forecast":
         values = _forecast(plan, tried, tracker, deadline, say)
@@ -225,7 +229,9 @@ def _forecast(plan, tried, tracker, deadline, say) -> dict[str, Any]:
     current = {**_start(plan), "lookback": lb0}
     best: Candidate | None = None
 
-    def score(values: dict[str, Any]) -> Candidate | None:
+    def score(values: dict[str, Any], first: bool = False) -> Candidate | None:
+        if not first and deadline is not None and time.time() >= deadline:
+            return None
         lb = values["lookback"]
         pre = {k: values[k] for k in PREPROCESSING}
         if lb == lb0:
@@ -237,7 +243,7 @@ def _forecast(plan, tried, tracker, deadline, say) -> dict[str, Any]:
         return _score(other, other.prep, pre, tracker, deadline, say, lb)
 
     if sum(len(options) for _, options in steps) > 0:
-        best = score(current)
+        best = score(current, first=True)
         for name, options in steps:
             scored = [c for c in (score({**best.values, "log": best.values.get("log", False),
                                          name: v}) for v in options) if c is not None]
@@ -281,8 +287,12 @@ def _patch(plan, tried, tracker, deadline, say) -> dict[str, Any]:
     patches = _patches(plan)
     if len(patches) == 1:
         return {"patch": patches[0]}
-    scored = [_score(plan, plan_with(plan, patch=p).prep if p != plan.prep.patch else plan.prep,
-                     {"patch": p}, tracker, deadline, say, None) for p in patches]
+    scored = []
+    for i, p in enumerate(patches):
+        if i and deadline is not None and time.time() >= deadline:
+            break
+        scored.append(_score(plan, plan_with(plan, patch=p).prep if p != plan.prep.patch
+                             else plan.prep, {"patch": p}, tracker, deadline, say, None))
     return {"patch": int(_pick(scored, plan, tried).values["patch"])}
 
 
