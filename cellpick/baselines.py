@@ -6,8 +6,8 @@
             AutoARIMA, AutoTheta: their own in-sample model selection on each series' fit
             rows; every scored window's forecast conditions on its series' whole history up
             to the window's origin via `forward`, parameters fixed), ridge on lag windows with
-            the cells' preprocessing (space._forecast: global / relative / differences, logs
-            when positive; chosen with alpha on `choose_on`).
+            the cells' preprocessing (space._forecast with the scaling and log the data-level
+            stage chose, space.preprocessing; alpha chosen on `choose_on`).
   classify  minirocket (aeon MiniRocket + standardised RidgeClassifierCV, the paper's recipe;
             a ridge classifier has no probabilities: its "probabilities" are one-hot),
             1nn, logreg, majority; text: tfidf_logreg, majority.
@@ -217,8 +217,11 @@ def _model_names(name: str, models: dict) -> str:
 
 
 def _ridge_space(prep: Prepared):
-    return [(s, log) for log in ([False, True] if "log" in prep.target_stats else [False])
-            for s in ("global", "relative", "diff")]
+    """The cells' (scaling, log): the data-level stage's choice, fixed for ridge as for them."""
+    from .space import preprocessing
+
+    chosen = preprocessing(prep)
+    return [(chosen["scaling"], chosen["log"])]
 
 
 def _z(prep: Prepared, x: np.ndarray, scaling: str, log: bool):
@@ -269,7 +272,7 @@ def _from_out(prep, x, out, scaling, log):
 
 def _ridge_windows(prep: Prepared, fit_on: str, choose_on: tuple[str, str],
                    space: list[tuple[str, bool]] | None = None) -> Baseline:
-    """`space`: the (scaling, log) pairs to choose from; by default all the cells search."""
+    """`space`: the (scaling, log) pairs to choose from; by default the cells' one."""
     from sklearn.linear_model import Ridge
 
     xa, ya = prep.arrays(choose_on[0], limit=RIDGE_WINDOWS)

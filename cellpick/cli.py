@@ -92,21 +92,39 @@ class _Progress:
                    if info.get("patch", 1) > 1 else "")
         self.echo(f"split: {sizes} {'windows' if info['lookback'] else 'samples'}; "
                   f"input {_shape(info['input'])}{window}{patches}")
+        cand = info.get("candidates") or {}
+        listed = {"grid": f" (the whole grid of {cand.get('grid')}, the same for every cell)",
+                  "quasi-random": f" (the same quasi-random {cand.get('per_cell')} of a grid of "
+                                  f"{cand.get('grid')} for every cell)"}.get(cand.get("kind"), "")
         self.echo(f"search: {','.join(info['cells'])} x units {info['units']} x layers {info['layers']}; "
-                  f"{info['tuner']} tuner, {info['max_trials']} trials per cell, up to {info['epochs']} "
-                  f"epochs (patience {info['patience']}); metric {info['metric']} on validation")
+                  f"{info['tuner']} tuner, {info['max_trials']} trials per cell{listed}, up to "
+                  f"{info['epochs']} epochs (patience {info['patience']}); metric {info['metric']} "
+                  f"on validation")
         test = (f"a test block of {info['test_size']:.0%} held out" if info["test_size"]
                 else "no test block (too little data for one to be informative; --test-size)")
         self.echo(f"verdict: {info['resampling']}, {info['folds']} folds x {info['seeds']} seeds "
                   f"(--folds, --seeds); {test}")
         for note in info["notes"]:
             self.echo(f"note: {note}")
+        if info.get("data_level") is not None:
+            self.echo(_data_plan(info["data_level"]))
         if info.get("dry_run"):
             self.echo("also searched: " + "; ".join(f"{k} {v}" for k, v in info["space"].items()))
             self.echo(f"batch size: {info['batch_size']}; time budget: "
                       f"{info['time_budget'] or 'none'}")
             self.echo(f"mlflow: {info['tracking_uri']} experiment '{info['experiment']}'")
             self.echo(f"export: {info['out']}")
+
+    def _on_data(self, info: dict) -> None:
+        how = " (as chosen before this resume)" if info.get("reused") else ""
+        self.echo(f"[data] {info['line']}{how}")
+
+    def _on_data_candidate(self, info: dict) -> None:
+        shown = " ".join(f"{k}={_word(v)}" for k, v in info["values"].items())
+        score = ("FAILED: " + info["error"] if info.get("error") else
+                 f"{self.metric} {info['score']:.4g}" if info["score"] is not None else "no score")
+        self.echo(f"[data  ] {shown}  {score} (median of 3 seeds)  {info['seconds']:.1f}s  "
+                  f"{self._elapsed()}")
 
     def _on_distributed(self, info: dict) -> None:
         self.echo(info["message"])
@@ -143,7 +161,10 @@ class _Progress:
         self.echo(f"note: {info['message']}")
 
     def _on_stage(self, info: dict) -> None:
-        if info["name"] == "verdict":
+        if info["name"] == "data":
+            self.echo(f"data-level: {info['fits']} fits of {info['reference']} x {info['seeds']} "
+                      f"seeds on the search split: " + "; then ".join(info["steps"]))
+        elif info["name"] == "verdict":
             at_once = f" ({info['jobs']} cells at once, --jobs)" if info.get("jobs", 1) > 1 else ""
             self.echo(f"verdict: training the best configuration of {', '.join(info['cells'])} "
                       f"on {info['folds']} folds x {info['seeds']} seeds{at_once}")
@@ -159,6 +180,23 @@ class _Progress:
                       f"split (early stopping on validation; --refit retrains on all non-test data)")
         elif info["name"] == "export":
             self.echo("export: scoring the winner on the test split, writing the report and the model")
+
+
+def _word(v) -> str:
+    return ("yes" if v else "no") if isinstance(v, bool) else str(v)
+
+
+def _data_plan(planned: dict) -> str:
+    """The dry run's line for the data-level stage (datalevel.planned)."""
+    from .datalevel import FLAGS, REFERENCE_NAME, REFERENCE_SEEDS
+
+    given = f"; given: {', '.join(FLAGS[n] for n in planned['given'])}" if planned["given"] else ""
+    if not planned["names"]:
+        return "data-level: nothing to choose for this layout"
+    if not planned["fits"]:
+        return f"data-level: nothing to train (defaults or options){given}"
+    return (f"data-level: {'; then '.join(planned['steps'])} ({planned['fits']} fits of "
+            f"{REFERENCE_NAME} x {REFERENCE_SEEDS} seeds on the search split){given}")
 
 
 def _shape(shape) -> str:
@@ -219,10 +257,12 @@ def fit(recipe: Optional[Path] = None, dry_run: bool = False, debug: bool = Fals
         if dry_run:
             from .pipeline import make_plan
 
+            from .datalevel import planned
+
             plan = make_plan(config)
             show = _Progress(False, total, echo=typer.echo)
             show("dataset", {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
-            show("plan", {**plan.summary(), "dry_run": True})
+            show("plan", {**plan.summary(), "dry_run": True, "data_level": planned(plan)})
             return None
         return start(config, _Progress(config.quiet, total))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .vocab import CELLS, TASKS
+from .vocab import CELLS, SCALINGS, TASKS
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 STRATEGIES = ("none", "mirrored")
@@ -53,13 +53,16 @@ class FitConfig:
     time: str | None = _opt(None, "Time or step column.")
     text: str | None = _opt(None, "Free-text column (text layout).")
     # None: chosen from the season and the series length
-    lookback: int | None = _opt(None, "Past steps per window (series).")
+    lookback: int | None = _opt(None, "Past steps per window (series; default: chosen by the "
+                                      "data-level stage around two seasons).")
     horizon: int | None = _opt(None, "Steps to forecast (series; default 1).")
     season: int | None = _opt(None, "Seasonal period (default: detected).")
     cells: list[str] = _opt(list(CELLS), "Cells to compare, e.g. lstm,gru,rnn.")
     units: list[int] = _opt([16, 32, 64, 128], "Widths, e.g. 16,32,64,128.")
     layers: list[int] = _opt([1, 2], "Depths, e.g. 1,2.")
-    tuner: str = _opt("random", "random | bayesian | hyperband | grid.")
+    # random and grid: one fixed candidate list for every cell (candidates.py)
+    tuner: str = _opt("random", "random | grid (every cell tries the same fixed list: the grid, "
+                                "or a quasi-random subset of it) | bayesian | hyperband.")
     # per cell: every cell gets the same budget
     max_trials: int = _opt(4, "Trials per cell (same for every cell).")
     # None: 40 epochs, at least 1200 gradient steps (train.Schedule)
@@ -101,9 +104,18 @@ class FitConfig:
     # export the winner's seed models averaged (False: the best seed alone)
     ensemble: bool = _opt(True, "Export the winner's seed models averaged (default) or the best "
                                 "seed alone.", "--ensemble/--no-ensemble")
-    # steps per patch for long fixed-length sequences; None: auto, 1: off
-    patch: int | None = _opt(None, "Steps per patch for fixed-length sequences (default: about 25 "
-                                   "patches from 64 steps up; 1: off).")
+    # steps per patch for long fixed-length sequences; None: chosen, 1: off
+    patch: int | None = _opt(None, "Steps per patch for fixed-length sequences (default: chosen "
+                                   "by the data-level stage from about 25 patches from 64 steps "
+                                   "up; 1: off).")
+    # Data-level choices (datalevel.py): None = chosen on the search split by a small
+    # reference model before the cells are searched; a value here skips that choice.
+    scaling: str | None = _opt(None, "Forecast target scaling: global | relative | diff (default: "
+                                     "chosen by the data-level stage).")
+    log: bool | None = _opt(None, "Forecast in logs (strictly positive targets only; default: "
+                                  "chosen by the data-level stage).", "--log/--no-log")
+    linear: bool | None = _opt(None, "A linear path beside the cells (forecasts; default: chosen "
+                                     "by the data-level stage).", "--linear/--no-linear")
     # "best": a linear baseline that beats every cell is exported instead (baselines.keras_model)
     export: str = _opt("cell", "cell | best (export a linear baseline when it beats every cell).")
     onnx: bool = _opt(False, "Also write DIR/model.onnx (needs the onnx extra: tf2onnx, "
@@ -121,6 +133,8 @@ class FitConfig:
         if self.task is not None:
             _choice(self.task, "task", TASKS)
         _choice(self.export, "export", EXPORTS)
+        if self.scaling is not None:
+            _choice(self.scaling, "scaling", SCALINGS)
         _positive(self.max_trials, "max_trials")
         for name in ("lookback", "horizon", "season", "epochs", "patch", "seeds", "jobs"):
             if getattr(self, name) is not None:

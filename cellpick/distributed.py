@@ -193,6 +193,14 @@ def run_worker(config: FitConfig, progress: Callable[[str, dict], None] | None =
     say("plan", plan.summary())
     tracker = Tracker(config.tracking_uri, config.experiment or plan.path.stem)
     parent = tracker.parent_id = find_parent(tracker, distributed_key(config))
+    # The chief tags its run for workers after its data-level stage: take its choice (the
+    # lookback shapes this worker's windows; the preprocessing comes with each trial too).
+    chosen = tracker.chosen_values(parent)
+    if chosen:
+        from .datalevel import apply
+
+        plan = apply(plan, chosen)
+    prep = plan.prep
     me = worker_id()
     say("distributed", {"message": f"worker {me}: trials go under the chief's run {parent}"})
     host, port = parse_oracle(config.oracle)

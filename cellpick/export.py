@@ -342,10 +342,11 @@ def versions() -> dict[str, str]:
 
 
 def verdict_record(plan, decision, winner, test, *, search, baselines, n_seeds: int,
-                   budget=None) -> dict[str, Any]:
+                   budget=None, data_level=None) -> dict[str, Any]:
     """verdict.json (also cellpick.json's `verdict`): the decision, the resampling, the test
     scores, how the exported model was trained, and what the time budget cut (`search`: a
-    SearchResult; `baselines`: the baseline stage's BaselineScores)."""
+    SearchResult; `baselines`: the baseline stage's BaselineScores; `data_level`: the
+    data-level stage's DataChoice, the values every cell and ridge used)."""
     import dataclasses
 
     config = plan.config
@@ -366,6 +367,8 @@ def verdict_record(plan, decision, winner, test, *, search, baselines, n_seeds: 
                      if len(winner.models) > 1 else None)
     v["patch"] = int(winner.config.get("patch", 1))
     v["linear_path"] = bool(winner.config.get("linear", False))
+    if data_level is not None:
+        v["data_level"] = data_level.to_dict()
     if budget:
         cut = search.cut_short or n_seeds < plan.resampling.seeds
         v["budget"] = {"seconds": budget.seconds, "cut_short": cut,

@@ -294,9 +294,10 @@ class _Policy:
 
 
 def fit_members(members: list[Member], config: dict[str, Any], schedule: Schedule, *,
-                deadline: float | None = None) -> list[MemberResult]:
-    """Train members of one configuration together; each ends at its own best round."""
-    [results] = fit_groups([(members, config)], schedule, deadline=deadline)
+                deadline: float | None = None, jit_compile: bool | None = None) -> list[MemberResult]:
+    """Train members of one configuration together; each ends at its own best round.
+    `jit_compile`: None decides as `_use_xla` does."""
+    [results] = fit_groups([(members, config)], schedule, deadline=deadline, jit_compile=jit_compile)
     return results
 
 
@@ -309,7 +310,8 @@ def default_jobs() -> int:
 
 
 def fit_groups(groups: list[tuple[list[Member], dict[str, Any]]], schedule: Schedule, *,
-               jobs: int = 1, deadline: float | None = None) -> list[list[MemberResult]]:
+               jobs: int = 1, deadline: float | None = None,
+               jit_compile: bool | None = None) -> list[list[MemberResult]]:
     """Several independent groups (each: members of one configuration), `jobs` of them
     training at once in threads; one list of results per group, in order.
 
@@ -318,7 +320,8 @@ def fit_groups(groups: list[tuple[list[Member], dict[str, Any]]], schedule: Sche
     dropout seeds and shuffle orders come from the global seed `keras.utils.set_random_seed`
     sets), and only the training runs in threads: a group's members are the same models
     whatever `jobs` is (tests/test_members.py)."""
-    built = [_Group(members, config, "train") if members else None for members, config in groups]
+    built = [_Group(members, config, "train", jit_compile=jit_compile) if members else None
+             for members, config in groups]
     if jobs <= 1 or sum(g is not None for g in built) <= 1:
         return [_train(g, schedule, deadline) if g else [] for g in built]
     from concurrent.futures import ThreadPoolExecutor

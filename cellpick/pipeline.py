@@ -1,6 +1,6 @@
 """The fit as the list of stages the terminal shows, each in its own module:
 
-plan (plan.py) -> search (search.py; distributed.py for a chief) -> seeds and verdict
+plan (plan.py) -> data-level choices (datalevel.py) -> search (search.py; distributed.py for a chief) -> seeds and verdict
 (seeds.py, verdict.py) -> baselines (baseline_stage.py) -> refit/ensemble and test (refit.py)
 -> report (report.py) -> export (export.py). Stages take and return plain records, so one can
 be replaced or repeated without touching the others. MLflow is behind `tracking.Tracker`.
@@ -82,6 +82,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     from ._quiet import tensorflow
     from .baseline_stage import final_baselines, run_baselines
     from .crossval import cross_validate
+    from .datalevel import choose
     from .errors import ConfigError
     from .export import export_fit, verdict_record
     from .plan import deterministic
@@ -107,6 +108,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         tracker.show_in_ui(plan.metric, plan.greater_is_better)
         tracker.log_dataset(plan.dataset.frame, source=str(plan.path.resolve()),
                             name=plan.path.stem, on_parent=not config.resume)
+        plan, data_choice = choose(plan, tracker=tracker, budget=budget, progress=say)
         search = _search(plan, tracker, budget, distribute, say)
         n_seeds = _seeds_that_fit(plan, search, budget)
         cv = cross_validate(plan, search.best, tracker=tracker, budget=budget, progress=say)
@@ -117,7 +119,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         winner = _export_choice(plan, decision, winner, baselines, final, say)
         test = score_test(plan, winner, decision.best_baseline, final.test)
         vdict = verdict_record(plan, decision, winner, test, search=search, baselines=baselines,
-                               n_seeds=n_seeds, budget=budget)
+                               n_seeds=n_seeds, budget=budget, data_level=data_choice)
         say("stage", {"name": "export"})
         report = write_report(plan, vdict, search.trials, {**search.curves, **cv.curves},
                               tracker=tracker)
@@ -126,11 +128,11 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
                               warn=lambda message: say("warning", {"message": message}))
         tracker.finish_fit("FINISHED")
     except KeyboardInterrupt:
-        tracker.close_children(("trial", "verdict", "baseline"), "KILLED", "interrupted by the user")
+        tracker.close_children(("data", "trial", "verdict", "baseline"), "KILLED", "interrupted by the user")
         tracker.finish_fit("KILLED", "interrupted by the user")
         raise
     except BaseException as e:
-        tracker.close_children(("trial", "verdict", "baseline"), "FAILED", f"the fit failed: {e}")
+        tracker.close_children(("data", "trial", "verdict", "baseline"), "FAILED", f"the fit failed: {e}")
         tracker.finish_fit("FAILED", f"{type(e).__name__}: {e}")
         raise
     result = FitResult(
@@ -199,7 +201,11 @@ def _open_fit(plan: Plan):
     from .errors import ConfigError
     from .tracking import FIT_KEY_TAG, LAYOUT_TAG, TASK_TAG, Tracker, fit_key, fit_run_name
 
+    from .datalevel import names
+
     config, ds, prep, path = plan.config, plan.dataset, plan.prep, plan.path
+    # A lookback the data-level stage chooses goes on the run as `chosen.lookback`.
+    decided = "lookback" in names(plan) and config.lookback is None
     tracker = Tracker(config.tracking_uri, config.experiment or path.stem)
     key = fit_key(asdict(config))
     if config.resume:
@@ -215,7 +221,7 @@ def _open_fit(plan: Plan):
     tracker.start_fit(
         fit_run_name(path.stem, datetime.now()),
         params={"data": str(path), "task": ds.task, "layout": ds.layout, "target": ds.target,
-                "lookback": prep.lookback, "horizon": prep.horizon, "season": plan.season,
+                "lookback": None if decided else prep.lookback, "horizon": prep.horizon, "season": plan.season,
                 "cells": ",".join(config.cells), "units": ",".join(map(str, config.units)),
                 "layers": ",".join(map(str, config.layers)), "tuner": config.tuner,
                 "max_trials": config.max_trials, "epochs": plan.schedule.epochs,

@@ -1,7 +1,9 @@
 """keras-tuner searches with MLflow logging in the tuner's own hooks.
 
 Fairness: one search per cell with the cell fixed, each with the same trial and epoch
-budget, so no cell is starved by an oracle that likes another. Logging lives in
+budget, so no cell is starved by an oracle that likes another; with the random and grid
+tuners every cell also tries the very same candidate list (candidates.py). The data-level
+choices (datalevel.py) are fixed before the search and reach the trials as hp.Fixed values. Logging lives in
 `on_trial_begin` / `on_epoch_end` / `on_trial_end` (calling super() first): callbacks passed
 to `search()` are deep-copied per trial and never see the trial. keras-tuner swallows a
 trial's exception into `trial.message`; it is surfaced as the child run's error tag and in
@@ -55,8 +57,11 @@ class SearchResult:
 def _tuner_class(kind: str):
     import keras_tuner as kt
 
-    base = {"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization,
-            "hyperband": kt.Hyperband, "grid": kt.GridSearch}[kind]
+    from .candidates import tuner_class
+
+    # random and grid: one fixed candidate list for every cell (candidates.py)
+    base = (tuner_class() if kind in ("random", "grid") else
+            {"bayesian": kt.BayesianOptimization, "hyperband": kt.Hyperband}[kind])
 
     class TrackedTuner(base):
         """A keras-tuner tuner that reports every trial to MLflow and to a progress callback."""

@@ -34,12 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from .vocab import CELL_NAMES
+from .vocab import CELL_NAMES, SCALINGS  # noqa: F401 - SCALINGS: part of this module's API
 from .windows import Prepared
 
 DROPOUTS = [0.0, 0.2]
 LEARNING_RATES = [1e-3, 3e-3]
-SCALINGS = ["relative", "diff", "global"]  # forecast preprocessing, see _forecast
+# Forecast preprocessing when no data-level stage has chosen it (datalevel.py chooses it
+# for every fit; a Prepared built by hand, or a test, gets these).
+DEFAULT_PREPROCESSING = {"scaling": "relative", "log": False, "linear": True}
 PATCH_FROM, PATCHES = 64, 25  # sequences from 64 steps are read as about 25 patches
 
 
@@ -239,8 +241,20 @@ def ensemble_model(prep: Prepared, models: list):
     return keras.Model(inputs, keras.layers.Average(name=name)(outs), name=models[0].name)
 
 
+def preprocessing(prep: Prepared) -> dict[str, Any]:
+    """The forecast preprocessing every cell and the ridge baseline use: the data-level
+    stage's choice (prep.preprocessing), else DEFAULT_PREPROCESSING; never logs for a
+    target that is not strictly positive."""
+    chosen = {**DEFAULT_PREPROCESSING, **(prep.preprocessing or {})}
+    chosen["log"] = bool(chosen["log"]) and "log" in prep.target_stats
+    chosen["linear"] = bool(chosen["linear"])
+    return chosen
+
+
 def hypermodel(prep: Prepared, cell: str, units: list[int], layers: list[int]):
-    """A keras-tuner HyperModel with the cell fixed (one search per cell keeps budgets equal)."""
+    """A keras-tuner HyperModel with the cell fixed (one search per cell keeps budgets equal).
+    Searched: units, layers, dropout, learning rate (and bidirectional for sequences and
+    text); the data-level choices (patch, forecast preprocessing) are hp.Fixed."""
     import keras_tuner as kt
 
     class CellHyperModel(kt.HyperModel):
@@ -256,11 +270,12 @@ def hypermodel(prep: Prepared, cell: str, units: list[int], layers: list[int]):
                 config["bidirectional"] = hp.Boolean("bidirectional")
             if prep.patch > 1:
                 config["patch"] = hp.Fixed("patch", prep.patch)
-            if prep.task == "forecast":
-                config["scaling"] = hp.Choice("scaling", SCALINGS)
-                config["linear"] = hp.Boolean("linear")
+            if prep.task == "forecast":  # data-level choices: fixed for every cell
+                chosen = preprocessing(prep)
+                config["scaling"] = hp.Fixed("scaling", chosen["scaling"])
+                config["linear"] = hp.Fixed("linear", chosen["linear"])
                 if "log" in prep.target_stats:
-                    config["log"] = hp.Boolean("log")
+                    config["log"] = hp.Fixed("log", chosen["log"])
             return build_model(prep, config)
 
     return CellHyperModel(name=f"cellpick_{cell}")

@@ -26,15 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .vocab import BASELINE_COLOR, CELL_COLORS, FIT_COLOR, METRICS
+from .vocab import BASELINE_COLOR, CELL_COLORS, DATA_COLOR, FIT_COLOR, METRICS
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 
 # -- every tag cellpick writes or reads (no other module spells one) -------------------------
-ROLE = "cellpick.role"  # search (the parent run), trial, verdict, baseline, cell (a summary)
+ROLE = "cellpick.role"  # search (the parent run), data, trial, verdict, baseline, cell (a summary)
 KIND_TAG = "cellpick.kind"  # a summary run's row: cell or baseline
 VERDICT_TAG = "cellpick.verdict"  # the parent: the verdict's headline; a summary run: its standing
 FIT_TAG = "cellpick.fit"  # the parent's run id, on it and its summary runs (the verdict view)
+CHOSEN_TAG = "cellpick.chosen"  # on the data run whose values the data-level stage chose
+CHOSEN_PREFIX = "chosen."  # parent params: the data-level values every cell used
 ERROR_TAG = "cellpick.error"  # why a run failed or was killed
 TRIAL_ID_TAG = "cellpick.trial_id"  # keras-tuner's trial id of a trial run
 FIT_KEY_TAG = "cellpick.fit_key"  # identifies "the same fit" for --resume
@@ -74,9 +76,9 @@ _KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"
 
 # -- names the UI shows ---------------------------------------------------------------------
 def trial_run_name(n: int, config: dict[str, Any]) -> str:
-    """'t03-lstm-u128-l2 d0.2 lr3e-3 rel lin': trial 3 of the fit, its cell, units and
-    layers, then its other searched values (a flag by its short name when on), so trials of
-    one width read apart."""
+    """'t03-lstm-u128-l2 d0.2 lr3e-3 bi': trial 3 of the fit, its cell, units and layers,
+    then its other searched values (a flag by its short name when on), so trials of one
+    width read apart; the data-level values, the same in every trial, are left out."""
     rest = " ".join(_searched_words(config))
     return f"t{n:02d}-{_config_name(config)}" + (f" {rest}" if rest else "")
 
@@ -85,6 +87,8 @@ def trial_run_name(n: int, config: dict[str, Any]) -> str:
 _SHORT = {"dropout": "d", "learning_rate": "lr", "bidirectional": "bi", "linear": "lin",
           "log": "log", "scaling": ""}
 _SHORT_VALUES = {"relative": "rel", "global": "glob"}
+# Chosen once by the data-level stage (datalevel.py) and fixed in every trial.
+DATA_LEVEL = ("scaling", "linear", "log", "lookback")
 # What the trials view shows as columns, when the search varies it.
 SEARCHED_COLUMNS = ("dropout", "learning_rate", "scaling", "linear", "log", "bidirectional")
 
@@ -92,8 +96,8 @@ SEARCHED_COLUMNS = ("dropout", "learning_rate", "scaling", "linear", "log", "bid
 def _searched_words(config: dict[str, Any]) -> list[str]:
     words = []
     for key, value in config.items():
-        if key in ("cell", "units", "layers", "patch") or key.startswith("tuner/"):
-            continue
+        if key in ("cell", "units", "layers", "patch", *DATA_LEVEL) or key.startswith("tuner/"):
+            continue  # data-level values are the same in every trial (its `data` runs say them)
         short = _SHORT.get(key, key[:3])
         if isinstance(value, bool):
             words += [short or key] if value else []
@@ -130,6 +134,20 @@ def verdict_run_name(rank: int, kind: str, name: str, config: dict[str, Any] | N
 _STANDING_WORDS = {"winner": "winner", "best mean": "best mean", "open": "within noise",
                    "worse": "practically worse", "equivalent": "equivalent, dearer",
                    "not better": "not better, dearer", "failed": "failed"}
+
+
+def data_run_name(values: dict[str, Any]) -> str:
+    """'d-rel-log-lin-lb24': a data-level candidate: scaling (rel, diff, glob), logs and the
+    linear path when on, the lookback; 'd-p6' a patch size."""
+    parts = []
+    if "scaling" in values:
+        parts.append({"relative": "rel", "global": "glob"}.get(values["scaling"], values["scaling"]))
+    parts += [n for n, key in (("log", "log"), ("lin", "linear")) if values.get(key)]
+    if "lookback" in values:
+        parts.append(f"lb{values['lookback']}")
+    if "patch" in values:
+        parts.append(f"p{values['patch']}")
+    return "d-" + "-".join(parts)
 
 
 def fit_run_name(stem: str, when) -> str:
@@ -532,6 +550,8 @@ class Tracker:
             all_tags[RUN_COLOR_TAG] = CELL_COLORS[cell]
         elif role == "baseline" or params.get("baseline"):
             all_tags[RUN_COLOR_TAG] = BASELINE_COLOR
+        elif role == "data":
+            all_tags[RUN_COLOR_TAG] = DATA_COLOR
         run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
         self.log_params(run.info.run_id, params)
         if self._dataset_input is not None:
@@ -602,6 +622,21 @@ class Tracker:
         self.set_tags(self.parent_id, {WINNER_TAG: cell, NOTE_TAG: reason,
                                        **{k: v for k, v in facts.items() if v is not None},
                                        **{f"{WINNER_TAG}.{k}": v for k, v in config.items()}})
+
+    def log_chosen(self, values: dict[str, Any], run_id: str | None = None) -> None:
+        """The data-level choice on the parent run (params `chosen.<name>`)."""
+        self.log_params(run_id or self.parent_id,
+                        {f"{CHOSEN_PREFIX}{k}": v for k, v in values.items()})
+
+    def chosen_values(self, run_id: str | None = None) -> dict[str, Any] | None:
+        """The data-level choice a fit logged (log_chosen), or None before it has one."""
+        params = self.client.get_run(run_id or self.parent_id).data.params
+        got = {k[len(CHOSEN_PREFIX):]: parse_param(v) for k, v in params.items()
+               if k.startswith(CHOSEN_PREFIX)}
+        return got or None
+
+    def mark_chosen(self, run_id: str) -> None:
+        self.set_tags(run_id, {CHOSEN_TAG: "true"})
 
     def tag_export(self, path: str | Path) -> None:
         self.set_tags(self.parent_id, {EXPORT_TAG: str(path)})

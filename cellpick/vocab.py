@@ -10,6 +10,7 @@ CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
 # One fixed colour per cell, on every MLflow run of that cell and in the report's plots.
 CELL_COLORS = {"lstm": "#1f77b4", "gru": "#ff7f0e", "rnn": "#2ca02c"}
 BASELINE_COLOR = "#7f7f7f"  # baselines: neutral grey
+DATA_COLOR = "#9467bd"  # the data-level stage's reference-model runs
 FIT_COLOR = "#3c3c3c"  # the parent run of a fit
 
 TASKS = ("forecast", "classify", "regress")
@@ -20,6 +21,8 @@ METRICS: dict[str, tuple[str, bool]] = {
     "classify": ("accuracy", True),
 }
 METRIC_LABELS = {"mae": "MAE", "accuracy": "accuracy"}
+# Forecast target scalings (space.forecast_inputs): a data-level choice (datalevel.py).
+SCALINGS = ("global", "relative", "diff")
 
 
 def display_name(cell: str) -> str:

@@ -47,6 +47,8 @@ class Prepared:
     horizon: int | None = None
     masked: bool = False
     patch: int = 1  # steps per patch (space.patch_size); 1: the cells read raw steps
+    # forecast: the data-level stage's scaling, log and linear (space.preprocessing reads it)
+    preprocessing: dict | None = None
     input_dtype: str = "float32"  # "string" for text
     # text: vocabulary learned on the training split (without the pad and OOV tokens),
     # tokens kept per text, embedding width.

@@ -152,7 +152,8 @@ def test_every_trial_is_a_child_run_with_params_and_curves(airline):
         assert len(client.get_metric_history(run.info.run_id, "mae")) == len(steps)
         assert run.info.status == "FINISHED"
     # and the verdict view's summary runs: one per cell and per baseline
-    assert {r.data.tags["cellpick.role"] for r in children} == {"trial", "verdict", "baseline", "cell"}
+    assert {r.data.tags["cellpick.role"] for r in children} == {"data", "trial", "verdict",
+                                                                 "baseline", "cell"}
     assert len(roles["cell"]) == 2 + 5
     artifacts = {a.path for a in client.list_artifacts(result.parent_run_id)}
     assert {"leaderboard.csv", "verdict.json", "report.html"} <= artifacts
@@ -178,6 +179,40 @@ def _serve_in_fresh_process(tmp_path, export: Path, name: str, x: np.ndarray) ->
                            str(tmp_path / "x.npy"), name], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_the_data_level_choice_is_made_once_and_every_cell_and_ridge_use_it(airline):
+    root, uri, result = airline
+    client, parent, children = _runs(uri, result.parent_run_id)
+    level = result.verdict["data_level"]
+    chosen = level["values"]
+    assert set(chosen) == {"scaling", "log", "linear", "lookback"} and chosen["lookback"] == 24
+    assert level["given"] == ["lookback"] and level["decided"] == ["scaling", "log", "linear"]
+    # --lookback given: 3 scalings, the linear path flipped, logs flipped: 5 reference fits,
+    # each a `data` run with its values and the median of its 3 seeds' scores.
+    data = [r for r in children if r.data.tags["cellpick.role"] == "data"]
+    assert len(data) == 5 == len(level["candidates"])
+    assert {r.data.params["scaling"] for r in data} == {"relative", "diff", "global"}
+    for run in data:
+        assert run.data.params["reference"] == "GRU-16" and "score" in run.data.metrics
+        seeds = sorted(m.value for m in client.get_metric_history(run.info.run_id, "seed_score"))
+        assert len(seeds) == 3 and run.data.metrics["score"] == pytest.approx(seeds[1])
+    [picked] = [r for r in data if r.data.tags.get("cellpick.chosen") == "true"]
+    assert {k: picked.data.params[k] for k in chosen} == {k: str(v) for k, v in chosen.items()}
+    best = min(level["candidates"], key=lambda c: c["score"])
+    assert best["values"] == chosen  # the lowest median MAE
+    assert {k[len("chosen."):]: v for k, v in parent.data.params.items()
+            if k.startswith("chosen.")} == {k: str(v) for k, v in chosen.items()}
+    # Fixed for every trial of every cell, for the verdict's winner and for ridge.
+    trials = [r for r in children if r.data.tags["cellpick.role"] == "trial"]
+    for run in trials:
+        assert {k: run.data.params[k] for k in ("scaling", "log", "linear")} == \
+            {k: str(chosen[k]) for k in ("scaling", "log", "linear")}
+    assert {k: result.config[k] for k in ("scaling", "log", "linear")} == \
+        {k: chosen[k] for k in ("scaling", "log", "linear")}
+    [ridge] = [r for r in children if r.data.params.get("baseline") == "ridge"]
+    assert (ridge.data.params["baseline.scaling"], ridge.data.params["baseline.log"]) == \
+        (chosen["scaling"], str(chosen["log"]))
 
 
 def test_savedmodel_in_fresh_process_matches_keras_forecast(airline, tmp_path, data_dir):
@@ -235,24 +270,29 @@ def test_long_wide_sequences_are_read_in_patches_and_the_seeds_are_averaged(gunp
     root, uri, result = gunpoint
     export = Path(result.export_path)
     meta = json.loads((export / "cellpick.json").read_text())
-    # 150 steps -> patches of 6 steps (25 patches); recorded in the trial params and verdict.
-    assert result.config["patch"] == 6 and meta["verdict"]["patch"] == 6
+    # 150 steps -> patches of 6 steps (25 patches) or 12, chosen by the data-level stage and
+    # fixed for every trial; recorded in the trial params and verdict.
+    level = meta["verdict"]["data_level"]
+    patch = level["values"]["patch"]
+    assert [c["values"]["patch"] for c in level["candidates"]] == [6, 12]
+    assert result.config["patch"] == patch and meta["verdict"]["patch"] == patch
     client, parent, children = _runs(uri, result.parent_run_id)
-    assert {c.data.params.get("patch") for c in children if c.data.tags.get("cellpick.role") == "trial"} == {"6"}
+    assert {c.data.params.get("patch") for c in children
+            if c.data.tags.get("cellpick.role") == "trial"} == {str(patch)}
     # The export is the mean of the winner's 2 seed models, each with its own patch layer.
     ensemble = meta["verdict"]["ensemble"]
     assert ensemble["models"] == 2 and len(set(ensemble["seeds"])) == 2 and meta["winner"]["models"] == 2
     model = keras.saving.load_model(export / "model.keras", safe_mode=True)
     members = [model.get_layer("member_1"), model.get_layer("member_2")]
     conv = members[0].get_layer("patches")
-    assert (conv.kernel_size, conv.strides) == ((12,), (6,))
+    assert (conv.kernel_size, conv.strides) == ((2 * patch,), (patch,))
     x = pd.read_csv(data_dir / "GunPoint_test.csv").drop(columns="label").to_numpy("float32")[:16, :, None]
     mean = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
     np.testing.assert_allclose(model.predict(x, verbose=0), mean, atol=1e-6)
     assert not np.allclose(members[0].predict(x, verbose=0), members[1].predict(x, verbose=0))
     report = (export / "report.html").read_text()
     assert ("Export: the mean of the winner&#x27;s 2 seed models, each retrained on all non-test "
-            "data, reading patches of 6 steps.") in report
+            f"data, reading patches of {patch} steps.") in report
 
 
 def test_no_ensemble_exports_the_best_seed_and_patch_1_reads_raw_steps(tmp_path_factory, data_dir):
@@ -265,7 +305,8 @@ def test_no_ensemble_exports_the_best_seed_and_patch_1_reads_raw_steps(tmp_path_
     assert meta["verdict"]["patch"] == 1 and "patch" not in result.config
     model = keras.saving.load_model(Path(result.export_path) / "model.keras", safe_mode=True)
     names = [layer.name for layer in model.layers]
-    assert "gru_1" in names and "patches" not in names and not any(n.startswith("member") for n in names)
+    # (a unidirectional or bidirectional GRU: whichever the candidate list gave first)
+    assert {"gru_1", "bi_gru_1"} & set(names) and "patches" not in names and not any(n.startswith("member") for n in names)
 
 
 def test_36_sequences_are_judged_over_folds_not_a_handful_of_validation_samples(

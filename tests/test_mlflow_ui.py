@@ -59,14 +59,17 @@ def test_run_names_say_what_each_run_is_and_fit_the_name_column(fit):
         words = name.split()[1:]
         assert f"d{float(p['dropout']):g}" in words and f"lr{float(p['learning_rate']):.0e}".replace(
             "e-0", "e-") in words, name
-        assert {"relative": "rel", "global": "glob"}.get(p["scaling"], p["scaling"]) in words
-        assert ("lin" in words) == (p["linear"] == "True"), name
+        assert not {"rel", "glob", "diff", "lin", "log"} & set(words), name  # data-level: fixed
     assert set(_by_role(fit, "verdict")) == {f"v-{c}-u8-l1-f{f}s{k}" for c in ("lstm", "gru")
                                              for f in (1, 2) for k in (1, 2)}
     assert set(_by_role(fit, "baseline")) == {"b-snaive", "b-ets", "b-arima", "b-theta", "b-ridge"}
     assert len(_by_role(fit, "cell")) == 2 + 5  # the verdict view's rows
-    assert len(fit["children"]) == 2 + 8 + 5 + 7
-    assert max(len(n) for n in [*_by_role(fit, "verdict"), *_by_role(fit, "baseline"),
+    # The data-level stage (--lookback given): 3 scalings, the linear path, logs.
+    data = _by_role(fit, "data")
+    assert len(data) == 5 and all(re.fullmatch(r"d-(rel|diff|glob)(-log)?(-lin)?-lb24", n)
+                                  for n in data), sorted(data)
+    assert len(fit["children"]) == 2 + 8 + 5 + 5 + 7
+    assert max(len(n) for n in [*_by_role(fit, "verdict"), *_by_role(fit, "baseline"), *data,
                                 parent.info.run_name]) <= 21
     # A trial and a verdict seed of the same configuration read alike.
     for name, run in {**_by_role(fit, "trial"), **_by_role(fit, "verdict")}.items():
@@ -81,6 +84,8 @@ def test_every_run_of_a_cell_has_that_cells_colour_and_baselines_are_grey(fit):
         role = run.data.tags["cellpick.role"]
         if role == "baseline" or "baseline" in run.data.params:
             assert colour == tracking.BASELINE_COLOR, name
+        elif role == "data":
+            assert colour == tracking.DATA_COLOR, name
         else:
             cell = run.data.params["cell"]
             assert colour == tracking.CELL_COLORS[cell], name

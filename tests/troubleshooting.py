@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_data import BAD, WIDE, SERIES, csv  # noqa: E402
+from test_data import BAD, WIDE, SERIES, csv, days  # noqa: E402
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- troubleshooting:start -->", "<!-- troubleshooting:end -->"
@@ -28,6 +28,7 @@ _FLAGS = {"target": "--target", "time": "--time", "id": "--id", "text": "--text"
 # Errors only a fit meets: option values, splits and windows, text without words.
 SHORT = csv("date,value", [f"2020-01-{d:02d},{v}" for d, v in zip(range(1, 21), [3, 1, 4, 1, 5] * 4)])
 FEW = csv("label,t0,t1", ["1,1,2", "2,2,3", "1,3,4"])
+SIGNED = csv("date,value", [f"{d},{(i % 7) - 3}" for i, d in enumerate(days(60))])
 WORDLESS = csv("review,label", [f'"!!! ... ??? -- !!! ...",{"ab"[i % 2]}' for i in range(10)])
 FIT_ONLY = [
     # (case id, file content, extra fit arguments, message pattern)
@@ -44,6 +45,9 @@ FIT_ONLY = [
     ("a single fold", SERIES, ["--folds", "1"], r"'folds' option must be an integer >= 2"),
     ("negative ROPE", SERIES, ["--rope", "-1"], r"'rope' option must be a number >= 0"),
     ("unknown export choice", SERIES, ["--export", "all"], r"'export' option must be one of"),
+    ("unknown scaling", SERIES, ["--scaling", "foo"], r"'scaling' option must be one of"),
+    ("logs of a target with values <= 0", SIGNED, ["--log"],
+     r"'log' option needs a strictly positive target; column 'value' has values <= 0"),
     ("unreadable time budget", SERIES, ["--time-budget", "soon"], r"duration like 90s, 20m or 2h"),
     ("no jobs", SERIES, ["--jobs", "0"], r"'jobs' option must be an integer >= 1"),
 ]

@@ -1,0 +1,408 @@
+"""The data-level stage: choices that belong to the data, settled once before the cells.
+
+Which target scaling, whether logs, whether a linear path, which lookback (forecasts) and
+which patch size (long fixed-length sequences) matter more than the cell or its width. Left
+in every cell's search they were drawn by luck, trial by trial, and the verdict compared
+lucky draws. Here they are settled first, on the search split (never the verdict's folds,
+never the test split), by one small fixed reference model trained like a trial on the
+members engine: GRU-16, one layer, dropout 0, learning rate 1e-3, REFERENCE_SEEDS seeds as
+members of one graph. A candidate's score is the median over the seeds of the task metric
+at each seed's best validation round, so a choice is not one seed's luck; ties go to the
+lower median validation loss, then to the earlier candidate (the default). The choice is
+then fixed for every cell (space.hypermodel: hp.Fixed) and for the ridge baseline
+(baselines._ridge_space).
+
+What is tried (an option the user set skips its choice; `planned` lists it). Forecasts: one
+choice at a time, each against the best so far (coordinate-wise: 3 + 1 + 1 + 2 fits at most
+instead of the 3 x 2 x 2 x 3 of every combination), starting from the options given, else
+relative scaling, no logs, a linear path, the default lookback:
+  forecasts  1. scaling: relative, diff or global;
+             2. the linear path: with or without;
+             3. logs: with or without, when the target is strictly positive;
+             4. the lookback, when not given: the default (two seasons, or 24 steps) or one
+                and three seasons (a season known) or half and one and a half times the
+                default (none known), each within the default's cap (a third of the
+                training rows). Steps 1-3 run at the default lookback.
+  sequences  the patch size, for fixed-length sequences read in patches: the default
+             (about 25 patches) and twice as long patches (about 13).
+Text, variable-length sequences and short fixed-length ones have no data-level choice.
+
+With --time-budget the stage takes at most BUDGET_SHARE of it (later candidates are skipped).
+Each candidate is an MLflow child run (role `data`: its values as params, its median score,
+median validation loss and per-seed scores as metrics); the chosen values go on the parent
+run as `chosen.<name>` params, from which a resumed fit and a distributed worker read them.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+REFERENCE = {"cell": "gru", "units": 16, "layers": 1, "dropout": 0.0, "learning_rate": 1e-3}
+REFERENCE_NAME = "GRU-16"
+REFERENCE_SEEDS = 3
+BUDGET_SHARE = 0.25  # of --time-budget, at most, for this stage
+XLA_FROM_STEPS = 400  # gradient steps per reference fit from which members.py's XLA is used
+# The options that override each choice, as the progress line names them.
+FLAGS = {"scaling": "--scaling", "log": "--log/--no-log", "linear": "--linear/--no-linear",
+         "lookback": "--lookback", "patch": "--patch"}
+PREPROCESSING = ("scaling", "log", "linear")
+
+
+@dataclass
+class Candidate:
+    values: dict[str, Any]  # the data-level values this candidate sets
+    score: float | None = None  # median over the reference seeds of the task metric
+    val_loss: float | None = None  # median best validation loss
+    scores: list[float] = field(default_factory=list)  # per seed
+    seconds: float = 0.0
+    run_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"values": self.values, "score": self.score, "val_loss": self.val_loss,
+                "scores": self.scores, "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class DataChoice:
+    """The data-level values every cell and the ridge baseline use."""
+
+    values: dict[str, Any]  # name -> chosen or given value
+    decided: list[str]  # names this stage chose
+    given: list[str]  # names the user set (their options skip the choice)
+    candidates: list[Candidate] = field(default_factory=list)
+    reused: bool = False  # read back from the parent run (--resume, distributed worker)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"values": self.values, "decided": self.decided, "given": self.given,
+                "reference": {**REFERENCE, "seeds": REFERENCE_SEEDS},
+                "chosen_on": "the search split (train -> validation)",
+                "candidates": [c.to_dict() for c in self.candidates]}
+
+    def line(self) -> str:
+        """`scaling=relative log=yes linear=no lookback=24 (override: --scaling, ...)`."""
+        shown = " ".join(f"{k}={_word(v)}" for k, v in self.values.items())
+        parts = []
+        if self.decided:
+            parts.append("override: " + ", ".join(FLAGS[k] for k in self.decided))
+        if self.given:
+            parts.append("given: " + ", ".join(FLAGS[k] for k in self.given))
+        return f"{shown} ({'; '.join(parts)})" if parts else shown
+
+
+def _word(v: Any) -> str:
+    return ("yes" if v else "no") if isinstance(v, bool) else str(v)
+
+
+# -- what is tried --------------------------------------------------------------------------
+
+
+def names(plan) -> list[str]:
+    """The data-level choices that apply to this data (decided or given)."""
+    prep = plan.prep
+    if prep.task == "forecast":
+        out = ["scaling"] + (["log"] if "log" in prep.target_stats else []) + ["linear"]
+        return out + ["lookback"]
+    if prep.kind == "sequence" and not prep.masked and (
+            plan.config.patch is not None or _patches(plan)[0] > 1):
+        return ["patch"]
+    return []
+
+
+def _given(plan) -> list[str]:
+    return [n for n in names(plan) if getattr(plan.config, n) is not None]
+
+
+def _lookbacks(plan) -> list[int]:
+    """The lookbacks tried beside the default (see the module notes)."""
+    from .windows import default_lookback
+
+    prep = plan.prep
+    default = prep.lookback
+    cap = default_lookback(10**9, prep.horizon, _cap_rows(plan))  # the default's own cap
+    if plan.season:
+        others = [plan.season, 3 * plan.season]
+    else:
+        others = [max(1, default // 2), default + default // 2]
+    return [lb for lb in dict.fromkeys(others) if lb != default and 1 <= lb <= cap]
+
+
+def _cap_rows(plan) -> int:
+    """The rows default_lookback caps the lookback by (windows._prepare_series)."""
+    from .windows import _series_blocks, _series_groups
+
+    ds, horizon = plan.dataset, plan.prep.horizon
+    shortest = min(len(g) for g in _series_groups(ds))
+    n_val, n_test = _series_blocks(shortest, horizon, plan.test_size)
+    return shortest - n_val - n_test - horizon
+
+
+def _patches(plan) -> list[int]:
+    from .space import patch_size
+
+    prep = plan.prep
+    steps = prep.input_shape[0]
+    default = patch_size(prep.kind, steps, prep.masked, None)
+    other = min(steps, 2 * default)
+    return [default] + ([other] if other != default else [])
+
+
+def planned(plan) -> dict[str, Any]:
+    """What the stage would try on this plan (the dry run prints it): the preprocessing
+    candidates of step 1, whether step 2 (logs) follows, the other lookbacks, the patches."""
+    given = _given(plan)
+    out: dict[str, Any] = {"names": names(plan), "given": given, "steps": []}
+    if plan.prep.task == "forecast":
+        steps = _forecast_steps(plan)
+        start = _start(plan)
+        words = {"scaling": "scaling {}", "linear": "linear path {}", "log": "logs {}",
+                 "lookback": "lookback {}"}
+        for name, options in steps:
+            values = [start[name] if name != "lookback" else plan.prep.lookback] + options
+            out["steps"].append(words[name].format(" or ".join(_word(v) for v in values)))
+        out["fits"] = 1 + sum(len(o) for _, o in steps) if steps else 0
+    elif out["names"] == ["patch"] and not given:
+        patches = _patches(plan)
+        out["steps"].append("patch " + " or ".join(map(str, patches)) + " steps")
+        out["fits"] = len(patches) if len(patches) > 1 else 0
+    else:
+        out["fits"] = 0
+    if out["fits"] <= 1:
+        out["fits"] = 0
+    return out
+
+
+# -- the stage ------------------------------------------------------------------------------
+
+
+def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] | None = None):
+    """Settle the data-level choices and apply them; returns (plan, DataChoice). The plan is
+    rebuilt when the chosen lookback differs from the default (plan.windowed)."""
+    say = progress or (lambda event, info: None)
+    chosen = tracker.chosen_values() if tracker is not None else None
+    if chosen:  # a resumed fit (or a distributed worker): the choice made before
+        chosen = {k: chosen[k] for k in FLAGS if k in chosen}
+        plan = apply(plan, chosen)
+        choice = DataChoice(values=chosen, decided=[n for n in chosen if n not in _given(plan)],
+                            given=_given(plan), reused=True)
+        say("data", {"line": choice.line(), "reused": True})
+        return plan, choice
+    if tracker is not None and plan.config.resume:  # stopped during this stage: start over
+        tracker.close_children(("data",), "KILLED", "superseded: the fit was resumed",
+                               only_running=False)
+    todo = planned(plan)
+    if not todo["names"]:
+        return plan, DataChoice(values={}, decided=[], given=[])
+    if todo["fits"]:
+        say("stage", {"name": "data", "fits": todo["fits"], "reference": REFERENCE_NAME,
+                      "seeds": REFERENCE_SEEDS, "steps": todo["steps"]})
+    # With --time-budget the stage gets at most BUDGET_SHARE of it: candidates not started
+    # by then are skipped (the best so far is kept), the running fit stops at a round.
+    deadline = budget.start + BUDGET_SHARE * budget.seconds if budget else None
+    tried: list[Candidate] = []
+    if plan.prep.task == "forecast":
+        values = _forecast(plan, tried, tracker, deadline, say)
+    else:
+        values = _patch(plan, tried, tracker, deadline, say)
+    given = _given(plan)
+    choice = DataChoice(values=values, decided=[n for n in values if n not in given],
+                        given=given, candidates=tried)
+    plan = apply(plan, values)
+    if tracker is not None:
+        tracker.log_chosen(values)
+        best = next((c for c in tried if c.values == values), None)
+        if best is not None and best.run_id:
+            tracker.mark_chosen(best.run_id)
+    say("data", {"line": choice.line(), "reused": False})
+    return plan, choice
+
+
+def _forecast(plan, tried, tracker, deadline, say) -> dict[str, Any]:
+    """One choice at a time, each against the best so far (see the module notes)."""
+    prep = plan.prep
+    has_log = "log" in prep.target_stats
+    lb0 = prep.lookback
+    steps = _forecast_steps(plan)
+    current = {**_start(plan), "lookback": lb0}
+    best: Candidate | None = None
+
+    def score(values: dict[str, Any], first: bool = False) -> Candidate | None:
+        if not first and deadline is not None and time.time() >= deadline:
+            return None
+        lb = values["lookback"]
+        pre = {k: values[k] for k in PREPROCESSING}
+        if lb == lb0:
+            return _score(plan, prep, pre, tracker, deadline, say, lb)
+        try:
+            other = plan_with(plan, lookback=lb)
+        except Exception:  # noqa: BLE001 - a lookback the data cannot window is no candidate
+            return None
+        return _score(other, other.prep, pre, tracker, deadline, say, lb)
+
+    if sum(len(options) for _, options in steps) > 0:
+        best = score(current, first=True)
+        for name, options in steps:
+            scored = [c for c in (score({**best.values, "log": best.values.get("log", False),
+                                         name: v}) for v in options) if c is not None]
+            best = _pick([best] + scored, plan, tried)
+        current = {**current, **best.values}
+    out = {"scaling": current["scaling"]}
+    if has_log:
+        out["log"] = bool(current["log"])
+    return {**out, "linear": bool(current["linear"]), "lookback": int(current["lookback"])}
+
+
+def _start(plan) -> dict[str, Any]:
+    """The first candidate: the options given, else the defaults (space.DEFAULT_PREPROCESSING)."""
+    from .space import DEFAULT_PREPROCESSING
+
+    cfg = plan.config
+    out = {k: getattr(cfg, k) if getattr(cfg, k) is not None else v
+           for k, v in DEFAULT_PREPROCESSING.items()}
+    out["log"] = bool(out["log"]) and "log" in plan.prep.target_stats
+    return out
+
+
+def _forecast_steps(plan) -> list[tuple[str, list]]:
+    """(choice, the values tried besides the current best) in order; choices given skipped."""
+    cfg, start = plan.config, _start(plan)
+    steps = []
+    if cfg.scaling is None:
+        steps.append(("scaling", [s for s in ("relative", "diff", "global") if s != start["scaling"]]))
+    if cfg.linear is None:
+        steps.append(("linear", [not start["linear"]]))
+    if cfg.log is None and "log" in plan.prep.target_stats:
+        steps.append(("log", [not start["log"]]))
+    if cfg.lookback is None and _lookbacks(plan):
+        steps.append(("lookback", _lookbacks(plan)))
+    return steps
+
+
+def _patch(plan, tried, tracker, deadline, say) -> dict[str, Any]:
+    if plan.config.patch is not None:
+        return {"patch": plan.prep.patch}
+    patches = _patches(plan)
+    if len(patches) == 1:
+        return {"patch": patches[0]}
+    scored = []
+    for i, p in enumerate(patches):
+        if i and deadline is not None and time.time() >= deadline:
+            break
+        scored.append(_score(plan, plan_with(plan, patch=p).prep if p != plan.prep.patch
+                             else plan.prep, {"patch": p}, tracker, deadline, say, None))
+    return {"patch": int(_pick(scored, plan, tried).values["patch"])}
+
+
+def _pick(candidates: list[Candidate], plan, tried: list[Candidate]) -> Candidate:
+    """The best candidate: the metric's median, then the validation loss, then the order
+    given (the first candidate is the default). Records new candidates in `tried`."""
+    for c in candidates:
+        if not any(c is t for t in tried):
+            tried.append(c)
+    sign = -1.0 if plan.greater_is_better else 1.0
+
+    def key(ic):
+        i, c = ic
+        s = sign * c.score if c.score is not None and math.isfinite(c.score) else math.inf
+        v = c.val_loss if c.val_loss is not None and math.isfinite(c.val_loss) else math.inf
+        return (s, v, i)
+
+    return min(enumerate(candidates), key=key)[1]
+
+
+def _score(plan, prep, values: dict[str, Any], tracker, deadline, say, lookback) -> Candidate:
+    """One candidate: the reference model, REFERENCE_SEEDS seeds as members of one graph."""
+    from .members import Member, fit_members
+    from .space import user_units
+    from .train import Schedule, summary_metrics
+    from .tracking import data_run_name, summary_key
+
+    shown = {**values, **({"lookback": lookback} if lookback is not None else {})}
+    if prep.task == "forecast" and "log" not in prep.target_stats:
+        shown.pop("log", None)
+    cand = Candidate(values=shown)
+    config = {**REFERENCE, **values}
+    if prep.task == "forecast":
+        saved = prep.preprocessing
+        prep.preprocessing = {k: values[k] for k in PREPROCESSING}
+    run_id = (tracker.start_child("data", data_run_name(shown), {**shown, "reference": REFERENCE_NAME,
+                                                 "reference_seeds": REFERENCE_SEEDS})
+              if tracker is not None else None)
+    cand.run_id = run_id
+    t0 = time.perf_counter()
+    metric = plan.metric
+    error = None
+    try:
+        schedule = Schedule.for_data(prep.sizes["train"], prep.batch_size(), plan.config.epochs)
+        members = [Member(prep, plan.config.seed + i) for i in range(REFERENCE_SEEDS)]
+        scores, losses = [], []
+        # XLA's compile (3-14 s, members.py) pays only over many steps: not for a short
+        # explicit --epochs.
+        jit = None if schedule.epochs * schedule.steps_per_epoch >= XLA_FROM_STEPS else False
+        for res in fit_members(members, config, schedule, deadline=deadline, jit_compile=jit):
+            h = user_units(prep, res.history)
+            s = summary_metrics({"val_loss": h["val_loss"], f"val_{metric}": h[f"val_{metric}"]},
+                                metric)
+            value = s.get(summary_key(metric))
+            scores.append(float(value) if value is not None and math.isfinite(value) else math.nan)
+            losses.append(float(s["best_val_loss"]))
+        cand.scores = scores
+        cand.score = _median(scores)
+        cand.val_loss = _median(losses)
+    except Exception as e:  # noqa: BLE001 - a candidate that cannot train is not chosen
+        error = f"{type(e).__name__}: {e}"
+    finally:
+        if prep.task == "forecast":
+            prep.preprocessing = saved
+    cand.seconds = time.perf_counter() - t0
+    if tracker is not None:
+        tracker.log_metrics(run_id, {"score": cand.score, "val_loss": cand.val_loss,
+                                     summary_key(metric): cand.score,
+                                     "train_seconds": cand.seconds})
+        for i, s in enumerate(cand.scores):
+            tracker.log_metrics(run_id, {"seed_score": s}, step=i)
+        tracker.end_child(run_id, "FAILED" if error else "FINISHED", error)
+    say("data_candidate", {"values": shown, "score": cand.score, "metric": metric,
+                           "seconds": cand.seconds, "error": error})
+    return cand
+
+
+def _median(values: list[float]) -> float | None:
+    finite = [v for v in values if math.isfinite(v)]
+    # A failed seed counts as the worst: the median of 3 with one failure is the worse of two.
+    if not finite:
+        return None
+    return float(np.median(values)) if len(finite) == len(values) else float(max(finite))
+
+
+# -- applying a choice ----------------------------------------------------------------------
+
+
+def plan_with(plan, *, lookback: int | None = None, patch: int | None = None):
+    """The plan with other windows (plan.windowed), its other choices kept."""
+    from .plan import windowed
+
+    new = windowed(plan.config, plan.path, plan.dataset, plan.season, plan.season_how,
+                   plan.test_size, lookback if lookback is not None else plan.prep.lookback,
+                   patch)
+    return new
+
+
+def apply(plan, values: dict[str, Any]):
+    """The plan with `values` fixed: windows rebuilt for another lookback or patch, the
+    forecast preprocessing set on the search split and every fold."""
+    if not values:
+        return plan
+    lookback, patch = values.get("lookback"), values.get("patch")
+    if (lookback is not None and lookback != plan.prep.lookback) or (
+            patch is not None and patch != plan.prep.patch):
+        plan = plan_with(plan, lookback=lookback, patch=patch)
+    if plan.prep.task == "forecast":
+        pre = {k: bool(values.get(k, False)) if k != "scaling" else values.get(k, "relative")
+               for k in PREPROCESSING}
+        for prep in [plan.prep] + [u.prep for u in plan.resampling.units]:
+            prep.preprocessing = dict(pre)
+    return plan

@@ -1,0 +1,96 @@
+"""The data-level stage (datalevel.py): what it tries, what an option skips, and that its
+choice reaches every cell and the ridge baseline. Planning needs no training; the stage
+itself is trained in test_fit_e2e.py's airline and GunPoint fits, where its MLflow runs and
+the choice every trial and the ridge baseline used are checked."""
+from __future__ import annotations
+
+
+from cellpick.config import FitConfig
+from cellpick.datalevel import DataChoice, apply, choose, planned
+from cellpick.pipeline import make_plan
+
+
+def _plan(data, **options):
+    return make_plan(FitConfig(data=str(data), **options).validate())
+
+
+def test_a_default_forecast_tries_one_choice_at_a_time(data_dir):
+    plan = _plan(data_dir / "airline_train.csv", horizon=12)
+    todo = planned(plan)
+    assert todo["names"] == ["scaling", "log", "linear", "lookback"] and todo["given"] == []
+    # 3 scalings, then the linear path flipped, then logs, then one more lookback (12; three
+    # seasons exceed a third of the 94 training rows): 6 reference fits.
+    assert todo["steps"] == ["scaling relative or diff or global", "linear path yes or no",
+                             "logs no or yes", "lookback 24 or 12"]
+    assert todo["fits"] == 6
+
+
+def test_each_option_given_skips_its_choice(data_dir):
+    plan = _plan(data_dir / "airline_train.csv", horizon=12, scaling="diff", lookback=24,
+                 log=False)
+    todo = planned(plan)
+    assert todo["given"] == ["scaling", "log", "lookback"]
+    assert todo["steps"] == ["linear path yes or no"] and todo["fits"] == 2
+    every = _plan(data_dir / "airline_train.csv", horizon=12, scaling="diff", lookback=24,
+                  log=True, linear=False)
+    assert planned(every)["fits"] == 0
+    # Nothing to compare: the options are the choice, and nothing trains (no tracker needed).
+    every, choice = choose(every, tracker=None)
+    assert choice.values == {"scaling": "diff", "log": True, "linear": False, "lookback": 24}
+    assert choice.decided == [] and not choice.candidates
+    assert every.prep.preprocessing == {"scaling": "diff", "log": True, "linear": False}
+    assert {u.prep.preprocessing["scaling"] for u in every.resampling.units} == {"diff"}
+
+
+def test_logs_are_no_choice_for_a_target_with_values_at_or_below_zero(tmp_path):
+    rows = "\n".join(f"2020-{1 + i // 28:02d}-{1 + i % 28:02d},{(i % 7) - 3}" for i in range(84))
+    (tmp_path / "signed.csv").write_text("date,value\n" + rows + "\n")
+    plan = _plan(tmp_path / "signed.csv", horizon=3)
+    assert "log" not in planned(plan)["names"]
+    assert all("logs" not in step for step in planned(plan)["steps"])
+
+
+def test_sequences_choose_the_patch_size_and_short_or_masked_ones_nothing(data_dir):
+    gunpoint = _plan(data_dir / "GunPoint_train.csv", target="label")
+    assert planned(gunpoint)["steps"] == ["patch 6 or 12 steps"]
+    given = _plan(data_dir / "GunPoint_train.csv", target="label", patch=1)
+    assert planned(given)["given"] == ["patch"] and planned(given)["fits"] == 0
+    vowels = _plan(data_dir / "JapaneseVowels_train.csv", id="sample_id", time="step",
+                   target="label", task="classify")
+    assert planned(vowels)["names"] == [] and planned(vowels)["fits"] == 0
+
+
+def test_another_lookback_rebuilds_the_windows_and_the_folds(data_dir):
+    plan = _plan(data_dir / "airline_train.csv", horizon=12, folds=2, seeds=1)
+    other = apply(plan, {"scaling": "global", "log": False, "linear": True, "lookback": 12})
+    assert other.prep.lookback == 12 and other.prep.input_shape[0] == 12
+    assert {u.prep.lookback for u in other.resampling.units} == {12}
+    assert {u.prep.preprocessing["scaling"] for u in other.resampling.units} == {"global"}
+    # The validation windows forecast the same months: their targets do not depend on it.
+    assert (other.prep.arrays("val")[1] == plan.prep.arrays("val")[1]).all()
+
+
+def test_the_progress_line_names_the_overrides():
+    choice = DataChoice(values={"scaling": "relative", "log": True, "linear": False,
+                                "lookback": 24},
+                        decided=["scaling", "log", "linear"], given=["lookback"])
+    assert choice.line() == ("scaling=relative log=yes linear=no lookback=24 (override: "
+                             "--scaling, --log/--no-log, --linear/--no-linear; given: --lookback)")
+
+
+def test_a_resumed_fit_takes_the_choice_it_logged_and_trains_nothing(tmp_path, data_dir):
+    from cellpick.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "data")
+    tracker.start_fit("fit-test", {"metric": "mae"}, {})
+    try:
+        logged = {"scaling": "diff", "log": True, "linear": False, "lookback": 12}
+        tracker.log_chosen(logged)
+        assert tracker.chosen_values() == logged
+        plan, choice = choose(_plan(data_dir / "airline_train.csv", horizon=12), tracker=tracker)
+        assert choice.reused and choice.values == logged and not choice.candidates
+        assert tracker.child_runs("data") == []
+        assert plan.prep.lookback == 12
+        assert plan.prep.preprocessing == {"scaling": "diff", "log": True, "linear": False}
+    finally:
+        tracker.finish_fit()
