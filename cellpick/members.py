@@ -309,26 +309,49 @@ def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def fit_groups(groups: list[tuple[list[Member], dict[str, Any]]], schedule: Schedule, *,
-               jobs: int = 1, deadline: float | None = None,
-               jit_compile: bool | None = None) -> list[list[MemberResult]]:
+def fit_groups(groups: list[tuple[list[Member], dict[str, Any]]],
+               schedule: Schedule | list[Schedule], *, jobs: int = 1,
+               deadline: float | None = None,
+               jit_compile: bool | None | list[bool | None] = None,
+               errors: str = "raise") -> list:
     """Several independent groups (each: members of one configuration), `jobs` of them
-    training at once in threads; one list of results per group, in order.
+    training at once in threads; one list of results per group, in order. `schedule` and
+    `jit_compile` are one for all groups or one per group. errors="return": a group that
+    fails to build or train gets its exception in place of its results (the others finish).
 
     TensorFlow runs a graph without the GIL, so two groups keep two cores busy where one tiny
     model keeps about one. The models are built here, one group after another (weights,
     dropout seeds and shuffle orders come from the global seed `keras.utils.set_random_seed`
     sets), and only the training runs in threads: a group's members are the same models
     whatever `jobs` is (tests/test_members.py)."""
-    built = [_Group(members, config, "train", jit_compile=jit_compile) if members else None
-             for members, config in groups]
-    if jobs <= 1 or sum(g is not None for g in built) <= 1:
-        return [_train(g, schedule, deadline) if g else [] for g in built]
+    n = len(groups)
+    schedules = schedule if isinstance(schedule, list) else [schedule] * n
+    jits = jit_compile if isinstance(jit_compile, list) else [jit_compile] * n
+    keep = errors == "return"
+
+    def guarded(fn, *args):
+        try:
+            return fn(*args)
+        except Exception as e:  # noqa: BLE001 - handed back to the caller (errors="return")
+            if not keep:
+                raise
+            return e
+
+    built = [guarded(_Group, members, config, "train", jit) if members else None
+             for (members, config), jit in zip(groups, jits)]
+
+    def run(g, sched):
+        if g is None:
+            return []
+        return g if isinstance(g, Exception) else guarded(_train, g, sched, deadline)
+
+    if jobs <= 1 or sum(isinstance(g, _Group) for g in built) <= 1:
+        return [run(g, sched) for g, sched in zip(built, schedules)]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="cellpick-group") as pool:
-        futures = [pool.submit(_train, g, schedule, deadline) if g else None for g in built]
-        return [f.result() if f else [] for f in futures]
+        futures = [pool.submit(run, g, sched) for g, sched in zip(built, schedules)]
+        return [f.result() for f in futures]
 
 
 def _train(group: "_Group", schedule: Schedule, deadline: float | None) -> list[MemberResult]:
