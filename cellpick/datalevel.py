@@ -221,33 +221,35 @@ def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] 
 
 
 def _forecast(plan, tried, tracker, deadline, say) -> dict[str, Any]:
-    """One choice at a time, each against the best so far (see the module notes)."""
+    """One choice at a time, each against the best so far (see the module notes). A step's
+    candidates are independent of each other, so they train at once (--jobs): the defaults
+    with the first choice's options, then each later choice's options."""
     prep = plan.prep
     has_log = "log" in prep.target_stats
     lb0 = prep.lookback
     steps = _forecast_steps(plan)
     current = {**_start(plan), "lookback": lb0}
-    best: Candidate | None = None
 
-    def score(values: dict[str, Any], first: bool = False) -> Candidate | None:
+    def score(batch: list[dict[str, Any]], first: bool = False) -> list[Candidate]:
         if not first and deadline is not None and time.time() >= deadline:
-            return None
-        lb = values["lookback"]
-        pre = {k: values[k] for k in PREPROCESSING}
-        if lb == lb0:
-            return _score(plan, prep, pre, tracker, deadline, say, lb)
-        try:
-            other = plan_with(plan, lookback=lb)
-        except Exception:  # noqa: BLE001 - a lookback the data cannot window is no candidate
-            return None
-        return _score(other, other.prep, pre, tracker, deadline, say, lb)
+            return []
+        items = []
+        for values in batch:
+            lb = values["lookback"]
+            try:  # a lookback the data cannot window is no candidate
+                other = plan if lb == lb0 else plan_with(plan, lookback=lb)
+            except Exception:  # noqa: BLE001
+                continue
+            items.append((other.prep, {k: values[k] for k in PREPROCESSING}, lb))
+        return _score(plan, items, tracker, deadline, say)
 
     if sum(len(options) for _, options in steps) > 0:
-        best = score(current, first=True)
-        for name, options in steps:
-            scored = [c for c in (score({**best.values, "log": best.values.get("log", False),
-                                         name: v}) for v in options) if c is not None]
-            best = _pick([best] + scored, plan, tried)
+        (name, options), rest = steps[0], steps[1:]
+        best = _pick(score([current] + [{**current, name: v} for v in options], first=True),
+                     plan, tried)
+        for name, options in rest:
+            base = {**best.values, "log": best.values.get("log", False)}
+            best = _pick([best] + score([{**base, name: v} for v in options]), plan, tried)
         current = {**current, **best.values}
     out = {"scaling": current["scaling"]}
     if has_log:
@@ -287,13 +289,10 @@ def _patch(plan, tried, tracker, deadline, say) -> dict[str, Any]:
     patches = _patches(plan)
     if len(patches) == 1:
         return {"patch": patches[0]}
-    scored = []
-    for i, p in enumerate(patches):
-        if i and deadline is not None and time.time() >= deadline:
-            break
-        scored.append(_score(plan, plan_with(plan, patch=p).prep if p != plan.prep.patch
-                             else plan.prep, {"patch": p}, tracker, deadline, say, None))
-    return {"patch": int(_pick(scored, plan, tried).values["patch"])}
+    items = [(plan_with(plan, patch=p).prep if p != plan.prep.patch else plan.prep,
+              {"patch": p}, None) for p in patches]
+    return {"patch": int(_pick(_score(plan, items, tracker, deadline, say), plan,
+                               tried).values["patch"])}
 
 
 def _pick(candidates: list[Candidate], plan, tried: list[Candidate]) -> Candidate:
@@ -313,69 +312,88 @@ def _pick(candidates: list[Candidate], plan, tried: list[Candidate]) -> Candidat
     return min(enumerate(candidates), key=key)[1]
 
 
-def _score(plan, prep, values: dict[str, Any], tracker, deadline, say, lookback) -> Candidate:
-    """One candidate: the reference model, REFERENCE_SEEDS seeds as members of one graph."""
-    from .members import Member, fit_members
-    from .space import user_units
-    from .train import Schedule, summary_metrics
-    from .tracking import data_run_name, summary_key
+def _score(plan, items: list[tuple[Any, dict[str, Any], int | None]], tracker, deadline,
+           say) -> list[Candidate]:
+    """Candidates (prep, values, lookback): each the reference model, REFERENCE_SEEDS seeds as
+    members of one graph; the candidates train at once, --jobs of them (members.fit_groups)."""
+    from .members import Member, default_jobs, fit_groups
+    from .train import Schedule
 
-    shown = {**values, **({"lookback": lookback} if lookback is not None else {})}
-    if prep.task == "forecast" and "log" not in prep.target_stats:
-        shown.pop("log", None)
-    cand = Candidate(values=shown)
-    config = {**REFERENCE, **values}
-    if prep.task == "forecast":
-        saved = prep.preprocessing
-        prep.preprocessing = {k: values[k] for k in PREPROCESSING}
-    run_id = (tracker.start_child("data", data_run_name(shown), {**shown, "reference": REFERENCE_NAME,
-                                                 "reference_seeds": REFERENCE_SEEDS})
-              if tracker is not None else None)
-    cand.run_id = run_id
-    t0 = time.perf_counter()
-    metric = plan.metric
-    error = None
-    try:
+    cands, groups, schedules, jits = [], [], [], []
+    for prep, values, lookback in items:
+        shown = {**values, **({"lookback": lookback} if lookback is not None else {})}
+        if prep.task == "forecast" and "log" not in prep.target_stats:
+            shown.pop("log", None)
+        cand = Candidate(values=shown)
+        if tracker is not None:
+            cand.run_id = tracker.start_child("data", _run_name(shown),
+                                              {**shown, "reference": REFERENCE_NAME,
+                                               "reference_seeds": REFERENCE_SEEDS})
         schedule = Schedule.for_data(prep.sizes["train"], prep.batch_size(), plan.config.epochs)
-        members = [Member(prep, plan.config.seed + i) for i in range(REFERENCE_SEEDS)]
-        scores, losses = [], []
         # XLA's compile (3-14 s, members.py) pays only over many steps: not for a short
         # explicit --epochs.
-        jit = None if schedule.epochs * schedule.steps_per_epoch >= XLA_FROM_STEPS else False
-        for res in fit_members(members, config, schedule, deadline=deadline, jit_compile=jit):
+        jits.append(None if schedule.epochs * schedule.steps_per_epoch >= XLA_FROM_STEPS
+                    else False)
+        schedules.append(schedule)
+        groups.append(([Member(prep, plan.config.seed + i) for i in range(REFERENCE_SEEDS)],
+                       {**REFERENCE, **values}))
+        cands.append(cand)
+    jobs = min(plan.config.jobs or default_jobs(), len(groups)) if groups else 1
+    outcomes = fit_groups(groups, schedules, jobs=jobs, deadline=deadline, jit_compile=jits,
+                          errors="return") if groups else []
+    for cand, (members, _), outcome in zip(cands, groups, outcomes):
+        _record(plan, cand, members[0].prep, outcome, tracker, say)
+    return cands
+
+
+def _run_name(shown: dict[str, Any]) -> str:
+    from .tracking import data_run_name
+
+    return data_run_name(shown)
+
+
+def _record(plan, cand: Candidate, prep, outcome, tracker, say) -> None:
+    """A candidate's scores from its members' results (or its error), logged and shown."""
+    from .space import user_units
+    from .tracking import summary_key
+    from .train import summary_metrics
+
+    metric = plan.metric
+    error = None
+    if isinstance(outcome, Exception):  # a candidate that cannot train is not chosen
+        error = f"{type(outcome).__name__}: {outcome}"
+    else:
+        scores, losses = [], []
+        for res in outcome:
             h = user_units(prep, res.history)
             s = summary_metrics({"val_loss": h["val_loss"], f"val_{metric}": h[f"val_{metric}"]},
                                 metric)
             value = s.get(summary_key(metric))
             scores.append(float(value) if value is not None and math.isfinite(value) else math.nan)
             losses.append(float(s["best_val_loss"]))
+            cand.seconds += res.seconds
         cand.scores = scores
-        cand.score = _median(scores)
+        cand.score = _median(scores, greater_is_better=plan.greater_is_better)
         cand.val_loss = _median(losses)
-    except Exception as e:  # noqa: BLE001 - a candidate that cannot train is not chosen
-        error = f"{type(e).__name__}: {e}"
-    finally:
-        if prep.task == "forecast":
-            prep.preprocessing = saved
-    cand.seconds = time.perf_counter() - t0
     if tracker is not None:
-        tracker.log_metrics(run_id, {"score": cand.score, "val_loss": cand.val_loss,
-                                     summary_key(metric): cand.score,
-                                     "train_seconds": cand.seconds})
+        tracker.log_metrics(cand.run_id, {"score": cand.score, "val_loss": cand.val_loss,
+                                          summary_key(metric): cand.score,
+                                          "train_seconds": cand.seconds})
         for i, s in enumerate(cand.scores):
-            tracker.log_metrics(run_id, {"seed_score": s}, step=i)
-        tracker.end_child(run_id, "FAILED" if error else "FINISHED", error)
-    say("data_candidate", {"values": shown, "score": cand.score, "metric": metric,
+            tracker.log_metrics(cand.run_id, {"seed_score": s}, step=i)
+        tracker.end_child(cand.run_id, "FAILED" if error else "FINISHED", error)
+    say("data_candidate", {"values": cand.values, "score": cand.score, "metric": metric,
                            "seconds": cand.seconds, "error": error})
-    return cand
 
 
-def _median(values: list[float]) -> float | None:
+def _median(values: list[float], greater_is_better: bool = False) -> float | None:
     finite = [v for v in values if math.isfinite(v)]
     # A failed seed counts as the worst: the median of 3 with one failure is the worse of two.
     if not finite:
         return None
-    return float(np.median(values)) if len(finite) == len(values) else float(max(finite))
+    if len(finite) == len(values):
+        return float(np.median(values))
+    return float(min(finite) if greater_is_better else max(finite))
 
 
 # -- applying a choice ----------------------------------------------------------------------

@@ -94,3 +94,13 @@ def test_a_resumed_fit_takes_the_choice_it_logged_and_trains_nothing(tmp_path, d
         assert plan.prep.preprocessing == {"scaling": "diff", "log": True, "linear": False}
     finally:
         tracker.finish_fit()
+
+
+def test_a_failed_reference_seed_counts_as_the_worst_whichever_way_the_metric_points():
+    from cellpick.datalevel import _median
+
+    nan = float("nan")
+    assert _median([3.0, nan, 1.0]) == 3.0  # an error (lower is better): the worse of two
+    assert _median([0.9, nan, 0.7], greater_is_better=True) == 0.7  # an accuracy
+    assert _median([0.9, 0.8, 0.7], greater_is_better=True) == 0.8
+    assert _median([nan, nan, nan]) is None
