@@ -46,8 +46,10 @@ def grid_size(dims: list[tuple[str, list]]) -> int:
 
 def candidate_list(dims: list[tuple[str, list]], budget: int, seed: int) -> list[dict[str, Any]]:
     """The first `budget` configurations every cell tries, in order: the whole grid (in grid
-    order) when `budget` covers it, else `budget` distinct grid points of a scrambled Sobol
-    sequence seeded with `seed` (each coordinate u in [0, 1) picks value floor(u * n))."""
+    order) when `budget` covers it, else the defaults (each hyperparameter's first value, a
+    Boolean off: the cheapest configuration, and a one-trial search's only one) followed by
+    `budget - 1` more distinct grid points of a scrambled Sobol sequence seeded with `seed`
+    (each coordinate u in [0, 1) picks value floor(u * n))."""
     names = [n for n, _ in dims]
     sizes = [len(v) for _, v in dims]
     total = grid_size(dims)
@@ -64,8 +66,10 @@ def _sobol_picks(sizes: list[int], budget: int, seed: int) -> list[tuple[int, ..
     from scipy.stats import qmc
 
     free = [j for j, s in enumerate(sizes) if s > 1]
-    picks: list[tuple[int, ...]] = []
-    seen = set()
+    picks: list[tuple[int, ...]] = [(0,) * len(sizes)]  # the defaults first
+    seen = set(picks)
+    if len(picks) == budget:
+        return picks
     # 2^m points (Sobol's balance needs a power of two), 4x the budget: enough distinct grid
     # points for any budget below the grid size; the grid order fills up if ever not.
     m = max(1, math.ceil(math.log2(4 * budget)))

@@ -94,8 +94,10 @@ class _Progress:
                   f"input {_shape(info['input'])}{window}{patches}")
         cand = info.get("candidates") or {}
         listed = {"grid": f" (the whole grid of {cand.get('grid')}, the same for every cell)",
-                  "quasi-random": f" (the same quasi-random {cand.get('per_cell')} of a grid of "
-                                  f"{cand.get('grid')} for every cell)"}.get(cand.get("kind"), "")
+                  "quasi-random": f" (the same {cand.get('per_cell')} of a grid of "
+                                  f"{cand.get('grid')} for every cell: the defaults"
+                                  + (", then quasi-random)" if cand.get("per_cell", 1) > 1
+                                     else ")")}.get(cand.get("kind"), "")
         self.echo(f"search: {','.join(info['cells'])} x units {info['units']} x layers {info['layers']}; "
                   f"{info['tuner']} tuner, {info['max_trials']} trials per cell{listed}, up to "
                   f"{info['epochs']} epochs (patience {info['patience']}); metric {info['metric']} "

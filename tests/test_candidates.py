@@ -31,13 +31,18 @@ def test_a_smaller_budget_gets_distinct_grid_points_fixed_by_the_seed(budget):
     assert listed == candidate_list(DIMS, budget, seed=7)  # the same list every time
 
 
-def test_the_quasi_random_subset_spreads_over_every_dimension_and_follows_the_seed():
+def test_the_defaults_come_first_then_a_quasi_random_subset_that_follows_the_seed():
     listed = candidate_list(DIMS, 8, seed=3)
-    # Sobol: 8 points balance every binary dimension (4 of each value) and cover every width.
+    # The defaults (each first value): the cheapest configuration, a one-trial search's only one.
+    assert listed[0] == {"cell": "gru", "units": 8, "layers": 1, "dropout": 0.0,
+                         "learning_rate": 1e-3}
+    assert candidate_list(DIMS, 1, seed=3) == listed[:1] == candidate_list(DIMS, 1, seed=9)
+    # The rest spreads: 8 points balance every binary dimension and cover every width.
     for name, values in DIMS[2:]:
         assert sorted(c[name] for c in listed) == sorted(values * 4), name
     assert {c["units"] for c in listed} == {8, 16, 32, 64}
     assert candidate_list(DIMS, 8, seed=4) != listed
+    assert candidate_list(DIMS, 8, seed=4)[0] == listed[0]
 
 
 def _search(plan, tracker, tmp_path, cells, max_trials, name, units=(4, 8)):
