@@ -23,6 +23,12 @@ def tiny(**extra) -> dict:
             **extra}
 
 
+# The data-level choices given, so a forecast fit trains no data-level stage: for the tests
+# that are not about that stage (test_fit_e2e's and test_mlflow_ui's airline fits run it).
+DATA_LEVEL = {"scaling": "relative", "log": False, "linear": True}
+DATA_LEVEL_ARGS = ["--scaling", "relative", "--no-log", "--linear"]
+
+
 @pytest.fixture(autouse=True)
 def _no_inherited_tracking_uri(monkeypatch):
     """mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI; keep one test's store out of the next."""

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cellpick.cli import app
+from conftest import DATA_LEVEL_ARGS
 
 runner = CliRunner()
 TINY = ["--units", "8", "--layers", "1", "--max-trials", "1", "--epochs", "1", "--folds", "2",
@@ -66,7 +67,8 @@ def test_recipe_unknown_key_names_file_line_and_valid_keys(tmp_path):
 def test_fit_json_then_predict_and_report(tmp_path, monkeypatch, data_dir):
     monkeypatch.chdir(tmp_path)  # the embedded default store lands in ./mlruns
     result = runner.invoke(app, ["fit", str(data_dir / "airline_train.csv"), "--horizon", "12",
-                                 "--lookback", "24", "--cells", "gru", *TINY, "--json"])
+                                 "--lookback", "24", "--cells", "gru", *TINY, *DATA_LEVEL_ARGS,
+                                 "--json"])
     assert result.exit_code == 0, result.output + result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["winner"] == "gru" and summary["tracking_uri"] == "sqlite:///mlruns/mlflow.db"

@@ -19,13 +19,15 @@ from pathlib import Path
 import pytest
 
 from cellpick.config import FitConfig
+from conftest import DATA_LEVEL, DATA_LEVEL_ARGS
 from cellpick.errors import ConfigError
 from cellpick.distributed import free_port, stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 300  # seconds for the whole distributed fit (2 shared CPU cores, 4 TensorFlow processes)
 OPTIONS = ["--cells", "gru,rnn", "--units", "8", "--layers", "1", "--max-trials", "2",
-           "--epochs", "2", "--folds", "2", "--seeds", "1", "--horizon", "12", "--lookback", "24"]
+           "--epochs", "2", "--folds", "2", "--seeds", "1", "--horizon", "12", "--lookback", "24",
+           *DATA_LEVEL_ARGS]
 
 pytestmark = pytest.mark.skipif(os.environ.get("CELLPICK_SKIP_DISTRIBUTED") == "1",
                                 reason="CELLPICK_SKIP_DISTRIBUTED=1")
@@ -186,7 +188,7 @@ def test_worker_waiting_for_a_finished_cell_moves_on(tmp_path, data_dir, monkeyp
     monkeypatch.chdir(tmp_path)
     port = free_port(consecutive=2)
     config = FitConfig(data=str(data_dir / "airline_train.csv"), cells="gru,rnn", units="8",
-                       layers="1", max_trials=2, epochs=2, seeds=1, horizon=12, lookback=24,
+                       layers="1", max_trials=2, epochs=2, seeds=1, horizon=12, lookback=24, **DATA_LEVEL,
                        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", role="worker",
                        oracle=f"127.0.0.1:{port}").validate()
     chief = Tracker(config.tracking_uri, "airline_train")  # a chief that serves no oracle

@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 import cellpick
 from cellpick.cli import app
 from cellpick.distributed import free_port
+from conftest import DATA_LEVEL, DATA_LEVEL_ARGS
 
 BUDGET = {"cells": "gru", "units": "8", "layers": "1", "max_trials": 1, "epochs": 2, "folds": 2,
           "seeds": 1}
@@ -42,7 +43,8 @@ def store(tmp_path_factory):
 def airline(store, data_dir):
     root, uri = store
     result = cellpick.fit(data_dir / "airline_train.csv", horizon=12, lookback=24, onnx=True,
-                          register=FORECAST, tracking_uri=uri, out=str(root / "airline"), **BUDGET)
+                          register=FORECAST, tracking_uri=uri, out=str(root / "airline"), **BUDGET,
+                          **DATA_LEVEL)
     values = pd.read_csv(data_dir / "airline_train.csv")["value"].to_numpy("float32")
     x = np.stack([values[i : i + 24] for i in (0, 40, 80, 108)])[:, :, None]
     return result, x, values
@@ -186,7 +188,7 @@ def test_each_registered_fit_is_a_new_version_tagged_with_the_verdict(airline, s
     cli = runner.invoke(app, ["fit", str(data_dir / "airline_train.csv"), "--horizon", "12",
                               "--lookback", "24", "--cells", "gru", "--units", "8", "--layers", "1",
                               "--max-trials", "1", "--epochs", "2", "--folds", "2", "--seeds", "1",
-                              "--test-size", "0.2", "--register", FORECAST, "--onnx",
+                              "--test-size", "0.2", "--register", FORECAST, "--onnx", *DATA_LEVEL_ARGS,
                               "--tracking-uri", uri, "--out", str(out), "--json", "--quiet"])
     assert cli.exit_code == 0, cli.output + cli.stderr
     summary = json.loads(cli.stdout.strip().splitlines()[-1])

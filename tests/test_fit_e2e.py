@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import cellpick
-from conftest import tiny
+from conftest import DATA_LEVEL, tiny
 
 
 def _fit(tmp_path_factory, name, data, **options):
@@ -322,7 +322,7 @@ def test_36_sequences_are_judged_over_folds_not_a_handful_of_validation_samples(
     root = tmp_path_factory.mktemp("gp36")
     small.to_csv(root / "gp36.csv", index=False)
     _, _, result = _fit(tmp_path_factory, "gp36-fit", root / "gp36.csv",
-                        **tiny(target="label", cells="gru,rnn", folds=3))
+                        **tiny(target="label", cells="gru,rnn", folds=3, patch=6))
     v = result.verdict
     assert v["test_size"] == 0 and v["resampling"]["n_validated"] == 36  # no sample given up
     assert (v["resampling"]["folds"], v["resampling"]["seeds"]) == (3, 2)
@@ -341,7 +341,7 @@ def test_export_best_writes_a_winning_linear_baseline_in_the_same_layout(tmp_pat
     """Two epochs of a GRU-8 cannot forecast airline; ridge on the same windows can: with
     --export best the ridge baseline is exported, takes the same raw windows and predicts."""
     _, _, result = _fit(tmp_path_factory, "best", data_dir / "airline_train.csv",
-                        **tiny(horizon=12, lookback=24, cells="gru", export="best"))
+                        **tiny(horizon=12, lookback=24, cells="gru", export="best", **DATA_LEVEL))
     v = result.verdict
     assert result.exported == "baseline" and v["export"]["kind"] == "baseline"
     name = v["export"]["baseline"]

@@ -15,6 +15,7 @@ import pytest
 
 import cellpick
 from cellpick.errors import DataError
+from conftest import DATA_LEVEL
 
 LEVELS = {"a": 0.0, "b": 100.0, "c": 200.0}
 POSITIVE, NEGATIVE = ("great", "wonderful", "superb", "lovely"), ("awful", "boring", "dreadful", "poor")
@@ -103,7 +104,7 @@ def reviews_frame(n: int = 120, seed: int = 2, regress: bool = False) -> pd.Data
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory):
     return _fit(tmp_path_factory, "panel", panel_frame(), target="value", horizon=3,
-                lookback=14, epochs=15)
+                lookback=14, epochs=15, **DATA_LEVEL)
 
 
 @pytest.fixture(scope="module")
