@@ -39,8 +39,9 @@ def _trial_runs(uri: str, status: str | None = None):
 
 def test_time_budget_stops_search_at_a_round_and_keeps_cells_equal(tmp_path):
     budget = 60
-    result = cellpick.fit(AIRLINE, horizon=12, lookback=24, cells="gru,rnn", units="8", layers="1",
-                          **DATA_LEVEL, max_trials=30, epochs=20, folds=2, seeds=3, time_budget=f"{budget}s",
+    # A grid of 16 per cell (the data-level choices given): more than 60 s can train.
+    result = cellpick.fit(AIRLINE, horizon=12, lookback=24, cells="gru,rnn", units="8,16",
+                          layers="1,2", **DATA_LEVEL, max_trials=30, epochs=20, folds=2, seeds=3, time_budget=f"{budget}s",
                           tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", out=str(tmp_path / "m"))
     info = result.verdict["budget"]
     assert info["cut_short"] and info["trials_per_cell"] < 30
