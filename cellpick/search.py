@@ -137,17 +137,7 @@ def _tuner_class(kind: str):
             ok = trial.status == "COMPLETED" and cp["history"]
             summary = summary_metrics(history, metric) if ok else {}
             error = None if ok else (trial.message or "trial ended without training")
-            row = {
-                "trial_id": trial.trial_id, "name": cp["name"], "cell": hp["cell"],
-                "units": hp["units"], "layers": hp["layers"],
-                **{k: v for k, v in hp.items() if k not in ("cell", "units", "layers") + TUNER_KEYS},
-                "score": summary.get(summary_key(metric)),
-                "best_val_loss": summary.get("best_val_loss"),
-                "epochs": len(cp["history"]), "n_params": cp["n_params"],
-                "train_seconds": round(seconds, 3), "status": "COMPLETED" if ok else "FAILED",
-                "error": error.strip().splitlines()[-1] if error else None,
-                "run_id": cp["run_id"],
-            }
+            row = _trial_row(trial, cp, summary.get(summary_key(metric)), summary, seconds, error)
             cp["result"].trials.append(row)
             cp["result"].curves[cp["name"]] = {"cell": hp["cell"], "val_loss": history["val_loss"]}
             tracker = cp["tracker"]
@@ -159,6 +149,21 @@ def _tuner_class(kind: str):
             cp["progress"]("trial_end", row)
 
     return TrackedTuner
+
+
+def _trial_row(trial, cp: dict, score, summary: dict, seconds: float, error: str | None) -> dict:
+    """One trial's record (SearchResult.trials): its values, score, cost and status."""
+    hp = trial.hyperparameters.values
+    return {
+        "trial_id": trial.trial_id, "name": cp["name"], "cell": hp["cell"],
+        "units": hp["units"], "layers": hp["layers"],
+        **{k: v for k, v in hp.items() if k not in ("cell", "units", "layers") + TUNER_KEYS},
+        "score": score, "best_val_loss": summary.get("best_val_loss"),
+        "epochs": len(cp["history"]), "n_params": cp["n_params"],
+        "train_seconds": round(seconds, 3), "status": "FAILED" if error else "COMPLETED",
+        "error": error.strip().splitlines()[-1] if error else None,
+        "run_id": cp["run_id"],
+    }
 
 
 def _train_on_members(tuner, trial) -> dict[str, float]:

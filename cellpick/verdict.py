@@ -436,15 +436,7 @@ def decide(
     best = ranked[0]
     if not math.isfinite(summary[best.cell][0]):
         raise ConfigError("no cell has a finite score: every unit of every cell failed.")
-    if n_validated is None:  # a folds.Resampling (or its dict) knows how many it scored
-        n_validated = (resampling.get("n_validated") if isinstance(resampling, dict)
-                       else getattr(resampling, "n_validated", None))
-    if rope is None:
-        rope = default_rope(metric, summary[best.cell][0], n_validated)
-    if not (isinstance(rope, (int, float)) and math.isfinite(rope) and rope >= 0):
-        raise ConfigError(f"The 'rope' option must be a number >= 0 in {metric_label(metric)} "
-                          f"units. Got {rope!r} instead.")
-    rope = float(rope)
+    rope = _rope(rope, metric, summary[best.cell][0], n_validated, resampling)
 
     def comp(a: str, b: str, ma, mb) -> dict:
         return compare(ma, mb, greater_is_better, rope=rope, design=design, a_name=a,
@@ -494,6 +486,19 @@ def decide(
         baseline_ci95={k: list(base_summary[k][1]) for k in base} if base else None,
         standing=_standing(winner, best, status),
     )
+
+
+def _rope(rope, metric: str, best_mean: float, n_validated: int | None, resampling) -> float:
+    """The ROPE given (checked), else `default_rope` for the best cell's mean."""
+    if n_validated is None:  # a folds.Resampling (or its dict) knows how many it scored
+        n_validated = (resampling.get("n_validated") if isinstance(resampling, dict)
+                       else getattr(resampling, "n_validated", None))
+    if rope is None:
+        rope = default_rope(metric, best_mean, n_validated)
+    if not (isinstance(rope, (int, float)) and math.isfinite(rope) and rope >= 0):
+        raise ConfigError(f"The 'rope' option must be a number >= 0 in {metric_label(metric)} "
+                          f"units. Got {rope!r} instead.")
+    return float(rope)
 
 
 def _standing(winner: CellResult, best: CellResult, status: dict[str, str]) -> dict[str, str]:
