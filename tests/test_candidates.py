@@ -81,9 +81,11 @@ def test_every_cell_tries_the_same_list_and_results_do_not_change_it(tracker, tm
     first = _search(plan, tracker, tmp_path, ["gru", "rnn"], 2, "a")
     gru, rnn = _configs(first, "gru"), _configs(first, "rnn")
     assert len(gru) == 2 and gru == rnn
+    from cellpick.space import DROPOUTS, LEARNING_RATES
+
     expected = candidate_list(
-        [("units", [4, 8]), ("layers", [1, 2]), ("dropout", [0.0, 0.2]),
-         ("learning_rate", [1e-3, 3e-3])], 2, seed=5)
+        [("units", [4, 8]), ("layers", [1, 2]), ("dropout", DROPOUTS),
+         ("learning_rate", LEARNING_RATES)], 2, seed=5)
     assert [{k: c[k] for k in ("units", "layers", "dropout", "learning_rate")} for c in gru] \
         == expected
     # Other results (another lookback: other data, other scores): the list is the same.
