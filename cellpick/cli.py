@@ -125,7 +125,8 @@ class _Progress:
         shown = " ".join(f"{k}={_word(v)}" for k, v in info["values"].items())
         score = ("FAILED: " + info["error"] if info.get("error") else
                  f"{self.metric} {info['score']:.4g}" if info["score"] is not None else "no score")
-        self.echo(f"[data  ] {shown}  {score} (median of 3 seeds)  {info['seconds']:.1f}s  "
+        self.echo(f"[data  ] {shown}  {score} (median of {info.get('units', 3)} folds)  "
+                  f"{info['seconds']:.1f}s  "
                   f"{self._elapsed()}")
 
     def _on_distributed(self, info: dict) -> None:
@@ -164,8 +165,9 @@ class _Progress:
 
     def _on_stage(self, info: dict) -> None:
         if info["name"] == "data":
-            self.echo(f"data-level: {info['fits']} fits of {info['reference']} x {info['seeds']} "
-                      f"seeds on the search split: " + "; then ".join(info["steps"]))
+            self.echo(f"data-level: {info['fits']} fits of {info['reference']} on "
+                      f"{info['units']} of the verdict's {info['unit_word']}: "
+                      + "; then ".join(info["steps"]))
         elif info["name"] == "verdict":
             at_once = f" ({info['jobs']} cells at once, --jobs)" if info.get("jobs", 1) > 1 else ""
             self.echo(f"verdict: training the best configuration of {', '.join(info['cells'])} "
@@ -190,7 +192,7 @@ def _word(v) -> str:
 
 def _data_plan(planned: dict) -> str:
     """The dry run's line for the data-level stage (datalevel.planned)."""
-    from .datalevel import FLAGS, REFERENCE_NAME, REFERENCE_SEEDS
+    from .datalevel import FLAGS, REFERENCE_NAME, REFERENCE_UNITS
 
     given = f"; given: {', '.join(FLAGS[n] for n in planned['given'])}" if planned["given"] else ""
     if not planned["names"]:
@@ -198,7 +200,7 @@ def _data_plan(planned: dict) -> str:
     if not planned["fits"]:
         return f"data-level: nothing to train (defaults or options){given}"
     return (f"data-level: {'; then '.join(planned['steps'])} ({planned['fits']} fits of "
-            f"{REFERENCE_NAME} x {REFERENCE_SEEDS} seeds on the search split){given}")
+            f"{REFERENCE_NAME} on {REFERENCE_UNITS} of the verdict's folds){given}")
 
 
 def _shape(shape) -> str:

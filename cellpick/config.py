@@ -108,8 +108,8 @@ class FitConfig:
     patch: int | None = _opt(None, "Steps per patch for fixed-length sequences (default: chosen "
                                    "by the data-level stage from about 25 patches from 64 steps "
                                    "up; 1: off).")
-    # Data-level choices (datalevel.py): None = chosen on the search split by a small
-    # reference model before the cells are searched; a value here skips that choice.
+    # Data-level choices (datalevel.py): None = chosen on three of the verdict's folds by a
+    # small reference model before the cells are searched; a value here skips that choice.
     scaling: str | None = _opt(None, "Forecast target scaling: global | relative | diff (default: "
                                      "chosen by the data-level stage).")
     log: bool | None = _opt(None, "Forecast in logs (strictly positive targets only; default: "

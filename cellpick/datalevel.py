@@ -3,14 +3,22 @@
 Which target scaling, whether logs, whether a linear path, which lookback (forecasts) and
 which patch size (long fixed-length sequences) matter more than the cell or its width. Left
 in every cell's search they were drawn by luck, trial by trial, and the verdict compared
-lucky draws. Here they are settled first, on the search split (never the verdict's folds,
-never the test split), by one small fixed reference model trained like a trial on the
-members engine: GRU-16, one layer, dropout 0, learning rate 1e-3, REFERENCE_SEEDS seeds as
-members of one graph. A candidate's score is the median over the seeds of the task metric
-at each seed's best validation round, so a choice is not one seed's luck; ties go to the
-lower median validation loss, then to the earlier candidate (the default). The choice is
-then fixed for every cell (space.hypermodel: hp.Fixed) and for the ridge baseline
-(baselines._ridge_space).
+lucky draws. Here they are settled first (never on the test split) by one small fixed
+reference model: GRU-16, one layer, dropout 0, learning rate 1e-3, trained on the members
+engine on REFERENCE_UNITS of the verdict's resampling units (repetition 0, one seed each:
+the latest rolling origins of a series, the first folds of sequences), early-stopped on each
+unit's inner validation part and scored on its scoring block. A candidate's score is the
+median over the units; ties go to the lower median validation loss, then to the earlier
+candidate (the default). The choice is then fixed for every cell (space.hypermodel:
+hp.Fixed) and for the ridge baseline (baselines._ridge_space).
+
+Why folds and not the search split with three seeds (the first design): on airline the
+search split's 15 validation windows chose global scaling for --seed 3, 4 and 5 (median MAE
+23.8 against 25.0-27.9 relative), and every cell then scored 46-62 cross-validated against
+22-31 with the relative or differenced scaling of seeds 1 and 2: the split's variance is
+larger than the seed's (bench/RESULTS.md, "Stability"). Three folds cost what three seeds
+did. The choice is made on folds the verdict also scores: an optimism every cell shares,
+like the search's own choice of configuration (the report says so).
 
 What is tried (an option the user set skips its choice; `planned` lists it). Forecasts: one
 choice at a time, each against the best so far (coordinate-wise: 3 + 1 + 1 + 2 fits at most
@@ -29,7 +37,7 @@ Text, variable-length sequences and short fixed-length ones have no data-level c
 
 With --time-budget the stage takes at most BUDGET_SHARE of it (later candidates are skipped).
 Each candidate is an MLflow child run (role `data`: its values as params, its median score,
-median validation loss and per-seed scores as metrics); the chosen values go on the parent
+median validation loss and per-unit scores, `unit_score`, as metrics); the chosen values go on the parent
 run as `chosen.<name>` params, from which a resumed fit and a distributed worker read them.
 """
 from __future__ import annotations
@@ -43,7 +51,7 @@ import numpy as np
 
 REFERENCE = {"cell": "gru", "units": 16, "layers": 1, "dropout": 0.0, "learning_rate": 1e-3}
 REFERENCE_NAME = "GRU-16"
-REFERENCE_SEEDS = 3
+REFERENCE_UNITS = 3  # of the verdict's resampling units (repetition 0), one seed each
 BUDGET_SHARE = 0.25  # of --time-budget, at most, for this stage
 XLA_FROM_STEPS = 400  # gradient steps per reference fit from which members.py's XLA is used
 # The options that override each choice, as the progress line names them.
@@ -55,9 +63,9 @@ PREPROCESSING = ("scaling", "log", "linear")
 @dataclass
 class Candidate:
     values: dict[str, Any]  # the data-level values this candidate sets
-    score: float | None = None  # median over the reference seeds of the task metric
+    score: float | None = None  # median over the reference units of the task metric
     val_loss: float | None = None  # median best validation loss
-    scores: list[float] = field(default_factory=list)  # per seed
+    scores: list[float] = field(default_factory=list)  # per unit (its scoring block)
     seconds: float = 0.0
     run_id: str | None = None
 
@@ -78,8 +86,9 @@ class DataChoice:
 
     def to_dict(self) -> dict[str, Any]:
         return {"values": self.values, "decided": self.decided, "given": self.given,
-                "reference": {**REFERENCE, "seeds": REFERENCE_SEEDS},
-                "chosen_on": "the search split (train -> validation)",
+                "reference": {**REFERENCE, "units": REFERENCE_UNITS},
+                "chosen_on": "the scoring blocks of the verdict's first repetition: the "
+                             "latest origins of a series, the first folds of sequences",
                 "candidates": [c.to_dict() for c in self.candidates]}
 
     def line(self) -> str:
@@ -198,7 +207,8 @@ def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] 
         return plan, DataChoice(values={}, decided=[], given=[])
     if todo["fits"]:
         say("stage", {"name": "data", "fits": todo["fits"], "reference": REFERENCE_NAME,
-                      "seeds": REFERENCE_SEEDS, "steps": todo["steps"]})
+                      "units": len(reference_units(plan)), "steps": todo["steps"],
+                      "unit_word": "origins" if plan.prep.task == "forecast" else "folds"})
     # With --time-budget the stage gets at most BUDGET_SHARE of it: candidates not started
     # by then are skipped (the best so far is kept), the running fit stops at a round.
     deadline = budget.start + BUDGET_SHARE * budget.seconds if budget else None
@@ -240,7 +250,7 @@ def _forecast(plan, tried, tracker, deadline, say) -> dict[str, Any]:
                 other = plan if lb == lb0 else plan_with(plan, lookback=lb)
             except Exception:  # noqa: BLE001
                 continue
-            items.append((other.prep, {k: values[k] for k in PREPROCESSING}, lb))
+            items.append((other, {k: values[k] for k in PREPROCESSING}, lb))
         return _score(plan, items, tracker, deadline, say)
 
     if sum(len(options) for _, options in steps) > 0:
@@ -289,8 +299,8 @@ def _patch(plan, tried, tracker, deadline, say) -> dict[str, Any]:
     patches = _patches(plan)
     if len(patches) == 1:
         return {"patch": patches[0]}
-    items = [(plan_with(plan, patch=p).prep if p != plan.prep.patch else plan.prep,
-              {"patch": p}, None) for p in patches]
+    items = [(plan_with(plan, patch=p) if p != plan.prep.patch else plan, {"patch": p}, None)
+             for p in patches]
     return {"patch": int(_pick(_score(plan, items, tracker, deadline, say), plan,
                                tried).values["patch"])}
 
@@ -312,15 +322,27 @@ def _pick(candidates: list[Candidate], plan, tried: list[Candidate]) -> Candidat
     return min(enumerate(candidates), key=key)[1]
 
 
+def reference_units(plan) -> list:
+    """The resampling units the reference model is scored on: REFERENCE_UNITS of the verdict's
+    units of repetition 0 (one seed each), the latest origins of a series (the most training
+    data) or the first folds of sequences."""
+    units = [u for u in plan.resampling.units if u.repeat == 0]
+    if plan.prep.task == "forecast":
+        return sorted(units, key=lambda u: u.fold)[-REFERENCE_UNITS:]
+    return units[:REFERENCE_UNITS]
+
+
 def _score(plan, items: list[tuple[Any, dict[str, Any], int | None]], tracker, deadline,
            say) -> list[Candidate]:
-    """Candidates (prep, values, lookback): each the reference model, REFERENCE_SEEDS seeds as
-    members of one graph; the candidates train at once, --jobs of them (members.fit_groups)."""
+    """Candidates (plan, values, lookback): each the reference model trained on
+    `reference_units` of its plan as members of one graph (one seed each), scored on each
+    unit's scoring block; the candidates train at once, --jobs of them (members.fit_groups)."""
+    from .crossval import unit_schedule
     from .members import Member, default_jobs, fit_groups
-    from .train import Schedule
 
-    cands, groups, schedules, jits = [], [], [], []
-    for prep, values, lookback in items:
+    cands, groups, schedules, jits, units_of = [], [], [], [], []
+    for cplan, values, lookback in items:
+        prep = cplan.prep
         shown = {**values, **({"lookback": lookback} if lookback is not None else {})}
         if prep.task == "forecast" and "log" not in prep.target_stats:
             shown.pop("log", None)
@@ -328,21 +350,23 @@ def _score(plan, items: list[tuple[Any, dict[str, Any], int | None]], tracker, d
         if tracker is not None:
             cand.run_id = tracker.start_child("data", _run_name(shown),
                                               {**shown, "reference": REFERENCE_NAME,
-                                               "reference_seeds": REFERENCE_SEEDS})
-        schedule = Schedule.for_data(prep.sizes["train"], prep.batch_size(), plan.config.epochs)
+                                               "reference_units": REFERENCE_UNITS})
+        units = reference_units(cplan)
+        schedule = unit_schedule(cplan)
         # XLA's compile (3-14 s, members.py) pays only over many steps: not for a short
         # explicit --epochs.
         jits.append(None if schedule.epochs * schedule.steps_per_epoch >= XLA_FROM_STEPS
                     else False)
         schedules.append(schedule)
-        groups.append(([Member(prep, plan.config.seed + i) for i in range(REFERENCE_SEEDS)],
+        groups.append(([Member(u.prep, plan.config.seed + i) for i, u in enumerate(units)],
                        {**REFERENCE, **values}))
+        units_of.append(units)
         cands.append(cand)
     jobs = min(plan.config.jobs or default_jobs(), len(groups)) if groups else 1
     outcomes = fit_groups(groups, schedules, jobs=jobs, deadline=deadline, jit_compile=jits,
                           errors="return") if groups else []
-    for cand, (members, _), outcome in zip(cands, groups, outcomes):
-        _record(plan, cand, members[0].prep, outcome, tracker, say)
+    for cand, units, outcome in zip(cands, units_of, outcomes):
+        _record(plan, cand, units, outcome, tracker, say)
     return cands
 
 
@@ -352,9 +376,12 @@ def _run_name(shown: dict[str, Any]) -> str:
     return data_run_name(shown)
 
 
-def _record(plan, cand: Candidate, prep, outcome, tracker, say) -> None:
-    """A candidate's scores from its members' results (or its error), logged and shown."""
-    from .space import user_units
+def _record(plan, cand: Candidate, units: list, outcome, tracker, say) -> None:
+    """A candidate's scores (each unit's scoring block) and validation losses from its members'
+    results, or its error; logged and shown."""
+    from . import verdict
+    from .plan import split_predictions
+    from .space import export_model, user_units
     from .tracking import summary_key
     from .train import summary_metrics
 
@@ -364,12 +391,16 @@ def _record(plan, cand: Candidate, prep, outcome, tracker, say) -> None:
         error = f"{type(outcome).__name__}: {outcome}"
     else:
         scores, losses = [], []
-        for res in outcome:
-            h = user_units(prep, res.history)
+        for unit, res in zip(units, outcome):
+            try:
+                y, pred = split_predictions(export_model(unit.prep, res.model), unit.prep, "score")
+                value = verdict.score(plan.dataset.task, y, pred)
+            except Exception:  # noqa: BLE001 - a unit that cannot be scored counts as failed
+                value = math.nan
+            scores.append(float(value) if math.isfinite(value) else math.nan)
+            h = user_units(unit.prep, res.history)
             s = summary_metrics({"val_loss": h["val_loss"], f"val_{metric}": h[f"val_{metric}"]},
                                 metric)
-            value = s.get(summary_key(metric))
-            scores.append(float(value) if value is not None and math.isfinite(value) else math.nan)
             losses.append(float(s["best_val_loss"]))
             cand.seconds += res.seconds
         cand.scores = scores
@@ -380,10 +411,10 @@ def _record(plan, cand: Candidate, prep, outcome, tracker, say) -> None:
                                           summary_key(metric): cand.score,
                                           "train_seconds": cand.seconds})
         for i, s in enumerate(cand.scores):
-            tracker.log_metrics(cand.run_id, {"seed_score": s}, step=i)
+            tracker.log_metrics(cand.run_id, {"unit_score": s}, step=i)
         tracker.end_child(cand.run_id, "FAILED" if error else "FINISHED", error)
     say("data_candidate", {"values": cand.values, "score": cand.score, "metric": metric,
-                           "seconds": cand.seconds, "error": error})
+                           "seconds": cand.seconds, "error": error, "units": len(units)})
 
 
 def _median(values: list[float], greater_is_better: bool = False) -> float | None:

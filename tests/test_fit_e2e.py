@@ -189,14 +189,16 @@ def test_the_data_level_choice_is_made_once_and_every_cell_and_ridge_use_it(airl
     assert set(chosen) == {"scaling", "log", "linear", "lookback"} and chosen["lookback"] == 24
     assert level["given"] == ["lookback"] and level["decided"] == ["scaling", "log", "linear"]
     # --lookback given: 3 scalings, the linear path flipped, logs flipped: 5 reference fits,
-    # each a `data` run with its values and the median of its 3 seeds' scores.
+    # each a `data` run with its values and the median of its reference units' scores.
     data = [r for r in children if r.data.tags["cellpick.role"] == "data"]
     assert len(data) == 5 == len(level["candidates"])
     assert {r.data.params["scaling"] for r in data} == {"relative", "diff", "global"}
     for run in data:
         assert run.data.params["reference"] == "GRU-16" and "score" in run.data.metrics
-        seeds = sorted(m.value for m in client.get_metric_history(run.info.run_id, "seed_score"))
-        assert len(seeds) == 3 and run.data.metrics["score"] == pytest.approx(seeds[1])
+        # tiny(): 2 folds, so 2 reference units (the median of two: their mean)
+        units = sorted(m.value for m in client.get_metric_history(run.info.run_id, "unit_score"))
+        assert len(units) == 2  # the score is shown to 4 significant digits
+        assert run.data.metrics["score"] == pytest.approx(sum(units) / 2, rel=1e-3)
     [picked] = [r for r in data if r.data.tags.get("cellpick.chosen") == "true"]
     assert {k: picked.data.params[k] for k in chosen} == {k: str(v) for k, v in chosen.items()}
     best = min(level["candidates"], key=lambda c: c["score"])
