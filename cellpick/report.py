@@ -446,8 +446,9 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
                      f"±{esc(format_score(verdict.get('rope')))} {esc(label)}. A positive "
                      "difference means <em>a</em> is better. The probabilities are posterior "
                      "probabilities, not p-values. The search chose each cell's configuration "
-                     "on its own split of the same data, so the cross-validated estimates carry "
-                     "some optimism from that choice.</p>")
+                     "on its own split of the same data, and the data-level stage its "
+                     "preprocessing on three of these folds (the same for every cell), so the "
+                     "cross-validated estimates carry some optimism from those choices.</p>")
         parts.append(_table(table.drop(columns=["test"])))  # the test is named above
     for path in plot_paths:
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
