@@ -442,13 +442,15 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
     parts.append(_leaderboard_html(df, verdict, label))
     if (table := comparison_table(verdict)) is not None:
         res = verdict.get("resampling") or {}
+        decided = (verdict.get("data_level") or {}).get("decided") or []
+        chosen = (f", and the data-level stage its {', '.join(decided)} on three of these folds "
+                  "(the same for every cell)" if decided else "")
         parts.append(f"<h2>Comparisons</h2><p>{esc(_design_text(res))}; ROPE "
                      f"±{esc(format_score(verdict.get('rope')))} {esc(label)}. A positive "
                      "difference means <em>a</em> is better. The probabilities are posterior "
                      "probabilities, not p-values. The search chose each cell's configuration "
-                     "on its own split of the same data, and the data-level stage its "
-                     "preprocessing on three of these folds (the same for every cell), so the "
-                     "cross-validated estimates carry some optimism from those choices.</p>")
+                     f"on its own split of the same data{chosen}, so the cross-validated "
+                     "estimates carry some optimism from that.</p>")
         parts.append(_table(table.drop(columns=["test"])))  # the test is named above
     for path in plot_paths:
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")

@@ -212,6 +212,9 @@ def test_the_data_level_choice_is_made_once_and_every_cell_and_ridge_use_it(airl
             {k: str(chosen[k]) for k in ("scaling", "log", "linear")}
     assert {k: result.config[k] for k in ("scaling", "log", "linear")} == \
         {k: chosen[k] for k in ("scaling", "log", "linear")}
+    # The report names the choice as a source of optimism (made on the verdict's folds).
+    report = (Path(result.export_path) / "report.html").read_text()
+    assert "the data-level stage its scaling, log, linear on three of these folds" in report
     [ridge] = [r for r in children if r.data.params.get("baseline") == "ridge"
                and r.data.tags["cellpick.role"] == "baseline"]  # not its verdict-view row
     assert (ridge.data.params["baseline.scaling"], ridge.data.params["baseline.log"]) == \
