@@ -4,6 +4,7 @@
         [--old 8dd85a5] [--extra K=V ...] [--extra-old K=V ...] [--extra-new K=V ...]
         [--ref-epochs 200] [--json PATH] [--keep DIR]
     python bench/engine.py members [--ks 1 3 5 10] [--solo 3] [--xla auto|on|off]
+    python bench/engine.py scoring [--repeats 5]
     python bench/engine.py [--ks ...]          # = members (the original invocation)
 
 ## fits: the whole default fit, old code against this checkout
@@ -40,6 +41,15 @@ Smoke run (plumbing only; its times and scores mean nothing; the old code has no
 
     PYTHONPATH=. python bench/engine.py fits --extra-new folds=2
         --extra max_trials=1 epochs=2 seeds=1 units=8 layers=1 cells=gru,rnn     (one line)
+
+## scoring: a fresh model's predictions, `predict()` against one direct call
+
+Every verdict unit and data-level candidate is scored once, on a fresh model, on a small
+block (airline: 12-24 windows; a fold of 36-150 sequences), and `model.predict` traces a new
+function for each model. For shapes like those blocks and two larger ones, `--repeats` fresh
+models each: seconds of `model.predict(x, batch_size=256)` against
+`cellpick.plan.predictions` (one call below `plan.DIRECT_BELOW` samples, else `predict`) and
+against eager calls batch by batch, and the largest difference between their outputs.
 
 ## members: K members in one graph against K separate `fit_one` trainings, airline shapes
 
@@ -137,6 +147,62 @@ def members(args: argparse.Namespace) -> int:
         print(f"| {k} | {'on' if extra['xla'] else 'off'} | {wall:.1f} | {extra['first_round_seconds']:.1f} "
               f"| {extra['round_seconds']:.3f} | {wall / k:.1f} | {k * solo:.1f} | {k * solo / wall:.1f}x "
               f"| {rel_one} | {wall / solo:.2f}x | {steps:.0f} | {loss:.4f} |")
+    return 0
+
+
+# --- scoring: predict() against a direct call --------------------------------------------
+
+# (samples, steps, features, cell, units, layers): airline's fold block, GunPoint's (patch 6)
+# and JapaneseVowels' folds, then larger sets
+SCORING_SHAPES = [(12, 24, 1, "GRU", 16, 1), (30, 25, 6, "LSTM", 32, 2), (54, 29, 12, "LSTM", 16, 1),
+                  (500, 29, 12, "LSTM", 32, 1), (2000, 29, 12, "LSTM", 32, 1),
+                  (5000, 50, 4, "GRU", 64, 2)]
+
+
+def scoring(args: argparse.Namespace) -> int:
+    _env.print_env()
+    import numpy as np
+
+    from cellpick._quiet import tensorflow
+    from cellpick.plan import DIRECT_BELOW, predictions
+
+    tf = tensorflow()
+    import keras
+
+    def model(steps, feats, cell, units, layers):
+        inp = keras.Input((steps, feats))
+        h = inp
+        for i in range(layers):
+            h = getattr(keras.layers, cell)(units, return_sequences=i < layers - 1)(h)
+        return keras.Model(inp, keras.layers.Dense(3)(h))
+
+    ways = {"predict()": lambda m, x: m.predict(x, verbose=0, batch_size=256),
+            "plan.predictions": predictions,
+            "eager calls of 256": lambda m, x: np.concatenate(
+                [np.asarray(m(tf.constant(x[s:s + 256]), training=False))
+                 for s in range(0, len(x), 256)])}
+    print(f"\nplan.DIRECT_BELOW = {DIRECT_BELOW}; median of {args.repeats} fresh models each\n")
+    print("| samples x steps x features | model | " + " | ".join(f"{w} (s)" for w in ways)
+          + " | max abs diff |")
+    print("|---|---|" + "---|" * len(ways) + "---|")
+    rng = np.random.default_rng(0)
+    for n, steps, feats, cell, units, layers in SCORING_SHAPES:
+        x = rng.random((n, steps, feats), dtype=np.float32)
+        secs = {w: [] for w in ways}
+        diff = 0.0
+        for _ in range(args.repeats):
+            outs = []
+            for w, f in ways.items():
+                m = model(steps, feats, cell, units, layers)  # fresh: predict() traces again
+                m.set_weights([np.full_like(v, 0.01) + 0.001 * np.arange(v.size).reshape(v.shape) % 0.05
+                               for v in m.get_weights()])  # the same weights for every way
+                t = time.perf_counter()
+                outs.append(np.asarray(f(m, x)))
+                secs[w].append(time.perf_counter() - t)
+            diff = max(diff, *(float(np.max(np.abs(o - outs[0]))) for o in outs))
+        print(f"| {n} x {steps} x {feats} | {cell}-{units}x{layers} | "
+              + " | ".join(f"{statistics.median(v):.3f}" for v in secs.values()) + f" | {diff:.1e} |",
+              flush=True)
     return 0
 
 
@@ -447,13 +513,15 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument("result")
         return child(ap.parse_args(argv[1:]))
     # The original invocation (`engine.py --ks 1 3 ...`) is the members mode.
-    if not argv or argv[0] not in ("fits", "members", "-h", "--help"):
+    if not argv or argv[0] not in ("fits", "members", "scoring", "-h", "--help"):
         argv = ["members", *argv]
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="mode", required=True)
     m = sub.add_parser("members", help="K members in one graph vs K separate trainings (default)")
     members_args(m)
+    s = sub.add_parser("scoring", help="a fresh model's predictions: predict() vs a direct call")
+    s.add_argument("--repeats", type=int, default=5)
     f = sub.add_parser("fits", help="whole default fits, old commit vs this checkout, interleaved")
     f.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=RECIPES)
     f.add_argument("--repeats", type=int, default=1)
@@ -466,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--keep", default=None, metavar="DIR",
                    help="work folder to keep (stores, exports, each child's output.log)")
     args = ap.parse_args(argv)
-    return fits(args) if args.mode == "fits" else members(args)
+    return {"fits": fits, "members": members, "scoring": scoring}[args.mode](args)
 
 
 if __name__ == "__main__":
