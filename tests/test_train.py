@@ -58,3 +58,21 @@ def test_patch_size_only_for_long_fixed_length_sequences():
     assert patch_size("sequence", 150, False, 500) == 150  # never more than the sequence
     assert patch_size("sequence", None, True, 8) == 1  # variable length (masked): never
     assert patch_size("window", 256, False, None) == 1 and patch_size("text", None, False, 4) == 1
+
+
+def test_predictions_call_small_blocks_and_predict_large_ones_with_the_same_outputs():
+    """plan.predictions: one direct call below DIRECT_BELOW samples (no traced predict
+    function per fresh model), predict() above it; both give predict()'s numbers."""
+    import keras
+
+    from cellpick.plan import DIRECT_BELOW, predictions
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((7, 2))
+    model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.GRU(4)(inp)))
+    rng = np.random.default_rng(0)
+    for n in (5, DIRECT_BELOW, DIRECT_BELOW + 40):
+        x = rng.normal(size=(n, 7, 2)).astype("float32")
+        got = predictions(model, x)
+        assert isinstance(got, np.ndarray) and got.shape == (n, 3)
+        np.testing.assert_allclose(got, model.predict(x, verbose=0, batch_size=256), atol=1e-5)
