@@ -15,14 +15,12 @@ from .config import FitConfig
 from .vocab import METRICS
 
 BASELINE_LIMIT = 20_000  # windows per split used for scoring and baselines (evenly spaced)
+DIRECT_BELOW = 512  # samples: score a split this small by calling the model, not predict()
 
 
 def split_arrays(prep, split: str):
     """At most BASELINE_LIMIT samples of a split, chosen before windows are materialised."""
     return prep.arrays(split, limit=BASELINE_LIMIT)
-
-
-DIRECT_BELOW = 512  # samples: score a split this small by calling the model, not predict()
 
 
 def split_predictions(model, prep, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -33,7 +31,7 @@ def split_predictions(model, prep, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 def predictions(model, x) -> np.ndarray:
     """The model's outputs for `x`. A small input (a fold's scoring block) is one direct call:
-    `predict()` traces a new function for every model, 0.2-0.35 s, against 0.08-0.14 s for
+    `predict()` traces a new function for every model, 0.2-0.35 s, against 0.08-0.16 s for
     the call (bench/engine.py scoring); a large one goes through `predict()`, whose traced
     loop is several times faster than eager calls from a few thousand samples on."""
     if isinstance(x, np.ndarray) and len(x) <= DIRECT_BELOW:
