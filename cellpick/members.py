@@ -115,6 +115,74 @@ def _padded(ds, batch_size: int):
     return ds.map(pad)
 
 
+def _stacked(models: list, members: list[Member], datasets: list, split: str):
+    """A `stacked.Stacked` forward pass for these members, or None to call the models one by
+    one: it needs two or more members with one static input shape, layers it supports and
+    (trained with validation) a val split each. Only used under XLA (without it, a
+    `tf.scan` step is slower than Keras' own loop). CELLPICK_STACK=0 turns it off
+    (benchmarks: the previous engine side by side)."""
+    import os
+
+    from .stacked import Stacked, stackable
+
+    if os.environ.get("CELLPICK_STACK") == "0" or len(models) < 2:
+        return None
+    shapes = {tuple(ds.element_spec[0].shape[1:]) for ds in datasets}
+    if len(shapes) != 1 or None in next(iter(shapes)):
+        return None
+    if split == "train" and any(m.prep.sizes.get("val", 0) == 0 for m in members):
+        return None
+    return Stacked(models) if stackable(models) else None
+
+
+class _StackedAdam:
+    """Keras' Adam (keras.optimizers.Adam.update_step, amsgrad off) for K members at once:
+    moments stacked on a member axis per variable position, one learning rate per member.
+    Elementwise, so each member's update is the one its own Adam would make; a member whose
+    `active` flag is off gets zero gradients and, stopped, rate 0 (its weights stay exactly
+    where they are, even if its loss went NaN). One update for all members instead of K
+    Keras optimizers halves the stacked step's trace and compile (airline, 15 GRU members:
+    trace and first call 17.6 s -> 7.8 s; bench/RESULTS.md "Stacked members")."""
+
+    def __init__(self, models: list, opts: list):
+        import tensorflow as tf
+
+        opt = opts[0]
+        if getattr(opt, "amsgrad", False) or any(getattr(opt, a, None) for a in ("clipnorm", "clipvalue",
+                                                                              "global_clipnorm", "weight_decay")):
+            raise ValueError("stacked members implement plain Adam only")
+        self.beta_1, self.beta_2, self.epsilon = float(opt.beta_1), float(opt.beta_2), float(opt.epsilon)
+        self.variables = [model.trainable_variables for model in models]
+        k = len(models)
+        self.m = [tf.Variable(tf.zeros((k, *v.shape)), trainable=False) for v in self.variables[0]]
+        self.v = [tf.Variable(tf.zeros((k, *v.shape)), trainable=False) for v in self.variables[0]]
+        self.rates = tf.Variable([float(o.learning_rate.numpy()) for o in opts], trainable=False)
+        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def set_lr(self, i: int, lr: float) -> None:
+        self.rates[i].assign(lr)
+
+    def lr(self, i: int) -> float:
+        return float(self.rates[i].numpy())
+
+    def apply(self, grads: list[list], active) -> None:
+        """grads[k][p]: member k's gradient for its p-th trainable variable."""
+        import tensorflow as tf
+
+        step = tf.cast(self.iterations + 1, tf.float32)
+        alpha = self.rates * tf.sqrt(1 - tf.pow(self.beta_2, step)) / (1 - tf.pow(self.beta_1, step))
+        for p, (m, v) in enumerate(zip(self.m, self.v)):
+            g = tf.stack([tf.convert_to_tensor(grads[k][p]) for k in range(len(grads))])
+            shape = [-1] + [1] * (len(g.shape) - 1)
+            g = tf.where(tf.reshape(active, shape), g, tf.zeros_like(g))
+            m.assign_add((g - m) * (1 - self.beta_1))
+            v.assign_add((tf.square(g) - v) * (1 - self.beta_2))
+            update = m * tf.reshape(alpha, shape) / (tf.sqrt(v) + self.epsilon)
+            for k, delta in enumerate(tf.unstack(update, num=len(grads))):
+                self.variables[k][p].assign_sub(delta)
+        self.iterations.assign_add(1)
+
+
 class _Group:
     """K built models and one compiled round function over their zipped streams."""
 
@@ -126,25 +194,34 @@ class _Group:
         from .space import build_model
 
         self.members = members
-        self.models, streams = [], []
+        self.models, datasets = [], []
         with _SEEDED:  # groups built in several threads (trials in parallel) take turns
             for m in members:
                 # As fit_one: the global seed decides the weights, the dropout seeds and (with
                 # the op seed) the shuffle order, so each stream is made right after its model.
                 keras.utils.set_random_seed(m.seed)
                 self.models.append(build_model(m.prep, config))
-                bs = m.prep.batch_size()
-                streams.append(_padded(m.prep.dataset(split, bs, shuffle=True, seed=m.seed), bs).repeat())
+                datasets.append(m.prep.dataset(split, m.prep.batch_size(), shuffle=True, seed=m.seed))
+        self.jit = jit_compile if jit_compile is not None else _use_xla(members)
+        self.stacked = _stacked(self.models, members, datasets, split) if self.jit else None
+        # Stacked members need one batch shape: every batch is filled up to the largest
+        # member's batch size (each member still sees exactly its own batches).
+        common = max(m.prep.batch_size() for m in members)
+        streams = [_padded(ds, common if self.stacked else m.prep.batch_size()).repeat()
+                   for m, ds in zip(members, datasets)]
         self.opts = [model.optimizer for model in self.models]  # build_model's Adam, per member
         for model, opt in zip(self.models, self.opts):
             opt.build(model.trainable_variables)
+        # Stacked members: one Adam over member-stacked state, each member's own rate.
+        self.adam = _StackedAdam(self.models, self.opts) if self.stacked is not None else None
         self.losses = [keras.losses.get(model.loss) for model in self.models]
         self.classify = [m.prep.task == "classify" for m in members]
         self.iterator = iter(tf.data.Dataset.zip(tuple(streams)).prefetch(tf.data.AUTOTUNE))
-        self.jit = jit_compile if jit_compile is not None else _use_xla(members)
-        # A stopped member's step is skipped (tf.cond), not only frozen by its zero rate.
+        # A stopped member's step is skipped (tf.cond), not only frozen by its zero rate;
+        # stacked, its gradients are zeroed (a NaN member must not move its weights).
         self.active = tf.Variable(tf.ones(len(members), tf.bool), trainable=False)
-        self._step = tf.function(self._step_py, jit_compile=self.jit)
+        self._step = tf.function(self._stacked_step_py if self.stacked else self._step_py,
+                                 jit_compile=self.jit)
         self._round = tf.function(self._round_py, reduce_retracing=True)
         # Trained with validation ("train" split): every member's val split, evaluated per round.
         self.validate = _Validator(self) if split == "train" else None
@@ -180,6 +257,28 @@ class _Group:
                                 lambda: tf.zeros((3,), tf.float32)))
         return tf.stack(rows)
 
+    def _stacked_step_py(self, batch):
+        """One gradient step of every member through the stacked forward pass: one tape, the
+        sum of the members' losses (disjoint weights: each member gets its own gradient), and
+        each member's own optimizer."""
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            preds = self.stacked([x for x, _, _ in batch], training=True)
+            rows, means = [], []
+            for i, ((_, y, w), pred) in enumerate(zip(batch, preds)):
+                loss, metric = self._per_sample(i, y, pred)
+                nb = tf.reduce_sum(w)
+                mean = tf.reduce_sum(w * tf.cast(loss, tf.float32)) / nb  # the real rows' mean
+                means.append(mean)
+                rows.append(tf.stack([mean * nb, tf.reduce_sum(w * tf.cast(metric, tf.float32)), nb]))
+            total = tf.add_n(means)
+        variables = [model.trainable_variables for model in self.models]
+        grads = tape.gradient(total, [v for vs in variables for v in vs])
+        per_member = [grads[i * len(variables[0]):(i + 1) * len(variables[0])] for i in range(len(variables))]
+        self.adam.apply(per_member, self.active)
+        return tf.stack(rows)
+
     def _member_step(self, i, batch):
         """One gradient step of member i: (loss sum, metric sum, rows) of its real rows."""
         import tensorflow as tf
@@ -202,7 +301,9 @@ class _Group:
         return self._round(tf.constant(n, tf.int64)).numpy()
 
     def set_lr(self, i: int, lr: float) -> None:
-        self.opts[i].learning_rate.assign(lr)
+        self.opts[i].learning_rate.assign(lr)  # the rate the model's optimizer ends with
+        if self.stacked is not None:
+            self.adam.set_lr(i, lr)
 
     def stop(self, i: int) -> None:
         """Freeze member i exactly (rate 0) and skip its steps from now on."""
@@ -210,6 +311,8 @@ class _Group:
         self.active[i].assign(False)
 
     def lr(self, i: int) -> float:
+        if self.stacked is not None:
+            return self.adam.lr(i)
         return float(self.opts[i].learning_rate.numpy())
 
 
@@ -221,6 +324,9 @@ class _Validator:
 
         self.group = group
         self.chunks = []
+        if group.stacked is not None:
+            self._stacked_chunks()
+            return
         for m in group.members:
             n = m.prep.sizes.get("val", 0)
             ds = m.prep.dataset("val", max(1, min(VAL_CHUNK, n)))
@@ -242,8 +348,42 @@ class _Validator:
             rows.append(total)
         return tf.stack(rows)
 
+    def _stacked_chunks(self) -> None:
+        """Stacked members: chunk j holds every member's rows j*C..(j+1)*C of its own val
+        split, filled up to C with its first row at weight 0 (one shape for every chunk)."""
+        import tensorflow as tf
+
+        arrays = []
+        for m in self.group.members:
+            batches = list(m.prep.dataset("val", VAL_CHUNK).as_numpy_iterator())
+            arrays.append((np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])))
+        longest = max(len(y) for _, y in arrays)
+        size = min(VAL_CHUNK, longest)
+        for start in range(0, longest, size):
+            rows = np.arange(start, start + size)
+            chunk = []
+            for x, y in arrays:
+                real = rows < len(y)
+                idx = np.where(real, rows, 0)
+                chunk.append((tf.constant(x[idx]), tf.constant(y[idx]), tf.constant(real.astype("float32"))))
+            self.chunks.append(tuple(chunk))
+        self._eval = tf.function(self._eval_stacked_py, jit_compile=self.group.jit)
+
+    def _eval_stacked_py(self, chunk):
+        import tensorflow as tf
+
+        preds = self.group.stacked([x for x, _, _ in chunk], training=False)
+        rows = []
+        for i, ((_, y, w), pred) in enumerate(zip(chunk, preds)):
+            loss, metric = self.group._per_sample(i, y, pred)
+            rows.append(tf.stack([tf.reduce_sum(w * tf.cast(loss, tf.float32)),
+                                  tf.reduce_sum(w * tf.cast(metric, tf.float32)), tf.reduce_sum(w)]))
+        return tf.stack(rows)
+
     def __call__(self) -> np.ndarray:
         """(K, 3): val loss sum, metric sum, samples per member."""
+        if self.group.stacked is not None:
+            return sum(self._eval(chunk).numpy() for chunk in self.chunks)
         if self.fused:
             return self._eval(self.chunks).numpy()
         # Large validation splits: one member at a time keeps the graph small.

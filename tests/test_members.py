@@ -61,6 +61,7 @@ def test_a_member_trains_as_plain_keras_would_alone_and_beside_others():
     steps = 18  # three epochs, each with its short batch; a multiple of steps_per_execution
     group = _Group([Member(prep, 7), Member(other, 8)], CLASSIFY, "train", jit_compile=True)
     alone = _Group([Member(prep, 7)], CLASSIFY, "train", jit_compile=False)
+    assert group.stacked is not None and alone.stacked is None  # both engines, one answer
     for g in (group, alone):
         g.train(steps)
     keras.utils.set_random_seed(7)

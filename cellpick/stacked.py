@@ -1,0 +1,247 @@
+"""K models of one architecture run as one graph, their recurrent and dense layers batched.
+
+members.py trains K members (seeds, folds x seeds) of one configuration together. Called one
+by one, K Keras models put K recurrent loops into the step: K loops to trace and compile,
+and K small matrix products per time step. `Stacked` walks the K models' functional graphs
+side by side instead (they are built by one `space.build_model` call each, so node j of one
+is node j of every other) and runs:
+
+- every recurrent layer (LSTM, GRU, SimpleRNN, and Bidirectional around them) of the K
+  members as one loop over time steps whose step is one batched matrix product over a
+  member axis: the members' weights are stacked at run time (`tf.stack` of each member's
+  own variables, so gradients flow back to every member's own variables and its own Adam);
+- every Dense layer as one batched product the same way;
+- every other node (input scaling with the member's own statistics, the forecast's
+  preprocessing with its own constants, dropout with its own draws, the mask) as the member's
+  own operation on the member's own tensors, exactly as its model would.
+
+A member's outputs are its model's outputs up to float summation order (tests/test_stacked.py
+checks forward passes and training against the models themselves). The Keras models stay
+the members: they hold the weights, so export, MLflow and `get_weights` see nothing new.
+
+Supported: the layers `space.build_model` creates for numeric input, with the defaults it
+uses (tanh / sigmoid, biases, GRU reset_after, no recurrent dropout, Bidirectional concat).
+Anything else (text's TextVectorization and Embedding are per member anyway, but string
+input cannot be XLA-compiled) makes `stackable` say no, and members.py calls the models one
+by one as before. bench/RESULTS.md, "Stacked members", has the measured rounds and compiles.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+_RNNS = ("LSTM", "GRU", "SimpleRNN")
+
+
+def _walk(model) -> list:
+    """The model's computing nodes in the order Keras' own `_run_through_graph` visits them."""
+    by_depth = model._nodes_by_depth
+    return [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]
+            if node.operation is not None and not node.is_input]
+
+
+def _plain_rnn(layer) -> bool:
+    """An LSTM/GRU/SimpleRNN with the defaults this module computes."""
+    name = type(layer).__name__
+    if name not in _RNNS or layer.stateful or layer.return_state or layer.unroll:
+        return False
+    cell = layer.cell
+    ok = (cell.use_bias and getattr(cell, "dropout", 0) == 0 and getattr(cell, "recurrent_dropout", 0) == 0
+          and cell.activation.__name__ == "tanh")
+    if name != "SimpleRNN":
+        ok = ok and cell.recurrent_activation.__name__ == "sigmoid"
+    if name == "GRU":
+        ok = ok and cell.reset_after
+    return ok
+
+
+def _kind(op) -> str | None:
+    """How a node runs: "rnn", "bidirectional", "dense" stacked; None as the member's own op."""
+    name = type(op).__name__
+    if name in _RNNS:
+        return "rnn" if _plain_rnn(op) else "unsupported"
+    if name == "Bidirectional":
+        ok = (op.merge_mode == "concat" and _plain_rnn(op.forward_layer) and _plain_rnn(op.backward_layer)
+              and not op.forward_layer.go_backwards and op.backward_layer.go_backwards)
+        return "bidirectional" if ok else "unsupported"
+    if name == "Dense":
+        plain = op.use_bias and not getattr(op, "lora_enabled", False) and getattr(op, "quantization_mode", None) is None
+        return "dense" if plain else None  # an unusual Dense still runs correctly per member
+    if name in ("TextVectorization", "StringLookup"):
+        return "unsupported"  # string ops: no XLA, and members.py only stacks under XLA
+    return None
+
+
+def stackable(models: list) -> bool:
+    """Whether `Stacked(models)` can run these models: same graph, supported layers."""
+    try:
+        walks = [_walk(m) for m in models]
+    except AttributeError:  # not a functional model
+        return False
+    first = walks[0]
+    if len(models[0].inputs) != 1 or len(models[0].outputs) != 1:
+        return False
+    for walk in walks[1:]:
+        if len(walk) != len(first) or any(type(a.operation) is not type(b.operation)
+                                          for a, b in zip(first, walk)):
+            return False
+    for j, node in enumerate(first):
+        kind = _kind(node.operation)
+        if kind == "unsupported":
+            return False
+        if kind is not None and any(_config(walk[j].operation) != _config(node.operation) for walk in walks[1:]):
+            return False  # a batched layer must be one layer K times (units, flags, activation)
+    return True
+
+
+def _config(layer) -> dict:
+    config = dict(layer.get_config())
+    config.pop("name", None)
+    for key in ("layer", "backward_layer"):  # Bidirectional: its wrapped layers, without names
+        if isinstance(config.get(key), dict):
+            inner = {**config[key], "config": {k: v for k, v in config[key]["config"].items() if k != "name"}}
+            config[key] = inner
+    return config
+
+
+class Stacked:
+    """Call K same-architecture functional models on K inputs as one computation."""
+
+    def __init__(self, models: list):
+        if not stackable(models):
+            raise ValueError("Stacked needs functional models of one architecture with supported layers")
+        self.models = models
+        self.walks = [_walk(m) for m in models]
+        self.kinds = [_kind(node.operation) for node in self.walks[0]]
+
+    def __call__(self, xs: list, training: bool = False) -> list:
+        """Each model's output on its own input (K tensors in, K tensors out)."""
+        from keras.src.models.functional import operation_fn
+
+        values = [{id(m.inputs[0]): x} for m, x in zip(self.models, xs)]
+        for j, kind in enumerate(self.kinds):
+            nodes = [walk[j] for walk in self.walks]
+            filled = [node.arguments.fill_in(v) for node, v in zip(nodes, values)]
+            ops = [node.operation for node in nodes]
+            if kind is None:
+                outs = [operation_fn(op, training=training)(*args, **kwargs)
+                        for op, (args, kwargs) in zip(ops, filled)]
+            elif kind == "dense":
+                outs = _dense(ops, [args[0] for args, _ in filled])
+            else:
+                outs = _recurrent(kind, ops, filled)
+            for node, v, out in zip(nodes, values, outs):
+                flat = out if isinstance(out, (list, tuple)) else [out]
+                for ref, y in zip(node.outputs, flat):
+                    v[id(ref)] = y
+        return [v[id(m.outputs[0])] for m, v in zip(self.models, values)]
+
+
+def _stack(variables) -> Any:
+    import tensorflow as tf
+
+    return tf.stack([tf.convert_to_tensor(v.value if hasattr(v, "value") else v) for v in variables])
+
+
+def _dense(layers: list, xs: list) -> list:
+    """K Dense layers on K inputs (..., in) as one batched product."""
+    import tensorflow as tf
+
+    x = tf.stack(xs)  # (K, B, ..., in)
+    shape = tf.shape(x)
+    flat = tf.reshape(x, [shape[0], -1, shape[-1]])
+    y = tf.einsum("kni,kio->kno", flat, _stack([layer.kernel for layer in layers]))
+    y = y + _stack([layer.bias for layer in layers])[:, None, :]
+    y = tf.reshape(y, tf.concat([shape[:-1], [layers[0].units]], axis=0))
+    y = layers[0].activation(y)  # activations act on the last axis: one call for all members
+    return tf.unstack(y, num=len(layers))
+
+
+def _recurrent(kind: str, layers: list, filled: list) -> list:
+    """K recurrent (or Bidirectional) layers on K inputs, masks as Keras applies them."""
+    import tensorflow as tf
+    from keras.src import backend
+
+    xs = [args[0] for args, _ in filled]
+    masks = [kwargs.get("mask") if kwargs.get("mask") is not None else backend.get_keras_mask(x)
+             for x, (_, kwargs) in zip(xs, filled)]
+    mask = None if any(m is None for m in masks) else tf.stack([tf.cast(m, tf.bool) for m in masks])
+    x = tf.stack(xs)  # (K, B, T, f)
+    if kind == "rnn":
+        y = _run([layer for layer in layers], x, mask, backwards=False, zero_output=False)
+        return_sequences = layers[0].return_sequences
+    else:
+        return_sequences = layers[0].return_sequences
+        # Bidirectional sets zero_output_for_mask = return_sequences on both of its layers.
+        fwd = _run([b.forward_layer for b in layers], x, mask, backwards=False, zero_output=return_sequences)
+        bwd = _run([b.backward_layer for b in layers], x, mask, backwards=True, zero_output=return_sequences)
+        if return_sequences:
+            bwd = tf.reverse(bwd, [2])  # back to time order, as Bidirectional does
+        y = tf.concat([fwd, bwd], axis=-1)
+    outs = tf.unstack(y, num=len(layers))
+    if return_sequences and mask is not None:
+        for out, m in zip(outs, masks):  # the next recurrent layer reads it, as in Keras
+            backend.set_keras_mask(out, m)
+    return outs
+
+
+def _run(layers: list, x, mask, backwards: bool, zero_output: bool):
+    """One plain recurrent layer per member over x (K, B, T, f): every step's output
+    (K, B, T, u) in processing order if the layers return sequences, else the last (K, B, u).
+    Masked steps keep the previous state (and output zeros when `zero_output`), as Keras'
+    TensorFlow backend does."""
+    import tensorflow as tf
+
+    name = type(layers[0]).__name__
+    cells = [layer.cell for layer in layers]
+    units = cells[0].units
+    kernel = _stack([c.kernel for c in cells])
+    recurrent = _stack([c.recurrent_kernel for c in cells])
+    bias = _stack([c.bias for c in cells])
+    xw = tf.einsum("kbtf,kfg->kbtg", x, kernel)
+    if name == "GRU":  # bias (K, 2, 3u): input bias, recurrent bias (reset_after)
+        xw = xw + bias[:, None, None, 0, :]
+        rbias = bias[:, None, 1, :]
+    else:
+        xw = xw + bias[:, None, None, :]
+        rbias = None
+    seq = tf.transpose(xw, [2, 0, 1, 3])  # (T, K, B, g)
+    m = None if mask is None else tf.transpose(mask, [2, 0, 1])[..., None]  # (T, K, B, 1)
+    if backwards:
+        seq = tf.reverse(seq, [0])
+        m = None if m is None else tf.reverse(m, [0])
+    zeros = tf.zeros(tf.concat([tf.shape(x)[:2], [units]], axis=0), x.dtype)
+
+    def cell(state, xt):
+        h = state[0]
+        hu = tf.einsum("kbu,kug->kbg", h, recurrent)
+        if name == "GRU":
+            hu = hu + rbias
+            xz, xr, xh = tf.split(xt, 3, axis=-1)
+            hz, hr, hh = tf.split(hu, 3, axis=-1)
+            z, r = tf.sigmoid(xz + hz), tf.sigmoid(xr + hr)
+            h_new = z * h + (1.0 - z) * tf.tanh(xh + r * hh)
+            return (h_new,)
+        if name == "LSTM":
+            zi, zf, zc, zo = tf.split(xt + hu, 4, axis=-1)
+            c_new = tf.sigmoid(zf) * state[1] + tf.sigmoid(zi) * tf.tanh(zc)
+            return (tf.sigmoid(zo) * tf.tanh(c_new), c_new)
+        return (tf.tanh(xt + hu),)
+
+    init = (zeros, zeros) if name == "LSTM" else (zeros,)
+
+    def step(carry, inputs):
+        state = carry[:-1]
+        if m is None:
+            new = cell(state, inputs)
+            return (*new, new[0])
+        xt, mt = inputs
+        new = tuple(tf.where(mt, n, s) for n, s in zip(cell(state, xt), state))
+        out = tf.where(mt, new[0], tf.zeros_like(new[0])) if zero_output else new[0]
+        return (*new, out)
+
+    elems = seq if m is None else (seq, m)
+    carries = tf.scan(step, elems, initializer=(*init, zeros))
+    outputs = carries[-1]  # (T, K, B, u)
+    if layers[0].return_sequences:
+        return tf.transpose(outputs, [1, 2, 0, 3])
+    return outputs[-1]
