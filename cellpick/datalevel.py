@@ -51,7 +51,8 @@ import numpy as np
 
 REFERENCE = {"cell": "gru", "units": 16, "layers": 1, "dropout": 0.0, "learning_rate": 1e-3}
 REFERENCE_NAME = "GRU-16"
-REFERENCE_UNITS = 3  # of the verdict's resampling units (repetition 0), one seed each
+REFERENCE_UNITS = 3  # of the verdict's resampling units (repetition 0)
+REFERENCE_SEEDS = 1  # reference models per unit; a unit's score is their mean
 BUDGET_SHARE = 0.25  # of --time-budget, at most, for this stage
 XLA_FROM_STEPS = 400  # gradient steps per reference fit from which members.py's XLA is used
 # The options that override each choice, as the progress line names them.
@@ -350,7 +351,8 @@ def _score(plan, items: list[tuple[Any, dict[str, Any], int | None]], tracker, d
         if tracker is not None:
             cand.run_id = tracker.start_child("data", _run_name(shown),
                                               {**shown, "reference": REFERENCE_NAME,
-                                               "reference_units": REFERENCE_UNITS})
+                                               "reference_units": REFERENCE_UNITS,
+                                               "reference_seeds": REFERENCE_SEEDS})
         units = reference_units(cplan)
         schedule = unit_schedule(cplan)
         # XLA's compile (3-14 s, members.py) pays only over many steps: not for a short
@@ -358,9 +360,11 @@ def _score(plan, items: list[tuple[Any, dict[str, Any], int | None]], tracker, d
         jits.append(None if schedule.epochs * schedule.steps_per_epoch >= XLA_FROM_STEPS
                     else False)
         schedules.append(schedule)
-        groups.append(([Member(u.prep, plan.config.seed + i) for i, u in enumerate(units)],
-                       {**REFERENCE, **values}))
-        units_of.append(units)
+        # Seed s of unit i: plan seed + i + 1000 s (s = 0 is the one-seed stage's member).
+        seeded = [(u, plan.config.seed + i + 1000 * s) for s in range(REFERENCE_SEEDS)
+                  for i, u in enumerate(units)]
+        groups.append(([Member(u.prep, seed) for u, seed in seeded], {**REFERENCE, **values}))
+        units_of.append([u for u, _ in seeded])
         cands.append(cand)
     jobs = min(plan.config.jobs or default_jobs(), len(groups)) if groups else 1
     outcomes = fit_groups(groups, schedules, jobs=jobs, deadline=deadline, jit_compile=jits,
@@ -403,6 +407,10 @@ def _record(plan, cand: Candidate, units: list, outcome, tracker, say) -> None:
                                 metric)
             losses.append(float(s["best_val_loss"]))
             cand.seconds += res.seconds
+        # One score per unit: the mean over its reference seeds (members are seed-major).
+        n_units = len(units) // max(1, REFERENCE_SEEDS)
+        per_seed = np.array(scores, dtype=float).reshape(-1, n_units)
+        scores = [float(v) for v in np.mean(per_seed, axis=0)]  # a failed seed fails its unit
         cand.scores = scores
         cand.score = _median(scores, greater_is_better=plan.greater_is_better)
         cand.val_loss = _median(losses)
@@ -414,7 +422,8 @@ def _record(plan, cand: Candidate, units: list, outcome, tracker, say) -> None:
             tracker.log_metrics(cand.run_id, {"unit_score": s}, step=i)
         tracker.end_child(cand.run_id, "FAILED" if error else "FINISHED", error)
     say("data_candidate", {"values": cand.values, "score": cand.score, "metric": metric,
-                           "seconds": cand.seconds, "error": error, "units": len(units)})
+                           "seconds": cand.seconds, "error": error,
+                           "units": len(units) // max(1, REFERENCE_SEEDS)})
 
 
 def _median(values: list[float], greater_is_better: bool = False) -> float | None:
