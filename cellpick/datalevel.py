@@ -411,7 +411,7 @@ def _record(plan, cand: Candidate, units: list, outcome, tracker, say) -> None:
             losses.append(float(s["best_val_loss"]))
             cand.seconds += res.seconds
         # One score per unit: the mean over its reference seeds (members are seed-major).
-        n_units = len(units) // max(1, REFERENCE_SEEDS)
+        n_units = len(units) // REFERENCE_SEEDS
         per_seed = np.array(scores, dtype=float).reshape(-1, n_units)
         scores = [float(v) for v in np.mean(per_seed, axis=0)]  # a failed seed fails its unit
         cand.scores = scores
@@ -426,7 +426,7 @@ def _record(plan, cand: Candidate, units: list, outcome, tracker, say) -> None:
         tracker.end_child(cand.run_id, "FAILED" if error else "FINISHED", error)
     say("data_candidate", {"values": cand.values, "score": cand.score, "metric": metric,
                            "seconds": cand.seconds, "error": error,
-                           "units": len(units) // max(1, REFERENCE_SEEDS)})
+                           "units": len(units) // REFERENCE_SEEDS})
 
 
 def _median(values: list[float], greater_is_better: bool = False) -> float | None:

@@ -268,7 +268,7 @@ class _Group:
     def _stacked_step_py(self, batch):
         """One gradient step of every member through the stacked forward pass: one tape, the
         sum of the members' losses (disjoint weights: each member gets its own gradient), and
-        each member's own optimizer."""
+        the stacked Adam with each member's own rate."""
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
@@ -281,10 +281,8 @@ class _Group:
                 means.append(mean)
                 rows.append(tf.stack([mean * nb, tf.reduce_sum(w * tf.cast(metric, tf.float32)), nb]))
             total = tf.add_n(means)
-        variables = [model.trainable_variables for model in self.models]
-        grads = tape.gradient(total, [v for vs in variables for v in vs])
-        per_member = [grads[i * len(variables[0]):(i + 1) * len(variables[0])] for i in range(len(variables))]
-        self.adam.apply(per_member, self.active)
+        grads = tape.gradient(total, self.adam.variables)  # nested: per member, per variable
+        self.adam.apply(grads, self.active)
         return tf.stack(rows)
 
     def _member_step(self, i, batch):

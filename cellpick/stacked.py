@@ -166,11 +166,10 @@ def _recurrent(kind: str, layers: list, filled: list) -> list:
              for x, (_, kwargs) in zip(xs, filled)]
     mask = None if any(m is None for m in masks) else tf.stack([tf.cast(m, tf.bool) for m in masks])
     x = tf.stack(xs)  # (K, B, T, f)
+    return_sequences = layers[0].return_sequences
     if kind == "rnn":
-        y = _run([layer for layer in layers], x, mask, backwards=False, zero_output=False)
-        return_sequences = layers[0].return_sequences
+        y = _run(layers, x, mask, backwards=False, zero_output=False)
     else:
-        return_sequences = layers[0].return_sequences
         # Bidirectional sets zero_output_for_mask = return_sequences on both of its layers.
         fwd = _run([b.forward_layer for b in layers], x, mask, backwards=False, zero_output=return_sequences)
         bwd = _run([b.backward_layer for b in layers], x, mask, backwards=True, zero_output=return_sequences)
