@@ -104,3 +104,36 @@ def test_a_failed_reference_seed_counts_as_the_worst_whichever_way_the_metric_po
     assert _median([0.9, nan, 0.7], greater_is_better=True) == 0.7  # an accuracy
     assert _median([0.9, 0.8, 0.7], greater_is_better=True) == 0.8
     assert _median([nan, nan, nan]) is None
+
+
+def test_a_challenger_replaces_the_default_only_when_better_on_every_unit():
+    from types import SimpleNamespace
+
+    from cellpick.datalevel import Candidate, _pick
+
+    nan = float("nan")
+
+    def cand(name, scores):
+        return Candidate(values={"scaling": name}, scores=scores, score=float(sorted(scores)[1]),
+                         val_loss=0.1)
+
+    errors, accuracy = SimpleNamespace(greater_is_better=False), SimpleNamespace(greater_is_better=True)
+    default = cand("relative", [31.4, 21.8, 19.5])
+    # airline --seed 5's scalings: diff has the better median but loses the middle origin.
+    near = cand("diff", [22.9, 25.4, 19.0])
+    tried = []
+    assert _pick([default, near], errors, tried) is default and tried == [default, near]
+    # Better on every unit: chosen; of two such challengers the better median.
+    wins, wins_more = cand("diff", [30.0, 21.0, 19.0]), cand("global", [25.0, 20.0, 18.0])
+    assert _pick([default, wins, near], errors, []) is wins
+    assert _pick([default, wins, wins_more], errors, []) is wins_more
+    # An equal score on one fold is no win (accuracies tie often on small folds).
+    assert _pick([cand("6", [0.9, 1.0, 0.95]), cand("12", [1.0, 1.0, 0.97])], accuracy, [])\
+        .values == {"scaling": "6"}
+    assert _pick([cand("6", [0.9, 0.9, 0.95]), cand("12", [1.0, 0.93, 0.97])], accuracy, [])\
+        .values == {"scaling": "12"}
+    # A challenger with a failed unit never beats; a failed unit of the default is beaten.
+    assert _pick([default, cand("diff", [1.0, nan, 1.0])], errors, []) is default
+    assert _pick([cand("relative", [31.4, nan, 19.5]), wins], errors, []) is wins
+    broken = Candidate(values={"scaling": "relative"})  # the default failed to train at all
+    assert _pick([broken, near], errors, []) is near
