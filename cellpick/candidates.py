@@ -4,10 +4,13 @@ The cells are compared by their best configuration, so each cell must get the sa
 find it: the same configurations in the same order, not draws from a random oracle that
 gives one cell a lucky learning rate and another a poor one. `candidate_list` is the grid of
 the searched hyperparameters (units, layers, dropout, learning rate, bidirectional) when the
-trial budget covers it; otherwise a scrambled Sobol sequence seeded with the fit's --seed,
+trial budget covers it; otherwise a scrambled Sobol sequence (fixed scramble, LIST_SEED),
 mapped to grid indices and de-duplicated, so the subset spreads over every dimension. The
-list depends on the space, the budget and the seed only, never on results: every cell,
-every parallel worker and every resumed run sees the same one.
+list depends on the space and the budget only, never on results nor on --seed: every cell,
+every parallel worker, every resumed run and every --seed sees the same one, so two fits of
+one data set differ by the training's randomness only, not by which configurations they
+happened to try (with the list seeded by --seed, airline's winner over --seed 1..5 was a
+different width, depth or rate each time; bench/RESULTS.md, "Stability").
 
 `CandidateOracle` serves the list as a keras-tuner Oracle (trial k runs candidate k), so
 keras-tuner's resume (its saved trials), retries and distributed chief (gRPC) work unchanged.
@@ -20,6 +23,8 @@ from __future__ import annotations
 import itertools
 import math
 from typing import Any
+
+LIST_SEED = 0  # the Sobol scramble of every fit's list (not --seed: see the module notes)
 
 
 def dimensions(hps) -> list[tuple[str, list]]:
@@ -44,12 +49,13 @@ def grid_size(dims: list[tuple[str, list]]) -> int:
     return math.prod(len(v) for _, v in dims)
 
 
-def candidate_list(dims: list[tuple[str, list]], budget: int, seed: int) -> list[dict[str, Any]]:
+def candidate_list(dims: list[tuple[str, list]], budget: int,
+                   seed: int = LIST_SEED) -> list[dict[str, Any]]:
     """The first `budget` configurations every cell tries, in order: the whole grid (in grid
     order) when `budget` covers it, else the defaults (each hyperparameter's first value, a
     Boolean off: the cheapest configuration, and a one-trial search's only one) followed by
     `budget - 1` more distinct grid points of a scrambled Sobol sequence seeded with `seed`
-    (each coordinate u in [0, 1) picks value floor(u * n))."""
+    (LIST_SEED in every fit; each coordinate u in [0, 1) picks value floor(u * n))."""
     names = [n for n, _ in dims]
     sizes = [len(v) for _, v in dims]
     total = grid_size(dims)
@@ -101,7 +107,7 @@ def oracle_class():
     import keras_tuner as kt
 
     class CandidateOracle(kt.Oracle):
-        """Trial k runs candidate k of `candidate_list(space, budget, seed)`.
+        """Trial k runs candidate k of `candidate_list(space, budget)`.
 
         `budget` is the user's trials per cell, fixed at construction: the search raises
         `max_trials` round by round (search.run_search), and the list must not change with
@@ -111,10 +117,9 @@ def oracle_class():
         def __init__(self, objective=None, max_trials=None, seed=None, budget=None, **kwargs):
             super().__init__(objective=objective, max_trials=max_trials, seed=seed, **kwargs)
             self.budget = int(budget or max_trials or 1)
-            self.list_seed = int(seed or 0)
 
         def candidates(self) -> list[dict[str, Any]]:
-            return candidate_list(dimensions(self.hyperparameters), self.budget, self.list_seed)
+            return candidate_list(dimensions(self.hyperparameters), self.budget)
 
         def populate_space(self, trial_id):
             listed = self.candidates()

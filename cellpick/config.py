@@ -86,7 +86,8 @@ class FitConfig:
     tracking_uri: str | None = _opt(None, "MLflow tracking URI.")
     experiment: str | None = _opt(None, "MLflow experiment (default: the data file's stem).")
     out: str = _opt("cellpick-model", "Export directory (default ./cellpick-model).", type=Path)
-    seed: int = _opt(42, "Random seed.")
+    seed: int = _opt(42, "Random seed of the training (initial weights, batch order, dropout, "
+                            "folds); the candidate list does not depend on it.")
     resume: bool = _opt(False, "Continue an interrupted fit.", "--resume")
     register: str | None = _opt(None, "Register the winner in the MLflow Model Registry.")
     # "mirrored": one trial on all local GPUs (tf.distribute)
