@@ -10,8 +10,8 @@ the latest rolling origins of a series, the first folds of sequences), early-sto
 unit's inner validation part and scored on its scoring block. A candidate's score is the
 median over the units. The default (or the best so far) is kept unless a challenger scores
 better on every unit; among those that do, the best median wins (ties: the lower median
-validation loss, then the earlier candidate). The choice is then fixed for every cell (space.hypermodel:
-hp.Fixed) and for the ridge baseline (baselines._ridge_space).
+validation loss, then the earlier candidate). The choice is then fixed for every cell
+(space.hypermodel: hp.Fixed) and for the ridge baseline (baselines._ridge_space).
 
 Why folds and not the search split with three seeds (the first design): on airline the
 search split's 15 validation windows chose global scaling for --seed 3, 4 and 5 (median MAE
