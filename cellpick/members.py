@@ -58,6 +58,13 @@ ROUND_STEPS = 24  # tiny data: validate every ~24 steps (4 airline epochs), not 
 MIN_PATIENCE_ROUNDS = 8  # ...but never so rarely that patience spans fewer rounds than this
 MIN_LR = 1e-5  # ReduceLROnPlateau's floor in train.callbacks
 VAL_CHUNK = 2048  # validation rows per call
+# A stacked group drops its stopped members (`_Group.compact`) when the compute saved, at
+# STACKED_MACS_PER_SECOND (multiply-adds of a member's forward pass per second of its
+# training step; measured: 15 stacked JapaneseVowels GRU 128x2 bidirectional members, a
+# step 0.27 s), outweighs REBUILD_SECONDS (a rebuilt group's trace and XLA compile; measured
+# 5-9 s). Estimates, not timings: the choice must not depend on the machine's load.
+STACKED_MACS_PER_SECOND = 1e10
+REBUILD_SECONDS = 10.0
 _SEEDED = threading.Lock()  # keras.utils.set_random_seed is global: one group builds at a time
 
 
@@ -167,6 +174,20 @@ class _StackedAdam:
         self.rates = tf.Variable([float(o.learning_rate.numpy()) for o in opts], trainable=False)
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
 
+    def subset(self, keep: list[int]) -> "_StackedAdam":
+        """The same optimiser for members `keep` only (positions in this one): their moments,
+        rates and step count carry over, so each keeps the update its own Adam would make."""
+        import tensorflow as tf
+
+        out = object.__new__(_StackedAdam)
+        out.beta_1, out.beta_2, out.epsilon = self.beta_1, self.beta_2, self.epsilon
+        out.variables = [self.variables[k] for k in keep]
+        out.m = [tf.Variable(tf.gather(m, keep), trainable=False) for m in self.m]
+        out.v = [tf.Variable(tf.gather(v, keep), trainable=False) for v in self.v]
+        out.rates = tf.Variable(tf.gather(self.rates, keep), trainable=False)
+        out.iterations = tf.Variable(self.iterations.numpy(), dtype=tf.int64, trainable=False)
+        return out
+
     def set_lr(self, i: int, lr: float) -> None:
         self.rates[i].assign(lr)
 
@@ -220,8 +241,16 @@ class _Group:
         self.opts = [model.optimizer for model in self.models]  # build_model's Adam, per member
         for model, opt in zip(self.models, self.opts):
             opt.build(model.trainable_variables)
-        # Stacked members: one Adam over member-stacked state, each member's own rate.
+        # Stacked members: one Adam over member-stacked state, each member's own rate. `live`:
+        # the members the stacked step computes (all, until `compact` drops stopped ones).
         self.adam = _StackedAdam(self.models, self.opts) if self.stacked is not None else None
+        self.live = list(range(len(members)))
+        if self.stacked is not None:  # a member's share of a stacked step, estimated (see `compact`)
+            from .stacked import sample_macs
+
+            steps = next(iter(datasets)).element_spec[0].shape[1]
+            self._member_step_seconds = common * sample_macs(self.models[0], steps) / STACKED_MACS_PER_SECOND
+        self.compactions: list[int] = []  # live members after each `compact`
         self.losses = [keras.losses.get(model.loss) for model in self.models]
         self.classify = [m.prep.task == "classify" for m in members]
         self.iterator = iter(tf.data.Dataset.zip(tuple(streams)).prefetch(tf.data.AUTOTUNE))
@@ -266,24 +295,28 @@ class _Group:
         return tf.stack(rows)
 
     def _stacked_step_py(self, batch):
-        """One gradient step of every member through the stacked forward pass: one tape, the
-        sum of the members' losses (disjoint weights: each member gets its own gradient), and
-        the stacked Adam with each member's own rate."""
+        """One gradient step of every live member through the stacked forward pass: one tape,
+        the sum of the members' losses (disjoint weights: each member gets its own gradient),
+        and the stacked Adam with each member's own rate. Every member's stream advances (its
+        batch order stays fit_one's); members dropped by `compact` get zero rows."""
         import tensorflow as tf
 
+        live = self.live
         with tf.GradientTape() as tape:
-            preds = self.stacked([x for x, _, _ in batch], training=True)
-            rows, means = [], []
-            for i, ((_, y, w), pred) in enumerate(zip(batch, preds)):
+            preds = self.stacked([batch[i][0] for i in live], training=True)
+            rows, means = {}, []
+            for i, pred in zip(live, preds):
+                _, y, w = batch[i]
                 loss, metric = self._per_sample(i, y, pred)
                 nb = tf.reduce_sum(w)
                 mean = tf.reduce_sum(w * tf.cast(loss, tf.float32)) / nb  # the real rows' mean
                 means.append(mean)
-                rows.append(tf.stack([mean * nb, tf.reduce_sum(w * tf.cast(metric, tf.float32)), nb]))
+                rows[i] = tf.stack([mean * nb, tf.reduce_sum(w * tf.cast(metric, tf.float32)), nb])
             total = tf.add_n(means)
         grads = tape.gradient(total, self.adam.variables)  # nested: per member, per variable
-        self.adam.apply(grads, self.active)
-        return tf.stack(rows)
+        self.adam.apply(grads, tf.gather(self.active, live))
+        zero = tf.zeros((3,), tf.float32)
+        return tf.stack([rows.get(i, zero) for i in range(len(self.models))])
 
     def _member_step(self, i, batch):
         """One gradient step of member i: (loss sum, metric sum, rows) of its real rows."""
@@ -306,10 +339,47 @@ class _Group:
 
         return self._round(tf.constant(n, tf.int64)).numpy()
 
+    def compact(self, steps_left: int) -> bool:
+        """Stacked: drop stopped members from the stacked step when that pays. A stacked step
+        computes every live member, stopped or not (their gradients are only zeroed), so a
+        group whose members early-stop at different rounds pays for all of them until the last
+        stops (JapaneseVowels' verdict: 15 members stopping after 11 to 51 rounds). Rebuilt
+        over the active members (their weights, Adam moments, rates and streams carry over,
+        so each trains on exactly as before, up to float rounding), the step costs about
+        active / live as much, for one more trace and compile. `steps_left`: the fewest
+        steps the group still trains. Rebuilds when at most half the live members are
+        active and the compute saved outweighs a rebuild's compile (`_rebuild_pays`,
+        estimated from the model's multiply-adds, not timed: the same members and seeds
+        must rebuild at the same round whatever the machine's load). Returns whether it rebuilt. CELLPICK_COMPACT=0 / 1: never / whenever at most
+        half are active (benchmarks, tests)."""
+        import os
+
+        force = os.environ.get("CELLPICK_COMPACT")  # "0" never, "1" always (tests, benchmarks)
+        if self.stacked is None or force == "0":
+            return False
+        active = [i for i in self.live if bool(self.active[i].numpy())]
+        if not active or len(active) > len(self.live) // 2 or steps_left < 1:
+            return False
+        if force != "1" and not _rebuild_pays(len(self.live), len(active), self._member_step_seconds, steps_left):
+            return False
+        import tensorflow as tf
+
+        from .stacked import Stacked
+
+        self.adam = self.adam.subset([self.live.index(i) for i in active])
+        self.live = active
+        self.stacked = Stacked([self.models[i] for i in active])
+        self._step = tf.function(self._stacked_step_py, jit_compile=self.jit)
+        self._round = tf.function(self._round_py, reduce_retracing=True)
+        if self.validate is not None:
+            self.validate.rebuild()
+        self.compactions.append(len(active))
+        return True
+
     def set_lr(self, i: int, lr: float) -> None:
         self.opts[i].learning_rate.assign(lr)  # the rate the model's optimizer ends with
-        if self.stacked is not None:
-            self.adam.set_lr(i, lr)
+        if self.stacked is not None and i in self.live:
+            self.adam.set_lr(self.live.index(i), lr)
 
     def stop(self, i: int) -> None:
         """Freeze member i exactly (rate 0) and skip its steps from now on."""
@@ -317,9 +387,15 @@ class _Group:
         self.active[i].assign(False)
 
     def lr(self, i: int) -> float:
-        if self.stacked is not None:
-            return self.adam.lr(i)
+        if self.stacked is not None and i in self.live:
+            return self.adam.lr(self.live.index(i))
         return float(self.opts[i].learning_rate.numpy())
+
+
+def _rebuild_pays(live: int, active: int, member_step_seconds: float, steps_left: int) -> bool:
+    """Whether dropping `live - active` stopped members from a stacked step for the
+    `steps_left` steps the group still trains saves more than a rebuild costs."""
+    return (live - active) * member_step_seconds * steps_left > REBUILD_SECONDS
 
 
 class _Validator:
@@ -373,18 +449,27 @@ class _Validator:
                 idx = np.where(real, rows, 0)
                 chunk.append((tf.constant(x[idx]), tf.constant(y[idx]), tf.constant(real.astype("float32"))))
             self.chunks.append(tuple(chunk))
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """A new evaluation function for the group's live members (after `_Group.compact`)."""
+        import tensorflow as tf
+
         self._eval = tf.function(self._eval_stacked_py, jit_compile=self.group.jit)
 
     def _eval_stacked_py(self, chunk):
         import tensorflow as tf
 
-        preds = self.group.stacked([x for x, _, _ in chunk], training=False)
-        rows = []
-        for i, ((_, y, w), pred) in enumerate(zip(chunk, preds)):
+        live = self.group.live
+        preds = self.group.stacked([chunk[i][0] for i in live], training=False)
+        rows = {}
+        for i, pred in zip(live, preds):
+            _, y, w = chunk[i]
             loss, metric = self.group._per_sample(i, y, pred)
-            rows.append(tf.stack([tf.reduce_sum(w * tf.cast(loss, tf.float32)),
-                                  tf.reduce_sum(w * tf.cast(metric, tf.float32)), tf.reduce_sum(w)]))
-        return tf.stack(rows)
+            rows[i] = tf.stack([tf.reduce_sum(w * tf.cast(loss, tf.float32)),
+                                tf.reduce_sum(w * tf.cast(metric, tf.float32)), tf.reduce_sum(w)])
+        zero = tf.zeros((3,), tf.float32)
+        return tf.stack([rows.get(i, zero) for i in range(len(chunk))])
 
     def __call__(self) -> np.ndarray:
         """(K, 3): val loss sum, metric sum, samples per member."""
@@ -538,6 +623,9 @@ def _train(group: "_Group", schedule: Schedule, deadline: float | None) -> list[
                 group.set_lr(i, new_lr)
         if all(p.stopped for p in policies) or (deadline is not None and time.time() >= deadline):
             break
+        # The group trains at least as long as its most patient active member may still wait.
+        waits = [pol.patience - pol.wait for pol in policies if not pol.stopped]
+        group.compact(n * min(max_rounds - r - 1, max(waits)))
     seconds = (time.perf_counter() - t0) / len(members)
     results = []
     for i, (model, pol) in enumerate(zip(group.models, policies)):
@@ -547,7 +635,8 @@ def _train(group: "_Group", schedule: Schedule, deadline: float | None) -> list[
         results.append(MemberResult(model=model, history=histories[i], best_round=pol.best_round,
                                     steps=(pol.best_round + 1) * n, seconds=seconds,
                                     rounds_trained=trained[i], round_steps=n,
-                                    extra={"xla": group.jit, "first_round_seconds": round_seconds[0],
+                                    extra={"xla": group.jit, "compactions": list(group.compactions),
+                                           "first_round_seconds": round_seconds[0],
                                            "round_seconds": float(np.median(round_seconds[1:] or round_seconds))}))
     return results
 
@@ -570,4 +659,5 @@ def refit_members(members: list[Member], config: dict[str, Any], steps: list[int
                 left[i] -= n
                 if left[i] == 0:
                     group.stop(i)
+        group.compact(max(left))
     return group.models

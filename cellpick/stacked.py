@@ -27,6 +27,7 @@ by one as before. bench/RESULTS.md, "Stacked members", has the measured rounds a
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 _RNNS = ("LSTM", "GRU", "SimpleRNN")
@@ -244,3 +245,19 @@ def _run(layers: list, x, mask, backwards: bool, zero_output: bool):
     if layers[0].return_sequences:
         return tf.transpose(outputs, [1, 2, 0, 3])
     return outputs[-1]
+
+
+def sample_macs(model, steps: int) -> int:
+    """Multiply-adds of one sample's forward pass through the model's recurrent and dense
+    layers (input weights and recurrent weights, every time step): a deterministic measure
+    of a member's compute, for members.py's choice to rebuild a stacked group. `steps`: the
+    input's time steps where the model leaves them open (variable-length sequences)."""
+    total = 0
+    for node in _walk(model):
+        kind = _kind(node.operation)
+        if kind not in ("rnn", "bidirectional", "dense"):
+            continue
+        shape = node.input_tensors[0].shape
+        t = (shape[1] or steps) if len(shape) == 3 else 1
+        total += t * sum(math.prod(w.shape) for w in node.operation.weights if len(w.shape) == 2)
+    return total
