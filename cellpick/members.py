@@ -36,7 +36,10 @@ member-stacked moments (`_StackedAdam`, Keras' update rule, a rate per member) u
 Each member's own Keras variables hold its weights throughout; its preprocessing constants,
 dropout draws and mask are its own. Airline shapes, 15 GRU 16x2 members (bench/RESULTS.md,
 "Stacked members"): trace + compile 17.6 s -> 7.8 s with the stacked Adam (22.5 s calling
-the 15 models), a 24-step round 290 ms against 511 ms. Otherwise (one member, text, a GPU
+the 15 models), a 24-step round 290 ms against 511 ms. A stacked step computes every member
+it was built for, stopped or not, so once at most half still train and the compute saved
+outweighs a compile, the group is rebuilt over the active ones (`_Group.compact`).
+Otherwise (one member, text, a GPU
 with cuDNN's fused kernels, CELLPICK_STACK=0) the step calls the K models one by one: a
 round then grows linearly with K, and members share only the per-step framework overhead,
 the compile and the validation call.
