@@ -2,7 +2,7 @@
 
     python bench/engine.py fits [--recipes airline gunpoint japanese_vowels] [--repeats 1]
         [--old 8dd85a5] [--extra K=V ...] [--extra-old K=V ...] [--extra-new K=V ...]
-        [--ref-epochs 200] [--json PATH] [--keep DIR]
+        [--env-old K=V ...] [--env-new K=V ...] [--ref-epochs 200] [--json PATH] [--keep DIR]
     python bench/engine.py members [--ks 1 3 5 10] [--solo 3] [--xla auto|on|off]
     python bench/engine.py scoring [--repeats 5]
     python bench/engine.py [--ks ...]          # = members (the original invocation)
@@ -30,7 +30,9 @@ end of airline_train.csv, MASE against airline_test.csv (scale: the training dat
 seasonal-naive MAE, season 12); GunPoint_test.csv and JapaneseVowels_test.csv: accuracy. The
 held-out score is reported, never used to choose. `--extra K=V` options go to both versions,
 `--extra-old` / `--extra-new` to one side (the old code has no `folds`, for example); values are
-parsed as int, float, true/false/none, or comma lists.
+parsed as int, float, true/false/none, or comma lists. `--env-old` / `--env-new K=V` set
+environment variables for one side's fits: `--old HEAD --env-old CELLPICK_STACK=0` compares
+the unstacked engine with the stacked one at the same commit.
 
 A plain-Keras reference workload (no cellpick: a 2-layer LSTM-16 on the first 45 airline
 training windows, lookback 24, horizon 12, batch 8, `--ref-epochs` epochs of `model.fit`) is
@@ -345,12 +347,13 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spawn(spec: dict, work: Path, pythonpath: Path | None) -> dict:
+def _spawn(spec: dict, work: Path, pythonpath: Path | None, extra_env: dict | None = None) -> dict:
     """Run one child (fit or reference) in a fresh interpreter; its result dict plus the wall."""
     work.mkdir(parents=True, exist_ok=True)
     (work / "spec.json").write_text(json.dumps(spec))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(CHILD_ENV)
+    env.update(extra_env or {})
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
     cmd = [sys.executable, str(Path(__file__).resolve()), "_child", str(work / "spec.json"),
@@ -443,12 +446,15 @@ def fits(args: argparse.Namespace) -> int:
     both = parse_options(args.extra)
     options = {"old": {**both, **parse_options(args.extra_old)},
                "new": {**both, **parse_options(args.extra_new)}}
+    envs = {side: dict(kv.split("=", 1) for kv in getattr(args, f"env_{side}")) for side in ("old", "new")}
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="cellpick-fits-"))
     base.mkdir(parents=True, exist_ok=True)
     full, old_dir = old_code(args.old, base / "old-code")
     code = {"old": (old_dir, full[:7]), "new": (ROOT, git_head())}
-    print(f"- old: commit {full} (git archive into {old_dir}); options {options['old'] or 'recipe defaults'}")
-    print(f"- new: {ROOT} at {code['new'][1]}; options {options['new'] or 'recipe defaults'}")
+    print(f"- old: commit {full} (git archive into {old_dir}); options {options['old'] or 'recipe defaults'}"
+          + (f"; environment {envs['old']}" if envs["old"] else ""))
+    print(f"- new: {ROOT} at {code['new'][1]}; options {options['new'] or 'recipe defaults'}"
+          + (f"; environment {envs['new']}" if envs["new"] else ""))
     print(f"- reference: plain Keras LSTM-16x2, 45 airline windows, batch 8, {args.ref_epochs} epochs")
     print(f"- work folder: {base}", flush=True)
 
@@ -472,7 +478,7 @@ def fits(args: argparse.Namespace) -> int:
                 work = base / f"{name}-{side}-{rep}"
                 spec = {"kind": "fit", "name": name, "recipe": str(recipe), "code": str(folder),
                         "work": str(work), "options": options[side]}
-                r = _spawn(spec, work, folder)
+                r = _spawn(spec, work, folder, envs[side])
                 row = {"recipe": name, "code": side, "commit": commit, "repeat": rep,
                        "repeats": args.repeats, **r}
                 rows.append(row)
@@ -529,6 +535,9 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--extra", nargs="*", default=[], metavar="K=V", help="fit options for both")
     f.add_argument("--extra-old", nargs="*", default=[], metavar="K=V", help="for the old code only")
     f.add_argument("--extra-new", nargs="*", default=[], metavar="K=V", help="for the new code only")
+    f.add_argument("--env-old", nargs="*", default=[], metavar="K=V",
+                   help="environment for the old side's fits (e.g. CELLPICK_STACK=0 with --old HEAD)")
+    f.add_argument("--env-new", nargs="*", default=[], metavar="K=V", help="for the new side's fits")
     f.add_argument("--ref-epochs", type=int, default=200, help="epochs of the plain-Keras reference")
     f.add_argument("--json", default=None, help="write every record (stages, events) to this file")
     f.add_argument("--keep", default=None, metavar="DIR",
