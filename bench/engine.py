@@ -5,6 +5,8 @@
         [--env-old K=V ...] [--env-new K=V ...] [--ref-epochs 200] [--json PATH] [--keep DIR]
     python bench/engine.py members [--ks 1 3 5 10] [--solo 3] [--xla auto|on|off]
     python bench/engine.py scoring [--repeats 5]
+    python bench/engine.py group [--recipe japanese_vowels] [--config K=V ...] [--k 15]
+        [--epochs 30] [--patience 4] [--engines unstacked stacked rebuilt]
     python bench/engine.py [--ks ...]          # = members (the original invocation)
 
 ## fits: the whole default fit, old code against this checkout
@@ -43,6 +45,18 @@ Smoke run (plumbing only; its times and scores mean nothing; the old code has no
 
     PYTHONPATH=. python bench/engine.py fits --extra-new folds=2
         --extra max_trials=1 epochs=2 seeds=1 units=8 layers=1 cells=gru,rnn     (one line)
+
+## group: one members group under each engine
+
+K members of one configuration (default: JapaneseVowels' GRU 128x2 bidirectional, dropout
+0.2, 15 members) on the recipe's search split, with a short patience so that members stop at
+different rounds, trained by `members.fit_members` three ways in one process:
+`unstacked` (CELLPICK_STACK=0: the K models called one by one, a stopped member's step
+skipped), `stacked` (CELLPICK_COMPACT=0: one stacked step for all K to the end), `rebuilt`
+(the default: the stacked group rebuilt over its active members, `_Group.compact`). The same
+seeds, so the same members: the rounds each trained must match across engines. Reports the
+wall, the first round (trace + compile), a later round with all K live, the rebuilds, and the
+member-rounds trained against those computed.
 
 ## scoring: a fresh model's predictions, `predict()` against one direct call
 
@@ -149,6 +163,72 @@ def members(args: argparse.Namespace) -> int:
         print(f"| {k} | {'on' if extra['xla'] else 'off'} | {wall:.1f} | {extra['first_round_seconds']:.1f} "
               f"| {extra['round_seconds']:.3f} | {wall / k:.1f} | {k * solo:.1f} | {k * solo / wall:.1f}x "
               f"| {rel_one} | {wall / solo:.2f}x | {steps:.0f} | {loss:.4f} |")
+    return 0
+
+
+# --- group: one members group on a recipe's data, per engine -----------------------------
+
+ENGINES = {"unstacked": {"CELLPICK_STACK": "0"}, "stacked": {"CELLPICK_COMPACT": "0"},
+           "rebuilt": {}}
+
+
+def group(args: argparse.Namespace) -> int:
+    """K members of one configuration on a recipe's search split (seeds 1000, 2000, ...), under
+    each engine in turn: unstacked (the models called one by one), stacked with stopped
+    members computed to the end, stacked and rebuilt over the active members (the default)."""
+    _env.print_env()
+    import numpy as np
+
+    from cellpick._quiet import tensorflow
+    from cellpick.config import resolve
+    from cellpick.members import Member, _Group, fit_members
+    from cellpick.pipeline import make_plan
+    from cellpick.train import Schedule
+
+    tf = tensorflow()
+    tf.config.experimental.enable_op_determinism()
+    plan = make_plan(resolve({}, ROOT / "recipes" / f"{args.recipe}.toml"))
+    config = {"dropout": 0.0, "learning_rate": 1e-3, **parse_options(args.config)}
+    for key in LIST_OPTIONS:  # one configuration: units=128, not [128]
+        if isinstance(config.get(key), list):
+            config[key] = config[key][0]
+    schedule = Schedule(args.epochs, args.patience or plan.schedule.patience, plan.schedule.steps_per_epoch)
+    print(f"- data: {plan.prep.sizes}, batch {plan.prep.batch_size()}, {schedule}, config {config}, K={args.k}")
+    rounds_of = {}
+    train = _Group.train
+
+    def timed(self, n):  # every round's seconds, members computed and members training
+        active = int(np.sum(self.active.numpy()))
+        t = time.perf_counter()
+        out = train(self, n)
+        rounds_of.setdefault(id(self), []).append((len(self.live), active, time.perf_counter() - t))
+        return out
+
+    _Group.train = timed
+    print()
+    print("| engine | wall (s) | first round (s) | later round, all training (s) | rebuilds (live after) "
+          "| member-rounds trained / computed | rounds (min-max) |")
+    print("|---|---|---|---|---|---|---|")
+    for name in args.engines:
+        saved = {k: os.environ.get(k) for k in ("CELLPICK_STACK", "CELLPICK_COMPACT")}
+        for k in saved:
+            os.environ.pop(k, None)
+        os.environ.update(ENGINES[name])
+        rounds_of.clear()
+        t0 = time.perf_counter()
+        results = fit_members([Member(plan.prep, 1000 * (i + 1)) for i in range(args.k)], config, schedule)
+        wall = time.perf_counter() - t0
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        [log] = rounds_of.values()
+        full = [s for _, active, s in log[1:] if active == args.k] or [s for *_, s in log[1:]]
+        trained = sum(r.rounds_trained for r in results)
+        # Unstacked, a stopped member's step is skipped; stacked, every live member is computed.
+        computed = sum(active if name == "unstacked" else live for live, active, _ in log)
+        rounds = [r.rounds_trained for r in results]
+        print(f"| {name} | {wall:.1f} | {log[0][2]:.2f} | {statistics.median(full):.3f} "
+              f"| {results[0].extra.get('compactions', []) or '-'} | {trained} / {computed} "
+              f"| {min(rounds)}-{max(rounds)} |", flush=True)
     return 0
 
 
@@ -519,13 +599,21 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument("result")
         return child(ap.parse_args(argv[1:]))
     # The original invocation (`engine.py --ks 1 3 ...`) is the members mode.
-    if not argv or argv[0] not in ("fits", "members", "scoring", "-h", "--help"):
+    if not argv or argv[0] not in ("fits", "members", "scoring", "group", "-h", "--help"):
         argv = ["members", *argv]
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="mode", required=True)
     m = sub.add_parser("members", help="K members in one graph vs K separate trainings (default)")
     members_args(m)
+    g = sub.add_parser("group", help="one members group on a recipe's data under each engine")
+    g.add_argument("--recipe", default="japanese_vowels", choices=RECIPES)
+    g.add_argument("--config", nargs="+", default=["cell=gru", "units=128", "layers=2",
+                                                  "bidirectional=true", "dropout=0.2", "learning_rate=0.003"])
+    g.add_argument("--k", type=int, default=15)
+    g.add_argument("--epochs", type=int, default=30)
+    g.add_argument("--patience", type=int, default=4, help="epochs (0: the recipe's schedule)")
+    g.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
     s = sub.add_parser("scoring", help="a fresh model's predictions: predict() vs a direct call")
     s.add_argument("--repeats", type=int, default=5)
     f = sub.add_parser("fits", help="whole default fits, old commit vs this checkout, interleaved")
@@ -543,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--keep", default=None, metavar="DIR",
                    help="work folder to keep (stores, exports, each child's output.log)")
     args = ap.parse_args(argv)
-    return {"fits": fits, "members": members, "scoring": scoring}[args.mode](args)
+    return {"fits": fits, "members": members, "scoring": scoring, "group": group}[args.mode](args)
 
 
 if __name__ == "__main__":
