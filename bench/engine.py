@@ -218,8 +218,10 @@ def group(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         results = fit_members([Member(plan.prep, 1000 * (i + 1)) for i in range(args.k)], config, schedule)
         wall = time.perf_counter() - t0
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        for k, v in saved.items():  # back as they were
+            os.environ.pop(k, None)
+            if v is not None:
+                os.environ[k] = v
         [log] = rounds_of.values()
         full = [s for _, active, s in log[1:] if active == args.k] or [s for *_, s in log[1:]]
         trained = sum(r.rounds_trained for r in results)

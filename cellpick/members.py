@@ -39,10 +39,9 @@ dropout draws and mask are its own. Airline shapes, 15 GRU 16x2 members (bench/R
 the 15 models), a 24-step round 290 ms against 511 ms. A stacked step computes every member
 it was built for, stopped or not, so once at most half still train and the compute saved
 outweighs a compile, the group is rebuilt over the active ones (`_Group.compact`).
-Otherwise (one member, text, a GPU
-with cuDNN's fused kernels, CELLPICK_STACK=0) the step calls the K models one by one: a
-round then grows linearly with K, and members share only the per-step framework overhead,
-the compile and the validation call.
+Otherwise (one member, text, a GPU with cuDNN's fused kernels, CELLPICK_STACK=0) the step
+calls the K models one by one: a round then grows linearly with K, and members share only
+the per-step framework overhead, the compile and the validation call.
 """
 from __future__ import annotations
 
@@ -251,7 +250,7 @@ class _Group:
         if self.stacked is not None:  # a member's share of a stacked step, estimated (see `compact`)
             from .stacked import sample_macs
 
-            steps = next(iter(datasets)).element_spec[0].shape[1]
+            steps = datasets[0].element_spec[0].shape[1]
             self._member_step_seconds = common * sample_macs(self.models[0], steps) / STACKED_MACS_PER_SECOND
         self.compactions: list[int] = []  # live members after each `compact`
         self.losses = [keras.losses.get(model.loss) for model in self.models]
@@ -353,8 +352,9 @@ class _Group:
         steps the group still trains. Rebuilds when at most half the live members are
         active and the compute saved outweighs a rebuild's compile (`_rebuild_pays`,
         estimated from the model's multiply-adds, not timed: the same members and seeds
-        must rebuild at the same round whatever the machine's load). Returns whether it rebuilt. CELLPICK_COMPACT=0 / 1: never / whenever at most
-        half are active (benchmarks, tests)."""
+        must rebuild at the same round whatever the machine's load). Returns whether it
+        rebuilt. CELLPICK_COMPACT=0 / 1: never / whenever at most half are active
+        (benchmarks, tests)."""
         import os
 
         force = os.environ.get("CELLPICK_COMPACT")  # "0" never, "1" always (tests, benchmarks)
