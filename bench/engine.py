@@ -55,7 +55,7 @@ different rounds, trained by `members.fit_members` three ways in one process:
 skipped), `stacked` (CELLPICK_COMPACT=0: one stacked step for all K to the end), `rebuilt`
 (the default: the stacked group rebuilt over its active members, `_Group.compact`). The same
 seeds, so the same members: the rounds each trained must match across engines. Reports the
-wall, the first round (trace + compile), a later round with all K live, the rebuilds, and the
+wall, the first round (trace + compile), a later round with all K training, the rebuilds, and the
 member-rounds trained against those computed.
 
 ## scoring: a fresh model's predictions, `predict()` against one direct call
