@@ -171,7 +171,9 @@ def test_the_search_leaves_a_heap_its_caller_froze_as_it_was():
         frozen = gc.get_freeze_count()
         with frozen_heap():
             pass
-        assert gc.get_freeze_count() == frozen
+        # Still frozen (no unfreeze) and nothing frozen again (no second freeze); a frozen
+        # object freed meanwhile (pytest-xdist's I/O thread) leaves the count, so not `==`.
+        assert 0 < gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
     with frozen_heap():
