@@ -2,7 +2,8 @@
 
     python bench/engine.py fits [--recipes airline gunpoint japanese_vowels] [--repeats 1]
         [--old 8dd85a5] [--extra K=V ...] [--extra-old K=V ...] [--extra-new K=V ...]
-        [--env-old K=V ...] [--env-new K=V ...] [--ref-epochs 200] [--json PATH] [--keep DIR]
+        [--env-old K=V ...] [--env-new K=V ...] [--same-trials] [--ref-epochs 200]
+        [--json PATH] [--keep DIR]
     python bench/engine.py members [--ks 1 3 5 10] [--solo 3] [--xla auto|on|off]
     python bench/engine.py scoring [--repeats 5]
     python bench/engine.py group [--recipe japanese_vowels] [--config K=V ...] [--k 15]
@@ -35,6 +36,14 @@ held-out score is reported, never used to choose. `--extra K=V` options go to bo
 parsed as int, float, true/false/none, or comma lists. `--env-old` / `--env-new K=V` set
 environment variables for one side's fits: `--old HEAD --env-old CELLPICK_STACK=0` compares
 the unstacked engine with the stacked one at the same commit.
+
+`--same-trials` makes the search's work equal, not only its counts: the new side's candidate
+list is replaced, per cell, by the configurations the old side's fit of the same recipe and
+repeat trained (read from its MLflow trial runs, in the order they started; the data-level
+values the new space fixes are kept). Without it the new side trains its own list (the
+defaults, then Sobol points), which on these recipes includes 128x2 models the old random
+draws never reached. The patch is the bench's own (in the child, `candidates.candidate_list`),
+not a cellpick option.
 
 A plain-Keras reference workload (no cellpick: a 2-layer LSTM-16 on the first 45 airline
 training windows, lookback 24, horizon 12, batch 8, `--ref-epochs` epochs of `model.fit`) is
@@ -378,6 +387,8 @@ def child_fit(spec: dict) -> dict:
         name = info.get("name") if event == "stage" else None
         events.append((event, name, time.perf_counter() - t0))
 
+    if spec.get("candidates"):  # --same-trials: the old fit's configurations, per cell
+        _use_candidates(spec["candidates"])
     result = cellpick.fit(recipe=spec["recipe"], tracking_uri=f"sqlite:///{work / 'mlflow.db'}",
                           out=str(work / "model"), quiet=True, progress=progress, **spec["options"])
     total = time.perf_counter() - t0
@@ -396,6 +407,66 @@ def child_fit(spec: dict) -> dict:
             "held_out": scores, "headline": headline,
             "events": [e for e in events if e[0] in ("stage", "done", "trial_begin", "trial_end")],
             "cellpick": str(where.parent)}
+
+
+SEARCHED = ("units", "layers", "dropout", "learning_rate", "bidirectional")
+
+
+def _use_candidates(per_cell: dict[str, list[dict[str, str]]]) -> None:
+    """Replace cellpick's candidate list (in this child only) by `per_cell[cell]`: each
+    searched value matched to the new space's value of the same text (MLflow params are
+    text); the dimensions these configurations do not name (the space's Fixed data-level
+    values) keep the space's own value."""
+    from cellpick import candidates
+
+    def listed(dims, budget, seed=candidates.LIST_SEED):
+        values = dict(dims)
+        cell = values["cell"][0]
+        out = []
+        for config in per_cell[cell][:budget]:
+            row = {}
+            for name, options in dims:
+                if name not in config:
+                    row[name] = options[0]
+                    continue
+                match = [v for v in options if str(v) == config[name]
+                         or (not isinstance(v, bool) and _number(config[name]) == v)]
+                if not match:
+                    raise SystemExit(f"--same-trials: {cell} {name}={config[name]} is not in the "
+                                     f"new space ({options})")
+                row[name] = match[0]
+            out.append(row)
+        return out
+
+    candidates.candidate_list = listed
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def trial_configs(store: Path) -> dict[str, list[dict[str, str]]]:
+    """The searched values of every trial run in an MLflow SQLite store, per cell, in the
+    order the trials started."""
+    import sqlite3
+
+    con = sqlite3.connect(store)
+    rows = con.execute(
+        "select r.run_uuid, p.key, p.value from runs r "
+        "join tags t on t.run_uuid = r.run_uuid and t.key = 'cellpick.role' and t.value = 'trial' "
+        "join params p on p.run_uuid = r.run_uuid order by r.start_time, r.run_uuid").fetchall()
+    con.close()
+    runs: dict[str, dict[str, str]] = {}
+    for run, key, value in rows:
+        runs.setdefault(run, {})[key] = value
+    out: dict[str, list[dict[str, str]]] = {}
+    for params in runs.values():
+        out.setdefault(params["cell"], []).append(
+            {k: params[k] for k in SEARCHED if k in params})
+    return out
 
 
 def child_reference(epochs: int) -> dict:
@@ -537,6 +608,8 @@ def fits(args: argparse.Namespace) -> int:
           + (f"; environment {envs['old']}" if envs["old"] else ""))
     print(f"- new: {ROOT} at {code['new'][1]}; options {options['new'] or 'recipe defaults'}"
           + (f"; environment {envs['new']}" if envs["new"] else ""))
+    if args.same_trials:
+        print("- same trials: the new side trains the old fit's trial configurations, per cell")
     print(f"- reference: plain Keras LSTM-16x2, 45 airline windows, batch 8, {args.ref_epochs} epochs")
     print(f"- work folder: {base}", flush=True)
 
@@ -560,6 +633,18 @@ def fits(args: argparse.Namespace) -> int:
                 work = base / f"{name}-{side}-{rep}"
                 spec = {"kind": "fit", "name": name, "recipe": str(recipe), "code": str(folder),
                         "work": str(work), "options": options[side]}
+                if side == "new" and args.same_trials:
+                    old_store = base / f"{name}-old-{rep}" / "mlflow.db"
+                    if not old_store.is_file():
+                        print(f"  {name} new #{rep}: skipped (--same-trials and the old fit left "
+                              f"no store)", flush=True)
+                        continue
+                    spec["candidates"] = trial_configs(old_store)
+                    print(f"  {name} new #{rep}: the old fit's trials "
+                          + "; ".join(f"{c}: " + ", ".join(
+                              f"{t.get('units')}x{t.get('layers')}"
+                              + (" bi" if t.get("bidirectional") == "True" else "")
+                              for t in ts) for c, ts in spec["candidates"].items()), flush=True)
                 r = _spawn(spec, work, folder, envs[side])
                 row = {"recipe": name, "code": side, "commit": commit, "repeat": rep,
                        "repeats": args.repeats, **r}
@@ -586,6 +671,7 @@ def fits(args: argparse.Namespace) -> int:
     print(f"\nload average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"old": full, "new": code["new"][1], "options": options,
+                                               "same_trials": args.same_trials,
                                                "references": refs, "fits": rows}, indent=1, default=str))
         print(f"records: {args.json}")
     if not args.keep:
@@ -628,6 +714,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--env-old", nargs="*", default=[], metavar="K=V",
                    help="environment for the old side's fits (e.g. CELLPICK_STACK=0 with --old HEAD)")
     f.add_argument("--env-new", nargs="*", default=[], metavar="K=V", help="for the new side's fits")
+    f.add_argument("--same-trials", action="store_true",
+                   help="the new side trains the old fit's trial configurations (per cell)")
     f.add_argument("--ref-epochs", type=int, default=200, help="epochs of the plain-Keras reference")
     f.add_argument("--json", default=None, help="write every record (stages, events) to this file")
     f.add_argument("--keep", default=None, metavar="DIR",
