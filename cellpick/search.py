@@ -189,7 +189,9 @@ def _run_round(search: Callable, tuners: list, jobs: int) -> None:
     else:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="cellpick-trial") as pool:
+        from .members import gc_paused
+
+        with gc_paused(), ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="cellpick-trial") as pool:
             for future in [pool.submit(search, t) for t in tuners]:
                 future.result()
     for t in tuners:

@@ -158,6 +158,63 @@ def test_same_seeds_give_the_same_members_twice():
     assert runs[0][0].history != runs[0][1].history  # different seeds, different members
 
 
+def test_set_seeds_gives_what_keras_set_random_seed_gives():
+    """members.set_seeds skips tf.random.set_seed's kernel-cache clear (which stalls the other
+    threads' training) and must still give the same weights, dropout and shuffle order."""
+    import keras
+    import tensorflow as tf
+
+    from cellpick.members import set_seeds
+    from cellpick.space import build_model
+
+    prep = _classify_prep()
+    config = {**CLASSIFY, "dropout": 0.5}
+    x = tf.constant(prep.arrays("train")[0][:8])
+
+    def draw(seed_with):
+        seed_with(11)
+        model = build_model(prep, config)
+        order = [y.numpy().tolist() for _, y in prep.dataset("train", 4, shuffle=True, seed=11).repeat(2)]
+        return model.get_weights(), model(x, training=True).numpy(), order, np.random.rand()
+
+    keras_draw, ours, again = draw(keras.utils.set_random_seed), draw(set_seeds), draw(set_seeds)
+    for a, b in ((keras_draw, ours), (ours, again)):
+        assert all(np.array_equal(u, v) for u, v in zip(a[0], b[0]))
+        assert np.array_equal(a[1], b[1]) and a[2] == b[2] and a[3] == b[3]
+    assert not np.array_equal(keras_draw[1], build_model(prep, config)(x, training=True).numpy())
+
+
+def test_gc_is_paused_while_threads_train_and_collected_after():
+    """A full collection in one thread stalls the others (members.gc_paused): none runs while
+    groups train in threads; cyclic garbage made meanwhile is collected at the end."""
+    import gc
+    import weakref
+
+    from cellpick.members import gc_paused
+
+    class Cycle:
+        pass
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        a = Cycle()
+        a.self = a
+        ref = weakref.ref(a)
+        del a
+        with gc_paused():  # nested: still paused, collected once at the outer exit
+            assert not gc.isenabled()
+        assert not gc.isenabled() and ref() is not None
+    assert gc.isenabled() and ref() is None
+    gc.disable()  # a caller that turned collection off keeps it off
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_groups_in_threads_are_the_groups_trained_one_after_another():
     """--jobs: groups of different cells train at once in threads, each exactly as alone."""
     from cellpick.members import fit_groups
