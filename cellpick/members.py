@@ -96,14 +96,15 @@ class MemberResult:
 def gc_paused():
     """No automatic garbage collection while models train in threads; one collection after.
 
-    A full collection run from one thread finalises the TensorFlow functions of models
-    trained before (each `__del__` removes its function from the eager context), and such a
-    removal waits for the functions the other threads are running, holding the GIL, so every
-    thread stalls: measured on airline's default fit, one collection in the search's last
-    round took 17.3 s (2 of 3 fits lost 12-16 s so). Paused while the threads run (reference
-    counting still frees everything without cycles) and collected once they are joined, the
-    same finalisers take a fraction of a second. Nested uses collect once, at the outermost
-    exit; with collection already off (a caller's choice), nothing changes."""
+    A full collection run from a training thread finalises TensorFlow objects of finished
+    trials and groups (functions, graphs, iterators), and on airline's default fit such a
+    collection took 17-30 s in a trial's thread while the other trial's thread stood still
+    (6 of 6 fits without the pause lost 8-28 s so; bench/RESULTS.md "Threads"). Paused
+    while the threads run (reference counting still frees everything without cycles) and
+    run once they are joined, no collection stalls a training thread; the search's per-round collections then
+    take 0.01-0.08 s. (The big ones at a stage's end still take 1-19 s now and then: not
+    explained.) Nested uses collect once, at the outermost exit; with collection already
+    off (a caller's choice), nothing changes."""
     if not gc.isenabled():
         yield
         return

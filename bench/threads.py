@@ -1,0 +1,174 @@
+"""Models trained in threads beside each other: what stalls them.
+
+`--jobs` trains a search round's trials, the data-level candidates and the verdict's cells
+in threads of one process. Two process-wide operations run from one thread stall the others;
+members.py avoids both.
+
+- seeding: one thread trains an LSTM 16x2 on airline's windows (recipes/airline.toml, rounds
+  of 24 steps, validated after each) for 30 rounds while another seeds every 0.3 s (as
+  building a trial's model does): with nothing, with `keras.utils.set_random_seed` (whose `tf.random.set_seed` clears the eager
+  context's kernel caches, so the trainer instantiates its round function again), with
+  `members.set_seeds` (the same seeds, no clear).
+- collections: a whole default fit (airline's recipe) in this process with every full
+  garbage collection logged: when, how long, in which thread. A collection that finalises the
+  TensorFlow functions of finished trials while another thread trains stalls every thread;
+  `--no-pause` runs the fit as before `members.gc_paused` (collections whenever Python
+  decides). A synthetic version (a thread leaving three trained groups as garbage and
+  collecting beside a trainer) took 0.28 s and did not reproduce the stall: it needs a
+  fit's garbage, so this runs a fit.
+
+    PYTHONPATH=. python bench/threads.py seeding [--rounds 30]
+    PYTHONPATH=. python bench/threads.py collections [--no-pause] [--recipe airline]
+
+Results: bench/RESULTS.md, "Threads".
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import _env  # noqa: E402
+
+CONFIG = {"cell": "lstm", "units": 16, "layers": 2, "dropout": 0.0, "learning_rate": 3e-3,
+          "bidirectional": False}
+
+
+def _setup():
+    from cellpick._quiet import tensorflow
+    from cellpick.config import resolve
+    from cellpick.pipeline import make_plan
+
+    tf = tensorflow()
+    tf.config.experimental.enable_op_determinism()  # as pipeline.run on a CPU
+    plan = make_plan(resolve({"scaling": "relative", "log": False, "linear": True, "lookback": 24},
+                             ROOT / "recipes" / "airline.toml"))
+    return plan.prep, plan.schedule
+
+
+def _trainer(prep, schedule, seed: int):
+    """A built group, traced and run once, and a function training `rounds` more rounds
+    (each validated) that returns every round's seconds."""
+    from cellpick import members
+
+    group = members._Group([members.Member(prep, seed)], CONFIG, "train")
+    n = members.round_steps(schedule)
+    group.train(n)
+    group.validate()
+
+    def train(rounds: int) -> list[float]:
+        out = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            group.train(n)
+            group.validate()
+            out.append(time.perf_counter() - t)
+        return out
+
+    return train
+
+
+def _row(name: str, rounds: list[float], other: str = "") -> str:
+    return (f"| {name} | {1000 * statistics.median(rounds):.0f} | {1000 * max(rounds):.0f} "
+            f"| {sum(rounds):.2f} | {other} |")
+
+
+def seeding(prep, schedule, rounds: int) -> None:
+    import keras
+
+    from cellpick import members
+
+    print("\n| other thread | median round (ms) | slowest round (ms) | rounds' total (s) | seeds set |")
+    print("|---|---|---|---|---|")
+    for name, fn in (("nothing", None), ("keras.utils.set_random_seed every 0.3 s", keras.utils.set_random_seed),
+                     ("members.set_seeds every 0.3 s", members.set_seeds)):
+        train = _trainer(prep, schedule, 7)
+        stop, count = threading.Event(), [0]
+
+        def seed_loop():
+            while not stop.is_set():
+                if fn is not None:
+                    fn(100 + count[0])
+                    count[0] += 1
+                time.sleep(0.3)
+
+        other = threading.Thread(target=seed_loop)
+        other.start()
+        times = train(rounds)
+        stop.set()
+        other.join()
+        print(_row(name, times, str(count[0])), flush=True)
+
+
+def collections(no_pause: bool, recipe: str) -> None:
+    """A whole default fit of the recipe in this process, every full collection logged (when,
+    how long, which thread); with `no_pause` members.gc_paused does nothing (the fit before)."""
+    import contextlib
+    import tempfile
+
+    from cellpick import members
+
+    if no_pause:
+        members.gc_paused = contextlib.nullcontext  # what the fit did before
+    log: list[tuple[float, float, str, int]] = []
+    start: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def watch(phase: str, info: dict) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            start["t"] = time.perf_counter()
+        else:
+            log.append((start["t"] - t0, time.perf_counter() - start["t"], threading.current_thread().name,
+                        info["collected"]))
+
+    from cellpick.cli import main as cli
+
+    gc.callbacks.append(watch)
+    with tempfile.TemporaryDirectory(prefix="cellpick-threads-") as work:
+        argv = sys.argv
+        sys.argv = ["cellpick", "fit", "--recipe", str(ROOT / "recipes" / f"{recipe}.toml"),
+                    "--tracking-uri", f"sqlite:///{work}/mlflow.db", "--out", f"{work}/model"]
+        try:
+            cli()
+        except SystemExit as e:
+            if e.code not in (0, None):
+                raise
+        finally:
+            sys.argv = argv
+            gc.callbacks.remove(watch)
+    total = time.perf_counter() - t0
+    slow = sorted(log, key=lambda r: -r[1])[:5]
+    print(f"\n- {'without' if no_pause else 'with'} members.gc_paused: fit {total:.1f} s, "
+          f"{len(log)} full collections taking {sum(r[1] for r in log):.1f} s in all; the longest:")
+    print("\n| at (s) | seconds | thread | objects collected |\n|---|---|---|---|")
+    for at, secs, thread, collected in slow:
+        print(f"| {at:.1f} | {secs:.2f} | {thread} | {collected} |", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("what", choices=["seeding", "collections"])
+    ap.add_argument("--rounds", type=int, default=30, help="seeding: the trainer's rounds")
+    ap.add_argument("--recipe", default="airline", help="collections: the fit's recipe")
+    ap.add_argument("--no-pause", action="store_true", help="collections: without members.gc_paused")
+    args = ap.parse_args(argv)
+    _env.print_env()
+    if args.what == "collections":
+        collections(args.no_pause, args.recipe)
+        return 0
+    prep, schedule = _setup()
+    print(f"- data: {prep.sizes}, batch {prep.batch_size()}, config {CONFIG}, {args.rounds} rounds")
+    seeding(prep, schedule, args.rounds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
