@@ -58,7 +58,6 @@ REFERENCE_UNITS = 3  # of the verdict's resampling units (repetition 0)
 # cost (bench/RESULTS.md, "Stability"): 1.
 REFERENCE_SEEDS = 1
 BUDGET_SHARE = 0.25  # of --time-budget, at most, for this stage
-XLA_FROM_STEPS = 400  # gradient steps per reference fit from which members.py's XLA is used
 # The options that override each choice, as the progress line names them.
 FLAGS = {"scaling": "--scaling", "log": "--log/--no-log", "linear": "--linear/--no-linear",
          "lookback": "--lookback", "patch": "--patch"}
@@ -367,7 +366,7 @@ def _score(plan, items: list[tuple[Any, dict[str, Any], int | None]], tracker, d
     from .crossval import unit_schedule
     from .members import Member, default_jobs, fit_groups
 
-    cands, groups, schedules, jits, units_of = [], [], [], [], []
+    cands, groups, schedules, units_of = [], [], [], []
     for cplan, values, lookback in items:
         prep = cplan.prep
         shown = {**values, **({"lookback": lookback} if lookback is not None else {})}
@@ -380,12 +379,7 @@ def _score(plan, items: list[tuple[Any, dict[str, Any], int | None]], tracker, d
                                                "reference_units": REFERENCE_UNITS,
                                                "reference_seeds": REFERENCE_SEEDS})
         units = reference_units(cplan)
-        schedule = unit_schedule(cplan)
-        # XLA's compile (3-14 s, members.py) pays only over many steps: not for a short
-        # explicit --epochs.
-        jits.append(None if schedule.epochs * schedule.steps_per_epoch >= XLA_FROM_STEPS
-                    else False)
-        schedules.append(schedule)
+        schedules.append(unit_schedule(cplan))  # short ones train without XLA (members.py)
         # Seed s of unit i: plan seed + i + 1000 s (s = 0 is the one-seed stage's member).
         seeded = [(u, plan.config.seed + i + 1000 * s) for s in range(REFERENCE_SEEDS)
                   for i, u in enumerate(units)]
@@ -393,7 +387,7 @@ def _score(plan, items: list[tuple[Any, dict[str, Any], int | None]], tracker, d
         units_of.append([u for u, _ in seeded])
         cands.append(cand)
     jobs = min(plan.config.jobs or default_jobs(), len(groups)) if groups else 1
-    outcomes = fit_groups(groups, schedules, jobs=jobs, deadline=deadline, jit_compile=jits,
+    outcomes = fit_groups(groups, schedules, jobs=jobs, deadline=deadline,
                           errors="return") if groups else []
     for cand, units, outcome in zip(cands, units_of, outcomes):
         _record(plan, cand, units, outcome, tracker, say)

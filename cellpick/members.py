@@ -23,11 +23,12 @@ data (6-step epochs) several epochs, so the schedule's minimum steps and patienc
 keep their meaning while validation stops dominating the wall time. Patience and the LR
 halving's patience are the schedule's steps rounded up to whole rounds.
 
-XLA: from two numeric members up on a CPU the all-members step is XLA-compiled (2.6x faster
-a round on airline shapes, 3-14 s to compile; bench/RESULTS.md "Training engine"). So that
-it compiles once, every batch has the full batch size: an epoch's short last batch is filled
-up with copies of its own rows at weight 0, and losses and metrics are the real rows' means
-(a member still sees exactly fit_one's batches; only dropout draws differ on the filled rows).
+XLA: from two numeric members up on a CPU, in a group that may train XLA_FROM_STEPS gradient
+steps or more, the all-members step is XLA-compiled (2.6x faster a round on airline shapes,
+3-14 s to compile; bench/RESULTS.md "Training engine"). So that it compiles once, every
+batch has the full batch size: an epoch's short last batch is filled up with copies of its
+own rows at weight 0, and losses and metrics are the real rows' means (a member still sees
+exactly fit_one's batches; only dropout draws differ on the filled rows).
 
 Stacked (under XLA, numeric input, the layers `space.build_model` makes): the members'
 recurrent and dense layers run batched over a member axis (`stacked.Stacked`: one loop over
@@ -68,6 +69,10 @@ VAL_CHUNK = 2048  # validation rows per call
 # step 0.27 s), outweighs REBUILD_SECONDS (a rebuilt group's trace and XLA compile; measured
 # 5-9 s). Estimates, not timings: the choice must not depend on the machine's load.
 STACKED_MACS_PER_SECOND = 1e10
+# XLA's compile (3-14 s) pays only over many steps: a group that may train fewer gradient
+# steps than this (a short explicit --epochs: quick checks, the tests' tiny fits) runs
+# without it. The default schedule's 1200+ steps always reach it.
+XLA_FROM_STEPS = 400
 REBUILD_SECONDS = 10.0
 _SEEDED = threading.Lock()  # keras.utils.set_random_seed is global: one group builds at a time
 
@@ -158,10 +163,12 @@ def round_steps(schedule: Schedule) -> int:
     return max(1, min(max(spe, ROUND_STEPS), patience_steps // MIN_PATIENCE_ROUNDS))
 
 
-def _use_xla(members: list[Member]) -> bool:
-    """XLA for two or more members with numeric input. Text's string ops cannot compile; one
-    member does not earn back the compile (airline, 2 loaded cores: 1 member 5.4 s without,
-    6.3 s with, 4 s of it compiling; 10 members 58.8 s without, 34.8 s with; bench/engine.py).
+def _use_xla(members: list[Member], steps: int | None = None) -> bool:
+    """XLA for two or more members with numeric input that may train at least
+    XLA_FROM_STEPS gradient steps (`steps`: the most the group may train; None: unknown).
+    Text's string ops cannot compile; one member does not earn back the compile (airline,
+    2 loaded cores: 1 member 5.4 s without, 6.3 s with, 4 s of it compiling; 10 members
+    58.8 s without, 34.8 s with; bench/engine.py); nor do a few hundred steps.
     CELLPICK_XLA=0/1 overrides (benchmarks, tests)."""
     import os
 
@@ -170,6 +177,8 @@ def _use_xla(members: list[Member]) -> bool:
     import tensorflow as tf
 
     if tf.config.list_physical_devices("GPU"):  # cuDNN's fused RNN kernels are not XLA ops
+        return False
+    if steps is not None and steps < XLA_FROM_STEPS:
         return False
     return len(members) >= 2 and all(m.prep.input_dtype != "string" for m in members)
 
@@ -278,7 +287,7 @@ class _Group:
     """K built models and one compiled round function over their zipped streams."""
 
     def __init__(self, members: list[Member], config: dict[str, Any], split: str,
-                 jit_compile: bool | None = None):
+                 jit_compile: bool | None = None, steps: int | None = None):
         import keras
         import tensorflow as tf
 
@@ -293,7 +302,7 @@ class _Group:
                 set_seeds(m.seed)
                 self.models.append(build_model(m.prep, config))
                 datasets.append(m.prep.dataset(split, m.prep.batch_size(), shuffle=True, seed=m.seed))
-        self.jit = jit_compile if jit_compile is not None else _use_xla(members)
+        self.jit = jit_compile if jit_compile is not None else _use_xla(members, steps)
         self.stacked = _stacked(self.models, members, datasets, split) if self.jit else None
         # Stacked members need one batch shape: every batch is filled up to the largest
         # member's batch size (each member still sees exactly its own batches).
@@ -631,8 +640,8 @@ def fit_groups(groups: list[tuple[list[Member], dict[str, Any]]],
                 raise
             return e
 
-    built = [guarded(_Group, members, config, "train", jit) if members else None
-             for (members, config), jit in zip(groups, jits)]
+    built = [guarded(_Group, members, config, "train", jit, sched.epochs * sched.steps_per_epoch)
+             if members else None for (members, config), jit, sched in zip(groups, jits, schedules)]
 
     def run(g, sched):
         if g is None:
@@ -712,7 +721,7 @@ def refit_members(members: list[Member], config: dict[str, Any], steps: list[int
     if len(steps) != len(members):
         raise ValueError(f"refit_members needs one step count per member; got {len(steps)} "
                          f"for {len(members)} members")
-    group = _Group(members, config, "trainval")
+    group = _Group(members, config, "trainval", steps=max(int(s) for s in steps))
     left = [max(1, int(s)) for s in steps]
     while any(left):
         n = min(s for s in left if s > 0)

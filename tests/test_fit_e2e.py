@@ -23,8 +23,15 @@ def _fit(tmp_path_factory, name, data, **options):
 
 @pytest.fixture(scope="module")
 def airline(tmp_path_factory, data_dir):
-    return _fit(tmp_path_factory, "airline", data_dir / "airline_train.csv",
-                **tiny(horizon=12, lookback=24, cells="lstm,gru"))
+    from cellpick import members
+
+    # The groups of two or more members on XLA and stacked, as in a default fit (a tiny
+    # budget alone trains without XLA: members.XLA_FROM_STEPS): the whole pipeline on that
+    # path once, export included.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(members, "XLA_FROM_STEPS", 0)
+        return _fit(tmp_path_factory, "airline", data_dir / "airline_train.csv",
+                    **tiny(horizon=12, lookback=24, cells="lstm,gru"))
 
 
 @pytest.fixture(scope="module")

@@ -158,6 +158,19 @@ def test_same_seeds_give_the_same_members_twice():
     assert runs[0][0].history != runs[0][1].history  # different seeds, different members
 
 
+def test_xla_only_for_groups_that_train_long_enough(monkeypatch):
+    """XLA's compile (seconds) pays over many steps: a short schedule trains without it."""
+    from cellpick.members import XLA_FROM_STEPS, _use_xla, fit_groups
+
+    monkeypatch.delenv("CELLPICK_XLA")
+    prep = _classify_prep()
+    two = [Member(prep, 1), Member(prep, 2)]
+    assert _use_xla(two, XLA_FROM_STEPS) and _use_xla(two, None)
+    assert not _use_xla(two, XLA_FROM_STEPS - 1) and not _use_xla(two[:1], XLA_FROM_STEPS)
+    [results] = fit_groups([(two, CLASSIFY)], Schedule(epochs=2, patience=1, steps_per_epoch=5))
+    assert [r.extra["xla"] for r in results] == [False, False]
+
+
 def test_set_seeds_gives_what_keras_set_random_seed_gives():
     """members.set_seeds skips tf.random.set_seed's kernel-cache clear (which stalls the other
     threads' training) and must still give the same weights, dropout and shuffle order."""
