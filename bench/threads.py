@@ -6,9 +6,9 @@ members.py avoids both.
 
 - seeding: one thread trains an LSTM 16x2 on airline's windows (recipes/airline.toml, rounds
   of 24 steps, validated after each) for 30 rounds while another seeds every 0.3 s (as
-  building a trial's model does): with nothing, with `keras.utils.set_random_seed` (whose `tf.random.set_seed` clears the eager
-  context's kernel caches, so the trainer instantiates its round function again), with
-  `members.set_seeds` (the same seeds, no clear).
+  building a trial's model does): with nothing, with `keras.utils.set_random_seed` (whose
+  `tf.random.set_seed` clears the eager context's kernel caches, so the trainer instantiates
+  its round function again), with `members.set_seeds` (the same seeds, no clear).
 - collections: a whole default fit (airline's recipe) in this process with every full
   garbage collection logged: when, how long, in which thread. A collection that finalises the
   TensorFlow functions of finished trials while another thread trains stalls every thread;

@@ -74,7 +74,7 @@ STACKED_MACS_PER_SECOND = 1e10
 # without it. The default schedule's 1200+ steps always reach it.
 XLA_FROM_STEPS = 400
 REBUILD_SECONDS = 10.0
-_SEEDED = threading.Lock()  # keras.utils.set_random_seed is global: one group builds at a time
+_SEEDED = threading.Lock()  # the seeds set_seeds sets are global: one group builds at a time
 
 
 @dataclass
@@ -106,10 +106,10 @@ def gc_paused():
     collection took 17-30 s in a trial's thread while the other trial's thread stood still
     (6 of 6 fits without the pause lost 8-28 s so; bench/RESULTS.md "Threads"). Paused
     while the threads run (reference counting still frees everything without cycles) and
-    run once they are joined, no collection stalls a training thread; the search's per-round collections then
-    take 0.01-0.08 s. (The big ones at a stage's end still take 1-19 s now and then: not
-    explained.) Nested uses collect once, at the outermost exit; with collection already
-    off (a caller's choice), nothing changes."""
+    run once they are joined, no collection stalls a training thread; the search's
+    per-round collections then take 0.01-0.08 s. (The big ones at a stage's end still take
+    1-19 s now and then: not explained.) Nested uses collect once, at the outermost exit;
+    with collection already off (a caller's choice), nothing changes."""
     if not gc.isenabled():
         yield
         return
@@ -127,14 +127,14 @@ def set_seeds(seed: int) -> None:
     `tf.random.set_seed` also clears the eager context's kernel caches (so that an eager
     stateful random op restarts its sequence), and that context is the whole process': every
     group built while another thread trains (the search builds each trial in its thread)
-    makes that thread instantiate its round function again. Measured (airline, LSTM 16x2
-    rounds of 24 steps, another thread seeding every 0.3 s): 155-169 ms a round with no
-    seeding, 692-707 ms with Keras' function, 119-137 ms with this one. Nothing here draws
+    makes that thread instantiate its round function again (bench/threads.py seeding: an
+    LSTM 16x2's rounds of 24 steps while another thread seeds every 0.3 s, 157 ms with no
+    seeding, 831 ms with Keras' function, 154 ms with this one). Nothing here draws
     from a cached stateful kernel (Keras 3 draws through seeded stateless ops, tf.data takes
     its seeds as inputs), so the seeds alone give the same weights, dropout seeds and shuffle
     orders (tests/test_members.py checks it against Keras' own; airline's default fit gives
-    the very same trial scores). Falls back to Keras' function if
-    TensorFlow's context no longer has the attributes this sets."""
+    the very same trial scores). Falls back to Keras' function if TensorFlow's context no
+    longer has the attributes this sets."""
     import random
 
     import keras
