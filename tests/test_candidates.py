@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from cellpick.candidates import candidate_list, grid_size
+from conftest import store_uri
 
 DIMS = [("cell", ["gru"]), ("units", [8, 16, 32, 64]), ("layers", [1, 2]),
         ("dropout", [0.0, 0.2]), ("learning_rate", [1e-3, 3e-3])]  # a grid of 32
@@ -58,7 +59,7 @@ def _search(plan, tracker, tmp_path, cells, max_trials, name, units=(4, 8)):
 def tracker(tmp_path):
     from cellpick.tracking import Tracker
 
-    t = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "candidates")
+    t = Tracker(store_uri(tmp_path), "candidates")
     t.start_fit("fit-test", {"metric": "mae"}, {})
     yield t
     t.finish_fit()

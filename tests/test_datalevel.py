@@ -8,6 +8,7 @@ from __future__ import annotations
 from cellpick.config import FitConfig
 from cellpick.datalevel import DataChoice, apply, choose, planned
 from cellpick.pipeline import make_plan
+from conftest import store_uri
 
 
 def _plan(data, **options):
@@ -81,7 +82,7 @@ def test_the_progress_line_names_the_overrides():
 def test_a_resumed_fit_takes_the_choice_it_logged_and_trains_nothing(tmp_path, data_dir):
     from cellpick.tracking import Tracker
 
-    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "data")
+    tracker = Tracker(store_uri(tmp_path), "data")
     tracker.start_fit("fit-test", {"metric": "mae"}, {})
     try:
         logged = {"scaling": "diff", "log": True, "linear": False, "lookback": 12}

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from cellpick.config import FitConfig
-from conftest import DATA_LEVEL, DATA_LEVEL_ARGS
+from conftest import DATA_LEVEL, DATA_LEVEL_ARGS, store_uri
 from cellpick.errors import ConfigError
 from cellpick.distributed import free_port, stop_group
 
@@ -82,7 +82,7 @@ def distributed_fit(tmp_path_factory, data_dir):
     t0 = time.monotonic()
     try:
         start("mlflow", [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-                         f"sqlite:///{tmp}/mlflow.db", "--artifacts-destination", str(tmp / "artifacts"),
+                         store_uri(tmp), "--artifacts-destination", str(tmp / "artifacts"),
                          "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"])
         _wait_http(f"{uri}/health", procs["mlflow"], 90)
         start("chief", [*common, "--role", "chief", "--out", str(tmp / "model"), "--json"])
@@ -189,7 +189,7 @@ def test_worker_waiting_for_a_finished_cell_moves_on(tmp_path, data_dir, monkeyp
     port = free_port(consecutive=2)
     config = FitConfig(data=str(data_dir / "airline_train.csv"), cells="gru,rnn", units="8",
                        layers="1", max_trials=2, epochs=2, seeds=1, horizon=12, lookback=24, **DATA_LEVEL,
-                       tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", role="worker",
+                       tracking_uri=store_uri(tmp_path), role="worker",
                        oracle=f"127.0.0.1:{port}").validate()
     chief = Tracker(config.tracking_uri, "airline_train")  # a chief that serves no oracle
     parent = chief.client.create_run(chief.experiment_id, tags={

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 import cellpick
 from cellpick.cli import app
 from cellpick.distributed import free_port
-from conftest import DATA_LEVEL, DATA_LEVEL_ARGS
+from conftest import DATA_LEVEL, DATA_LEVEL_ARGS, store_uri
 
 BUDGET = {"cells": "gru", "units": "8", "layers": "1", "max_trials": 1, "epochs": 2, "folds": 2,
           "seeds": 1}
@@ -36,7 +36,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("ship")
-    return root, f"sqlite:///{root / 'mlflow.db'}"
+    return root, store_uri(root)
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 import cellpick
-from conftest import DATA_LEVEL, tiny
+from conftest import DATA_LEVEL, store_uri, tiny
 
 
 def _fit(tmp_path_factory, name, data, **options):
     root = tmp_path_factory.mktemp(name)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+    uri = store_uri(root)
     result = cellpick.fit(data, tracking_uri=uri, out=str(root / "model"), **options)
     return root, uri, result
 

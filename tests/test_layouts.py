@@ -15,7 +15,7 @@ import pytest
 
 import cellpick
 from cellpick.errors import DataError
-from conftest import DATA_LEVEL
+from conftest import DATA_LEVEL, store_uri
 
 LEVELS = {"a": 0.0, "b": 100.0, "c": 200.0}
 POSITIVE, NEGATIVE = ("great", "wonderful", "superb", "lovely"), ("awful", "boring", "dreadful", "poor")
@@ -28,7 +28,7 @@ def _fit(tmp_path_factory, name: str, frame: pd.DataFrame, **options):
     frame.to_csv(path, index=False)
     budget = {"cells": "gru", "units": "8", "layers": "1", "max_trials": 1, "folds": 2,
               "seeds": 1, "epochs": 8, **options}
-    result = cellpick.fit(path, tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+    result = cellpick.fit(path, tracking_uri=store_uri(root),
                           out=str(root / "model"), **budget)
     return root, path, result
 
@@ -135,7 +135,7 @@ def text_regress(tmp_path_factory):
 @pytest.fixture(scope="module")
 def vowels(tmp_path_factory, data_dir):
     root = tmp_path_factory.mktemp("vowels")
-    result = cellpick.fit(data_dir / "JapaneseVowels_train.csv", tracking_uri=f"sqlite:///{root / 'm.db'}",
+    result = cellpick.fit(data_dir / "JapaneseVowels_train.csv", tracking_uri=store_uri(root, "m.db"),
                           out=str(root / "model"), cells="gru", units="16", layers="1",
                           max_trials=1, folds=2, seeds=1, epochs=10)
     return root, result

@@ -22,7 +22,7 @@ import pytest
 
 import cellpick
 from cellpick import tracking
-from conftest import tiny
+from conftest import store_uri, tiny
 from cellpick.distributed import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def fit(tmp_path_factory, data_dir):
     root = tmp_path_factory.mktemp("mlflow_ui")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+    uri = store_uri(root)
     result = cellpick.fit(data_dir / "airline_train.csv", horizon=12, lookback=24,
                           tracking_uri=uri, out=str(root / "model"),
                           **tiny(cells="lstm,gru", test_size=0.2))

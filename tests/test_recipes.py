@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from cellpick.cli import app
 from cellpick.config import load_recipe, option_names, resolve
+from conftest import store_uri
 
 runner = CliRunner()
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -94,7 +95,7 @@ def tiny_runs(tmp_path_factory):
         result = runner.invoke(app, [
             "fit", "--recipe", str(recipe), *TINY, *TINY_DATA_LEVEL.get(recipe.stem, []),
             "--cells", TINY_CELL[recipe.stem], "--json",
-            "--quiet", "--tracking-uri", f"sqlite:///{root / 'mlflow.db'}", "--out", str(out),
+            "--quiet", "--tracking-uri", store_uri(root), "--out", str(out),
         ])
         runs[recipe.stem] = (out, result)
     return runs

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import cellpick
-from conftest import DATA_LEVEL, DATA_LEVEL_ARGS
+from conftest import DATA_LEVEL, DATA_LEVEL_ARGS, store_uri
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRLINE = ROOT / "recipes" / "data" / "airline_train.csv"
@@ -60,7 +60,7 @@ def test_time_budget_stops_search_at_a_round_and_keeps_cells_equal(tmp_path):
     # A grid of 16 per cell (the data-level choices given): more than 60 s can train.
     result = cellpick.fit(AIRLINE, horizon=12, lookback=24, cells="gru,rnn", units="8,16",
                           layers="1,2", **DATA_LEVEL, max_trials=30, epochs=20, folds=2, seeds=3, time_budget=f"{budget}s",
-                          tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", out=str(tmp_path / "m"))
+                          tracking_uri=store_uri(tmp_path), out=str(tmp_path / "m"))
     info = result.verdict["budget"]
     assert info["cut_short"] and info["trials_per_cell"] < 30
     per_cell = {}
@@ -73,7 +73,7 @@ def test_time_budget_stops_search_at_a_round_and_keeps_cells_equal(tmp_path):
 
 
 def test_sigkill_then_resume_reaches_the_exact_trial_count(tmp_path):
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = store_uri(tmp_path)
     args = [str(AIRLINE), *FORECAST, "--cells", "gru", "--max-trials", "4", "--epochs", "15",
             "--folds", "2", "--seeds", "1", "--tracking-uri", uri, "--out", str(tmp_path / "m")]
     proc = _cli(args, tmp_path)
@@ -112,7 +112,7 @@ def test_same_seed_same_result(tmp_path):
         runs.append(cellpick.fit(AIRLINE, horizon=12, lookback=24, cells="lstm,rnn", units="8,16",
                                  log=False, linear=True,
                                  layers="1", max_trials=2, epochs=3, folds=2, seeds=2, seed=7,
-                                 tracking_uri=f"sqlite:///{tmp_path}/mlflow{i}.db",
+                                 tracking_uri=store_uri(tmp_path, f"mlflow{i}.db"),
                                  out=str(tmp_path / f"m{i}")))
     a, b = (r.verdict for r in runs)
     assert a["winner"] == b["winner"]

@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from cellpick.tracking import Tracker
+from conftest import store_uri
 
 EPOCH = {"loss": 1.0, "mae": 2.0, "val_loss": 3.0, "val_mae": 4.0}
 
@@ -21,7 +22,7 @@ def _history(client, run_id, key):
 
 @pytest.fixture
 def tracker(tmp_path):
-    t = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "tracking")
+    t = Tracker(store_uri(tmp_path), "tracking")
     t.start_fit("fit-test", {"metric": "mae"}, {})
     yield t
     t.finish_fit()
@@ -74,7 +75,7 @@ def test_every_background_epoch_is_written_in_order_when_the_run_ends(tracker):
 
 
 def test_finish_fit_waits_for_epochs_of_runs_still_open(tmp_path):
-    t = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "tracking")
+    t = Tracker(store_uri(tmp_path), "tracking")
     t.start_fit("fit-test", {}, {})
     run_id = t.start_child("trial", "t01", {"cell": "rnn"})
     for epoch in range(20):
@@ -147,7 +148,7 @@ def test_trials_in_threads_are_the_trials_run_one_after_another(tmp_path, data_d
     prep = make_plan(config).prep
     results = {}
     for jobs in (1, 2):
-        tracker = Tracker(f"sqlite:///{tmp_path}/jobs{jobs}.db", "jobs")
+        tracker = Tracker(store_uri(tmp_path, f"jobs{jobs}.db"), "jobs")
         tracker.start_fit(f"jobs{jobs}", {"metric": "mae"}, {})
         results[jobs] = run_search(prep, cells=["rnn", "gru"], units=[8], layers=[1],
                                    tuner="random", max_trials=2, schedule=Schedule(3, 3, 1),
