@@ -17,8 +17,15 @@ members.py avoids both.
   collecting beside a trainer) took 0.28 s and did not reproduce the stall: it needs a
   fit's garbage, so this runs a fit.
 
+- search: a search's rounds as `--jobs 2` trains them (search._run_round: one member per
+  trial, two threads, collections paused), four candidates x three cells on a recipe's
+  data, without XLA (members._use_xla's rule for one member) or with it (CELLPICK_XLA=1):
+  alone, one member's XLA rounds are 3-4x faster for 1-1.5 s more compile; beside another
+  thread compiling too, is it still a gain?
+
     PYTHONPATH=. python bench/threads.py seeding [--rounds 30]
     PYTHONPATH=. python bench/threads.py collections [--no-pause] [--recipe airline]
+    PYTHONPATH=. python bench/threads.py search [--xla] [--recipe japanese_vowels]
 
 Results: bench/RESULTS.md, "Threads".
 """
@@ -153,16 +160,65 @@ def collections(no_pause: bool, recipe: str) -> None:
         print(f"| {at:.1f} | {secs:.2f} | {thread} | {collected} |", flush=True)
 
 
+# The search probe's candidates: the defaults, a wide deep one, dropout, a deep narrow one.
+CANDIDATES = [dict(units=16, layers=1, dropout=0.0, learning_rate=3e-3),
+              dict(units=128, layers=2, dropout=0.0, learning_rate=3e-3),
+              dict(units=32, layers=1, dropout=0.2, learning_rate=1e-3),
+              dict(units=16, layers=2, dropout=0.0, learning_rate=3e-3)]
+RECIPE_VALUES = {"airline": {"scaling": "relative", "log": False, "linear": True, "lookback": 24},
+                 "gunpoint": {"patch": 6}, "japanese_vowels": {}}
+
+
+def search(recipe: str, xla: bool) -> None:
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cellpick._quiet import tensorflow
+    from cellpick.config import resolve
+    from cellpick.members import Member, fit_members, gc_paused
+    from cellpick.pipeline import make_plan
+
+    os.environ["CELLPICK_XLA"] = "1" if xla else "0"
+    tensorflow().config.experimental.enable_op_determinism()
+    plan = make_plan(resolve(RECIPE_VALUES[recipe], ROOT / "recipes" / f"{recipe}.toml"))
+    print(f"- {recipe}: {plan.prep.sizes}, XLA {'on' if xla else 'off'} for every trial, 2 threads")
+    print("\n| round | cell | units x layers | seconds | first round (trace + compile) s | rounds |")
+    print("|---|---|---|---|---|---|")
+    t0, n, rows = time.perf_counter(), 0, []
+    for r, cand in enumerate(CANDIDATES):
+        def one(args):
+            cell, seed = args
+            t = time.perf_counter()
+            [res] = fit_members([Member(plan.prep, seed)], {**cand, "cell": cell, "bidirectional": False},
+                                plan.schedule)
+            return cell, time.perf_counter() - t, res.extra["first_round_seconds"], res.rounds_trained
+
+        with gc_paused(), ThreadPoolExecutor(2) as pool:
+            trials = [(c, 43 + n + i) for i, c in enumerate(["lstm", "gru", "rnn"])]
+            for cell, secs, first, rounds in pool.map(one, trials):
+                rows.append((secs, first))
+                print(f"| {r} | {cell} | {cand['units']}x{cand['layers']} | {secs:.1f} | {first:.2f} "
+                      f"| {rounds} |", flush=True)
+        n += 3
+    print(f"\nsearch {time.perf_counter() - t0:.1f} s; trial-seconds {sum(s for s, _ in rows):.1f}, "
+          f"of them first rounds {sum(f for _, f in rows):.1f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["seeding", "collections"])
+    ap.add_argument("what", choices=["seeding", "collections", "search"])
     ap.add_argument("--rounds", type=int, default=30, help="seeding: the trainer's rounds")
-    ap.add_argument("--recipe", default="airline", help="collections: the fit's recipe")
+    ap.add_argument("--recipe", default=None, help="collections (default airline), search "
+                    "(default japanese_vowels): the recipe")
+    ap.add_argument("--xla", action="store_true", help="search: every trial on XLA")
     ap.add_argument("--no-pause", action="store_true", help="collections: without members.gc_paused")
     args = ap.parse_args(argv)
     _env.print_env()
     if args.what == "collections":
-        collections(args.no_pause, args.recipe)
+        collections(args.no_pause, args.recipe or "airline")
+        return 0
+    if args.what == "search":
+        search(args.recipe or "japanese_vowels", args.xla)
         return 0
     prep, schedule = _setup()
     print(f"- data: {prep.sizes}, batch {prep.batch_size()}, config {CONFIG}, {args.rounds} rounds")
