@@ -74,7 +74,12 @@ def start(config: FitConfig, progress: Progress | None = None) -> FitResult | Wo
         from .distributed import run_worker
 
         return run_worker(config, progress)
-    return run(config, progress)
+    from .search import frozen_heap
+
+    # Every stage's full collections skip what was alive before the fit: the libraries' heap,
+    # and in a long-lived process (tests, a notebook) what earlier fits left.
+    with frozen_heap():
+        return run(config, progress)
 
 
 def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
@@ -88,6 +93,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     from .plan import deterministic
     from .refit import build_winner, score_test
     from .report import write_report
+    from .search import frozen_heap
     from .train import Budget, strategy
 
     if config.role == "worker":
@@ -108,7 +114,8 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         tracker.show_in_ui(plan.metric, plan.greater_is_better)
         tracker.log_dataset(plan.dataset.frame, source=str(plan.path.resolve()),
                             name=plan.path.stem, on_parent=not config.resume)
-        plan, data_choice = choose(plan, tracker=tracker, budget=budget, progress=say)
+        with frozen_heap():  # as the search and the verdict do: collections skip the libraries
+            plan, data_choice = choose(plan, tracker=tracker, budget=budget, progress=say)
         search = _search(plan, tracker, budget, distribute, say)
         n_seeds = _seeds_that_fit(plan, search, budget)
         cv = cross_validate(plan, search.best, tracker=tracker, budget=budget, progress=say)

@@ -205,25 +205,34 @@ def _in_trial_order(result: SearchResult) -> None:
     result.curves = dict(sorted(result.curves.items(), key=lambda kv: order.get(kv[0], len(order))))
 
 
+_FROZEN = [0]  # frozen_heap's nesting depth (the fit, then its search and verdict inside)
+
+
 @contextlib.contextmanager
 def frozen_heap():
-    """Python's full garbage collections skip the objects alive when the search starts.
+    """Python's full garbage collections skip the objects alive when the block starts.
 
     TensorFlow, keras-tuner and MLflow (with SQLAlchemy and alembic) leave ~800,000 objects
     that every full collection walks again: ~0.3 s each, ~10 of them in a short search,
-    twice what plain keras-tuner pays without MLflow (bench/RESULTS.md, Overhead). Objects
-    made during the search are collected as usual; `gc.unfreeze` puts the rest back after.
-    A caller that froze its own heap keeps it as it is.
+    twice what plain keras-tuner pays without MLflow (bench/RESULTS.md, Overhead); in a
+    long-lived process (the tests, a notebook) every earlier fit adds ~150,000 more. Objects
+    made inside are collected as usual. Nested (the whole fit, then its search and its
+    verdict), an inner block freezes what has appeared since (the libraries a fit imports
+    late) and only the outermost exit gives the heap back (`gc.unfreeze`). A caller that
+    froze its own heap keeps it as it is.
     """
-    if gc.get_freeze_count():
+    if gc.get_freeze_count() and not _FROZEN[0]:
         yield
         return
     gc.collect()
     gc.freeze()
+    _FROZEN[0] += 1
     try:
         yield
     finally:
-        gc.unfreeze()
+        _FROZEN[0] -= 1
+        if not _FROZEN[0]:
+            gc.unfreeze()
 
 
 def make_tuner(prep: Prepared, cell: str, *, units: list[int], layers: list[int], tuner: str,

@@ -1,6 +1,7 @@
 """End to end on the real data: fit -> MLflow store -> export -> SavedModel in a fresh process -> predict."""
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -18,6 +19,7 @@ def _fit(tmp_path_factory, name, data, **options):
     root = tmp_path_factory.mktemp(name)
     uri = store_uri(root)
     result = cellpick.fit(data, tracking_uri=uri, out=str(root / "model"), **options)
+    assert gc.get_freeze_count() == 0  # the fit froze the heap and gave it back
     return root, uri, result
 
 

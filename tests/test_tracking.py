@@ -133,6 +133,29 @@ def test_a_search_leaves_every_epoch_of_every_trial_in_its_run(tracker, tmp_path
             m.value for m in _history(tracker.client, record["run_id"], "val_loss")))
 
 
+def test_nested_frozen_heaps_give_the_heap_back_once_at_the_outermost_exit():
+    """The fit freezes the heap, its stages freeze what appeared since (libraries imported
+    late); an inner exit must not unfreeze the fit's heap, a caller's own freeze stays."""
+    from cellpick.search import frozen_heap
+
+    assert gc.get_freeze_count() == 0
+    with frozen_heap():
+        outer = gc.get_freeze_count()
+        late = [[i] for i in range(1000)]  # tracked containers made after the outer freeze
+        with frozen_heap():
+            assert gc.get_freeze_count() >= outer + len(late)
+        assert gc.get_freeze_count() >= outer + len(late)
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        mine = gc.get_freeze_count()
+        with frozen_heap():
+            assert gc.get_freeze_count() == mine
+        assert gc.get_freeze_count() == mine
+    finally:
+        gc.unfreeze()
+
+
 def test_trials_in_threads_are_the_trials_run_one_after_another(tmp_path, data_dir):
     """--jobs 2: a round's trials (one per cell) train at once; same numbers, seeds, scores,
     record order and finished runs as one at a time, in one SQLite store."""
