@@ -23,9 +23,15 @@ members.py avoids both.
   alone, one member's XLA rounds are 3-4x faster for 1-1.5 s more compile; beside another
   thread compiling too, is it still a gain?
 
+- heap: tiny airline fits one after another in one process (as the tests' workers and a
+  notebook run them), each fit's full collections timed, split by whether the heap was
+  frozen (search.frozen_heap) while they ran, and the objects the process holds after it.
+  PYTHONPATH=<other checkout> runs the same on other code.
+
     PYTHONPATH=. python bench/threads.py seeding [--rounds 30]
     PYTHONPATH=. python bench/threads.py collections [--no-pause] [--recipe airline]
     PYTHONPATH=. python bench/threads.py search [--xla] [--recipe japanese_vowels]
+    PYTHONPATH=. python bench/threads.py heap [--fits 5]
 
 Results: bench/RESULTS.md, "Threads".
 """
@@ -204,9 +210,45 @@ def search(recipe: str, xla: bool) -> None:
           f"of them first rounds {sum(f for _, f in rows):.1f}")
 
 
+def heap(fits: int) -> None:
+    import tempfile
+
+    import cellpick
+
+    print(f"- cellpick from {Path(cellpick.__file__).parent}; {fits} tiny airline fits (2 cells, "
+          "1 trial, 2 epochs, 2 x 2 verdict, the data-level stage)")
+    print("\n| fit | seconds | full collections, heap not frozen: n / s | heap frozen: n / s "
+          "| objects after |\n|---|---|---|---|---|")
+    log: list[tuple[float, int]] = []
+    began: list[float] = []
+
+    def watch(phase: str, info: dict) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                began[:] = [time.perf_counter()]
+            else:
+                log.append((time.perf_counter() - began[0], gc.get_freeze_count()))
+
+    for i in range(fits):
+        work = tempfile.mkdtemp(prefix="cellpick-heap-")
+        log.clear()
+        gc.callbacks.append(watch)
+        t0 = time.perf_counter()
+        cellpick.fit(ROOT / "recipes" / "data" / "airline_train.csv", tracking_uri=f"sqlite:///{work}/m.db",
+                     out=f"{work}/model", quiet=True, horizon=12, lookback=24, cells="lstm,gru",
+                     units="8", layers="1", max_trials=1, epochs=2, folds=2, seeds=2)
+        seconds = time.perf_counter() - t0
+        gc.callbacks.remove(watch)
+        open_ = [d for d, frozen in log if not frozen]
+        shut = [d for d, frozen in log if frozen]
+        print(f"| {i} | {seconds:.1f} | {len(open_)} / {sum(open_):.2f} | {len(shut)} / {sum(shut):.2f} "
+              f"| {len(gc.get_objects())} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["seeding", "collections", "search"])
+    ap.add_argument("what", choices=["seeding", "collections", "search", "heap"])
+    ap.add_argument("--fits", type=int, default=5, help="heap: fits one after another")
     ap.add_argument("--rounds", type=int, default=30, help="seeding: the trainer's rounds")
     ap.add_argument("--recipe", default=None, help="collections (default airline), search "
                     "(default japanese_vowels): the recipe")
@@ -216,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     _env.print_env()
     if args.what == "collections":
         collections(args.no_pause, args.recipe or "airline")
+        return 0
+    if args.what == "heap":
+        heap(args.fits)
         return 0
     if args.what == "search":
         search(args.recipe or "japanese_vowels", args.xla)
