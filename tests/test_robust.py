@@ -99,6 +99,48 @@ def test_sigkill_then_resume_reaches_the_exact_trial_count(tmp_path):
     assert (tmp_path / "m" / "cellpick.json").is_file()
 
 
+def test_a_tuner_state_file_is_replaced_whole_never_rewritten_in_place(tmp_path):
+    """keras-tuner wrote its state in place (open "w", write): a fit killed in between left a
+    0-byte oracle.json and --resume stopped on it. The new file is written beside the old one
+    and renamed over it: the old file (here a hard link to it) is never touched, so a kill at
+    any moment leaves one whole JSON or the other."""
+    import json
+
+    from cellpick.search import save_json_atomically
+
+    path = tmp_path / "oracle.json"
+    save_json_atomically(path, {"trials": 1})
+    os.link(path, tmp_path / "before.json")
+    assert save_json_atomically(path, {"trials": 2}) == '{"trials": 2}'
+    assert json.loads(path.read_text()) == {"trials": 2}
+    assert json.loads((tmp_path / "before.json").read_text()) == {"trials": 1}
+    with pytest.raises(TypeError):  # a state that cannot be written leaves the last one
+        save_json_atomically(path, {"trials": object()})
+    assert json.loads(path.read_text()) == {"trials": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["before.json", "oracle.json"]
+
+
+def test_keras_tuner_saves_its_state_through_the_atomic_writer(tmp_path):
+    import keras_tuner as kt
+    from keras_tuner.src import utils
+
+    from cellpick import search
+
+    search._atomic_tuner_state()
+    search._atomic_tuner_state()  # idempotent: the original writer is kept once
+    assert utils.save_json is search.save_json_atomically
+    assert search._KT_SAVE_JSON[0] is not search.save_json_atomically
+    oracle = kt.oracles.RandomSearchOracle(objective="val_loss", max_trials=2)
+    oracle._set_project_dir(str(tmp_path), "p")
+    oracle.save()
+    assert (tmp_path / "p" / "oracle.json").is_file()
+    assert not list((tmp_path / "p").glob("*.tmp-*"))
+    again = kt.oracles.RandomSearchOracle(objective="val_loss", max_trials=2)
+    again._set_project_dir(str(tmp_path), "p")
+    again.reload()
+    assert again.max_trials == 2
+
+
 def test_resume_without_an_unfinished_fit_is_a_user_error(tmp_path):
     with pytest.raises(cellpick.ConfigError, match="nothing to resume"):
         cellpick.fit(AIRLINE, horizon=12, lookback=24, resume=True,
