@@ -284,6 +284,20 @@ class _StackedAdam:
         self.iterations.assign_add(1)
 
 
+def _without_all_reduce(optimizer) -> None:
+    """The optimizer's `apply_gradients` without Keras' all-reduce of the gradients.
+
+    Keras (TensorFlow backend) sums every step's gradients over the replicas of the current
+    tf.distribute strategy, and with none (the members engine never runs under one) over the
+    default strategy's one replica: an identity, but traced through `tf.custom_gradient`,
+    which registers a gradient function under a new name in TensorFlow's global gradient
+    registry for every trace, never removed. That function holds the whole traced graph: a
+    process kept ~60,000 objects (Operations, tensors, shapes) per tiny fit, the graphs of
+    every unstacked member step ever traced (2026-12-01). Skipping the identity changes no
+    number. Keras' own `fit` (hyperband, --strategy mirrored) keeps it."""
+    optimizer._all_reduce_sum_gradients = lambda grads_and_vars: list(grads_and_vars)
+
+
 class _Group:
     """K built models and one compiled round function over their zipped streams."""
 
@@ -313,6 +327,7 @@ class _Group:
         self.opts = [model.optimizer for model in self.models]  # build_model's Adam, per member
         for model, opt in zip(self.models, self.opts):
             opt.build(model.trainable_variables)
+            _without_all_reduce(opt)
         # Stacked members: one Adam over member-stacked state, each member's own rate. `live`:
         # the members the stacked step computes (all, until `compact` drops stopped ones).
         self.adam = _StackedAdam(self.models, self.opts) if self.stacked is not None else None

@@ -218,11 +218,11 @@ def frozen_heap():
     TensorFlow, keras-tuner and MLflow (with SQLAlchemy and alembic) leave ~800,000 objects
     that every full collection walks again: ~0.3 s each, ~10 of them in a short search,
     twice what plain keras-tuner pays without MLflow (bench/RESULTS.md, Overhead); in a
-    long-lived process (the tests, a notebook) every earlier fit adds ~190,000 more. Objects
-    made inside are collected as usual. Nested (the whole fit, then its search and its
-    verdict), an inner block freezes what has appeared since (the libraries a fit imports
-    late) and only the outermost exit gives the heap back (`gc.unfreeze`). A caller that
-    froze its own heap keeps it as it is.
+    long-lived process (the tests, a notebook) every earlier fit leaves ~10,000 more (it was
+    ~190,000 before members._without_all_reduce). Objects made inside are collected as
+    usual. Nested (the whole fit, then its search and its verdict), an inner block freezes
+    what has appeared since (the libraries a fit imports late) and only the outermost exit
+    gives the heap back (`gc.unfreeze`). A caller that froze its own heap keeps it as it is.
     """
     if gc.get_freeze_count() and not _FROZEN[0]:
         yield
