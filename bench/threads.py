@@ -25,7 +25,8 @@ members.py avoids both.
 
 - heap: tiny airline fits one after another in one process (as the tests' workers and a
   notebook run them), each fit's full collections timed, split by whether the heap was
-  frozen (search.frozen_heap) while they ran, and the objects the process holds after it.
+  frozen (search.frozen_heap) while they ran, and the objects and resident memory the
+  process holds after it.
   PYTHONPATH=<other checkout> runs the same on other code.
 
     PYTHONPATH=. python bench/threads.py seeding [--rounds 30]
@@ -210,6 +211,17 @@ def search(recipe: str, xla: bool) -> None:
           f"of them first rounds {sum(f for _, f in rows):.1f}")
 
 
+def _rss_mb() -> float:
+    """The process's resident memory now (Linux /proc; NaN elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def heap(fits: int) -> None:
     import tempfile
 
@@ -218,7 +230,7 @@ def heap(fits: int) -> None:
     print(f"- cellpick from {Path(cellpick.__file__).parent}; {fits} tiny airline fits (2 cells, "
           "1 trial, 2 epochs, 2 x 2 verdict, the data-level stage)")
     print("\n| fit | seconds | full collections, heap not frozen: n / s | heap frozen: n / s "
-          "| objects after |\n|---|---|---|---|---|")
+          "| objects after | resident MB after |\n|---|---|---|---|---|---|")
     log: list[tuple[float, int]] = []
     began: list[float] = []
 
@@ -242,7 +254,7 @@ def heap(fits: int) -> None:
         open_ = [d for d, frozen in log if not frozen]
         shut = [d for d, frozen in log if frozen]
         print(f"| {i} | {seconds:.1f} | {len(open_)} / {sum(open_):.2f} | {len(shut)} / {sum(shut):.2f} "
-              f"| {len(gc.get_objects())} |", flush=True)
+              f"| {len(gc.get_objects())} | {_rss_mb():.0f} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
