@@ -33,7 +33,7 @@ exactly fit_one's batches; only dropout draws differ on the filled rows).
 Stacked (under XLA, numeric input, the layers `space.build_model` makes): the members'
 recurrent and dense layers run batched over a member axis (`stacked.Stacked`: one loop over
 time steps for all K members, one batched product per step), and one Adam over
-member-stacked moments (`_StackedAdam`, Keras' update rule, a rate per member) updates them.
+member-stacked moments (`stacked.StackedAdam`, Keras' update rule, a rate per member) updates them.
 Each member's own Keras variables hold its weights throughout; its preprocessing constants,
 dropout draws and mask are its own. Airline shapes, 15 GRU 16x2 members (bench/RESULTS.md,
 "Stacked members"): trace + compile 17.6 s -> 7.8 s with the stacked Adam (22.5 s calling
@@ -222,68 +222,6 @@ def _stacked(models: list, members: list[Member], datasets: list, split: str):
     return Stacked(models) if stackable(models) else None
 
 
-class _StackedAdam:
-    """Keras' Adam (keras.optimizers.Adam.update_step, amsgrad off) for K members at once:
-    moments stacked on a member axis per variable position, one learning rate per member.
-    Elementwise, so each member's update is the one its own Adam would make; a member whose
-    `active` flag is off gets zero gradients and, stopped, rate 0 (its weights stay exactly
-    where they are, even if its loss went NaN). One update for all members instead of K
-    Keras optimizers halves the stacked step's trace and compile (airline, 15 GRU members:
-    trace and first call 17.6 s -> 7.8 s; bench/RESULTS.md "Stacked members")."""
-
-    def __init__(self, models: list, opts: list):
-        import tensorflow as tf
-
-        opt = opts[0]
-        if getattr(opt, "amsgrad", False) or any(getattr(opt, a, None) for a in ("clipnorm", "clipvalue",
-                                                                              "global_clipnorm", "weight_decay")):
-            raise ValueError("stacked members implement plain Adam only")
-        self.beta_1, self.beta_2, self.epsilon = float(opt.beta_1), float(opt.beta_2), float(opt.epsilon)
-        self.variables = [model.trainable_variables for model in models]
-        k = len(models)
-        self.m = [tf.Variable(tf.zeros((k, *v.shape)), trainable=False) for v in self.variables[0]]
-        self.v = [tf.Variable(tf.zeros((k, *v.shape)), trainable=False) for v in self.variables[0]]
-        self.rates = tf.Variable([float(o.learning_rate.numpy()) for o in opts], trainable=False)
-        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
-
-    def subset(self, keep: list[int]) -> "_StackedAdam":
-        """The same optimiser for members `keep` only (positions in this one): their moments,
-        rates and step count carry over, so each keeps the update its own Adam would make."""
-        import tensorflow as tf
-
-        out = object.__new__(_StackedAdam)
-        out.beta_1, out.beta_2, out.epsilon = self.beta_1, self.beta_2, self.epsilon
-        out.variables = [self.variables[k] for k in keep]
-        out.m = [tf.Variable(tf.gather(m, keep), trainable=False) for m in self.m]
-        out.v = [tf.Variable(tf.gather(v, keep), trainable=False) for v in self.v]
-        out.rates = tf.Variable(tf.gather(self.rates, keep), trainable=False)
-        out.iterations = tf.Variable(self.iterations.numpy(), dtype=tf.int64, trainable=False)
-        return out
-
-    def set_lr(self, i: int, lr: float) -> None:
-        self.rates[i].assign(lr)
-
-    def lr(self, i: int) -> float:
-        return float(self.rates[i].numpy())
-
-    def apply(self, grads: list[list], active) -> None:
-        """grads[k][p]: member k's gradient for its p-th trainable variable."""
-        import tensorflow as tf
-
-        step = tf.cast(self.iterations + 1, tf.float32)
-        alpha = self.rates * tf.sqrt(1 - tf.pow(self.beta_2, step)) / (1 - tf.pow(self.beta_1, step))
-        for p, (m, v) in enumerate(zip(self.m, self.v)):
-            g = tf.stack([tf.convert_to_tensor(grads[k][p]) for k in range(len(grads))])
-            shape = [-1] + [1] * (len(g.shape) - 1)
-            g = tf.where(tf.reshape(active, shape), g, tf.zeros_like(g))
-            m.assign_add((g - m) * (1 - self.beta_1))
-            v.assign_add((tf.square(g) - v) * (1 - self.beta_2))
-            update = m * tf.reshape(alpha, shape) / (tf.sqrt(v) + self.epsilon)
-            for k, delta in enumerate(tf.unstack(update, num=len(grads))):
-                self.variables[k][p].assign_sub(delta)
-        self.iterations.assign_add(1)
-
-
 def _without_all_reduce(optimizer) -> None:
     """The optimizer's `apply_gradients` without Keras' all-reduce of the gradients.
 
@@ -330,11 +268,12 @@ class _Group:
             _without_all_reduce(opt)
         # Stacked members: one Adam over member-stacked state, each member's own rate. `live`:
         # the members the stacked step computes (all, until `compact` drops stopped ones).
-        self.adam = _StackedAdam(self.models, self.opts) if self.stacked is not None else None
+        self.adam = None
         self.live = list(range(len(members)))
         if self.stacked is not None:  # a member's share of a stacked step, estimated (see `compact`)
-            from .stacked import sample_macs
+            from .stacked import StackedAdam, sample_macs
 
+            self.adam = StackedAdam(self.models, self.opts)
             steps = datasets[0].element_spec[0].shape[1]
             self._member_step_seconds = common * sample_macs(self.models[0], steps) / STACKED_MACS_PER_SECOND
         self.compactions: list[int] = []  # live members after each `compact`
