@@ -238,6 +238,9 @@ def frozen_heap():
             gc.unfreeze()
 
 
+_KT_SAVE_JSON: list = []  # keras-tuner's own writer, kept for remote paths
+
+
 def save_json_atomically(path, obj) -> str:
     """keras-tuner's `utils.save_json`, but the file is never seen half-written: the JSON goes
     to a temporary file beside it, renamed over the old one (atomic on POSIX and Windows).
@@ -246,10 +249,10 @@ def save_json_atomically(path, obj) -> str:
     write): a fit killed in between leaves an empty or cut file, and `--resume` then stopped
     on a JSONDecodeError (test_robust's SIGKILL test caught one oracle.json of 0 bytes).
     Remote paths (gs://, used by no cellpick fit) keep keras-tuner's own writer."""
-    text = json.dumps(obj)
     path = os.fspath(path)
     if "://" in path:
         return _KT_SAVE_JSON[0](path, obj)
+    text = json.dumps(obj)
     tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
     try:
         with open(tmp, "w", encoding="utf-8") as f:
@@ -259,9 +262,6 @@ def save_json_atomically(path, obj) -> str:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return text
-
-
-_KT_SAVE_JSON: list = []  # keras-tuner's own writer, kept for remote paths
 
 
 def _atomic_tuner_state() -> None:
