@@ -236,6 +236,23 @@ def _without_all_reduce(optimizer) -> None:
     optimizer._all_reduce_sum_gradients = lambda grads_and_vars: list(grads_and_vars)
 
 
+def _without_autotune_thread():
+    """tf.data options for a group's stream: no autotuning thread.
+
+    With autotuning on, a tf.data iterator runs a background thread that re-optimises the
+    pipeline at periods doubling up to seconds, and destroying the iterator waits for that
+    thread to end: a group freed by a garbage collection between search rounds stalled the
+    fit 2-7 s in 4 of 24 round ends (a native stack dump: RootDataset::Iterator's
+    destructor waiting on its logical thread; bench/RESULTS.md "Threads"). The streams are
+    tiny and repeat in memory, so a fixed prefetch serves them as well; the batches and
+    their order do not depend on it."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
+
+
 class _Group:
     """K built models and one compiled round function over their zipped streams."""
 
@@ -279,7 +296,8 @@ class _Group:
         self.compactions: list[int] = []  # live members after each `compact`
         self.losses = [keras.losses.get(model.loss) for model in self.models]
         self.classify = [m.prep.task == "classify" for m in members]
-        self.iterator = iter(tf.data.Dataset.zip(tuple(streams)).prefetch(tf.data.AUTOTUNE))
+        self.iterator = iter(tf.data.Dataset.zip(tuple(streams)).prefetch(tf.data.AUTOTUNE)
+                             .with_options(_without_autotune_thread()))
         # A stopped member's step is skipped (tf.cond), not only frozen by its zero rate;
         # stacked, its gradients are zeroed (a NaN member must not move its weights).
         self.active = tf.Variable(tf.ones(len(members), tf.bool), trainable=False)
