@@ -28,11 +28,15 @@ members.py avoids both.
   frozen (search.frozen_heap) while they ran, and the objects and resident memory the
   process holds after it.
   PYTHONPATH=<other checkout> runs the same on other code.
+- round-ends: the search stage of airline's default fit, several times in fresh processes,
+  each collection members.gc_paused runs after a round timed: a group freed there waited
+  for its tf.data iterator's autotuning thread to end (members._without_autotune_thread).
 
     PYTHONPATH=. python bench/threads.py seeding [--rounds 30]
     PYTHONPATH=. python bench/threads.py collections [--no-pause] [--recipe airline]
     PYTHONPATH=. python bench/threads.py search [--xla] [--recipe japanese_vowels]
     PYTHONPATH=. python bench/threads.py heap [--fits 5]
+    PYTHONPATH=. python bench/threads.py round-ends [--runs 4]
 
 Results: bench/RESULTS.md, "Threads".
 """
@@ -226,6 +230,61 @@ def search(recipe: str, xla: bool) -> None:
           f"of them first rounds {sum(f for _, f in rows):.1f}")
 
 
+def round_ends(runs: int) -> None:
+    """The search stage of airline's default fit (data-level values given), `runs` times in
+    fresh processes; every collection members.gc_paused runs once a round's threads are
+    joined is timed. A group freed there waited for its tf.data autotuning thread."""
+    import json
+    import subprocess
+
+    child = """
+import gc, json, sys, time
+import cellpick
+from cellpick import members
+ends, t0 = [], time.perf_counter()
+collect = gc.collect
+def timed(*a, **k):
+    s = time.perf_counter()
+    try:
+        return collect(*a, **k)
+    finally:
+        if sys._getframe(1).f_code.co_name == "gc_paused":
+            ends.append(round(time.perf_counter() - s, 3))
+gc.collect = timed
+class Stop(Exception):
+    pass
+def progress(event, info):
+    if event == "stage" and info.get("name") == "verdict":
+        raise Stop
+try:
+    cellpick.fit(recipe=sys.argv[1], tracking_uri="sqlite:///" + sys.argv[2] + "/m.db",
+                 out=sys.argv[2] + "/model", quiet=True, progress=progress,
+                 **json.loads(sys.argv[3]))
+except Stop:
+    pass
+print(json.dumps({"search_ends": ends, "seconds": round(time.perf_counter() - t0, 1)}))
+"""
+    import tempfile
+
+    values = RECIPE_VALUES["airline"]
+    print(f"- airline's search, data-level values {values}, {runs} runs in fresh processes\n")
+    print("| run | seconds to the verdict | collections after each search round (s) |")
+    print("|---|---|---|")
+    all_ends = []
+    for run in range(1, runs + 1):
+        with tempfile.TemporaryDirectory() as work:
+            out = subprocess.run([sys.executable, "-c", child, str(ROOT / "recipes" / "airline.toml"),
+                                  work, json.dumps(values)], capture_output=True, text=True, check=True)
+        rec = json.loads(out.stdout.strip().splitlines()[-1])
+        ends = rec["search_ends"][-4:]  # the search's rounds (earlier ones: the data stage's)
+        all_ends += ends
+        print(f"| {run} | {rec['seconds']} | {' / '.join(f'{e:.2f}' for e in ends)} |", flush=True)
+    slow = [e for e in all_ends if e >= 1.0]
+    print(f"\n{len(slow)} of {len(all_ends)} round ends took 1 s or more"
+          f"{' (' + ', '.join(f'{e:.2f}' for e in slow) + ' s)' if slow else ''}; "
+          f"the longest {max(all_ends):.2f} s")
+
+
 def _rss_mb() -> float:
     """The process's resident memory now (Linux /proc; NaN elsewhere)."""
     try:
@@ -274,7 +333,8 @@ def heap(fits: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["seeding", "collections", "search", "heap"])
+    ap.add_argument("what", choices=["seeding", "collections", "search", "heap", "round-ends"])
+    ap.add_argument("--runs", type=int, default=4, help="round-ends: fits to the verdict")
     ap.add_argument("--fits", type=int, default=5, help="heap: fits one after another")
     ap.add_argument("--rounds", type=int, default=30, help="seeding: the trainer's rounds")
     ap.add_argument("--recipe", default=None, help="collections (default airline), search "
@@ -288,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.what == "heap":
         heap(args.fits)
+        return 0
+    if args.what == "round-ends":
+        round_ends(args.runs)
         return 0
     if args.what == "search":
         search(args.recipe or "japanese_vowels", args.xla)
