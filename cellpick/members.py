@@ -107,10 +107,10 @@ def gc_paused():
     (6 of 6 fits without the pause lost 8-28 s so; bench/RESULTS.md "Threads"). Paused
     while the threads run (reference counting still frees everything without cycles) and
     run once they are joined, no collection stalls a training thread; the search's
-    per-round collections then take 0.01-0.08 s. (The big ones at a stage's end took 1-19 s
-    now and then: full collections of the whole heap, which the fit now freezes,
-    search.frozen_heap; bench/RESULTS.md "A fit's heap frozen".) Nested uses collect once,
-    at the outermost exit; with collection already off (a caller's choice), nothing changes."""
+    per-round collections then take 0.1-0.2 s. (The ones that took 2-7 s now and then were
+    freed groups waiting for their tf.data autotuning thread: `_without_autotune_thread`.)
+    Nested uses collect once, at the outermost exit; with collection already off (a
+    caller's choice), nothing changes."""
     if not gc.isenabled():
         yield
         return
