@@ -30,7 +30,7 @@ members.py avoids both.
   PYTHONPATH=<other checkout> runs the same on other code.
 - round-ends: the search stage of airline's default fit, several times in fresh processes,
   each collection members.gc_paused runs after a round timed: a group freed there waited
-  for its tf.data iterator's autotuning thread to end (members._without_autotune_thread).
+  for its tf.data iterator's autotuning thread to end (now off: members._Group).
 
     PYTHONPATH=. python bench/threads.py seeding [--rounds 30]
     PYTHONPATH=. python bench/threads.py collections [--no-pause] [--recipe airline]

@@ -108,7 +108,7 @@ def gc_paused():
     while the threads run (reference counting still frees everything without cycles) and
     run once they are joined, no collection stalls a training thread; the search's
     per-round collections then take 0.1-0.2 s. (The ones that took 2-7 s now and then were
-    freed groups waiting for their tf.data autotuning thread: `_without_autotune_thread`.)
+    freed groups waiting for their tf.data autotuning thread, now off: `_Group`.)
     Nested uses collect once, at the outermost exit; with collection already off (a
     caller's choice), nothing changes."""
     if not gc.isenabled():
@@ -236,23 +236,6 @@ def _without_all_reduce(optimizer) -> None:
     optimizer._all_reduce_sum_gradients = lambda grads_and_vars: list(grads_and_vars)
 
 
-def _without_autotune_thread():
-    """tf.data options for a group's stream: no autotuning thread.
-
-    With autotuning on, a tf.data iterator runs a background thread that re-optimises the
-    pipeline at periods doubling up to seconds, and destroying the iterator waits for that
-    thread to end: a group freed by a garbage collection between search rounds stalled the
-    fit 2-7 s in 4 of 24 round ends (a native stack dump: RootDataset::Iterator's
-    destructor waiting on its logical thread; bench/RESULTS.md "Threads"). The streams are
-    tiny and repeat in memory, so a fixed prefetch serves them as well; the batches and
-    their order do not depend on it."""
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return options
-
-
 class _Group:
     """K built models and one compiled round function over their zipped streams."""
 
@@ -296,8 +279,13 @@ class _Group:
         self.compactions: list[int] = []  # live members after each `compact`
         self.losses = [keras.losses.get(model.loss) for model in self.models]
         self.classify = [m.prep.task == "classify" for m in members]
+        # No tf.data autotuning: freeing an iterator waits for its autotuning thread, whose
+        # period grows to seconds (2-7 s stalls between search rounds; bench/RESULTS.md
+        # "Threads"). Tiny in-memory streams; batches and order do not depend on it.
+        options = tf.data.Options()
+        options.autotune.enabled = False
         self.iterator = iter(tf.data.Dataset.zip(tuple(streams)).prefetch(tf.data.AUTOTUNE)
-                             .with_options(_without_autotune_thread()))
+                             .with_options(options))
         # A stopped member's step is skipped (tf.cond), not only frozen by its zero rate;
         # stacked, its gradients are zeroed (a NaN member must not move its weights).
         self.active = tf.Variable(tf.ones(len(members), tf.bool), trainable=False)
