@@ -236,6 +236,7 @@ def round_ends(runs: int) -> None:
     joined is timed. A group freed there waited for its tf.data autotuning thread."""
     import json
     import subprocess
+    import tempfile
 
     child = """
 import gc, json, sys, time
@@ -264,8 +265,6 @@ except Stop:
     pass
 print(json.dumps({"search_ends": ends, "seconds": round(time.perf_counter() - t0, 1)}))
 """
-    import tempfile
-
     values = RECIPE_VALUES["airline"]
     print(f"- airline's search, data-level values {values}, {runs} runs in fresh processes\n")
     print("| run | seconds to the verdict | collections after each search round (s) |")
