@@ -569,6 +569,7 @@ def fits_table(rows: list[dict], ref: float | None) -> str:
         rel = f"{st['total'] / ref:.2f}x" if ref else "-"
         cfg = r.get("config") or {}
         shape = f" {cfg['units']}x{cfg['layers']}" if "units" in cfg and "layers" in cfg else ""
+        shape += " bi" if cfg.get("bidirectional") else ""
         winner = f"{r['winner']}{shape}" + (f" ({r['decision']})" if r.get("decision") else "")
         val, held = _score(r)
         lines.append(f"| {r['recipe']} | {label} | {times} | {rel} | {winner} | {val} | {held} |")
