@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sqlite3
 import sys
 from pathlib import Path
@@ -28,16 +27,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cellpick.members import round_steps  # noqa: E402
-from cellpick.train import DEFAULT_EPOCHS, MIN_PATIENCE_STEPS, MIN_STEPS, Schedule  # noqa: E402
+from cellpick.train import Schedule  # noqa: E402
 
 
-def steps_per_epoch(epochs: int, patience: int) -> int:
-    """The epoch length for which the default rule gives this cap and patience."""
+def default_schedule(epochs: int, patience: int) -> Schedule:
+    """The default schedule with this cap and patience (its epoch length found by trying each:
+    `Schedule.for_data(spe, 1, None)` is the rule for an epoch of spe steps)."""
     for spe in range(1, 10_000):
-        cap = math.ceil(max(DEFAULT_EPOCHS * spe, MIN_STEPS) / spe)
-        wait = math.ceil(max(max(5, DEFAULT_EPOCHS // 4) * spe, MIN_PATIENCE_STEPS) / spe)
-        if (cap, wait) == (epochs, patience):
-            return spe
+        schedule = Schedule.for_data(spe, 1, None)
+        if (schedule.epochs, schedule.patience) == (epochs, patience):
+            return schedule
     raise ValueError(f"no epoch length gives epochs={epochs}, patience={patience}")
 
 
@@ -45,8 +44,8 @@ def store_steps(db: Path, side: str) -> dict[str, dict]:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     fit = con.execute("select run_uuid from runs where name like 'fit-%' order by start_time").fetchone()[0]
     params = dict(con.execute("select key, value from params where run_uuid = ?", (fit,)).fetchall())
-    spe = steps_per_epoch(int(params["epochs"]), int(params["patience"]))
-    per_point = spe if side == "old" else round_steps(Schedule(int(params["epochs"]), int(params["patience"]), spe))
+    schedule = default_schedule(int(params["epochs"]), int(params["patience"]))
+    per_point = schedule.steps_per_epoch if side == "old" else round_steps(schedule)
     out = {"search": {"models": 0, "steps": 0, "seconds": 0.0},
            "verdict": {"models": 0, "steps": 0, "seconds": 0.0}}
     rows = con.execute("select name, run_uuid, (end_time - start_time) / 1000.0 from runs").fetchall()
