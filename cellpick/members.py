@@ -40,9 +40,12 @@ dropout draws and mask are its own. Airline shapes, 15 GRU 16x2 members (bench/R
 the 15 models), a 24-step round 290 ms against 511 ms. A stacked step computes every member
 it was built for, stopped or not, so once at most half still train and the compute saved
 outweighs a compile, the group is rebuilt over the active ones (`_Group.compact`).
-Otherwise (one member, text, a GPU with cuDNN's fused kernels, CELLPICK_STACK=0) the step
-calls the K models one by one: a round then grows linearly with K, and members share only
-the per-step framework overhead, the compile and the validation call.
+Without XLA (a short schedule: XLA_FROM_STEPS), a CPU group of STACK_FROM_MEMBERS or more
+is stacked too: its trace no longer grows with K (the tests' and quick checks' tiny fits
+are mostly trace). Otherwise (one member, two without XLA, text, a GPU with cuDNN's fused
+kernels, CELLPICK_STACK=0) the step calls the K models one by one: a round then grows
+linearly with K, and members share only the per-step framework overhead, the compile and
+the validation call.
 """
 from __future__ import annotations
 
@@ -74,6 +77,11 @@ STACKED_MACS_PER_SECOND = 1e10
 # without it. The default schedule's 1200+ steps always reach it.
 XLA_FROM_STEPS = 400
 REBUILD_SECONDS = 10.0
+# Without XLA, K Keras models called one by one trace K loops (about a second each) while a
+# stacked step traces one; from 3 members the stacked group is the faster one, first call
+# and rounds (bench/RESULTS.md, "Stacked without XLA": 6 GRU 8x1 GunPoint members, first
+# step 9.8 -> 4.8 s, a 24-step round 0.51 -> 0.23 s; 2 members gain nothing).
+STACK_FROM_MEMBERS = 3
 _SEEDED = threading.Lock()  # the seeds set_seeds sets are global: one group builds at a time
 
 
@@ -184,6 +192,16 @@ def _use_xla(members: list[Member], steps: int | None = None) -> bool:
     return len(members) >= 2 and all(m.prep.input_dtype != "string" for m in members)
 
 
+def _stack_without_xla(members: list[Member]) -> bool:
+    """Stack a group that trains without XLA: STACK_FROM_MEMBERS or more on a CPU (on a GPU
+    Keras' layers may run cuDNN's fused kernels, which a stacked loop would give up)."""
+    if len(members) < STACK_FROM_MEMBERS:
+        return False
+    import tensorflow as tf
+
+    return not tf.config.list_physical_devices("GPU")
+
+
 def _metric_name(prep: Prepared) -> str:
     return "accuracy" if prep.task == "classify" else "mae"
 
@@ -205,9 +223,10 @@ def _padded(ds, batch_size: int):
 def _stacked(models: list, members: list[Member], datasets: list, split: str):
     """A `stacked.Stacked` forward pass for these members, or None to call the models one by
     one: it needs two or more members with one static input shape, layers it supports and
-    (trained with validation) a val split each. Only used under XLA (without it, a
-    `tf.scan` step is slower than Keras' own loop). CELLPICK_STACK=0 turns it off
-    (benchmarks: the previous engine side by side)."""
+    (trained with validation) a val split each. Used under XLA, and without it from
+    STACK_FROM_MEMBERS members on a CPU (`_stack_without_xla`; with two, Keras' own loops
+    are as fast). CELLPICK_STACK=0 turns it off (benchmarks: the previous engine side by
+    side)."""
     import os
 
     from .stacked import Stacked, stackable
@@ -256,7 +275,8 @@ class _Group:
                 self.models.append(build_model(m.prep, config))
                 datasets.append(m.prep.dataset(split, m.prep.batch_size(), shuffle=True, seed=m.seed))
         self.jit = jit_compile if jit_compile is not None else _use_xla(members, steps)
-        self.stacked = _stacked(self.models, members, datasets, split) if self.jit else None
+        stack = self.jit or _stack_without_xla(members)
+        self.stacked = _stacked(self.models, members, datasets, split) if stack else None
         # Stacked members need one batch shape: every batch is filled up to the largest
         # member's batch size (each member still sees exactly its own batches).
         common = max(m.prep.batch_size() for m in members)
