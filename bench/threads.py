@@ -2,17 +2,17 @@
 
 `--jobs` trains a search round's trials, the data-level candidates and the verdict's cells
 in threads of one process. Two process-wide operations run from one thread stall the others;
-members.py avoids both.
+cellpick/parallel.py avoids both.
 
 - seeding: one thread trains an LSTM 16x2 on airline's windows (recipes/airline.toml, rounds
   of 24 steps, validated after each) for 30 rounds while another seeds every 0.3 s (as
   building a trial's model does): with nothing, with `keras.utils.set_random_seed` (whose
   `tf.random.set_seed` clears the eager context's kernel caches, so the trainer instantiates
-  its round function again), with `members.set_seeds` (the same seeds, no clear).
+  its round function again), with `parallel.set_seeds` (the same seeds, no clear).
 - collections: a whole default fit (airline's recipe) in this process with every full
   garbage collection logged: when, how long, in which thread. A collection that finalises the
   TensorFlow functions of finished trials while another thread trains stalls every thread;
-  `--no-pause` runs the fit as before `members.gc_paused` (collections whenever Python
+  `--no-pause` runs the fit as before `parallel.gc_paused` (collections whenever Python
   decides). A synthetic version (a thread leaving three trained groups as garbage and
   collecting beside a trainer) took 0.28 s and did not reproduce the stall: it needs a
   fit's garbage, so this runs a fit.
@@ -29,7 +29,7 @@ members.py avoids both.
   process holds after it.
   PYTHONPATH=<other checkout> runs the same on other code.
 - round-ends: the search stage of airline's default fit, several times in fresh processes,
-  each collection members.gc_paused runs after a round timed: a group freed there waited
+  each collection parallel.gc_paused runs after a round timed: a group freed there waited
   for its tf.data iterator's autotuning thread to end (now off: members._Group).
 
     PYTHONPATH=. python bench/threads.py seeding [--rounds 30]
@@ -100,12 +100,12 @@ def _row(name: str, rounds: list[float], other: str = "") -> str:
 def seeding(prep, schedule, rounds: int) -> None:
     import keras
 
-    from cellpick import members
+    from cellpick import parallel
 
     print("\n| other thread | median round (ms) | slowest round (ms) | rounds' total (s) | seeds set |")
     print("|---|---|---|---|---|")
     for name, fn in (("nothing", None), ("keras.utils.set_random_seed every 0.3 s", keras.utils.set_random_seed),
-                     ("members.set_seeds every 0.3 s", members.set_seeds)):
+                     ("parallel.set_seeds every 0.3 s", parallel.set_seeds)):
         train = _trainer(prep, schedule, 7)
         stop, count = threading.Event(), [0]
 
@@ -126,14 +126,14 @@ def seeding(prep, schedule, rounds: int) -> None:
 
 def collections(no_pause: bool, recipe: str) -> None:
     """A whole default fit of the recipe in this process, every full collection logged (when,
-    how long, which thread); with `no_pause` members.gc_paused does nothing (the fit before)."""
+    how long, which thread); with `no_pause` parallel.gc_paused does nothing (the fit before)."""
     import contextlib
     import tempfile
 
-    from cellpick import members
+    from cellpick import members, parallel
 
-    if no_pause:
-        members.gc_paused = contextlib.nullcontext  # what the fit did before
+    if no_pause:  # what the fit did before (members binds the name at import, search at call)
+        members.gc_paused = parallel.gc_paused = contextlib.nullcontext
     log: list[tuple[float, float, str, int]] = []
     start: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -164,7 +164,7 @@ def collections(no_pause: bool, recipe: str) -> None:
             gc.callbacks.remove(watch)
     total = time.perf_counter() - t0
     slow = sorted(log, key=lambda r: -r[1])[:5]
-    print(f"\n- {'without' if no_pause else 'with'} members.gc_paused: fit {total:.1f} s, "
+    print(f"\n- {'without' if no_pause else 'with'} parallel.gc_paused: fit {total:.1f} s, "
           f"{len(log)} full collections taking {sum(r[1] for r in log):.1f} s in all; the longest:")
     print("\n| at (s) | seconds | thread | objects collected |\n|---|---|---|---|")
     for at, secs, thread, collected in slow:
@@ -232,7 +232,7 @@ def search(recipe: str, xla: bool) -> None:
 
 def round_ends(runs: int) -> None:
     """The search stage of airline's default fit (data-level values given), `runs` times in
-    fresh processes; every collection members.gc_paused runs once a round's threads are
+    fresh processes; every collection parallel.gc_paused runs once a round's threads are
     joined is timed. A group freed there waited for its tf.data autotuning thread."""
     import json
     import subprocess
@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recipe", default=None, help="collections (default airline), search "
                     "(default japanese_vowels): the recipe")
     ap.add_argument("--xla", action="store_true", help="search: every trial on XLA")
-    ap.add_argument("--no-pause", action="store_true", help="collections: without members.gc_paused")
+    ap.add_argument("--no-pause", action="store_true", help="collections: without parallel.gc_paused")
     args = ap.parse_args(argv)
     _env.print_env()
     if args.what == "collections":

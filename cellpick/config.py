@@ -77,7 +77,7 @@ class FitConfig:
     rope: float | None = _opt(None, "Region of practical equivalence in metric units (default: 1% "
                                     "of the best score; accuracy: at least one sample).")
     time_budget: float | None = _opt(None, "Wall-clock budget, e.g. 90s, 20m, 2h.", type=str)  # s
-    # None: one per core (members.default_jobs); trials of one round, the verdict's cells
+    # None: one per core (parallel.default_jobs); trials of one round, the verdict's cells
     jobs: int | None = _opt(None, "Models trained at once, in threads: a round's trials (one "
                                   "per cell) and the verdict's cells (default: the cores).")
     # "auto": a test block only where the data is large enough (windows.auto_test_size)

@@ -59,7 +59,8 @@ def cross_validate(plan: Plan, best: dict[str, dict[str, Any]], *, tracker, budg
                    progress: Progress | None = None) -> CrossValResult:
     """Train and score `best` (cell -> config) on every unit of `plan.resampling`."""
     from . import verdict
-    from .members import Member, default_jobs, fit_groups
+    from .members import Member, fit_groups
+    from .parallel import default_jobs
     from .search import frozen_heap
 
     say = progress or (lambda event, info: None)

@@ -364,7 +364,8 @@ def _score(plan, items: list[tuple[Any, dict[str, Any], int | None]], tracker, d
     `reference_units` of its plan as members of one graph (one seed each), scored on each
     unit's scoring block; the candidates train at once, --jobs of them (members.fit_groups)."""
     from .crossval import unit_schedule
-    from .members import Member, default_jobs, fit_groups
+    from .members import Member, fit_groups
+    from .parallel import default_jobs
 
     cands, groups, schedules, units_of = [], [], [], []
     for cplan, values, lookback in items:

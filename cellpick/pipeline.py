@@ -254,7 +254,7 @@ def _search(plan: Plan, tracker, budget, distribute, say: Progress):
         return chief_search(plan.prep, oracle=config.oracle, config=config, **common)
     from .search import run_search
 
-    from .members import default_jobs
+    from .parallel import default_jobs
 
     return run_search(plan.prep, resume=config.resume, budget=budget, distribute=distribute,
                       jobs=config.jobs or default_jobs(), **common)

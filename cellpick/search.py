@@ -192,7 +192,7 @@ def _run_round(search: Callable, tuners: list, jobs: int) -> None:
     else:
         from concurrent.futures import ThreadPoolExecutor
 
-        from .members import gc_paused
+        from .parallel import gc_paused
 
         with gc_paused(), ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="cellpick-trial") as pool:
             for future in [pool.submit(search, t) for t in tuners]:

@@ -219,12 +219,12 @@ def test_xla_only_for_groups_that_train_long_enough(monkeypatch):
 
 
 def test_set_seeds_gives_what_keras_set_random_seed_gives():
-    """members.set_seeds skips tf.random.set_seed's kernel-cache clear (which stalls the other
+    """parallel.set_seeds skips tf.random.set_seed's kernel-cache clear (which stalls the other
     threads' training) and must still give the same weights, dropout and shuffle order."""
     import keras
     import tensorflow as tf
 
-    from cellpick.members import set_seeds
+    from cellpick.parallel import set_seeds
     from cellpick.space import build_model
 
     prep = _classify_prep()
@@ -245,12 +245,12 @@ def test_set_seeds_gives_what_keras_set_random_seed_gives():
 
 
 def test_gc_is_paused_while_threads_train_and_collected_after():
-    """A full collection in one thread stalls the others (members.gc_paused): none runs while
+    """A full collection in one thread stalls the others (parallel.gc_paused): none runs while
     groups train in threads; cyclic garbage made meanwhile is collected at the end."""
     import gc
     import weakref
 
-    from cellpick.members import gc_paused
+    from cellpick.parallel import gc_paused
 
     class Cycle:
         pass
