@@ -38,7 +38,7 @@ def gc_paused():
     while the threads run (reference counting still frees everything without cycles) and
     run once they are joined, no collection stalls a training thread; the search's
     per-round collections then take 0.1-0.2 s. (The ones that took 2-7 s now and then were
-    freed groups waiting for their tf.data autotuning thread, now off: `_Group`.)
+    freed groups waiting for their tf.data autotuning thread, now off: `members._Group`.)
     Nested uses collect once, at the outermost exit; with collection already off (a
     caller's choice), nothing changes."""
     if not gc.isenabled():
