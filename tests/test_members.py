@@ -74,16 +74,15 @@ def test_a_member_trains_as_plain_keras_would_alone_and_beside_others():
 
 
 def test_three_members_without_xla_are_stacked_and_each_trains_as_keras_would_alone():
-    """A short schedule trains without XLA; from STACK_FROM_MEMBERS members a CPU group is
-    stacked all the same (one trace for all members, not one per model), two are not."""
+    """A short schedule trains without XLA; from three members (members.STACK_FROM_MEMBERS) a
+    CPU group is stacked all the same (one trace for all members, not one per model), two are not."""
     import keras
 
-    from cellpick.members import STACK_FROM_MEMBERS
     from cellpick.space import build_model
 
     prep = _classify_prep()
     others = [prepare(_sign_of_mean(seed=s), lookback=None, horizon=1, test_size=0.0, seed=0) for s in (5, 6)]
-    members = [Member(prep, 7), Member(others[0], 8), Member(others[1], 9)][:STACK_FROM_MEMBERS]
+    members = [Member(prep, 7), Member(others[0], 8), Member(others[1], 9)]
     group = _Group(members, CLASSIFY, "train", jit_compile=False)
     assert group.stacked is not None and not group.jit
     assert _Group(members[:2], CLASSIFY, "train", jit_compile=False).stacked is None
