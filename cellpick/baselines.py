@@ -270,6 +270,13 @@ def _from_out(prep, x, out, scaling, log):
     return u
 
 
+def _block(model, z: np.ndarray) -> np.ndarray:
+    """A multi-output linear model's predictions as a forecast block (windows, horizon):
+    scikit-learn returns (n,) for a one-column target, whatever shape it was fitted on."""
+    out = np.asarray(model.predict(z), dtype="float64")
+    return out.reshape(len(z), -1)
+
+
 def _ridge_windows(prep: Prepared, fit_on: str, choose_on: tuple[str, str],
                    space: list[tuple[str, bool]] | None = None) -> Baseline:
     """`space`: the (scaling, log) pairs to choose from; by default the cells' one."""
@@ -285,7 +292,7 @@ def _ridge_windows(prep: Prepared, fit_on: str, choose_on: tuple[str, str],
         for alpha in ALPHAS:
             m = Ridge(alpha=alpha).fit(za, ta)
             with np.errstate(all="ignore"):
-                mae = float(np.mean(np.abs(_from_out(prep, xb, m.predict(zb), scaling, log) - yb)))
+                mae = float(np.mean(np.abs(_from_out(prep, xb, _block(m, zb), scaling, log) - yb)))
             if np.isfinite(mae) and (best is None or mae < best[0]):
                 best = (mae, scaling, log, alpha)
     if best is None:
@@ -296,12 +303,13 @@ def _ridge_windows(prep: Prepared, fit_on: str, choose_on: tuple[str, str],
 
     def predict(split: str, limit: int | None = None) -> np.ndarray:
         xs, _ = prep.arrays(split, limit)
-        return _from_out(prep, xs, m.predict(_z(prep, xs, scaling, log)[0]), scaling, log)
+        return _from_out(prep, xs, _block(m, _z(prep, xs, scaling, log)[0]), scaling, log)
 
     params = {"scaling": scaling, "log": log, "alpha": alpha, "lookback": prep.lookback,
               "chosen_on": f"{choose_on[0]} -> {choose_on[1]}", "windows": len(x)}
-    linear = {"kind": "forecast", "kernel": m.coef_.T, "bias": m.intercept_,
-              "scaling": scaling, "log": log}
+    h = prep.horizon
+    linear = {"kind": "forecast", "kernel": np.asarray(m.coef_).reshape(h, -1).T,
+              "bias": np.asarray(m.intercept_).reshape(h), "scaling": scaling, "log": log}
     return Baseline("ridge", predict, True, params, 0.0, fit_rows=len(x), _linear=linear)
 
 
