@@ -41,8 +41,10 @@ def _check_task(task: str) -> None:
 def score(task: str, y_true, y_pred) -> float:
     """The task's metric (see METRICS) on one split, in original units.
 
-    forecast/regress: mean absolute error over all elements; y_true and y_pred have the same
-    number of elements ((n, H) or (n,)). classify: accuracy; y_true holds integer class
+    forecast: mean absolute error over all elements of two forecast blocks shaped exactly
+    (windows, horizon), (n, 1) at horizon 1: any other shape is a ValueError naming both,
+    never reshaped or broadcast. regress: mean absolute error; y_true and y_pred have the
+    same number of elements ((n,) or (n, 1)). classify: accuracy; y_true holds integer class
     indices (n,), y_pred class probabilities (n, C) (a single column (n, 1) is read as the
     probability of class 1).
     """
@@ -61,6 +63,13 @@ def score(task: str, y_true, y_pred) -> float:
             labels = y_pred.argmax(axis=1)
         return float(np.mean(labels == y_true.reshape(-1).astype(int)))
     y_true = y_true.astype(float)
+    if task == "forecast":
+        if y_true.ndim != 2 or y_pred.shape != y_true.shape:
+            raise ValueError(
+                f"a forecast is scored as a block (windows, horizon): y_true has shape "
+                f"{y_true.shape}, y_pred {y_pred.shape}; they must be the same 2-D shape."
+            )
+        return float(np.mean(np.abs(y_true - y_pred)))
     if y_true.size != y_pred.size:
         raise ValueError(
             f"y_true and y_pred differ in size: {y_true.shape} against {y_pred.shape}."
