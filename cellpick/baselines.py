@@ -256,8 +256,13 @@ def _to_out(prep, x, y, scaling, log):
 
 
 def _from_out(prep, x, out, scaling, log):
-    """Dense output -> forecast in user units (the inverse of _to_out, as the graph does it)."""
+    """Dense output (windows, horizon) -> forecast in user units (the inverse of _to_out, as
+    the graph does it). Any other shape is refused: against `last` (windows, 1) it would
+    broadcast to (windows, windows)."""
     _, last, st = _z(prep, x, scaling, log)
+    if out.ndim != 2 or out.shape != (len(x), prep.horizon):
+        raise ValueError(f"ridge output has shape {out.shape}; a forecast block is "
+                         f"(windows, horizon) = ({len(x)}, {prep.horizon})")
     if scaling == "global":
         u = st["mean"] + st["std"] * out
     elif scaling == "relative":
