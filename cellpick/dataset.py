@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .dates import freq_word
@@ -30,7 +31,12 @@ class Dataset:
               sequence of N steps, one feature); long: the per-step feature columns; text: [].
     text:     the text column (text layout only).
     classes:  sorted distinct labels (python int or str) for classify, else None.
-    freq:     pandas offset alias of the series time step when regular (e.g. "MS"), else None.
+    freq:     pandas offset alias of the series' calendar (e.g. "MS") when every stamp lies on
+              its grid, gaps (missing stamps) included; else None (irregular or no dates).
+    positions: series with calendar gaps only: each row's place on its series' grid (int64,
+              0 at the series' first stamp, aligned with `frame`); a window must not span a
+              jump in it. None: the rows are consecutive steps (no gaps, irregular or
+              step-indexed time). See docs/calendars.md.
     notes:    one line per thing the user should know (detection, sorting, gaps, NaN policy).
     """
 
@@ -45,6 +51,7 @@ class Dataset:
     text: str | None = None
     classes: list | None = None
     freq: str | None = None
+    positions: np.ndarray | None = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> str:

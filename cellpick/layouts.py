@@ -1,7 +1,8 @@
 """Build the Dataset of each layout (series, wide, long, text) from the detected columns.
 
 Checks the values as it goes (missing, infinite, constant, one label per sample, duplicate
-time stamps) and says where, by file line. The rules are in detection.py's docstring.
+time stamps) and says where, by file line. The rules are in detection.py's docstring; what a
+series' calendar gaps and duplicate stamps do is in docs/calendars.md.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from .reading import Source, count, is_num, is_str, names, show
 TARGET_NAMES = ("label", "target", "y", "class")
 _MAX_CLASSES = 20
 _FILL_LIMIT = 0.05  # share of a series covariate that may be filled instead of refused
+_CALENDAR_SHARE = 0.5  # share of steps that must be one grid step for a gappy grid to count
+_DUPLICATE_LIMIT = 0.01  # share of a series' rows that may repeat a stamp (the last line wins)
 
 
 @dataclass
@@ -88,9 +91,9 @@ class _Builder(Found):
         if frame[target].nunique() == 1:
             raise DataError(f"target '{target}' in '{name}' is constant (every value is "
                             f"{frame[target].iloc[0]:g}); there is nothing to forecast")
-        freq = self._freq(frame, tid, tcol) if self.dates is not None else None
+        freq, positions = self._freq(frame, tid, tcol) if self.dates is not None else (None, None)
         return self._dataset(frame, "series", "forecast", target, features=[target, *covariates],
-                             time=tcol, id=tid, freq=freq)
+                             time=tcol, id=tid, freq=freq, positions=positions)
 
     def _only_numeric(self, free: list[str]) -> str:
         """A series' target when none is named: its only numeric column."""
@@ -291,38 +294,68 @@ class _Builder(Found):
                             "class: add samples or drop that class")
 
     def _sort(self, frame, gid, tcol, what) -> pd.DataFrame:
-        """Sort by (id, time), report unsorted input, refuse duplicate time stamps."""
+        """Sort by (id, time) and report unsorted input. Duplicate time stamps are refused,
+        except in a series where they are at most _DUPLICATE_LIMIT of its rows: there the last
+        line of each stamp is kept (a later line is taken as a correction) and noted."""
         if tcol is None:
             return frame.sort_values(gid, kind="stable") if gid else frame
         raw = frame[tcol]
         if self.dates is not None:
             frame[tcol] = self.dates
         keys = [gid, tcol] if gid else [tcol]
-        ordered = frame.sort_values(keys, kind="stable")
+        ordered = frame.sort_values(keys, kind="stable")  # stable: file order within a stamp
         by_id = frame.sort_values(gid, kind="stable") if gid else frame
         in_order = bool((ordered.index == by_id.index).all())
         dup = ordered.duplicated(keys, keep=False)
         if dup.any():
-            first = ordered[dup].iloc[0]
-            same = ordered[dup & (ordered[keys] == first[keys]).all(axis=1)]
-            lines = " and ".join(str(self.src.line(int(i))) for i in sorted(same.index)[:2])
-            value = raw[same.index[0]]
-            if gid and what == "sample":
-                raise DataError(f"step '{value}' appears {len(same)} times in sample "
-                                f"{show(first[gid])} of '{self.src.name}' (lines {lines}); "
-                                f"each sample needs one row per value of '{tcol}'")
-            if gid:
-                raise DataError(f"series {show(first[gid])} has time '{value}' {len(same)} times "
-                                f"in '{self.src.name}' (lines {lines}); each series needs one row "
-                                "per time step: drop or aggregate the duplicates")
-            raise DataError(f"time '{value}' appears {len(same)} times in column '{tcol}' of "
-                            f"'{self.src.name}' (lines {lines}); one row per time step: if the "
-                            "file holds several series pass --id COL, else drop the duplicates")
+            if what == "series" and self._few_duplicates(ordered, gid, keys):
+                ordered = self._keep_last(ordered, keys, tcol)
+            else:
+                self._refuse_duplicates(ordered, dup, raw, gid, tcol, keys, what)
         if not in_order:
             by = f"'{gid}', '{tcol}'" if gid else f"'{tcol}'"
             self.notes.append(f"sorted {len(frame)} rows by {by} (file was not in "
                               f"{'time' if what == 'series' else 'step'} order)")
         return ordered
+
+    @staticmethod
+    def _few_duplicates(ordered: pd.DataFrame, gid: str | None, keys: list[str]) -> bool:
+        """Whether every series repeats a stamp in at most _DUPLICATE_LIMIT of its rows."""
+        extra = ordered.duplicated(keys, keep="last")
+        if gid is None:
+            return int(extra.sum()) <= _DUPLICATE_LIMIT * len(ordered)
+        per = extra.groupby(ordered[gid], sort=False).agg(["sum", "size"])
+        return bool((per["sum"] <= _DUPLICATE_LIMIT * per["size"]).all())
+
+    def _keep_last(self, ordered: pd.DataFrame, keys: list[str], tcol: str) -> pd.DataFrame:
+        """`ordered` without the earlier lines of each duplicated stamp; a note names them."""
+        extra = ordered.duplicated(keys, keep="last")
+        stamps = int(ordered[extra].drop_duplicates(keys).shape[0])
+        first = ordered[ordered.duplicated(keys, keep=False)].iloc[0]
+        same = ordered[(ordered[keys] == first[keys]).all(axis=1)]
+        lines = " and ".join(str(self.src.line(int(i))) for i in same.index)
+        self.notes.append(
+            f"{count(stamps, 'time stamp')} in '{tcol}' repeated: kept the last line of each "
+            f"and dropped {count(int(extra.sum()), 'earlier row')} (first at lines {lines}; a "
+            "later line is taken as a correction)")
+        return ordered[~extra]
+
+    def _refuse_duplicates(self, ordered, dup, raw, gid, tcol, keys, what) -> None:
+        first = ordered[dup].iloc[0]
+        same = ordered[dup & (ordered[keys] == first[keys]).all(axis=1)]
+        lines = " and ".join(str(self.src.line(int(i))) for i in sorted(same.index)[:2])
+        value = raw[same.index[0]]
+        if gid and what == "sample":
+            raise DataError(f"step '{value}' appears {len(same)} times in sample "
+                            f"{show(first[gid])} of '{self.src.name}' (lines {lines}); "
+                            f"each sample needs one row per value of '{tcol}'")
+        if gid:
+            raise DataError(f"series {show(first[gid])} has time '{value}' {len(same)} times "
+                            f"in '{self.src.name}' (lines {lines}); each series needs one row "
+                            "per time step: drop or aggregate the duplicates")
+        raise DataError(f"time '{value}' appears {len(same)} times in column '{tcol}' of "
+                        f"'{self.src.name}' (lines {lines}); one row per time step: if the "
+                        "file holds several series pass --id COL, else drop the duplicates")
 
     def _fill_covariate(self, frame: pd.DataFrame, col: str, gid: str | None) -> None:
         s = frame[col]
@@ -343,32 +376,50 @@ class _Builder(Found):
         self.notes.append(f"filled {count(n, 'missing value')} in '{col}' (first at line {first}) "
                           "forward, then backward, within each series")
 
-    def _freq(self, frame: pd.DataFrame, gid: str | None, tcol: str) -> str | None:
-        """Regular step of the first series; report gaps against the step it seems to have."""
-        times = ([pd.DatetimeIndex(t) for _, t in frame.groupby(gid, sort=False)[tcol]] if gid
-                 else [pd.DatetimeIndex(frame[tcol])])
+    def _freq(self, frame: pd.DataFrame, gid: str | None,
+              tcol: str) -> tuple[str | None, np.ndarray | None]:
+        """(freq, positions) of sorted series rows. freq: the calendar step (a pandas alias)
+        when every stamp lies on one grid, gaps (missing stamps) included, and most steps
+        are one grid step (_CALENDAR_SHARE); else what infer_freq says of the first series
+        (usually None). positions: each row's place on its series' grid (0 at the series'
+        first stamp), only when a gap makes it differ from the row number; else None. Gaps
+        and off-grid stamps are noted."""
+        groups = (list(frame.groupby(gid, sort=False)[tcol]) if gid else [(None, frame[tcol])])
+        times = [pd.DatetimeIndex(t) for _, t in groups]
         freq = infer_freq(times[0])
         grid = freq or grid_freq(times[0])
         if grid is None:
             self.notes.append(f"time steps in '{tcol}' are irregular; forecasts are numbered "
                               "steps, not dates")
-            return None
-        gaps = missing = 0
+            return None, None
+        gaps = missing = steps = 0
+        positions, row = np.arange(len(frame), dtype="int64"), 0
         for t in times:
-            if len(t) < 2:
-                continue
-            full = pd.date_range(t[0], t[-1], freq=grid)
-            if len(full) > 10 * len(t) + 1000 or not t.isin(full).all():
-                self.notes.append(f"time steps in '{tcol}' do not all follow {freq_word(grid)} "
-                                  "steps")
-                return freq
-            present = full.isin(t)
-            missing += int((~present).sum())
-            gaps += int((np.diff(present.astype(int)) == -1).sum())
-        if missing:
-            self.notes.append(f"{count(gaps, 'gap')} in '{tcol}' (expected {freq_word(grid)} "
-                              f"steps; {count(missing, 'time stamp')} missing)")
-        return freq
+            if len(t) >= 2:
+                full = pd.date_range(t[0], t[-1], freq=grid)
+                if len(full) > 10 * len(t) + 1000 or not t.isin(full).all():
+                    self.notes.append(f"time steps in '{tcol}' do not all follow "
+                                      f"{freq_word(grid)} steps")
+                    return freq, None
+                present = full.isin(t)
+                missing += int((~present).sum())
+                gaps += int((np.diff(present.astype(int)) == -1).sum())
+                positions[row:row + len(t)] = full.get_indexer(t)
+                steps += int((np.diff(positions[row:row + len(t)]) == 1).sum())
+            else:
+                positions[row:row + len(t)] = 0
+            row += len(t)
+        if not missing:
+            return grid, None
+        if steps < _CALENDAR_SHARE * (len(frame) - len(times)):
+            self.notes.append(f"time steps in '{tcol}' are irregular (most are not one "
+                              f"{freq_word(grid)} step apart); forecasts are numbered steps, "
+                              "not dates")
+            return None, None
+        self.notes.append(f"{count(gaps, 'gap')} in '{tcol}' (expected {freq_word(grid)} "
+                          f"steps; {count(missing, 'time stamp')} missing): no window spans "
+                          "a gap")
+        return grid, positions
 
 def _non_numeric(df: pd.DataFrame, cols: list[str]) -> list[str]:
     return [c for c, t in zip(cols, df[cols].dtypes) if not is_num(t)]

@@ -2,8 +2,9 @@
 
 A regular time column (Dataset.freq, a pandas offset alias such as "MS", "QS-JAN", "W-SUN",
 "D", "h") fixes the season: the cycle a calendar repeats (12 months a year, 7 days a week,
-...). Only when the time step is irregular, a multiple ("2h"), yearly, or when the training
-rows hold fewer than two calendar seasons, is it detected from the autocorrelation of the
+...). A calendar with gaps (missing stamps) is still its calendar. Only when the time step
+is irregular, step-indexed (no dates), a multiple ("2h"), yearly, or when the training rows
+hold fewer than two calendar seasons, is it detected from the autocorrelation of the
 training rows (`detect_season`): per series for a panel, and the most common value is
 the fit's one season. Validation and test rows never take part.
 """

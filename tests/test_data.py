@@ -155,12 +155,20 @@ def test_unsorted_time_is_sorted_with_note(tmp_path):
     assert ds.freq == "D"
 
 
-def test_gaps_are_reported_and_freq_is_none(tmp_path):
+def test_gaps_are_reported_and_keep_the_calendar(tmp_path):
     months = pd.date_range("2020-01-01", periods=12, freq="MS").strftime("%Y-%m-%d").tolist()
     kept = [m for i, m in enumerate(months) if i not in (3, 7, 8)]
     ds = load(write(tmp_path, csv("date,value", [f"{m},{i}" for i, m in enumerate(kept)])))
-    assert ds.freq is None
-    assert "2 gaps in 'date' (expected monthly steps; 3 time stamps missing)" in ds.notes
+    assert ds.freq == "MS"
+    assert ("2 gaps in 'date' (expected monthly steps; 3 time stamps missing): no window spans "
+            "a gap") in ds.notes
+    assert ds.positions.tolist() == [0, 1, 2, 4, 5, 6, 9, 10, 11]
+
+
+def test_off_grid_stamps_are_irregular_not_gaps(tmp_path):
+    stamps = ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04", "2020-01-05 12:00"]
+    ds = load(write(tmp_path, csv("date,value", [f"{d},{i}" for i, d in enumerate(stamps)])))
+    assert (ds.freq, ds.positions) == (None, None)
 
 
 @pytest.mark.parametrize("dates, freq", [
@@ -383,6 +391,7 @@ BAD = [
      r"cannot read 'yesterday' in column 'date' at line 4"),
     ("missing date", SERIES.replace("2020-01-02", ""), {}, DataError,
      r"missing time value in column 'date' at line 3"),
+    # One repeated stamp in 6 (or 3) rows is more than the 1% kept-last (test_calendar.py).
     ("duplicate timestamp", SERIES.replace("2020-01-03", "2020-01-02"), {}, DataError,
      r"time '2020-01-02' appears 2 times in column 'date' .*\(lines 3 and 4\).* pass --id"),
     ("duplicate timestamp in series", csv("series_id,date,value",
