@@ -291,7 +291,9 @@ def _curves_figure(curves: dict[str, dict]):
         if not losses:
             continue
         cell = info.get("cell")
+        # A curve of one validation (a one-round fit) is a point: a line alone would not show it.
         ax.plot(range(1, len(losses) + 1), losses, color=_color(cell), alpha=0.6, lw=1.2,
+                marker="o" if len(losses) == 1 else None,
                 label=None if cell in seen else display_name(str(cell)))
         seen.add(cell)
     if not seen:
@@ -299,7 +301,11 @@ def _curves_figure(curves: dict[str, dict]):
     else:
         from matplotlib.ticker import MaxNLocator
 
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if ax.get_xlim()[1] - ax.get_xlim()[0] < 1:  # one round only: tick it, not fractions
+            ax.set_xlim(0.5, 1.5)
+            ax.set_xticks([1])
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation loss")
         ax.legend(title="cell")
@@ -455,6 +461,9 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
     for path in plot_paths:
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
         parts.append(f'<img alt="{esc(Path(path).stem)}" src="data:image/png;base64,{data}">')
+    if contestants := verdict.get("contestants"):
+        parts.append("<h2>Contestants</h2>")
+        parts.append(_contestants_html(contestants))
     trial_rows = df[df["kind"] == "trial"]
     parts.append(f"<details><summary>All {len(trial_rows)} search trials</summary>")
     parts.append(_trials_html(trial_rows, label))
@@ -465,6 +474,18 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
         parts.append(f'<h2>Fit</h2><table class="meta">{rows}</table>')
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _contestants_html(contestants: dict) -> str:
+    """Each contestant's outcome and time against its limit (all folds and its refit)."""
+    esc = _html.escape
+    rows = "".join(
+        f"<tr><td>{esc(name)}</td><td>{esc(c.get('status', ''))}</td>"
+        f"<td class=\"num\">{c.get('seconds', 0):.1f}</td><td class=\"num\">{c.get('limit', 0):.0f}</td>"
+        f"<td>{esc(c.get('reason') or '')}</td></tr>"
+        for name, c in contestants.items())
+    return ("<table><tr><th>contestant</th><th>outcome</th><th>seconds</th><th>limit (s)</th>"
+            f"<th>reason</th></tr>{rows}</table>")
 
 
 def _html_table(header: list[str], rows: list[tuple[str, list[tuple[str, str]]]]) -> str:
