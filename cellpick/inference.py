@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from .errors import DataError, ExportError
 
 
 def predict(model_dir: str | Path, data: str | Path) -> pd.DataFrame:
@@ -54,6 +54,10 @@ def _predict_series(meta, fn, data) -> pd.DataFrame:
         keys.append(key)
         last_times.append(g[cols["time"]].iloc[-1] if cols["time"] else None)
     forecast = _call(fn, meta["input"]["name"], np.stack(windows))["forecast"]
+    if forecast.shape != (len(windows), horizon):  # a block (series, horizon), even at horizon 1
+        raise ExportError(f"the export's forecast has shape {forecast.shape}; its cellpick.json "
+                          f"promises ({len(windows)}, {horizon}) (series, horizon): the export "
+                          f"does not match its metadata, re-run the fit")
     rows = []
     freq = meta.get("freq")
     for key, last, values in zip(keys, last_times, forecast):
