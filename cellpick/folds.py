@@ -8,7 +8,9 @@ Schemes (`resample`):
 - series and panels: rolling origin. F origins; each scores a block of `s` rows and trains on
   every row before it, so the scoring block always follows its training part in time. For a
   panel the origins sit at the same positions counted from the end of each series' non-test
-  part. The S seeds repeat on each origin (same data, another seed).
+  part. The S seeds repeat on each origin (same data, another seed). Blocks are counted in
+  rows; with calendar gaps no window spans a gap (windows.series_prep), and an origin the gaps
+  leave without training, validation or scoring windows is dropped (noted; 2 must remain).
 
 In every unit (`Fold`) the Prepared has splits "train" (the inner training part), "val" (an
 inner validation part of the fold's training data, for early stopping and restored weights
@@ -205,7 +207,7 @@ def _rolling_origin(ds: Dataset, lookback, horizon, folds, seeds, seed, test_siz
     if plan[0] < f:
         notes.append(f"{int(rest.min())} non-test rows fit {plan[0]} rolling origins, not {f}")
     f, block = plan
-    units, fractions, validated = [], [], 0
+    preps, dropped = [], []
     for k in range(f):
         bounds = []
         for m in rest:
@@ -213,12 +215,31 @@ def _rolling_origin(ds: Dataset, lookback, horizon, folds, seeds, seed, test_siz
             bounds.append({"train": (0, origin - block), "val": (origin - block, origin),
                            "score": (origin, origin + block)})
         prep = series_prep(ds, lookback, horizon, bounds, groups)
-        prep.notes = list(notes)
+        sizes = prep.sizes
+        if ds.positions is not None and (sizes["train"] < MIN_TRAIN_WINDOWS
+                                         or not sizes["val"] or not sizes["score"]):
+            dropped.append(k + 1)  # the gaps left this origin without windows of a part
+            continue
+        preps.append(prep)
+    if dropped:
+        if len(preps) < 2:
+            raise DataError(
+                f"{ds.path.name}: the gaps in '{ds.time}' leave {len(preps)} of {f} rolling "
+                f"origins with training, validation and scoring windows of lookback {lookback} + "
+                f"horizon {horizon} (no window spans a gap); need 2. Lower --lookback or "
+                "--horizon, or fill the gaps.")
+        notes.append(f"the gaps in '{ds.time}' leave origin{'s' if len(dropped) > 1 else ''} "
+                     f"{', '.join(map(str, dropped))} of {f} without windows: {len(preps)} "
+                     "rolling origins")
+    units, fractions, validated = [], [], 0
+    for k, prep in enumerate(preps):
+        prep.notes = list(notes) + prep.notes
         sizes = prep.sizes
         fractions.append(sizes["score"] / (sizes["score"] + sizes["train"] + sizes["val"]))
         validated += sizes["score"]
         for r in range(s):  # the seeds share the origin's data: one Prepared for all
             units.append(Fold(fold=k, seed=unit_seed(seed, r), repeat=r, prep=prep))
+    f = len(preps)
     units.sort(key=lambda u: (u.repeat, u.fold))
     return Resampling(kind="rolling-origin", folds=f, seeds=s, units=units,
                       test_fraction=float(np.mean(fractions)), test_size=test_size,

@@ -3,7 +3,9 @@
 Series: windows of `lookback` past steps predict the next `horizon` target values. Each
 series is split by time (test = its last block, validation = the block before it); a
 window belongs to the split that holds its whole target span, so no target is ever seen
-by two splits. Windows are gathered lazily per batch from one (rows, features) array:
+by two splits. Blocks are counted in rows. A series with calendar gaps (Dataset.positions)
+keeps only the windows whose rows are consecutive on the calendar: no window spans a gap
+(docs/calendars.md). Windows are gathered lazily per batch from one (rows, features) array:
 memory grows with rows, not rows x lookback.
 
 Sequences (wide and long layouts): one sample per row or per id, right-padded with zeros
@@ -67,7 +69,8 @@ class Prepared:
     _starts: dict[str, np.ndarray] = field(default_factory=dict)
     _x: dict[str, np.ndarray] = field(default_factory=dict)
     _y: dict[str, np.ndarray] = field(default_factory=dict)
-    # series: (windows per split, rows) of each series, for messages about short series.
+    # series: (windows per split, rows, windows the calendar gaps removed) of each series, for
+    # messages about short series.
     _per_series: list = field(default_factory=list, repr=False)
     # series (for baselines.py): the first row of each series in _values/_target, in order.
     _series_starts: np.ndarray | None = None
@@ -197,11 +200,19 @@ def _prepare_series(ds: Dataset, lookback, horizon, test_size, season) -> Prepar
         val_end, train_end = n - n_test, n - n_test - n_val
         bounds.append({"train": (0, train_end), "val": (train_end, val_end), "test": (val_end, n)})
     prep = series_prep(ds, lookback, horizon, bounds, groups)
-    for g, b, (k, n) in zip(groups, bounds, prep._per_series):
-        if k["train"] == 0 or k["val"] == 0:
-            n_val, n_test = b["val"][1] - b["val"][0], b["test"][1] - b["test"][0]
+    for g, b, (k, n, removed) in zip(groups, bounds, prep._per_series):
+        n_val, n_test = b["val"][1] - b["val"][0], b["test"][1] - b["test"][0]
+        empty = [w for w, split in (("training", "train"), ("validation", "val"), ("test", "test"))
+                 if k[split] == 0 and (split != "test" or n_test)]
+        if empty:
             need = lookback + horizon + n_val + n_test + 1
             where = f" (series {g[ds.id].iloc[0]!r})" if ds.id else ""
+            if removed and n >= need:
+                split = empty[0]
+                raise DataError(
+                    f"{ds.path.name}: the gaps in '{ds.time}'{where} leave no {split} window of "
+                    f"lookback {lookback} + horizon {horizon} (no window spans a gap); lower "
+                    "--lookback or --horizon, change --test-size, or fill the gaps.")
             raise DataError(
                 f"{ds.path.name}: {n} rows{where} are too few for lookback {lookback} + horizon "
                 f"{horizon} with validation and test blocks of {n_val} and {n_test} rows; need at "
@@ -214,23 +225,28 @@ def series_prep(ds: Dataset, lookback: int, horizon: int, bounds: list[dict[str,
                 groups: list | None = None) -> Prepared:
     """A series Prepared from explicit row blocks: bounds[i][split] = (first, end) rows of
     series i. A window belongs to a split when its whole target span lies in the split's rows
-    (its inputs may reach back before them: they are the past). Scaling statistics and
-    target_stats come from the "train" rows of each series only."""
+    (its inputs may reach back before them: they are the past). With calendar gaps
+    (ds.positions) a window is kept only when its lookback + horizon rows are consecutive on
+    the calendar; a note says how many the gaps removed. Scaling statistics and target_stats
+    come from the "train" rows of each series only."""
     groups = groups if groups is not None else _series_groups(ds)
     values, targets, train_rows, per_series = [], [], [], []
     starts: dict[str, list] = {k: [] for k in bounds[0]}
-    offset, series_starts = 0, []
+    offset, series_starts, removed_all, total_all = 0, [], 0, 0
     for g, b in zip(groups, bounds):
         series_starts.append(offset)
         n = len(g)
         s = np.arange(0, max(n - lookback - horizon + 1, 0))
+        total = len(s)
+        s = _consecutive(s, ds.positions, g.index, lookback + horizon)
         tgt_start, tgt_end = s + lookback, s + lookback + horizon
         counts = {}
         for k, (lo, hi) in b.items():
             picked = s[(tgt_start >= lo) & (tgt_end <= hi)]
             starts[k].append(picked + offset)
             counts[k] = len(picked)
-        per_series.append((counts, n))
+        per_series.append((counts, n, total - len(s)))
+        removed_all, total_all = removed_all + total - len(s), total_all + total
         block = g[ds.features].to_numpy(dtype="float32")
         values.append(block)
         targets.append(g[ds.target].to_numpy(dtype="float32"))
@@ -253,7 +269,21 @@ def series_prep(ds: Dataset, lookback: int, horizon: int, bounds: list[dict[str,
     prep.sizes = {k: int(len(v)) for k, v in prep._starts.items()}
     prep.target_stats = _target_stats(train_rows)
     prep._per_series = per_series
+    if removed_all:
+        prep.notes.append(f"the gaps in '{ds.time}' remove {removed_all} of {total_all} windows "
+                          f"(no window of {lookback} + {horizon} steps spans a gap)")
     return prep
+
+
+def _consecutive(starts: np.ndarray, positions: np.ndarray | None, rows: pd.Index,
+                 span: int) -> np.ndarray:
+    """The window starts (rows of one series) whose `span` rows are consecutive on the
+    calendar: their grid positions (`positions` at the series' frame `rows`) rise by one
+    per row. Without positions every row follows the one before."""
+    if positions is None or not len(starts):
+        return starts
+    pos = positions[rows.to_numpy()]
+    return starts[pos[starts + span - 1] - pos[starts] == span - 1]
 
 
 def _target_stats(train_rows: list[np.ndarray]) -> dict[str, dict[str, float]]:
