@@ -308,10 +308,11 @@ class _Builder(Found):
         in_order = bool((ordered.index == by_id.index).all())
         dup = ordered.duplicated(keys, keep=False)
         if dup.any():
-            if what == "series" and self._few_duplicates(ordered, gid, keys):
+            over = self._too_many(ordered, gid, keys) if what == "series" else dup
+            if not over.any():
                 ordered = self._keep_last(ordered, keys, tcol)
             else:
-                self._refuse_duplicates(ordered, dup, raw, gid, tcol, keys, what)
+                self._refuse_duplicates(ordered, dup & over, raw, gid, tcol, keys, what)
         if not in_order:
             by = f"'{gid}', '{tcol}'" if gid else f"'{tcol}'"
             self.notes.append(f"sorted {len(frame)} rows by {by} (file was not in "
@@ -319,13 +320,13 @@ class _Builder(Found):
         return ordered
 
     @staticmethod
-    def _few_duplicates(ordered: pd.DataFrame, gid: str | None, keys: list[str]) -> bool:
-        """Whether every series repeats a stamp in at most _DUPLICATE_LIMIT of its rows."""
+    def _too_many(ordered: pd.DataFrame, gid: str | None, keys: list[str]) -> pd.Series:
+        """The rows of the series that repeat a stamp in more than _DUPLICATE_LIMIT of
+        their rows."""
         extra = ordered.duplicated(keys, keep="last")
-        if gid is None:
-            return int(extra.sum()) <= _DUPLICATE_LIMIT * len(ordered)
-        per = extra.groupby(ordered[gid], sort=False).agg(["sum", "size"])
-        return bool((per["sum"] <= _DUPLICATE_LIMIT * per["size"]).all())
+        by = ordered[gid] if gid else np.zeros(len(ordered), dtype=int)
+        per = extra.groupby(by, sort=False)
+        return per.transform("sum") > _DUPLICATE_LIMIT * per.transform("size")
 
     def _keep_last(self, ordered: pd.DataFrame, keys: list[str], tcol: str) -> pd.DataFrame:
         """`ordered` without the earlier lines of each duplicated stamp; a note names them."""
