@@ -51,7 +51,7 @@ class Dataset:
     text: str | None = None
     classes: list | None = None
     freq: str | None = None
-    positions: np.ndarray | None = field(default=None, repr=False)
+    positions: np.ndarray | None = field(default=None, repr=False, compare=False)
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
