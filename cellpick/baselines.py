@@ -44,10 +44,10 @@ from .windows import Prepared
 # Size limits (rows of the fit split; samples for sequences). Above them a baseline is
 # skipped with a note: each is where its fit or its predictions stop being seconds.
 STAT_ROWS = {"ets": 100_000, "theta": 100_000, "arima": 20_000}
-# A statistical model fits one series after another; when the time so far, extrapolated to
-# every series, exceeds this, it stops and is skipped (AutoARIMA: ~1 s per 140-row monthly
-# series on a shared 2-core CPU, ETS ~0.1 s, Theta ~0.02 s).
-STAT_SECONDS = 60.0
+# AutoARIMA searches seasonal orders only up to this period; above it, it runs non-seasonal
+# (its seasonal search grows steeply with the period: docs/contestants.md). AutoETS drops
+# periods above 24 itself.
+ARIMA_MAX_SEASON = 12
 # Forecasts per split of the statistical models: each is a forward pass over its history.
 STAT_WINDOWS = 50_000
 MINIROCKET_SAMPLES = 20_000  # 10k float32 features per sample: 0.8 GB at this size
@@ -68,52 +68,90 @@ class Baseline:
     seconds: float  # fit time, hyperparameter choice included
     fit_rows: int = 0  # rows (series) or samples it was fitted on
     _linear: dict | None = field(default=None, repr=False)  # weights for keras_model
+    model: Any = field(default=None, repr=False)  # the fitted library object(s), picklable
+
+
+def names_for(prep: Prepared) -> list[str]:
+    """The built-in contestants that fit prep's task and layout, in the order they run."""
+    if prep.task == "forecast":
+        return ["snaive", "ets", "arima", "theta", "ridge"]
+    classify = prep.task == "classify"
+    if prep.kind == "text":
+        return ["tfidf_logreg" if classify else "tfidf_ridge", "majority" if classify else "mean"]
+    return ["minirocket", "1nn", "logreg", "majority"] if classify else ["minirocket", "ridge", "mean"]
+
+
+NAMES = ("snaive", "ets", "arima", "theta", "ridge", "minirocket", "1nn", "logreg", "majority",
+         "mean", "tfidf_logreg", "tfidf_ridge")
+
+
+def fit_one(name: str, prep: Prepared, *, season: int | None, fit_on: str = "trainval",
+            choose_on: tuple[str, str] = ("train", "val")) -> Baseline:
+    """Fit the built-in contestant `name` on `fit_on` (hyperparameters chosen on `choose_on`).
+    Raises Skip when it does not apply to or is too big for this data; any other exception
+    is a failure. `seconds` is set."""
+    os.environ.setdefault("NIXTLA_NUMBA_CACHE", "1")  # before statsforecast is imported
+    if name not in names_for(prep):
+        raise Skip(f"does not apply to {_task_words(prep)}")
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        made = _make(name, prep, season, fit_on, choose_on)
+    made.seconds = time.perf_counter() - t0
+    return made
 
 
 def fit_baselines(prep: Prepared, *, season: int | None, fit_on: str = "trainval",
                   choose_on: tuple[str, str] = ("train", "val"),
                   skip: Callable[[str, str], None] | None = None) -> list[Baseline]:
-    """Fit every baseline of prep's task on `fit_on` (see the module docstring)."""
-    os.environ.setdefault("NIXTLA_NUMBA_CACHE", "1")  # before statsforecast is imported
+    """Every built-in contestant of prep's task fitted in this process, as `fit_one` fits
+    them; one that is skipped or fails is reported to `skip(name, reason)`. (The fit itself
+    runs them under contest.py's contract; this is for tests and benches.)"""
     skip = skip or (lambda name, reason: None)
-    if prep.task == "forecast":
-        makers = _forecast_makers(prep, season)
-    elif prep.kind == "text":
-        makers = _text_makers(prep)
-    else:
-        makers = _sequence_makers(prep)
     out = []
-    for name, make in makers:
-        t0 = time.perf_counter()
+    for name in names_for(prep):
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                made = make(fit_on, choose_on)
-        except _Skip as s:
+            out.append(fit_one(name, prep, season=season, fit_on=fit_on, choose_on=choose_on))
+        except Skip as s:
             skip(name, str(s))
-            continue
-        except Exception as e:  # a baseline that fails never stops the fit
+        except Exception as e:
             skip(name, f"failed: {type(e).__name__}: {e}"[:300])
-            continue
-        made.seconds = time.perf_counter() - t0
-        out.append(made)
     return out
 
 
-class _Skip(Exception):
-    """A baseline that does not apply or is too big for this data (the message says why)."""
+class Skip(Exception):
+    """A contestant that does not apply to or is too big for this data (the message says why)."""
+
+
+def _task_words(prep: Prepared) -> str:
+    if prep.task == "forecast":
+        return "a forecast"
+    return f"{'text' if prep.kind == 'text' else 'sequence'} {prep.task}"
+
+
+def _make(name: str, prep: Prepared, season: int | None, fit_on: str,
+          choose_on: tuple[str, str]) -> Baseline:
+    if prep.task == "forecast":
+        s = int(season) if season and int(season) >= 2 else None
+        if name == "snaive":
+            return _snaive(prep, s, fit_on)
+        if name == "ridge":
+            return _ridge_windows(prep, fit_on, choose_on)
+        return _statistical(prep, name, s or 1, fit_on)
+    if name == "minirocket":
+        return _minirocket(prep, fit_on)
+    if name == "1nn":
+        return _one_nn(prep, fit_on)
+    if name == "logreg":
+        return _logreg(prep, fit_on, choose_on)
+    if name == "ridge":
+        return _ridge_sequences(prep, fit_on, choose_on)
+    if name in ("majority", "mean"):
+        return _constant(prep, fit_on)
+    return _tfidf(prep, fit_on, choose_on)
 
 
 # --- forecast -------------------------------------------------------------------------------
-
-
-def _forecast_makers(prep: Prepared, season: int | None):
-    s = int(season) if season and int(season) >= 2 else None
-    makers = [("snaive" if s else "naive", lambda f, c: _snaive(prep, s, f))]
-    for name in ("ets", "arima", "theta"):
-        makers.append((name, lambda f, c, name=name: _statistical(prep, name, s or 1, f)))
-    makers.append(("ridge", lambda f, c: _ridge_windows(prep, f, c)))
-    return makers
 
 
 def _series_bounds(prep: Prepared) -> np.ndarray:
@@ -158,14 +196,12 @@ def _statistical(prep: Prepared, name: str, season: int, fit_on: str) -> Baselin
     bounds, ends = _series_bounds(prep), _fit_ends(prep, fit_on)
     rows = sum(e - int(bounds[i]) for i, e in ends.items())
     if rows > STAT_ROWS[name]:
-        raise _Skip(f"{rows} rows exceed its limit of {STAT_ROWS[name]}")
-    models, t0 = {}, time.perf_counter()
-    for k, (i, end) in enumerate(ends.items()):
-        models[i] = model_cls(season_length=season).fit(prep._target[bounds[i]:end].astype("float64"))
-        spent = time.perf_counter() - t0
-        if k + 1 < len(ends) and spent * len(ends) / (k + 1) > STAT_SECONDS:
-            raise _Skip(f"too slow for {len(ends)} series: {k + 1} took {spent:.1f} s, all would "
-                        f"take about {spent * len(ends) / (k + 1):.0f} s (limit {STAT_SECONDS:g} s)")
+        raise Skip(f"{rows} rows exceed its limit of {STAT_ROWS[name]}")
+    asked = season
+    if name == "arima" and season > ARIMA_MAX_SEASON:
+        season = 1
+    models = {i: model_cls(season_length=season).fit(prep._target[bounds[i]:end].astype("float64"))
+              for i, end in ends.items()}
     h = prep.horizon
 
     def predict(split: str, limit: int | None = None) -> np.ndarray:
@@ -188,10 +224,12 @@ def _statistical(prep: Prepared, name: str, season: int, fit_on: str) -> Baselin
     # history; an in-sample window may have less than a seasonal model needs (forward fails).
     # Models chosen per series ("ETS(M,A,M)", "ARIMA(0,1,1)(0,1,1)[12]", "Theta"...): the most common.
     params = {"season_length": season, "series": len(ends)}
+    if season != asked:
+        params["seasonal"] = f"off: period {asked} is above {ARIMA_MAX_SEASON}"
     desc = _model_names(name, models)
     if desc:
         params["model"] = desc
-    return Baseline(name, predict, False, params, 0.0, fit_rows=rows)
+    return Baseline(name, predict, False, params, 0.0, fit_rows=rows, model=models)
 
 
 def _model_names(name: str, models: dict) -> str:
@@ -245,8 +283,11 @@ def _z(prep: Prepared, x: np.ndarray, scaling: str, log: bool):
 
 
 def _to_out(prep, x, y, scaling, log):
-    """Targets (n, H) in user units -> what the Dense layer must output."""
+    """Targets (windows, horizon) in user units -> what the Dense layer must output."""
     _, last, st = _z(prep, x, scaling, log)
+    if y.shape != (len(x), prep.horizon):  # a (windows,) target would broadcast against `last`
+        raise ValueError(f"ridge targets have shape {y.shape}; a forecast block is "
+                         f"(windows, horizon) = ({len(x)}, {prep.horizon})")
     u = np.log(np.maximum(y.astype("float64"), 1e-12)) if log else y.astype("float64")
     if scaling == "global":
         return (u - st["mean"]) / st["std"]
@@ -315,21 +356,11 @@ def _ridge_windows(prep: Prepared, fit_on: str, choose_on: tuple[str, str],
     h = prep.horizon
     linear = {"kind": "forecast", "kernel": np.asarray(m.coef_).reshape(h, -1).T,
               "bias": np.asarray(m.intercept_).reshape(h), "scaling": scaling, "log": log}
-    return Baseline("ridge", predict, True, params, 0.0, fit_rows=len(x), _linear=linear)
+    return Baseline("ridge", predict, True, params, 0.0, fit_rows=len(x), _linear=linear,
+                    model=m)
 
 
 # --- labelled sequences -----------------------------------------------------------------------
-
-
-def _sequence_makers(prep: Prepared):
-    if prep.task == "classify":
-        return [("minirocket", lambda f, c: _minirocket(prep, f)),
-                ("1nn", lambda f, c: _one_nn(prep, f)),
-                ("logreg", lambda f, c: _logreg(prep, f, c)),
-                ("majority", lambda f, c: _constant(prep, f))]
-    return [("minirocket", lambda f, c: _minirocket(prep, f)),
-            ("ridge", lambda f, c: _ridge_sequences(prep, f, c)),
-            ("mean", lambda f, c: _constant(prep, f))]
 
 
 def _flat(x: np.ndarray) -> np.ndarray:
@@ -357,10 +388,10 @@ def _minirocket(prep: Prepared, fit_on: str) -> Baseline:
 
     x, y = prep.arrays(fit_on)
     if len(x) > MINIROCKET_SAMPLES:
-        raise _Skip(f"{len(x)} samples exceed its limit of {MINIROCKET_SAMPLES} "
+        raise Skip(f"{len(x)} samples exceed its limit of {MINIROCKET_SAMPLES} "
                     "(10,000 features per sample)")
     if prep.task == "classify" and len(np.unique(y)) < 2:
-        raise _Skip("a single class in the fit rows")
+        raise Skip("a single class in the fit rows")
 
     def panel(xs: np.ndarray) -> np.ndarray:  # (n, steps, F) -> (n, F, steps >= 9), float32
         xs = np.asarray(xs, dtype="float32").transpose(0, 2, 1)
@@ -383,7 +414,8 @@ def _minirocket(prep: Prepared, fit_on: str) -> Baseline:
     params = {"kernels": int(rocket.n_kernels_), "alpha": float(head[-1].alpha_)}
     if prep.masked:
         params["padded_to"] = int(x.shape[1])
-    return Baseline("minirocket", predict, False, params, 0.0, fit_rows=len(x))
+    return Baseline("minirocket", predict, False, params, 0.0, fit_rows=len(x),
+                    model={"rocket": rocket, "head": head})
 
 
 def _one_nn(prep: Prepared, fit_on: str) -> Baseline:
@@ -391,14 +423,15 @@ def _one_nn(prep: Prepared, fit_on: str) -> Baseline:
 
     x, y = prep.arrays(fit_on)
     if len(x) > NN_SAMPLES:
-        raise _Skip(f"{len(x)} samples exceed its limit of {NN_SAMPLES}")
+        raise Skip(f"{len(x)} samples exceed its limit of {NN_SAMPLES}")
     m = KNeighborsClassifier(n_neighbors=1).fit(_flat(x), y)
 
     def predict(split: str, limit: int | None = None) -> np.ndarray:
         xs, _ = prep.arrays(split, limit)
         return _probabilities(m, m.predict_proba(_flat(xs)), prep.n_outputs)
 
-    return Baseline("1nn", predict, False, {"distance": "euclidean"}, 0.0, fit_rows=len(x))
+    return Baseline("1nn", predict, False, {"distance": "euclidean"}, 0.0, fit_rows=len(x),
+                    model=m)
 
 
 def _choose(make, xa, ya, xb, yb, grid, better):
@@ -430,7 +463,7 @@ def _logreg(prep: Prepared, fit_on: str, choose_on: tuple[str, str]) -> Baseline
     xb, yb = prep.arrays(choose_on[1])
     x, y = prep.arrays(fit_on)
     if len(np.unique(ya)) < 2 or len(np.unique(y)) < 2:
-        raise _Skip("a single class in the fit rows")
+        raise Skip("a single class in the fit rows")
 
     def make(c):
         return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000))
@@ -453,7 +486,7 @@ def _logreg(prep: Prepared, fit_on: str, choose_on: tuple[str, str]) -> Baseline
     full_k[:, cls], full_b[cls] = kernel, bias
     linear = {"kind": "classify", "kernel": full_k, "bias": full_b}
     return Baseline("logreg", predict, not prep.masked, {"C": c}, 0.0, fit_rows=len(x),
-                    _linear=linear)
+                    _linear=linear, model=m)
 
 
 def _ridge_sequences(prep: Prepared, fit_on: str, choose_on: tuple[str, str]) -> Baseline:
@@ -479,7 +512,7 @@ def _ridge_sequences(prep: Prepared, fit_on: str, choose_on: tuple[str, str]) ->
     kernel, bias = _linear_weights(m)
     linear = {"kind": "regress", "kernel": kernel, "bias": bias}
     return Baseline("ridge", predict, not prep.masked, {"alpha": alpha}, 0.0, fit_rows=len(x),
-                    _linear=linear)
+                    _linear=linear, model=m)
 
 
 def _constant(prep: Prepared, fit_on: str) -> Baseline:
@@ -496,16 +529,10 @@ def _constant(prep: Prepared, fit_on: str) -> Baseline:
         n = len(prep.arrays(split, limit)[1])
         return np.tile(value, (n, 1)) if prep.task == "classify" else np.full(n, value)
 
-    return Baseline(name, predict, False, params, 0.0, fit_rows=len(y))
+    return Baseline(name, predict, False, params, 0.0, fit_rows=len(y), model=value)
 
 
 # --- text -------------------------------------------------------------------------------------
-
-
-def _text_makers(prep: Prepared):
-    name = "tfidf_logreg" if prep.task == "classify" else "tfidf_ridge"
-    return [(name, lambda f, c: _tfidf(prep, f, c)), ("majority" if prep.task == "classify"
-                                                      else "mean", lambda f, c: _constant(prep, f))]
 
 
 def _tfidf(prep: Prepared, fit_on: str, choose_on: tuple[str, str]) -> Baseline:
@@ -518,7 +545,7 @@ def _tfidf(prep: Prepared, fit_on: str, choose_on: tuple[str, str]) -> Baseline:
     xb, yb = prep.arrays(choose_on[1])
     x, y = prep.arrays(fit_on)
     if classify and (len(np.unique(ya)) < 2 or len(np.unique(y)) < 2):
-        raise _Skip("a single class in the fit rows")
+        raise Skip("a single class in the fit rows")
 
     def make(v):
         head = LogisticRegression(C=v, max_iter=1000) if classify else Ridge(alpha=v)
@@ -540,7 +567,7 @@ def _tfidf(prep: Prepared, fit_on: str, choose_on: tuple[str, str]) -> Baseline:
 
     name = "tfidf_logreg" if classify else "tfidf_ridge"
     return Baseline(name, predict, False, {"C" if classify else "alpha": v, "ngrams": "1-2"},
-                    0.0, fit_rows=len(x))
+                    0.0, fit_rows=len(x), model=m)
 
 
 # --- export -----------------------------------------------------------------------------------

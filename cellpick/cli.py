@@ -160,6 +160,14 @@ class _Progress:
                   f"{info['mean']:.4g} (folds {info['low']:.4g} to {info['high']:.4g})  "
                   f"{info['seconds']:.1f}s  {self._elapsed()}")
 
+    def _on_contestant(self, info: dict) -> None:
+        if info["status"] == "scored":
+            self.echo(f"[contest] {info['name']:<12} {info['metric']} {info['mean']:.4g}  "
+                      f"{info['seconds']:.1f}s  {self._elapsed()}")
+        else:
+            self.echo(f"[contest] {info['name']:<12} left out ({info['status']}, "
+                      f"{info['seconds']:.1f}s): {info['reason']}")
+
     def _on_note(self, info: dict) -> None:
         self.echo(f"note: {info['message']}")
 
@@ -173,7 +181,8 @@ class _Progress:
             self.echo(f"verdict: training the best configuration of {', '.join(info['cells'])} "
                       f"on {info['folds']} folds x {info['seeds']} seeds{at_once}")
         elif info["name"] == "baselines":
-            self.echo(f"baselines: fitting the baselines on the same {info['folds']} folds")
+            self.echo(f"contestants: {', '.join(info['contestants'])} on the same {info['folds']} "
+                      f"folds, at most {info['limit']:.0f} s each (--contestant-limit)")
         elif info["name"] == "refit":
             n = info.get("models", 1)
             what = f"the winner's {n} seed models" if n > 1 else "the winner"

@@ -117,6 +117,14 @@ class FitConfig:
                                   "chosen by the data-level stage).", "--log/--no-log")
     linear: bool | None = _opt(None, "A linear path beside the cells (forecasts; default: chosen "
                                      "by the data-level stage).", "--linear/--no-linear")
+    # None: every built-in contestant that fits the task (contest.py); "none": the cells alone
+    contestants: str | None = _opt(None, "Models beside the cells, e.g. ets,arima,ridge; all "
+                                         "(default: every one that fits the task), none, or "
+                                         "package.module:function.")
+    # None: contest.default_limit (the cells' verdict time, at least 60 s; a share of the budget)
+    contestant_limit: float | None = _opt(None, "Time limit per contestant, all its folds and its "
+                                               "refit, e.g. 90s (default: as long as the cells' "
+                                               "verdict took, at least 60s).", type=str)
     # "best": a linear baseline that beats every cell is exported instead (baselines.keras_model)
     export: str = _opt("cell", "cell | best (export a linear baseline when it beats every cell).")
     onnx: bool = _opt(False, "Also write DIR/model.onnx (needs the onnx extra: tf2onnx, "
@@ -150,6 +158,9 @@ class FitConfig:
         self.test_size = _test_size(self.test_size)
         if self.time_budget is not None:
             self.time_budget = parse_duration(self.time_budget)
+        if self.contestant_limit is not None:
+            self.contestant_limit = parse_duration(self.contestant_limit, "contestant_limit")
+        self.contestants = _contestants(self.contestants)
         if self.onnx:
             _onnx_installed()
         self._validate_role()
@@ -175,6 +186,22 @@ class FitConfig:
                                   f"run the distributed fit without it.")
 
 
+def _contestants(value: Any) -> str | None:
+    """The --contestants value normalised to "a,b,c" (None: all); unknown names refused."""
+    from .contest import check_names, parse
+
+    if value is None:
+        return None
+    try:
+        names = parse(value)
+        check_names(names)
+    except ValueError as e:
+        raise ConfigError(f"The 'contestants' option: {e}. Got {value!r}.") from None
+    if names is None:
+        return None
+    return ",".join(names) if names else "none"
+
+
 def parse_oracle(value: Any) -> tuple[str, int]:
     """'HOST:PORT' -> (host, port)."""
     host, _, port = str(value).strip().rpartition(":")
@@ -189,8 +216,9 @@ def option_names() -> list[str]:
     return [f.name for f in dataclasses.fields(FitConfig)]
 
 
-def parse_duration(value: Any) -> float:
-    """'90s', '20m', '2h', '1h30m' or a number of seconds -> seconds."""
+def parse_duration(value: Any, name: str = "time_budget") -> float:
+    """'90s', '20m', '2h', '1h30m' or a number of seconds -> seconds (`name`: the option, for
+    the message)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
         return float(value)
     text = str(value).strip().lower()
@@ -201,7 +229,7 @@ def parse_duration(value: Any) -> float:
         if seconds > 0:
             return seconds
     raise ConfigError(
-        f"The 'time_budget' option must be a duration like 90s, 20m or 2h. Got {value!r} instead."
+        f"The '{name}' option must be a duration like 90s, 20m or 2h. Got {value!r} instead."
     )
 
 

@@ -355,6 +355,7 @@ def verdict_record(plan, decision, winner, test, *, search, baselines, n_seeds: 
     v["best_baseline_test_score"] = test.best_baseline
     v["baseline_test_scores"] = test.baselines
     v["baseline_notes"] = baselines.notes
+    v["contestants"] = baselines.table()
     v["test_size"] = plan.test_size
     v["export"] = ({"kind": "cell", "cell": winner.cell} if winner.kind == "cell" else
                    {"kind": "baseline", "baseline": winner.cell, **winner.baseline})

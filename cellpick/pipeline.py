@@ -12,6 +12,7 @@ callback (the CLI prints it); nothing here prints.
 from __future__ import annotations
 
 import time
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -85,7 +86,7 @@ def start(config: FitConfig, progress: Progress | None = None) -> FitResult | Wo
 def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     """The fit on one machine, or as a distributed chief: every stage, in the order shown."""
     from ._quiet import tensorflow
-    from .baseline_stage import final_baselines, run_baselines
+    from .baseline_stage import final_baselines, run_baselines, with_final
     from .crossval import cross_validate
     from .datalevel import choose
     from .errors import ConfigError
@@ -101,6 +102,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     say = progress or (lambda event, info: None)
     t_start = time.perf_counter()
     plan = make_plan(config)
+    _check_contestants(plan)
     budget = (Budget(config.time_budget, time.time(), plan.resampling.seeds)
               if config.time_budget else None)
     deterministic(tensorflow())
@@ -118,11 +120,16 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
             plan, data_choice = choose(plan, tracker=tracker, budget=budget, progress=say)
         search = _search(plan, tracker, budget, distribute, say)
         n_seeds = _seeds_that_fit(plan, search, budget)
+        t_cells = time.perf_counter()
         cv = cross_validate(plan, search.best, tracker=tracker, budget=budget, progress=say)
-        baselines = run_baselines(plan, tracker=tracker, progress=say)
+        baselines = run_baselines(plan, tracker=tracker, progress=say, budget=budget,
+                                  cells_seconds=time.perf_counter() - t_cells)
         decision = _decide(plan, cv, baselines)
         winner = build_winner(plan, decision.winner, cv, budget=budget, progress=say)
-        final = final_baselines(plan, list(baselines.matrices), refit=winner.refit)
+        final = final_baselines(plan, baselines, refit=winner.refit)
+        for note in final.notes:
+            say("note", {"message": note})
+        baselines = with_final(baselines, final)
         winner = _export_choice(plan, decision, winner, baselines, final, say)
         test = score_test(plan, winner, decision.best_baseline, final.test)
         vdict = verdict_record(plan, decision, winner, test, search=search, baselines=baselines,
@@ -158,11 +165,20 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     return result
 
 
+def _check_contestants(plan: Plan) -> None:
+    """--contestants names only contestants that fit the task (ConfigError otherwise)."""
+    from .baseline_stage import contestant_names
+    from .errors import ConfigError
+
+    try:
+        contestant_names(plan)
+    except ValueError as e:
+        raise ConfigError(f"The 'contestants' option: {e}.") from None
+
+
 def _seeds_that_fit(plan: Plan, search, budget) -> int:
     """The verdict's seeds per fold: all of them, or as many as the time budget leaves (the
     resampling keeps its first repetitions)."""
-    import dataclasses
-
     res = plan.resampling
     if budget is None:
         return res.seeds

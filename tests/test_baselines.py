@@ -116,14 +116,17 @@ def _panel(tmp_path, levels=(10.0, 1000.0), n=80):
     return prepare(ds, lookback=24, horizon=3, test_size=0.0, season=12)
 
 
-def test_a_statistical_model_too_slow_for_all_series_is_skipped_with_a_note(tmp_path, monkeypatch):
-    from cellpick import baselines
+def test_arima_runs_non_seasonal_above_its_season_cap_and_says_so(tmp_path):
+    from cellpick.baselines import ARIMA_MAX_SEASON, fit_one
 
-    monkeypatch.setattr(baselines, "STAT_SECONDS", 1e-6)
-    notes = {}
-    names = [b.name for b in fit_baselines(_panel(tmp_path), season=12, skip=notes.__setitem__)]
-    assert names == ["snaive", "ridge"]
-    assert notes["ets"].startswith("too slow for 2 series: 1 took")
+    prep = _series_prep(tmp_path, _seasonal())
+    arima = fit_one("arima", prep, season=24)
+    assert 24 > ARIMA_MAX_SEASON
+    assert arima.params["season_length"] == 1
+    assert arima.params["seasonal"] == f"off: period 24 is above {ARIMA_MAX_SEASON}"
+    assert arima.params["model"].endswith("(0,0,0)[1]")
+    assert fit_one("ets", prep, season=24).params["season_length"] == 24  # only ARIMA is capped
+    assert fit_one("arima", prep, season=12).params["season_length"] == 12
 
 
 def _shapes_prep(tmp_path, n=40, steps=40, seed=0):
