@@ -412,6 +412,16 @@ class _Builder(Found):
             row += len(t)
         if not missing:
             return grid, None
+        if grid == "B":
+            positions, holidays = _close_holidays(positions, [len(t) for t in times])
+            if holidays:
+                self.notes.append(f"{count(holidays, 'short break')} of at most {_HOLIDAY} "
+                                  f"business days in '{tcol}' read as holidays (the rows on "
+                                  "either side are neighbours)")
+            jumps = np.concatenate([np.diff(positions[a:b]) for a, b in _bounds(times)])
+            gaps, missing = int((jumps > 1).sum()), int((jumps[jumps > 1] - 1).sum())
+            if not gaps:
+                return grid, None
         if steps < _CALENDAR_SHARE * (len(frame) - len(times)):
             self.notes.append(f"time steps in '{tcol}' are irregular (most are not one "
                               f"{freq_word(grid)} step apart); forecasts are numbered steps, "
@@ -421,6 +431,29 @@ class _Builder(Found):
                           f"steps; {count(missing, 'time stamp')} missing): no window spans "
                           "a gap")
         return grid, positions
+
+_HOLIDAY = 2  # business days: a break of at most this many missing weekdays is a holiday
+
+
+def _bounds(times: list) -> list[tuple[int, int]]:
+    """(first, end) rows of each series in the sorted frame."""
+    ends = np.cumsum([len(t) for t in times])
+    return list(zip(np.concatenate([[0], ends[:-1]]).tolist(), ends.tolist()))
+
+
+def _close_holidays(positions: np.ndarray, lengths: list[int]) -> tuple[np.ndarray, int]:
+    """Business-day positions with each break of at most _HOLIDAY missing weekdays closed
+    (per series); returns (positions, breaks closed)."""
+    out, closed, row = positions.copy(), 0, 0
+    for n in lengths:
+        p = positions[row:row + n]
+        step = np.diff(p)
+        short = (step > 1) & (step <= _HOLIDAY + 1)
+        closed += int(short.sum())
+        out[row:row + n] = np.concatenate([[0], np.cumsum(np.where(short, 1, step))])
+        row += n
+    return out, closed
+
 
 def _non_numeric(df: pd.DataFrame, cols: list[str]) -> list[str]:
     return [c for c, t in zip(cols, df[cols].dtypes) if not is_num(t)]

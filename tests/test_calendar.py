@@ -220,3 +220,20 @@ def test_many_duplicate_stamps_are_refused(tmp_path):
     with pytest.raises(DataError, match=r"time '2024-01-01 05:00' appears 2 times in column "
                                         r"'time' .* \(lines 7 and 202\).* pass --id COL"):
         load(path)
+
+
+def test_business_day_holidays_are_not_gaps_but_a_long_break_is(tmp_path):
+    days = pd.bdate_range("2023-01-02", periods=300)
+    y = np.sin(np.arange(300) / 5)
+    holidays = [10, 50, 51, 120]  # one day, a bridge of two, one day
+    frame = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "y": y}).drop(index=holidays)
+    ds = load(write(tmp_path, frame))
+    assert ds.freq == "B" and ds.positions is None  # every row's neighbour is the next row
+    assert ("3 short breaks of at most 2 business days in 'date' read as holidays (the rows on "
+            "either side are neighbours)") in ds.notes
+    away = frame.drop(index=list(range(200, 230)))  # six weeks closed: a gap
+    ds = load(write(tmp_path, away, "away.csv"))
+    assert ds.freq == "B" and ds.positions is not None
+    assert "1 gap in 'date' (expected business-day steps; 30 time stamps missing): no window " \
+           "spans a gap" in ds.notes
+    assert np.diff(ds.positions).max() == 31 and (np.diff(ds.positions) > 1).sum() == 1
