@@ -2,6 +2,7 @@
 really stops them, a check of what they return, and a fit that always goes on."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -131,32 +132,37 @@ def _fit(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_misbehaving_contestants_are_left_out_with_their_notes_and_the_fit_ends(tmp_path):
-    csv = _series_csv(tmp_path / "monthly.csv")
+    """Issue 35's hourly case too: 600 hourly rows with a covariate and a missing month, where
+    detection chose a season of 63 and AutoARIMA ran for 24 minutes."""
+    from test_calendar import hourly_with_a_missing_month
+
+    csv = hourly_with_a_missing_month(tmp_path)
     uri = store_uri(tmp_path)
     out = tmp_path / "model"
-    proc = _fit([str(csv), "--horizon", "2", "--lookback", "12", "--units", "8", "--layers", "1",
-                 "--max-trials", "1", "--epochs", "1", "--folds", "2", "--seeds", "1",
-                 *DATA_LEVEL_ARGS, "--tracking-uri", uri, "--out", str(out),
-                 "--contestants", "naive,contestants:raises,contestants:wrong_shape,"
-                 "contestants:sleeps,contestants:last_value", "--contestant-limit", "4s"],
+    proc = _fit([str(csv), "--target", "load", "--horizon", "4", "--lookback", "24", "--units", "8",
+                 "--layers", "1", "--max-trials", "1", "--epochs", "1", "--folds", "2",
+                 "--seeds", "1", *DATA_LEVEL_ARGS, "--tracking-uri", uri, "--out", str(out),
+                 "--contestants", "naive,arima,contestants:raises,contestants:wrong_shape,"
+                 "contestants:sleeps,contestants:last_value", "--contestant-limit", "20s"],
                 tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = (proc.stdout + proc.stderr).splitlines()  # progress goes to stderr off a terminal
+    assert any("season 24 (calendar: hourly" in line for line in lines)
     assert any(line.startswith("[contest] raises") and "left out (failed" in line
                and "RuntimeError: this contestant always fails" in line for line in lines)
     assert any(line.startswith("[contest] wrong_shape") and "returned shape" in line for line in lines)
     assert any(line.startswith("[contest] sleeps") and "left out (killed" in line
-               and "ran past its limit (4 s)" in line for line in lines)
+               and "ran past its limit (20 s)" in line for line in lines)
     verdict = json.loads((out / "cellpick.json").read_text())["verdict"]
     table = verdict["contestants"]
     assert {n: c["status"] for n, c in table.items()} == {
-        "snaive": "scored", "raises": "failed", "wrong_shape": "failed", "sleeps": "killed",
-        "last_value": "scored"}
-    assert table["sleeps"]["seconds"] < 4 + 5
-    assert set(verdict["baselines"]) == {"snaive", "last_value"}  # only the scored ones compete
+        "snaive": "scored", "arima": "scored", "raises": "failed", "wrong_shape": "failed",
+        "sleeps": "killed", "last_value": "scored"}
+    assert table["sleeps"]["seconds"] < 20 + 5
+    assert set(verdict["baselines"]) == {"snaive", "arima", "last_value"}  # the scored ones
     assert any("contestant sleeps left out (killed" in n for n in verdict["baseline_notes"])
     html = (out / "report.html").read_text()
-    assert "<h2>Contestants</h2>" in html and "ran past its limit (4 s)" in html
+    assert "<h2>Contestants</h2>" in html and "ran past its limit (20 s)" in html
 
     from mlflow.tracking import MlflowClient
 
@@ -168,3 +174,15 @@ def test_misbehaving_contestants_are_left_out_with_their_notes_and_the_fit_ends(
     assert status["sleeps"][0] == "KILLED" and "ran past its limit" in status["sleeps"][1]
     assert status["raises"][0] == "FAILED" and "always fails" in status["raises"][1]
     assert status["snaive"][0] == "FINISHED"
+    arima = next(r for r in runs if r.data.params["baseline"] == "arima")
+    assert arima.data.params["baseline.seasonal"] == "off: period 24 is above 12"
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    pred = subprocess.run([sys.executable, "-m", "cellpick", "predict", str(out), str(csv)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert pred.returncode == 0, pred.stderr[-2000:]
+    rows = pd.read_csv(io.StringIO(pred.stdout))
+    assert rows["step"].tolist() == [1, 2, 3, 4] and np.isfinite(rows["prediction"]).all()
+    last = pd.read_csv(csv)["time"].iloc[-1]
+    assert pd.to_datetime(rows.iloc[0, rows.columns.get_loc("step") + 1]) == \
+        pd.Timestamp(last) + pd.Timedelta(hours=1)  # the hourly grid continues after the gap
