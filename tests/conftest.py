@@ -59,8 +59,9 @@ DATA_LEVEL_ARGS = ["--scaling", "relative", "--no-log", "--linear"]
 # ...), so that xdist's whole-file scheduling (pyproject: --dist loadfile
 # --no-loadscope-reorder) ends on small files on both workers. Its default order (most tests
 # first) left test_fit_e2e.py for last: one worker ran it alone for the last ~5 minutes.
-HEAVY_FIRST = ["test_fit_e2e", "test_robust", "test_layouts", "test_export", "test_distributed",
-               "test_members", "test_recipes", "test_mlflow_ui", "test_forecast", "test_tracking",
+HEAVY_FIRST = ["test_fit_e2e", "test_robust", "test_inputs", "test_layouts", "test_export",
+               "test_distributed", "test_horizon_one", "test_members", "test_recipes",
+               "test_mlflow_ui", "test_contestants", "test_forecast", "test_tracking",
                "test_stacked", "test_baselines", "test_train", "test_cli", "test_candidates"]
 
 
