@@ -63,6 +63,11 @@ class FinalBaselines:
     fit_on: str = "trainval"
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # name -> refit seconds
+    # name -> the library's own predictions on CHECK_SPLIT (the export's equality check)
+    checks: dict[str, Any] = field(default_factory=dict)
+
+
+CHECK_SPLIT = "val"  # the rows an exported contestant's graph is checked on
 
 
 def contestant_names(plan: Plan) -> list[str]:
@@ -146,7 +151,8 @@ def final_baselines(plan: Plan, scores: BaselineScores, *, refit: bool) -> Final
     for name in scores.matrices:
         entry = scores.entries[name]
         job = Job(entry.spec, prep, plan.season, fit_on, ("train", "val"),
-                  ("test",) if has_test else (), BASELINE_LIMIT, keep_model=True)
+                  (CHECK_SPLIT, "test") if has_test else (CHECK_SPLIT,), BASELINE_LIMIT,
+                  keep_model=True)
         got = runner.run(job, entry.limit - entry.seconds)
         out.seconds[name] = got.seconds
         if got.status != "ok":
@@ -155,6 +161,7 @@ def final_baselines(plan: Plan, scores: BaselineScores, *, refit: bool) -> Final
                              "score and is not exportable")
             continue
         out.models[name] = got.baseline
+        out.checks[name] = got.predictions[CHECK_SPLIT]
         if has_test:
             y = prep.arrays("test", limit=BASELINE_LIMIT)[1]
             out.test[name] = score(task, y, got.predictions["test"])

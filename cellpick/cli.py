@@ -306,6 +306,8 @@ def _print_summary(result, json_out: bool, quiet: bool) -> None:
         held = (f" (the {result.verdict['export']['baseline']} baseline: --export best)"
                 if result.exported == "baseline" else "")
         typer.echo(f"export: {result.export_path}{held}")
+        if line := result.verdict.get("export_line"):
+            typer.echo(line)
         if result.registered_model:
             typer.echo(f"registered: {result.registered_model}")
         for line in _ui_lines(result.tracking_uri, result.parent_run_id):

@@ -92,7 +92,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     from .errors import ConfigError
     from .export import export_fit, verdict_record
     from .plan import deterministic
-    from .refit import build_winner, score_test
+    from .refit import build_winner, choose_export, score_test
     from .report import write_report
     from .search import frozen_heap
     from .train import Budget, strategy
@@ -130,10 +130,11 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         for note in final.notes:
             say("note", {"message": note})
         baselines = with_final(baselines, final)
-        winner = _export_choice(plan, decision, winner, baselines, final, say)
+        winner, choice = choose_export(plan, decision, winner, baselines, final)
         test = score_test(plan, winner, decision.best_baseline, final.test)
         vdict = verdict_record(plan, decision, winner, test, search=search, baselines=baselines,
-                               n_seeds=n_seeds, budget=budget, data_level=data_choice)
+                               n_seeds=n_seeds, budget=budget, data_level=data_choice,
+                               choice=choice)
         say("stage", {"name": "export"})
         report = write_report(plan, vdict, search.trials, {**search.curves, **cv.curves},
                               tracker=tracker)
@@ -196,26 +197,6 @@ def _decide(plan: Plan, cv, baselines):
     return verdict.decide(cv.cells, plan.metric, plan.greater_is_better,
                           baselines=baselines.matrices, resampling=res, rope=plan.config.rope,
                           n_validated=res.n_validated, task=plan.dataset.task)
-
-
-def _export_choice(plan: Plan, decision, winner, baselines, final, say: Progress):
-    """The winning cell, or with `--export best` an exportable baseline whose cross-validated
-    mean beats it (without it, a warning says such a baseline exists)."""
-    from .refit import baseline_winner
-
-    greater = plan.greater_is_better
-    cell_mean = decision.cells[decision.winner]["mean"]
-    better = [n for n in final.models if baselines.exportable.get(n)
-              and (baselines.means[n] > cell_mean if greater else baselines.means[n] < cell_mean)]
-    if not better:
-        return winner
-    best = max(better, key=lambda n: baselines.means[n] if greater else -baselines.means[n])
-    if plan.config.export != "best":
-        say("warning", {"message": f"the {best} baseline scores better than the winning cell "
-                                   f"({plan.metric} {baselines.means[best]:.4g} vs {cell_mean:.4g}) "
-                                   f"and can be exported: rerun with --export best"})
-        return winner
-    return baseline_winner(plan, best, final.models[best])
 
 
 def _open_fit(plan: Plan):

@@ -96,14 +96,119 @@ def build_winner(plan: Plan, cell: str, cv: CrossValResult, *, budget=None,
     return Winner(cell, cfg, seeds, models, model, how, epochs, steps)
 
 
-def baseline_winner(plan: Plan, name: str, baseline) -> Winner:
-    """`--export best`: the exportable baseline `name` as the model to export."""
+LIBRARIES = {"snaive": "numpy", "naive": "numpy", "ets": "statsforecast AutoETS",
+             "arima": "statsforecast AutoARIMA", "theta": "statsforecast AutoTheta",
+             "ridge": "scikit-learn Ridge", "minirocket": "aeon MiniRocket + scikit-learn ridge",
+             "1nn": "scikit-learn KNeighborsClassifier", "logreg": "scikit-learn LogisticRegression",
+             "majority": "numpy", "mean": "numpy", "tfidf_logreg": "scikit-learn TF-IDF + "
+             "LogisticRegression", "tfidf_ridge": "scikit-learn TF-IDF + Ridge"}
+
+
+def baseline_winner(plan: Plan, name: str, baseline, model=None) -> Winner:
+    """`--export best`: the contestant `name` as the model to export (`model`: its checked
+    Keras graph; by default the linear graph baselines.keras_model writes)."""
     from .baselines import describe, keras_model
 
-    model = keras_model(plan.prep, baseline)
+    model = model if model is not None else keras_model(plan.prep, baseline)
     info = describe(baseline)
+    info["library"] = LIBRARIES.get(name, "a user's contestant")
+    if name == "1nn":
+        info["contains_training_data"] = True
     return Winner(name, dict(info.get("params", {})), [], [model], model, "refit",
                   kind="baseline", baseline=info)
+
+
+@dataclass
+class ExportChoice:
+    """The three things every report of the fit says: the best cell, the first place overall
+    (a contestant whose cross-validated mean beats the best cell, else that cell), and what
+    was exported; `graphs`: each contestant above the best cell, exportable or why not."""
+
+    best_cell: str
+    best_cell_mean: float
+    first_place: str
+    first_kind: str  # "cell" | "contestant"
+    first_mean: float
+    exported: str
+    exported_kind: str  # "cell" | "contestant"
+    line: str
+    graphs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"best_cell": {"name": self.best_cell, "mean": self.best_cell_mean},
+                "first_place": {"name": self.first_place, "kind": self.first_kind,
+                                "mean": self.first_mean},
+                "exported": {"name": self.exported, "kind": self.exported_kind},
+                "export_line": self.line, "contestant_graphs": self.graphs}
+
+
+def choose_export(plan: Plan, decision, winner: Winner, baselines, final) -> tuple[Winner, ExportChoice]:
+    """The model to ship: the verdict's winning cell, or with `--export best` the best-ranked
+    contestant above it whose Keras graph reproduces its library (graphs.build); and the
+    sentence that says what was shipped and what `--export best` would ship."""
+    from .baseline_stage import CHECK_SPLIT
+    from .graphs import build
+    from .plan import BASELINE_LIMIT
+
+    greater = plan.greater_is_better
+    cell, cell_mean = decision.winner, float(decision.cells[decision.winner]["mean"])
+
+    def beats(m: float) -> bool:
+        return math.isfinite(m) and (m > cell_mean if greater else m < cell_mean)
+
+    cost = {n: e.seconds for n, e in getattr(baselines, "entries", {}).items()}
+    above = sorted((n for n, m in baselines.means.items() if beats(m)),
+                   key=lambda n: ((-1 if greater else 1) * baselines.means[n], cost.get(n, 0.0), n))
+    graphs, ship = {}, None
+    for name in above:
+        if name not in final.models:
+            graphs[name] = {"exportable": False, "reason": "its refit failed or ran past its limit"}
+            continue
+        g = build(plan.prep, final.models[name], CHECK_SPLIT, final.checks[name], BASELINE_LIMIT)
+        graphs[name] = {"exportable": g.ok, "input": g.input_kind, "max_difference": g.max_difference,
+                        "tolerance": g.tolerance, "checked_rows": g.checked,
+                        "near_ties": g.near_ties, "reason": g.reason}
+        if g.ok:
+            ship = (name, g.model)
+            break
+    first = above[0] if above else cell
+    first_mean = baselines.means[first] if above else cell_mean
+    if ship and plan.config.export == "best":
+        winner = baseline_winner(plan, ship[0], final.models[ship[0]], ship[1])
+    choice = ExportChoice(cell, cell_mean, first, "contestant" if above else "cell", first_mean,
+                          winner.cell, "contestant" if winner.kind == "baseline" else "cell", "",
+                          graphs)
+    choice.line = _export_line(plan, choice, ship[0] if ship else None, baselines.means)
+    return winner, choice
+
+
+def _export_line(plan: Plan, c: ExportChoice, shippable: str | None, means: dict) -> str:
+    from .vocab import display_name, metric_label
+    from .wording import format_score
+
+    label = metric_label(plan.metric)
+    cell = display_name(c.best_cell)
+    if c.first_kind == "cell":
+        return (f"Exported: {cell}, the best cell and first place (cross-validated {label} "
+                f"{format_score(c.best_cell_mean)}).")
+    if c.exported_kind == "contestant" and c.exported != c.first_place:
+        why = c.graphs.get(c.first_place, {}).get("reason", "")
+        return (f"Exported: {c.exported} (cross-validated {label} {format_score(means[c.exported])}), "
+                f"the best exportable contestant, by --export best; first place: {c.first_place} "
+                f"({format_score(c.first_mean)}), not exportable ({why}); the best cell: {cell} "
+                f"({format_score(c.best_cell_mean)}).")
+    if c.exported_kind == "contestant":
+        return (f"Exported: {c.exported}, first place (cross-validated {label} "
+                f"{format_score(c.first_mean)}), by --export best; the best cell: {cell} "
+                f"({format_score(c.best_cell_mean)}).")
+    head = f"Exported: {cell}, the best cell (cross-validated {label} {format_score(c.best_cell_mean)})"
+    first = f"first place: {c.first_place} ({format_score(c.first_mean)})"
+    if shippable == c.first_place:
+        return f"{head}; {first}, shipped by --export best."
+    why = c.graphs.get(c.first_place, {}).get("reason", "")
+    tail = (f"; --export best would ship {shippable} ({format_score(means[shippable])})"
+            if shippable else "; no contestant above the best cell is exportable")
+    return f"{head}; {first}, not exportable ({why}){tail}."
 
 
 def score_test(plan: Plan, winner: Winner, best_baseline: str | None,
