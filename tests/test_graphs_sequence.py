@@ -1,0 +1,291 @@
+"""The sequence and text contestants as Keras graphs (cellpick/graphs/sequence.py): each one,
+written through cellpick's own export and loaded in a fresh process, answers as its library
+did on raw input, within docs/graphs-sequence.md's tolerances: regression within 1e-4 of the
+target's scale; class labels identical except near-ties (library margin below 1e-5, counted);
+MiniRocket's features within one step's share."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NEAR_TIE = 1e-5
+RTOL = 1e-4
+
+# Run in a fresh process, with only TensorFlow and Keras (and cellpick's registered layers for
+# model.keras): every export's serving_default on its saved inputs, and model.keras loaded with
+# safe_mode=True, before and after the layers are registered.
+CHECK = r"""
+import json, sys, numpy as np, tensorflow as tf, keras
+root = sys.argv[1]
+cases = json.load(open(f"{root}/cases.json"))
+unregistered = None
+try:
+    keras.saving.load_model(f"{root}/{cases[0]['name']}/export/model.keras", safe_mode=True)
+    unregistered = "loaded"
+except Exception as e:
+    unregistered = type(e).__name__
+from cellpick.graphs.sequence import custom_objects
+custom_objects()
+report = {"unregistered": unregistered}
+for case in cases:
+    d = f"{root}/{case['name']}"
+    x = (np.asarray(json.load(open(f"{d}/x.json")), dtype=object) if case["text"]
+         else np.load(f"{d}/x.npy"))
+    fn = tf.saved_model.load(f"{d}/export/saved_model").signatures["serving_default"]
+    out = fn(**{case["input"]: tf.constant(x.tolist() if case["text"] else x)})
+    np.save(f"{d}/served.npy", out[case["output"]].numpy())
+    m = keras.saving.load_model(f"{d}/export/model.keras", safe_mode=True)
+    np.save(f"{d}/keras.npy", np.asarray(m(tf.constant(x.tolist() if case["text"] else x))))
+print(json.dumps(report))
+"""
+
+
+def _plan(path: Path, **given):
+    from cellpick.config import resolve
+    from cellpick.plan import make_plan
+
+    return make_plan(resolve({"data": str(path), **given}))
+
+
+def _wide_csv(path: Path, task: str, n: int = 60, steps: int = 40, seed: int = 0) -> Path:
+    """Three shapes (sine, ramp, cosine) with noise; regress: the target is the shape's
+    amplitude."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, steps)
+    rows = []
+    for i in range(n):
+        label = i % 3
+        amp = rng.uniform(0.5, 2.0)
+        shape = [np.sin(4 * np.pi * t), 2 * t - 1, np.cos(2 * np.pi * t)][label]
+        rows.append([label if task == "classify" else 10 * amp,
+                     *(amp * shape + rng.normal(0, 0.3, steps))])
+    pd.DataFrame(rows, columns=["y", *[f"t{k}" for k in range(steps)]]).to_csv(path, index=False)
+    return path
+
+
+def _long_csv(path: Path, n: int = 48, channels: int = 3, lengths=(30, 30), seed: int = 1) -> Path:
+    """Long layout: `channels` features per step; class 1 has a bump in channel 1. Lengths
+    drawn from `lengths` (equal bounds: a fixed length)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        steps = int(rng.integers(lengths[0], lengths[1] + 1))
+        t = np.linspace(0, 1, steps)
+        for s in range(steps):
+            v = rng.normal(0, 0.4, channels) + np.sin(2 * np.pi * t[s] * (1 + np.arange(channels)))
+            if label:
+                v[1] += 2.0 * np.exp(-((t[s] - 0.5) ** 2) / 0.01)
+            rows.append([i, s, *v, label])
+    cols = ["sample", "step", *[f"c{k}" for k in range(channels)], "label"]
+    pd.DataFrame(rows, columns=cols).to_csv(path, index=False)
+    return path
+
+
+WORDS = {0: "cheap awful broken refund slow NOISY défaut kaputt",
+         1: "great lovely superb fast perfect naïve-ly ÉCOLE Straße"}
+
+
+def _text_csv(path: Path, task: str, n: int = 64, seed: int = 2) -> Path:
+    """Short reviews with punctuation, case, accents, digits, underscores, one-letter words
+    and repeats (sublinear tf); regress: the share of positive words, scaled."""
+    rng = np.random.default_rng(seed)
+    texts, ys = [], []
+    filler = ["the", "item", "a", "I", "x_1", "2024", "it's", "is", "and", "!!", "--", "β-test"]
+    for i in range(n):
+        pos = rng.integers(0, 5)
+        words = (list(rng.choice(WORDS[1].split(), pos)) + list(rng.choice(WORDS[0].split(), 4 - pos))
+                 + list(rng.choice(filler, 3)))
+        rng.shuffle(words)
+        if i % 7 == 0:
+            words += words[:2]  # a repeated word: tf 2
+        texts.append(" ".join(words) + ("." if i % 2 else "?!"))
+        ys.append(int(pos >= 2) if task == "classify" else float(pos) * 2.5 + 1.0)
+    texts[3] = "a b ? zz_unknown_zz"  # no term of the vocabulary (unless it is in training)
+    pd.DataFrame({"text": texts, "y": ys}).to_csv(path, index=False)
+    return path
+
+
+def _margins(name: str, baseline, prep, split: str) -> np.ndarray:
+    """The library's decision margin per row: ridge/logistic: best minus second score (binary:
+    |score|); 1-NN: (distance to the nearest sample of another class - nearest distance),
+    relative to the former."""
+    from cellpick.baselines import _flat
+
+    x, _ = prep.arrays(split)
+    if name == "1nn":
+        m = baseline.model
+        dist, idx = m.kneighbors(_flat(x), n_neighbors=len(m._fit_X))
+        lab = m._y[idx]
+        other = np.array([d[lab_row != lab_row[0]][0] if (lab_row != lab_row[0]).any() else np.inf
+                          for d, lab_row in zip(dist, lab)])
+        return (other - dist[:, 0]) / np.maximum(other, 1e-300)
+    if name == "minirocket":
+        from cellpick.graphs.sequence import training_length
+
+        steps = max(9, training_length(prep))
+        panel = np.pad(np.asarray(x, "float32").transpose(0, 2, 1),
+                       ((0, 0), (0, 0), (0, steps - x.shape[1])))
+        score = baseline.model["head"].decision_function(baseline.model["rocket"].transform(panel))
+    else:
+        score = baseline.model.decision_function(list(x))
+    score = np.asarray(score, dtype="float64")
+    if score.ndim == 1:
+        return np.abs(score)
+    top = np.sort(score, axis=1)
+    return top[:, -1] - top[:, -2]
+
+
+def _cases(tmp: Path) -> list[dict]:
+    """(case name, plan, contestant, split checked) for every layout, task and contestant."""
+    data = ROOT / "recipes" / "data"
+    plans = {
+        "wide": _plan(_wide_csv(tmp / "wide.csv", "classify"), target="y", test_size=0.25),
+        "wide_regress": _plan(_wide_csv(tmp / "wider.csv", "regress"), target="y",
+                              task="regress", test_size=0.25),
+        "multi": _plan(_long_csv(tmp / "multi.csv"), target="label", id="sample", time="step",
+                       test_size=0.25),
+        "varlen": _plan(_long_csv(tmp / "varlen.csv", channels=2, lengths=(12, 30)),
+                        target="label", id="sample", time="step", test_size=0.25),
+        "text": _plan(_text_csv(tmp / "text.csv", "classify"), target="y", text="text",
+                      test_size=0.25),
+        "text_regress": _plan(_text_csv(tmp / "textr.csv", "regress"), target="y", text="text",
+                              task="regress", test_size=0.25),
+        "vowels": _plan(data / "JapaneseVowels_train.csv", target="label", id="sample_id",
+                        time="step", test_size=0.25),
+    }
+    which = {"wide": ["minirocket", "1nn", "majority"], "wide_regress": ["minirocket", "mean"],
+             "multi": ["minirocket", "1nn"], "varlen": ["minirocket", "1nn"],
+             "text": ["tfidf_logreg", "majority"], "text_regress": ["tfidf_ridge", "mean"],
+             "vowels": ["minirocket", "1nn"]}
+    return [{"case": f"{key}-{name}", "plan": plans[key], "name": name}
+            for key in plans for name in which[key]]
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    """Fit every case's contestant, export it with write_export, and run all the exports in
+    one fresh process: {case: (case dict, what the fresh process answered)}."""
+    from cellpick.baselines import fit_one
+    from cellpick.export import write_export
+    from cellpick.graphs.sequence import graph_inputs, keras_model
+
+    tmp = tmp_path_factory.mktemp("graphs")
+    cases, listed = _cases(tmp), []
+    for c in cases:
+        plan, name = c["plan"], c["name"]
+        prep = plan.prep
+        split = "test" if prep.sizes.get("test") else "val"
+        baseline = fit_one(name, prep, season=None)
+        model = keras_model(prep, baseline)
+        d = tmp / c["case"]
+        meta = {"task": prep.task, "classes": plan.dataset.classes,
+                "model": {"kind": "baseline", "name": name}}
+        write_export(d / "export", model, prep, meta)
+        x = graph_inputs(prep, split)
+        if prep.input_dtype == "string":
+            (d / "x.json").write_text(json.dumps(x.tolist()), encoding="utf-8")
+        else:
+            np.save(d / "x.npy", x)
+        c.update(prep=prep, baseline=baseline, model=model, split=split, x=x, dir=d,
+                 want=baseline.predict(split))
+        listed.append({"name": c["case"], "input": prep.input_name,
+                       "text": prep.input_dtype == "string",
+                       "output": "probabilities" if prep.task == "classify" else "prediction"})
+    (tmp / "cases.json").write_text(json.dumps(listed))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
+                                                                      os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([sys.executable, "-c", CHECK, str(tmp)], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    for c in cases:
+        c["served"] = np.load(c["dir"] / "served.npy")
+        c["keras"] = np.load(c["dir"] / "keras.npy")
+    return {c["case"]: c for c in cases}, report
+
+
+CASES = ["wide-minirocket", "wide-1nn", "wide-majority", "wide_regress-minirocket",
+         "wide_regress-mean", "multi-minirocket", "multi-1nn", "varlen-minirocket", "varlen-1nn",
+         "text-tfidf_logreg", "text-majority", "text_regress-tfidf_ridge", "text_regress-mean",
+         "vowels-minirocket", "vowels-1nn"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_saved_model_answers_as_the_library_in_a_fresh_process(checked, case):
+    c = checked[0][case]
+    prep, got, want = c["prep"], c["served"], c["want"]
+    np.testing.assert_allclose(c["keras"], got, rtol=1e-6, atol=1e-6)  # model.keras: the same
+    if prep.task == "regress":
+        assert got.shape == (len(want), 1)
+        assert np.max(np.abs(got[:, 0] - want)) <= RTOL * prep.y_std
+        return
+    assert got.shape == want.shape == (len(want), prep.n_outputs)
+    differ = np.argmax(got, axis=1) != np.argmax(want, axis=1)
+    if differ.any():
+        margins = _margins(c["name"], c["baseline"], prep, c["split"])
+        assert (margins[differ] < NEAR_TIE).all(), (case, margins[differ])
+    assert differ.mean() <= 0.05, case
+    if c["name"] == "tfidf_logreg":
+        assert np.max(np.abs(got - want)) <= RTOL  # real probabilities: the same too
+    elif not differ.any():
+        assert np.array_equal(got, want)  # one-hot rows (ridge classifier, 1-NN, majority)
+
+
+def test_model_keras_loads_with_safe_mode_once_the_layers_are_registered(checked):
+    # Without cellpick's registered layers Keras cannot rebuild the contestant's layers.
+    assert checked[1]["unregistered"] != "loaded"
+
+
+@pytest.mark.parametrize("case", ["multi-minirocket", "varlen-minirocket", "vowels-minirocket"])
+def test_minirocket_features_are_within_one_step_of_aeons(checked, case):
+    import keras
+
+    c = checked[0][case]
+    from cellpick.graphs.sequence import training_length
+
+    rocket = c["baseline"].model["rocket"]
+    steps = max(9, training_length(c["prep"]))
+    features = keras.Model(c["model"].input, c["model"].get_layer("minirocket_features").output)
+    got = np.asarray(features(c["x"]))
+    x = c["x"].transpose(0, 2, 1)
+    want = rocket.transform(np.ascontiguousarray(np.pad(x, ((0, 0), (0, 0), (0, steps - x.shape[2])))))
+    widest = steps - 8 * int(np.max(rocket.parameters[2]))  # the shortest region a share is over
+    assert got.shape == want.shape
+    assert np.max(np.abs(got - want)) <= 1.0 / widest + 1e-7
+
+
+def test_variable_length_input_is_padded_to_the_training_length(checked):
+    """The long layout: a batch padded less (or more) than the training data answers the same."""
+    import tensorflow as tf
+
+    from cellpick.windows import padded_lengths
+
+    for case in ("varlen-minirocket", "varlen-1nn"):
+        c = checked[0][case]
+        x = c["x"]
+        short = x[:, : int(padded_lengths(x).max())]
+        longer = np.pad(x, ((0, 0), (0, 7), (0, 0)))
+        base = np.asarray(c["model"](tf.constant(x)))
+        for other in (short, longer):
+            np.testing.assert_array_equal(np.asarray(c["model"](tf.constant(other))), base)
+
+
+def test_one_nn_above_its_size_is_not_exportable_and_says_why(checked, monkeypatch):
+    from cellpick.graphs import NotExportable
+    from cellpick.graphs import sequence
+
+    c = checked[0]["wide-1nn"]
+    monkeypatch.setattr(sequence, "NN_EXPORT_VALUES", 100)
+    n = c["baseline"].fit_rows
+    with pytest.raises(NotExportable, match=f"{n} samples x 40 values exceed the export's "
+                                            "limit of 100 values"):
+        sequence.keras_model(c["prep"], c["baseline"])
