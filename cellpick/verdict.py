@@ -251,9 +251,12 @@ def compare(a, b, greater_is_better: bool, *, rope: float = 0.0, design: Design 
             a_name: str = "a", b_name: str = "b", level: float = LEVEL) -> dict:
     """Paired comparison of two folds x seeds score matrices (unit i of `a` with unit i of `b`).
 
-    Returns {a, b, test, rope, mean_diff, ci95, probability, n, degenerate}:
+    Returns {a, b, test, rope, mean_diff, ci95, a_minus_b, a_minus_b_ci95, probability, n,
+    degenerate}:
     mean_diff: how much better `a` is than `b` on average, in metric units (positive: `a`
       better; the sign follows `greater_is_better`); ci95: its `level` credible interval.
+    a_minus_b, a_minus_b_ci95: the same difference as `a`'s score minus `b`'s, in metric
+      units whatever the direction (what sentences and tables show: 'GRU - LSTM = +2.1 MAE').
     probability: posterior probabilities (not p-values) that `a` is practically better
       ("a_better": the difference exceeds +rope), that the two are practically equivalent
       ("equivalent": within the ROPE) and that `b` is practically better ("b_better").
@@ -273,15 +276,21 @@ def compare(a, b, greater_is_better: bool, *, rope: float = 0.0, design: Design 
     out = dict(a=a_name, b=b_name, test=design.test, rope=float(rope),
                mean_diff=float(d.mean()) if d.size else math.nan, ci95=[math.nan, math.nan],
                probability=None, n=int(d.size), degenerate=False)
+
+    def raw(o: dict) -> dict:  # a - b in metric units: mean_diff's sign undone for errors
+        s = 1.0 if greater_is_better else -1.0
+        lo, hi = (s * v for v in o["ci95"])
+        return {**o, "a_minus_b": s * o["mean_diff"], "a_minus_b_ci95": [min(lo, hi), max(lo, hi)]}
+
     if d.size < 2:
         unit = "origin" if design.kind == "rolling-origin" else "fold x seed unit"
         out["test"] = f"none ({d.size} {unit}{'' if d.size == 1 else 's'}: nothing to test)"
-        return out
+        return raw(out)
     if np.ptp(d) <= 1e-9 * float(np.abs(d).max()):
         # Equal up to rounding (0.82 - 0.52 vs 0.8 - 0.5): zero spread, no posterior.
         out.update(test=f"none (every difference is {format_score(d.mean()) or 0})",
                    degenerate=True, ci95=[out["mean_diff"]] * 2)
-        return out
+        return raw(out)
     from baycomp.single import Posterior
 
     mean, var, df = posterior(d, design.rho)
@@ -291,7 +300,7 @@ def compare(a, b, greater_is_better: bool, *, rope: float = 0.0, design: Design 
     out.update(ci95=[float(lo), float(hi)], probability={
         "a_better": float(a_better), "equivalent": float(max(0.0, 1 - a_better - b_better)),
         "b_better": float(b_better)})
-    return out
+    return raw(out)
 
 
 # --- the verdict --------------------------------------------------------------------------
@@ -331,8 +340,10 @@ class Verdict:
     cells:        {cell: {config, scores (flat, fold-major), fold_scores (folds x seeds),
                   mean, ci95: [lo, hi], n_params, train_seconds}}
     comparisons:  the best-mean cell (a) against each other cell (b); see `compare`:
-                  {a, b, test, rope, mean_diff, ci95, probability, n, degenerate}, where
-                  `probability` holds posterior probabilities, not p-values.
+                  {a, b, test, rope, mean_diff, ci95, a_minus_b, a_minus_b_ci95,
+                  probability, n, degenerate}, where `probability` holds posterior
+                  probabilities, not p-values; every interval shown to a reader is
+                  a_minus_b_ci95 (a's score minus b's, in metric units).
     rope:         the region of practical equivalence, in metric units (+-rope).
     decision:     "better" (the winner is practically better than every other cell),
                   "equivalent" (it is not practically worse than a better-mean or dearer
@@ -561,7 +572,7 @@ def _baseline_words(v: dict) -> str:
     mean, base = v["cells"][v["winner"]].get("mean"), (v.get("baselines") or {}).get(name)
     if mean is not None and base is not None and (mean > base) == bool(v.get("greater_is_better")):
         return f"; not practically better than the {name} baseline"
-    return f"; the {name} baseline is as good or better"
+    return f"; the {name} baseline scores as well or better"
 
 
 def _fold_shape(cells: list[CellResult]) -> tuple[int, int]:

@@ -143,8 +143,9 @@ class _Say:
                                f"but not practically ({self.rope_text()}, "
                                f"{self.prob(win, 'a_better', '(practically better)')}): "
                                f"consider the baseline.")
-        return False, "", (f"The best baseline ({name}, {what}) is as good or better than {W} "
-                           f"by {gap} ({self.rope_text()}, "
+        how = (f"scores the same as {W}" if mean == base_mean else
+               f"scores {_gap(base_mean, mean, self.metric)} better than {W}")
+        return False, "", (f"The best baseline ({name}, {what}) {how} ({self.rope_text()}, "
                            f"{self.prob(win, 'b_better', '(baseline practically better)')}): "
                            f"consider it.")
 
@@ -189,6 +190,30 @@ def _savings(cheap: Any, best: Any) -> str:
 def _pct(fraction: float) -> str:
     pct = round(fraction * 100)
     return "<1%" if pct == 0 and fraction > 0 else f"{pct}%"
+
+
+def format_interval(lo, hi) -> str:
+    """'[0.0, 43.8]': both bounds at the decimals `format_score` gives the larger one, so
+    an interval never mixes precisions ('[0.000, 43.8]'); '' when a bound is missing."""
+    try:
+        lo, hi = float(lo), float(hi)
+    except (TypeError, ValueError):
+        return ""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return ""
+    a = max(abs(lo), abs(hi))
+    if a >= 100:
+        return f"[{lo:,.0f}, {hi:,.0f}]"
+    if a >= 0.01 or a == 0:
+        places = 2 if 1 <= a < 10 else 1 if a >= 10 else 3
+        return f"[{lo:.{places}f}, {hi:.{places}f}]"
+    return f"[{lo:.3g}, {hi:.3g}]"
+
+
+def format_diff(x) -> str:
+    """A signed difference: '+2.09', '-0.120' (format_score with its sign always shown)."""
+    text = format_score(x)
+    return text if not text or text.startswith("-") else f"+{text}"
 
 
 def format_score(x) -> str:

@@ -125,8 +125,23 @@ def test_compare_probabilities_match_baycomp_correlated_t_test():
     lo, hi = out["ci95"]
     assert lo < out["mean_diff"] < hi
     assert out["test"] == "Bayesian correlated t-test, rho = 1/5" and out["n"] == 15
-    assert set(out) == {"a", "b", "test", "rope", "mean_diff", "ci95", "probability", "n",
-                        "degenerate"}
+    assert set(out) == {"a", "b", "test", "rope", "mean_diff", "ci95", "a_minus_b",
+                        "a_minus_b_ci95", "probability", "n", "degenerate"}
+
+
+@pytest.mark.parametrize("greater", [True, False])
+def test_the_interval_shown_is_a_minus_b_in_metric_units_whatever_the_direction(greater):
+    """a_minus_b is a's score minus b's and its interval contains it, for an accuracy (higher
+    is better) as for an error (lower is better); mean_diff keeps its 'a better' sign."""
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(20.0, 1.0, (5, 3)), rng.normal(22.0, 1.0, (5, 3))
+    out = compare(a, b, greater, rope=0.1, design=Design.of(KFOLD, 3))
+    assert out["a_minus_b"] == pytest.approx((a - b).mean())  # negative: a's score is lower
+    lo, hi = out["a_minus_b_ci95"]
+    assert lo < out["a_minus_b"] < hi < 0 or lo < out["a_minus_b"] < 0 < hi
+    assert out["mean_diff"] == pytest.approx(out["a_minus_b"] * (1 if greater else -1))
+    one = compare([1.0], [3.0], False)  # nothing to test: the difference alone
+    assert one["a_minus_b"] == -2.0
 
 
 def test_compare_rolling_origin_averages_seeds_within_each_origin():
@@ -420,7 +435,7 @@ def test_headline_says_the_decision_in_the_verdicts_words():
                        "mae", False, baselines={"theta": 9.0}).to_dict()
     assert undecided["decision"] == "undecided"
     assert headline(undecided).startswith("Undecided between LSTM and GRU (LSTM has the best mean)")
-    assert headline(undecided).endswith("the theta baseline is as good or better")
+    assert headline(undecided).endswith("the theta baseline scores as well or better")
     only = decide([CellResult("gru", {}, base, 10, 1.0)], "mae", False).to_dict()
     assert headline(only) == "GRU: the only cell"
     # A verdict.json from before `standing` reads its comparisons.
