@@ -5,7 +5,11 @@ DIR/saved_model/   TF SavedModel, signature serving_default: raw input (named `w
                    `prediction`), all scaling and label lookup inside the graph.
                    Forecast exports add `rolling`: one raw series `series` (steps, features)
                    -> `forecast` for every window in it (a backtest in one call).
-DIR/model.keras    the same Keras model (built-in layers only: loads with safe_mode=True).
+                   A `"kind": "history"` input (ETS, ARIMA, seasonal naive: graphs/series.py)
+                   takes each series from its first row instead of a window, and its
+                   `rolling` gives the forecast from every origin of one series.
+DIR/model.keras    the same Keras model (built-in layers, or cellpick's series layer after
+                   cellpick.graphs.series.register(): loads with safe_mode=True).
 DIR/model.onnx     optional (`onnx=True`): serving_default converted by tf2onnx, checked
                    against the SavedModel with onnxruntime before it is kept.
 DIR/cellpick.json  schema version, columns, window, classes, scaling, scores, verdict,
@@ -101,15 +105,26 @@ def write_export(out: str | Path, model, prep, meta: dict[str, Any],
     tmp.mkdir(parents=True)
     try:
         model.save(tmp / "model.keras")
+        history = (meta.get("input") or {}).get("kind") == "history"
         with portable_rnns(model):
             archive = keras.export.ExportArchive()
             archive.track(model)
-            serve = _serving_fn(model, prep, meta.get("classes"))
-            archive.add_endpoint("serving_default", serve)
-            if prep.task == "forecast":
-                archive.add_endpoint("rolling", _rolling_fn(model, prep))
+            if history:  # a series graph over the whole history (graphs/series.py)
+                from .graphs.series import endpoints
+
+                functions = endpoints(model)
+                for name, fn in functions.items():
+                    archive.add_endpoint(name, fn)
+            else:
+                serve = _serving_fn(model, prep, meta.get("classes"))
+                archive.add_endpoint("serving_default", serve)
+                if prep.task == "forecast":
+                    archive.add_endpoint("rolling", _rolling_fn(model, prep))
             archive.write_out(str(tmp / "saved_model"), verbose=False)
-            if onnx:
+            if onnx and history and warn:
+                warn("ONNX skipped: the model scans the whole history (a while loop over "
+                     "float64 state); the export has no model.onnx")
+            elif onnx:
                 problem = write_onnx(tmp / "saved_model", tmp / "model.onnx", serve, prep,
                                      [layer.name for layer in model.layers])
                 if problem and warn:
@@ -342,7 +357,7 @@ def versions() -> dict[str, str]:
 
 
 def verdict_record(plan, decision, winner, test, *, search, baselines, n_seeds: int,
-                   budget=None, data_level=None) -> dict[str, Any]:
+                   budget=None, data_level=None, choice=None) -> dict[str, Any]:
     """verdict.json (also cellpick.json's `verdict`): the decision, the resampling, the test
     scores, how the exported model was trained, and what the time budget cut (`search`: a
     SearchResult; `baselines`: the baseline stage's BaselineScores; `data_level`: the
@@ -356,6 +371,8 @@ def verdict_record(plan, decision, winner, test, *, search, baselines, n_seeds: 
     v["baseline_test_scores"] = test.baselines
     v["baseline_notes"] = baselines.notes
     v["contestants"] = baselines.table()
+    if choice is not None:  # refit.ExportChoice: best cell, first place, what was exported
+        v.update(choice.to_dict())
     v["test_size"] = plan.test_size
     v["export"] = ({"kind": "cell", "cell": winner.cell} if winner.kind == "cell" else
                    {"kind": "baseline", "baseline": winner.cell, **winner.baseline})

@@ -15,6 +15,8 @@ def predict(model_dir: str | Path, data: str | Path) -> pd.DataFrame:
     from .export import load_serving
 
     meta, fn = load_serving(model_dir)
+    if meta["layout"] == "series" and (meta.get("input") or {}).get("kind") == "history":
+        return _predict_history(meta, fn, data)
     if meta["layout"] == "series":
         return _predict_series(meta, fn, data)
     if meta["layout"] == "text":
@@ -58,8 +60,61 @@ def _predict_series(meta, fn, data) -> pd.DataFrame:
         raise ExportError(f"the export's forecast has shape {forecast.shape}; its cellpick.json "
                           f"promises ({len(windows)}, {horizon}) (series, horizon): the export "
                           f"does not match its metadata, re-run the fit")
+    return _rows(meta, keys, last_times, forecast)
+
+
+def _predict_history(meta, fn, data) -> pd.DataFrame:
+    """A history export (graphs/series.py): every series of the file from its first row
+    (the target read as float32, as the fit stored it), in one call, NaN right-padded."""
+    import tensorflow as tf
+
+    from .detection import load
+
+    cols, inp = meta["columns"], meta["input"]
+    ds = load(data, target=cols["target"], id=cols["id"], time=cols["time"], task="forecast",
+              forecast_hint=True)
+    if cols["target"] not in ds.frame.columns:
+        raise DataError(f"{Path(data).name}: the target column '{cols['target']}' is missing; "
+                        f"this model forecasts from the series' own history")
+    groups = list(ds.frame.groupby(cols["id"], sort=False)) if cols["id"] else [(None, ds.frame)]
+    key_spec, need = inp.get("series_key"), int(inp.get("min_history", 1))
+    known = set(key_spec["keys"]) if key_spec else set()
+    unknown = [str(k) for k, _ in groups if key_spec and str(k) not in known]
+    if unknown:
+        raise DataError(f"{Path(data).name}: series {unknown[:5]} were not in the training data; "
+                        f"this model has one fitted model per series ({sorted(known)[:5]}...)")
+    histories, keys, last_times = [], [], []
+    for key, g in groups:
+        y = g[cols["target"]].to_numpy(dtype="float32").astype("float64")
+        where = f" for series {key!r}" if key is not None else ""
+        if not np.isfinite(y).all():
+            raise DataError(f"{Path(data).name}: missing values in '{cols['target']}'{where}; "
+                            f"this model reads the whole series: fill or drop them")
+        if len(y) < need:
+            raise DataError(f"{Path(data).name}: {len(y)} rows{where}, but the model needs at "
+                            f"least {need}; provide a longer history")
+        histories.append(y)
+        keys.append(key)
+        last_times.append(g[cols["time"]].iloc[-1] if cols["time"] else None)
+    x = np.full((len(histories), max(len(h) for h in histories)), np.nan)
+    for i, h in enumerate(histories):
+        x[i, : len(h)] = h
+    args = {inp["name"]: tf.constant(x, tf.float64)}
+    if key_spec:
+        args[key_spec["name"]] = tf.constant([str(k) for k in keys])
+    forecast = fn(**args)["forecast"].numpy()
+    horizon = meta["horizon"]
+    if forecast.shape != (len(histories), horizon):
+        raise ExportError(f"the export's forecast has shape {forecast.shape}; its cellpick.json "
+                          f"promises ({len(histories)}, {horizon}) (series, horizon): the export "
+                          f"does not match its metadata, re-run the fit")
+    return _rows(meta, keys, last_times, forecast)
+
+
+def _rows(meta, keys, last_times, forecast) -> pd.DataFrame:
+    """horizon rows per series: id, step, future time stamp when known, prediction."""
+    cols, horizon, freq = meta["columns"], meta["horizon"], meta.get("freq")
     rows = []
-    freq = meta.get("freq")
     for key, last, values in zip(keys, last_times, forecast):
         stamps = _future(last, freq, horizon)
         for step in range(horizon):
