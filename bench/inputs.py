@@ -2,12 +2,14 @@
 fitted at the tiniest budget, then predicted.
 
     nice -n 10 python bench/inputs.py [--only ID,...] [--limit N] [--layouts series,text]
-        [--budget 60] [--grace 60] [--logs DIR] [--markdown]
+        [--budget 60] [--grace 60] [--kill S] [--start N] [--logs DIR] [--markdown]
 
 Each case is a subprocess `cellpick fit CSV <case args> --units 8 --layers 1 --max-trials 1
 --epochs 1 --folds 2 --seeds 1 --time-budget <budget>s` (plus `--contestant-limit 30` when
-`fit` has it) with its own MLflow store and `--out`, killed at budget + grace seconds, then
-`cellpick predict` on the same CSV. A case passes with exit 0 and a prediction per series
+`fit` has it) with its own MLflow store (a copy of an empty one: MLflow's schema migrations
+cost seconds, paid once per store) and `--out`, killed at budget + grace seconds, then
+`cellpick predict` on the same CSV (`--kill S`: let a fit run to S seconds instead, to tell a
+slow fit, "late", from a hang, "timeout"). A case passes with exit 0 and a prediction per series
 step or sample, all finite ("ok"), or, below the documented minimum, exit 2 with one line
 naming the problem ("refused"). Prints one row per case as it finishes, then a summary
 (counts by outcome, the slowest case); `--markdown` prints the table for bench/RESULTS.md.
@@ -27,6 +29,7 @@ import _env
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from conftest import store_uri  # noqa: E402
 from inputs import LAYOUTS, NA, _fit_flags, design, run_case  # noqa: E402
 
 COLUMNS = ("case", "layout", "task", "horizon", "length", "defects", "options", "outcome",
@@ -48,8 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layouts", default="", help=f"comma-separated, of {', '.join(LAYOUTS)}")
     ap.add_argument("--budget", type=int, default=60, help="--time-budget of each fit, seconds")
     ap.add_argument("--grace", type=int, default=60, help="seconds past the budget before a kill")
+    ap.add_argument("--kill", type=int, default=None,
+                    help="seconds before a fit is killed (default budget + grace); a fit that "
+                         "passes after budget + grace is 'late'")
     ap.add_argument("--logs", default=None, help="folder for each case's fit/predict output")
     ap.add_argument("--markdown", action="store_true", help="the table as Markdown at the end")
+    ap.add_argument("--start", type=int, default=0, help="skip the first N cases (resume a run)")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
     args = ap.parse_args(argv)
     cases = design()
@@ -62,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         cases = [c for c in cases if c.id in wanted]
     if args.layouts:
         cases = [c for c in cases if c.layout in args.layouts.split(",")]
+    cases = cases[args.start:]
     cases = cases[: args.limit] if args.limit else cases
     if args.list:
         for c in cases:
@@ -80,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     for case in cases:
         with tempfile.TemporaryDirectory(prefix="cellpick-inputs-") as tmp:
             r = run_case(case, Path(tmp), budget=args.budget, grace=args.grace, flags=flags,
-                         log=logs / f"{case.id}.log" if logs else None)
+                         log=logs / f"{case.id}.log" if logs else None,
+                         store=store_uri(Path(tmp)), kill=args.kill)
         results.append(r)
         print(" | ".join(row(r)), flush=True)
     total = time.monotonic() - start

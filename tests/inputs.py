@@ -470,7 +470,7 @@ TINY = ["--units", "8", "--layers", "1", "--max-trials", "1", "--epochs", "1", "
 class Outcome:
     """How a case ended: `outcome` is "ok" (exit 0 and predict gave the rows, all finite),
     "refused" (the expected exit 2 with one line naming the problem) or a failure: "exit N",
-    "timeout", "predict", "message"."""
+    "timeout" (killed), "late" (ok, but after budget + grace), "predict", "message"."""
 
     case: Case
     outcome: str
@@ -495,11 +495,15 @@ def _fit_flags() -> list[str]:
 
 
 def run_case(case: Case, folder: Path, *, budget: int = 60, grace: int = 60,
-             flags: list[str] | None = None, log: Path | None = None) -> Outcome:
+             flags: list[str] | None = None, log: Path | None = None,
+             store: str | None = None, kill: int | None = None) -> Outcome:
     """Write `case` into `folder`, fit it as a subprocess at the tiniest budget with
     `--time-budget budget` (killed at budget + grace s), its own MLflow store and export,
     then `predict` on the same CSV. `flags`: extra fit flags (None: `_fit_flags()`); `log`:
-    a file for the fit's and predict's output (with --debug tracebacks)."""
+    a file for the fit's and predict's output (with --debug tracebacks); `store`: the
+    tracking URI (None: a new SQLite store in `folder`, which MLflow creates: seconds);
+    `kill`: seconds before the fit is killed (None: budget + grace). A fit that passes but
+    ends after budget + grace is "late"."""
     import os
     import signal
     import subprocess
@@ -511,14 +515,14 @@ def run_case(case: Case, folder: Path, *, budget: int = 60, grace: int = 60,
     written = write_case(case, folder)
     model = folder / f"{case.id}-model"
     cmd = [sys.executable, "-m", "cellpick", "fit", *written.args, *TINY,
-           "--time-budget", f"{budget}s", "--tracking-uri", f"sqlite:///{folder / case.id}.db",
+           "--time-budget", f"{budget}s", "--tracking-uri", store or f"sqlite:///{folder / case.id}.db",
            "--out", str(model), "--debug", *(_fit_flags() if flags is None else flags)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=folder, env=env, start_new_session=True)
     try:
-        out, err = proc.communicate(timeout=budget + grace)
+        out, err = proc.communicate(timeout=kill or budget + grace)
         code = proc.returncode
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -534,7 +538,7 @@ def run_case(case: Case, folder: Path, *, budget: int = 60, grace: int = 60,
     result.note = last.strip()[:300]
     if code is None:
         stage = next((line for line in reversed(err.splitlines()) if line.strip()), "")
-        result.outcome, result.note = "timeout", f"killed after {budget + grace} s; last: {stage[:200]}"
+        result.outcome, result.note = "timeout", f"killed after {kill or budget + grace} s; last: {stage[:200]}"
         return result
     if code != case.expect:
         result.outcome = f"exit {code}"
@@ -544,6 +548,8 @@ def run_case(case: Case, folder: Path, *, budget: int = 60, grace: int = 60,
         result.outcome = "refused" if one and case.message in errors[0] else "message"
         return result
     result.outcome, result.note = _check_predict(model, written, env, folder, log)
+    if result.outcome == "ok" and seconds > budget + grace:
+        result.outcome = "late"
     return result
 
 
