@@ -289,3 +289,66 @@ def test_one_nn_above_its_size_is_not_exportable_and_says_why(checked, monkeypat
     with pytest.raises(NotExportable, match=f"{n} samples x 40 values exceed the export's "
                                             "limit of 100 values"):
         sequence.keras_model(c["prep"], c["baseline"])
+
+
+def test_minirocket_in_row_chunks_answers_as_in_one(checked, monkeypatch):
+    from cellpick.graphs import sequence
+
+    c = checked[0]["vowels-minirocket"]
+    whole = np.asarray(c["model"](c["x"]))
+    steps = sequence.training_length(c["prep"])
+    monkeypatch.setattr(sequence, "MINIROCKET_CHUNK_BYTES", 84 * 4 * steps * 5)  # 5 rows a chunk
+    chunked = np.asarray(sequence.keras_model(c["prep"], c["baseline"])(c["x"]))
+    assert len(c["x"]) % 5 and np.array_equal(chunked, whole)
+
+
+def test_minirocket_on_fewer_than_nine_steps_pads_as_the_baseline(tmp_path):
+    from cellpick.baselines import fit_one
+    from cellpick.graphs.sequence import graph_inputs, keras_model
+
+    prep = _plan(_wide_csv(tmp_path / "short.csv", "classify", n=36, steps=6), target="y",
+                 test_size=0.25).prep
+    rocket = fit_one("minirocket", prep, season=None)
+    model = keras_model(prep, rocket)
+    assert tuple(model.input.shape[1:]) == (6, 1)
+    got = np.asarray(model(graph_inputs(prep, "test")))
+    assert np.array_equal(got, rocket.predict("test"))
+
+
+TRICKY = ["GREAT!!!great\tgreat\nlovely_superb", "", "   ", "?!.,;", "a b c d", "3.14 3,14 x²y",
+          "naïve nai\u0308ve ÉCOLE école Straße STRASSE", "don't can't it's", "東京 タワー 東京タワー",
+          "emoji 🙂🙂 great🙂great", "İstanbul ΣΑΣ σας", "tab\tsep\u00a0nbsp\u2003em",
+          "great great great great lovely", "under_score __ _x x_ 1_2"]
+
+
+@pytest.mark.parametrize("task", ["classify", "regress"])
+def test_tfidf_tokens_vocabulary_and_head_match_scikit_learn_on_odd_text(task):
+    """sklearn's lowercase, token pattern (runs of 2+ word characters), bigrams across
+    punctuation, sublinear tf, idf and l2 norm on Unicode, empty and term-less strings."""
+    from types import SimpleNamespace
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+
+    from cellpick.graphs.sequence import keras_model
+
+    rng = np.random.default_rng(0)
+    train = TRICKY * 3
+    classify = task == "classify"
+    y = rng.integers(0, 3, len(train)) if classify else rng.normal(0, 5, len(train))
+    head = LogisticRegression(C=10, max_iter=1000) if classify else Ridge(alpha=0.1)
+    pipe = make_pipeline(TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1,
+                                         max_features=100_000), head).fit(train, y)
+    prep = SimpleNamespace(task=task, n_outputs=4 if classify else 1, input_shape=(),
+                           input_name="text", input_dtype="string")
+    name = "tfidf_logreg" if classify else "tfidf_ridge"
+    model = keras_model(prep, SimpleNamespace(name=name, model=pipe))
+    texts = TRICKY + ["GREAT lovely", "nothing known here", "x² 東京"]
+    got = np.asarray(model(np.asarray(texts, dtype=object)))
+    if classify:
+        want = np.zeros((len(texts), 4))
+        want[:, pipe[-1].classes_] = pipe.predict_proba(texts)
+        assert np.max(np.abs(got - want)) <= RTOL and got[:, 3].max() == 0  # class 3: unseen
+    else:
+        assert np.max(np.abs(got[:, 0] - pipe.predict(texts))) <= RTOL * np.std(y)

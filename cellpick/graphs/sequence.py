@@ -32,6 +32,9 @@ from . import NotExportable
 # 4 bytes per value in the SavedModel and again in model.keras, and a batch of n rows
 # computes n x samples distances over every value.
 NN_EXPORT_VALUES = 10_000_000
+# MiniRocket: rows of a batch are computed in chunks whose convolution output (rows x 84
+# kernels x steps float32, per dilation) is at most this; peak memory is a few times it.
+MINIROCKET_CHUNK_BYTES = 64 << 20
 
 
 def graph_inputs(prep, split: str, limit: int | None = None) -> np.ndarray:
@@ -224,6 +227,21 @@ def _layers() -> dict:
 
         def call(self, x):
             x = _fit_length(tf.cast(x, tf.float32), self.steps)
+            # Rows in chunks of at most MINIROCKET_CHUNK_BYTES of convolution output per
+            # dilation: a large batch of long series would otherwise need gigabytes.
+            n = tf.shape(x)[0]
+            rows = max(1, MINIROCKET_CHUNK_BYTES // (84 * self.steps * 4))
+            size = tf.maximum(tf.minimum(n, rows), 1)
+            chunks = (n + size - 1) // size
+            x = tf.pad(x, [[0, chunks * size - n], [0, 0], [0, 0]])
+            x = tf.reshape(x, [chunks, size, self.steps, self.channels])
+            total = 84 * sum(self.features_per_dilation)
+            features = tf.autograph.experimental.do_not_convert(self._features)  # plain ops
+            out = tf.map_fn(features, x,
+                            fn_output_signature=tf.TensorSpec([None, total], tf.float32))
+            return tf.reshape(out, [-1, total])[:n]
+
+        def _features(self, x):
             t, c = self.steps, self.channels
             out, start = [], 0
             for j, (d, nf) in enumerate(zip(self.dilations, self.features_per_dilation)):
@@ -237,17 +255,15 @@ def _layers() -> dict:
                 start += 84 * nf
                 full = [k for k in range(84) if (j + k) % 2 == 0]
                 cut = [k for k in range(84) if (j + k) % 2 == 1]
-                parts = {}
+                shares = []
                 for group, lo, hi in ((full, 0, t), (cut, 4 * d, t - 4 * d)):
-                    if not group:
-                        continue
                     vals = tf.sort(tf.gather(conv, group, axis=1)[:, :, lo:hi], axis=-1)
                     q = tf.broadcast_to(tf.gather(b, group), [tf.shape(x)[0], len(group), nf])
                     at_most = tf.searchsorted(vals, q, side="right")  # values <= bias
-                    share = tf.cast(hi - lo - at_most, tf.float32) / float(hi - lo)
-                    for i, k in enumerate(group):
-                        parts[k] = share[:, i]
-                out.append(tf.concat([parts[k] for k in range(84)], axis=-1))
+                    shares.append(tf.cast(hi - lo - at_most, tf.float32) / float(hi - lo))
+                back = np.argsort(full + cut)  # kernels back in aeon's order
+                share = tf.gather(tf.concat(shares, axis=1), back, axis=1)  # (n, 84, nf)
+                out.append(tf.reshape(share, [-1, 84 * nf]))
             return tf.concat(out, axis=-1)
 
     @register
