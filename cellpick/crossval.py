@@ -5,7 +5,7 @@
 graph (members.fit_groups), each with its own data, constants, seed, optimizer and early
 stopping on its unit's inner validation part; `--jobs` cells train at once, in threads. Each model is scored on its unit's scoring
 block in user units, and each unit is an MLflow child run (role verdict, params fold, seed,
-repeat) with its own per-round history. The result is plain records: the verdict's
+repeat; fold and repeat counted from 1) with its own per-round history. The result is plain records: the verdict's
 `CellResult`s (a folds x seeds matrix each) and, per cell, the units' best epoch counts (what
 the final retraining on all non-test data follows; see refit.py).
 """
@@ -107,8 +107,9 @@ def _score_unit(plan: Plan, cfg: dict, unit, member, tracker, curves: dict) -> U
     history = user_units(unit.prep, member.history)
     summary = summary_metrics(history, plan.metric)
     name = unit_run_name(cfg, unit.fold, unit.repeat)
-    run_id = tracker.start_child("verdict", name, {**cfg, "fold": unit.fold, "seed": unit.seed,
-                                                   "repeat": unit.repeat})
+    # fold and repeat counted from 1, as the run's name (f1s1) and the report count them
+    run_id = tracker.start_child("verdict", name, {**cfg, "fold": unit.fold + 1, "seed": unit.seed,
+                                                   "repeat": unit.repeat + 1})
     tracker.log_epochs(run_id, history)
     tracker.log_metrics(run_id, {"score": score, "n_params": member.model.count_params(),
                                  "train_seconds": member.seconds, "best_steps": member.steps,

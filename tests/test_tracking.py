@@ -51,7 +51,7 @@ def test_summary_metrics_are_logged_at_4_significant_digits_and_curves_in_full(t
     tracker.log_epochs(run_id, {"loss": [19.32773941]})
     tracker.end_child(run_id)
     m = tracker.client.get_run(run_id).data.metrics
-    assert (m["best_val_mae"], m["small"], m["n_params"], m["big"], m["zero"]) == (
+    assert (m["search_val_mae"], m["small"], m["n_params"], m["big"], m["zero"]) == (
         19.33, 0.01235, 123457, 1235, 0)
     assert _history(tracker.client, run_id, "loss")[0].value == 19.32773941
 
@@ -203,6 +203,87 @@ def test_the_search_leaves_a_heap_its_caller_froze_as_it_was():
     with frozen_heap():
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_each_role_shows_metric_names_that_say_what_the_value_is(tracker):
+    """Records keep their keys; MLflow shows cross-validated (cv_), fold (fold_) and search
+    validation (search_val_) values by those names, and the decayed learning rate apart
+    from the searched `learning_rate` param."""
+    client = tracker.client
+    logged = {}
+    for role, record in (
+            ("trial", {"score": 5.0, "best_val_mae": 5.0, "best_val_loss": 0.2}),
+            ("verdict", {"score": 7.0, "best_val_mae": 6.0, "best_val_loss": 0.3}),
+            ("baseline", {"score": 8.0, "best_val_mae": 8.0}),
+            ("data", {"score": 9.0, "best_val_mae": 9.0, "val_loss": 0.4})):
+        run_id = tracker.start_child(role, role, {"cell": "gru"})
+        tracker.log_metrics(run_id, record)
+        tracker.log_epochs(run_id, {"loss": [1.0], "learning_rate": [0.0015]})
+        tracker.log_metrics(run_id, {"fold_score" if role == "baseline" else "unit_score": 1.0},
+                            step=1)
+        tracker.end_child(run_id)
+        logged[role] = set(client.get_run(run_id).data.metrics)
+    assert logged["trial"] == {"search_val_mae", "best_val_loss", "loss", "epoch_learning_rate",
+                               "unit_score"}
+    assert logged["verdict"] == {"fold_mae", "early_stop_val_mae", "best_val_loss", "loss",
+                                 "epoch_learning_rate", "unit_score"}
+    assert logged["baseline"] == {"cv_mae", "fold_mae", "loss", "epoch_learning_rate"}
+    assert logged["data"] == {"median_fold_mae", "fold_mae", "val_loss", "loss",
+                              "epoch_learning_rate"}
+    tracker.log_metrics(tracker.parent_id, {"val_mae": 3.0, "test_mae": 3.5})
+    assert set(client.get_run(tracker.parent_id).data.metrics) == {"winner_cv_mae", "test_mae"}
+
+
+def test_summary_runs_span_their_runs_name_their_place_and_chart_the_intervals(tracker, tmp_path):
+    import json
+    import time
+
+    from cellpick.report import _save, _scores_figure
+    from cellpick.tracking import verdict_view_state
+
+    client = tracker.client
+    for fold in (1, 2):
+        run_id = tracker.start_child("verdict", f"v-gru-u8-l1-f{fold}s1",
+                                     {"cell": "gru", "fold": fold, "repeat": 1})
+        time.sleep(0.3)
+        tracker.end_child(run_id)
+    base = tracker.start_child("baseline", "b-arima", {"baseline": "arima"})
+    time.sleep(0.2)
+    tracker.end_child(base)
+    rows = [{"kind": "baseline", "name": "arima", "rank": 1, "mean": 0.9, "lo": 0.0, "hi": 2.0,
+             "standing": "best baseline", "roles": ("first",), "note": "arima"},
+            {"kind": "cell", "name": "gru", "rank": 2, "mean": 1.0, "lo": 0.5, "hi": 1.5,
+             "n_params": 10, "params": {"units": 8, "layers": 1}, "config": "units=8 layers=1",
+             "standing": "winner", "roles": ("best", "exported"), "note": "GRU: the winner."}]
+    verdict = {"metric": "mae", "cells": {"gru": {"mean": 1.0, "ci95": [0.5, 1.5]}},
+               "baselines": {"arima": 0.9}, "baseline_ci95": {"arima": [0.0, 2.0]},
+               "winner": "gru", "comparisons": []}
+    picture = _save(_scores_figure(verdict, "MAE"), tmp_path / "scores.png")
+    tracker.log_verdict(rows, "GRU wins", "mae", decision="Best cell: GRU.", picture=picture)
+    runs = {r.info.run_name: r for r in client.search_runs(
+        [tracker.experiment_id], filter_string="tags.`cellpick.role` = 'summary'")}
+    assert set(runs) == {"#1 first: b-arima", "#2 best cell, exported: gru-u8-l1"}
+    gru, arima = runs["#2 best cell, exported: gru-u8-l1"], runs["#1 first: b-arima"]
+    assert gru.data.tags["cellpick.place"] == "best cell, exported"
+    assert gru.info.end_time - gru.info.start_time >= 600  # its two fold runs, not ~20 ms
+    assert arima.info.end_time - arima.info.start_time >= 200
+    assert set(gru.data.metrics) == {"cv_mae", "cv_mae_lower", "cv_mae_upper", "rank", "n_params"}
+    images = {f.path for f in client.list_artifacts(tracker.parent_id, "images")}
+    assert any(p.startswith("images/verdict+step+0+") and p.endswith(".png") for p in images)
+    note = client.get_run(tracker.parent_id).data.tags["mlflow.note.content"]
+    assert note.startswith("Best cell: GRU.\n\n")
+    state = verdict_view_state(tracker.parent_id, "mae")
+    assert [(c["type"], c.get("imageKeys") or c.get("metricKey")) for c in
+            state["compareRunCharts"]] == [("IMAGE", ["verdict"]), ("BAR", "cv_mae"),
+                                           ("SCATTER", None)]
+    # The picture alone in a full-width section, tall enough to read its labels.
+    first = state["compareRunSections"][0]
+    assert first["columns"] == 1 and first["cardHeight"] >= 500
+    assert state["compareRunCharts"][0]["metricSectionId"] == first["uuid"]
+    assert "tags.`cellpick.place`" in state["selectedColumns"]
+    exp = client.get_experiment(tracker.experiment_id)
+    assert json.loads(exp.tags["mlflow.sharedViewState.cellpick-verdict"])["name"] == "GRU wins"
+    assert exp.tags["mlflow.note.content"] == "Latest fit, fit-test: Best cell: GRU."
 
 
 def test_the_experiment_description_is_the_latest_verdict_unless_the_user_wrote_one(tracker):

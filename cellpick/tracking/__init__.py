@@ -4,14 +4,16 @@
 One parent run per fit (tag cellpick.role=search) is the active fluent run for the whole
 fit; trials, verdict seeds and baselines are child runs created with the client API
 (tag mlflow.parentRunId), so nothing depends on a stack of active runs. After the verdict,
-one summary run per cell and per baseline (role cell) carries its cross-validated mean and
-interval: the verdict view (VERDICT_VIEW_ID) shows them under the parent.
+one summary run per cell and per baseline (role summary; `cell` in stores written before)
+carries its cross-validated mean and interval: the verdict view (VERDICT_VIEW_ID) shows them
+under the parent, with a picture of every mean and interval logged on the parent.
 
 What the MLflow UI shows is decided here too: run names short enough for the run-name
-column, one colour per cell (mlflow.runColor), one summary metric per run that sorts like
-the leaderboard (best_val_<metric>), summary metrics rounded to 4 significant digits, and two
-saved views of the latest fit, opened by `runs_url`: its verdict (cells and baselines) and its
-trials (the UI reads `viewStateShareKey`, `compareRunsMode` and `workflowType` from the URL).
+column, one colour per cell (mlflow.runColor), metric names that say what each value is
+(names.shown_metric: cv_, fold_, search_val_), summary metrics rounded to 4 significant
+digits, and two saved views of the latest fit, opened by `runs_url`: its verdict (cells and
+baselines) and its trials (the UI reads `viewStateShareKey`, `compareRunsMode` and
+`workflowType` from the URL).
 
 Store: --tracking-uri, else MLFLOW_TRACKING_URI, else the embedded default
 sqlite:///mlruns/mlflow.db with artifacts under mlruns/artifacts/. The URI is always set
@@ -29,17 +31,21 @@ from typing import Any
 
 from ..vocab import BASELINE_COLOR, CELL_COLORS, DATA_COLOR, FIT_COLOR
 from .names import (  # noqa: F401 - the run names the UI shows are part of this API
-    _STANDING_WORDS, DATA_LEVEL, SEARCHED_COLUMNS, baseline_run_name, cv_key, data_run_name,
-    fit_run_name, summary_key, trial_run_name, unit_run_name, verdict_run_name)
+    _STANDING_WORDS, ROLES, DATA_LEVEL, SEARCHED_COLUMNS, baseline_run_name, cv_key, data_run_name,
+    fit_run_name, fold_key, search_key, shown_metric, summary_key, trial_run_name,
+    unit_run_name, verdict_run_name)
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 
 # -- every tag cellpick writes or reads (no other module spells one) -------------------------
-ROLE = "cellpick.role"  # search (the parent run), data, trial, verdict, baseline, cell (a summary)
+ROLE = "cellpick.role"  # search (the parent run), data, trial, verdict, baseline, summary
+SUMMARY_ROLES = ("summary", "cell")  # a verdict view's row; `cell` in stores before the rename
 KIND_TAG = "cellpick.kind"  # a summary run's row: cell or baseline
 VERDICT_TAG = "cellpick.verdict"  # the parent: the verdict's headline; a summary run: its standing
+PLACE_TAG = "cellpick.place"  # a summary run's part: first, best cell, exported (comma-joined)
 FIT_TAG = "cellpick.fit"  # the parent's run id, on it and its summary runs (the verdict view)
 CHOSEN_TAG = "cellpick.chosen"  # on the data run whose values the data-level stage chose
+OUTCOME_TAG = "cellpick.outcome"  # a data run: the choice rule's outcome for it
 CHOSEN_PREFIX = "chosen."  # parent params: the data-level values every cell used
 ERROR_TAG = "cellpick.error"  # why a run failed or was killed
 TRIAL_ID_TAG = "cellpick.trial_id"  # keras-tuner's trial id of a trial run
@@ -74,7 +80,7 @@ _DESCRIPTION_START = "Latest fit, "
 # the `workflowType` URL parameter, else the browser's GenAI / Model training switch
 # (localStorage `mlflow.workflowType`, GenAI until the user flips it). Every URL cellpick
 # prints carries workflowType=machine_learning; MLflow's home page links to an experiment
-# without it, so from there the layout is the switch's (README: Inspect in MLflow).
+# without it, so from there the layout is the switch's (docs/mlflow.md).
 _KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"
 
 
@@ -215,6 +221,8 @@ class Tracker:
         self._dataset_input = None
         self._writer = None  # one background thread for per-epoch metrics (see log_epoch)
         self._pending: dict[str, list] = {}  # run id -> futures of its unwritten epochs
+        self._roles: dict[str, str | None] = {}  # run id -> its role (metric names follow it)
+        self._metric: str | None = None  # the fit's task metric (the parent's `metric` param)
 
     def _experiment_id(self, name: str) -> str:
         exp = self.client.get_experiment_by_name(name)
@@ -239,6 +247,8 @@ class Tracker:
         run = mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name,
                                tags={ROLE: "search", RUN_COLOR_TAG: FIT_COLOR, **tags})
         self.parent_id = run.info.run_id
+        self._roles[self.parent_id] = "search"
+        self._metric = params.get("metric") or self._metric
         self.log_params(self.parent_id, params)
         return self.parent_id
 
@@ -262,7 +272,8 @@ class Tracker:
         import json
 
         now = int(time.time() * 1000)
-        view = {"name": f"cellpick: latest fit's trials by {summary_key(metric)}",
+        self._metric = metric
+        view = {"name": f"cellpick: latest fit's trials by {search_key(metric)}",
                 "createdAt": now, "updatedAt": now,
                 "state": json.dumps(view_state(self.parent_id, metric, greater_is_better))}
         tags = {_VIEW_TAG + VIEW_ID: json.dumps(view)}
@@ -271,50 +282,88 @@ class Tracker:
         for k, v in tags.items():
             self.client.set_experiment_tag(self.experiment_id, k, v)
 
-    def log_verdict(self, rows: list[dict[str, Any]], headline: str, metric: str) -> list[str]:
-        """The verdict as MLflow shows it: one summary run (role cell) per cell and per
+    def log_verdict(self, rows: list[dict[str, Any]], headline: str, metric: str,
+                    decision: str = "", picture: Path | None = None) -> list[str]:
+        """The verdict as MLflow shows it: one summary run (role summary) per cell and per
         baseline, in `rows`' (the leaderboard's) order, carrying its cross-validated mean
         and interval as metrics, and the saved view VERDICT_VIEW_ID named by `headline` that
-        shows them under the parent run. Returns the summary runs' ids.
+        shows them under the parent run. `decision`: the sentences naming the best cell,
+        what ranks first and what was exported (and the verdict), at the head of the
+        parent's and the experiment's descriptions (else `headline` heads the latter); `picture`: a PNG of every mean with its interval, logged
+        on the parent as the image `verdict` (the view's first chart). A summary run spans
+        the runs it summarizes (its fold x seed runs, or its baseline run). Returns the
+        summary runs' ids.
 
         rows: {kind: cell|baseline, name, rank, mean, lo, hi, n_params, train_seconds,
         params (logged as params), config (text), standing (verdict.standing, or 'best
-        baseline'/'baseline'), note (the run's description)}."""
+        baseline'/'baseline'), roles (names.ROLES keys), note (the run's description)}."""
         import json
 
         key = cv_key(metric)
+        self._metric = metric
+        if picture is not None:
+            from PIL import Image
+
+            with Image.open(picture) as image:
+                self.client.log_image(self.parent_id, image.convert("RGB"), key="verdict", step=0)
         # rank 0: the parent heads the view's table, its headline in the verdict column; its
         # description (the verdict's sentence) links the views and the fold x seed runs.
         note = self.client.get_run(self.parent_id).data.tags.get(NOTE_TAG, "")
+        head = f"{decision}\n\n" if decision else ""
         self.set_tags(self.parent_id, {FIT_TAG: self.parent_id, VERDICT_TAG: headline,
-                                       NOTE_TAG: f"{note}\n\n{self._links()}".strip()})
+                                       NOTE_TAG: f"{head}{note}\n\n{self._links()}".strip()})
         self.log_metrics(self.parent_id, {"rank": 0})
+        spans = self._spans()
         ids = []
         for row in rows:
             standing = row.get("standing") or ""
+            roles = tuple(row.get("roles") or ())
             tags = {KIND_TAG: row["kind"], VERDICT_TAG: _STANDING_WORDS.get(standing, standing),
                     FIT_TAG: self.parent_id}
+            if roles:
+                tags[PLACE_TAG] = ", ".join(ROLES[r] for r in ("first", "best", "exported")
+                                            if r in roles)
             tags[NOTE_TAG] = (row.get("note") or "") + (
                 f"\n\n[Its fold x seed runs]({self._unit_runs_link(row['name'])})"
                 if row["kind"] == "cell" else "")
             what = {"cell" if row["kind"] == "cell" else "baseline": row["name"]}
+            start, end = spans.get((row["kind"], row["name"]), (None, None))
             run_id = self.start_child(
-                "cell", verdict_run_name(row["rank"], row["kind"], row["name"],
-                                         row.get("params"), standing),
-                {**(row.get("params") or {}), **what, "config": row.get("config") or "-"}, tags)
+                "summary", verdict_run_name(row["rank"], row["kind"], row["name"],
+                                            row.get("params"), roles),
+                {**(row.get("params") or {}), **what, "config": row.get("config") or "-"}, tags,
+                start_time=start)
             self.log_metrics(run_id, {key: row.get("mean"), f"{key}_lower": row.get("lo"),
-                                      f"{key}_upper": row.get("hi"), summary_key(metric): row.get("mean"),
-                                      "rank": row["rank"], "n_params": row.get("n_params"),
+                                      f"{key}_upper": row.get("hi"), "rank": row["rank"],
+                                      "n_params": row.get("n_params"),
                                       "train_seconds": row.get("train_seconds")})
-            self.end_child(run_id)
+            self.end_child(run_id, end_time=end)
             ids.append(run_id)
-        self._describe_experiment(headline)
+        self._describe_experiment(headline, decision)
         now = int(time.time() * 1000)
         view = {"name": headline, "createdAt": now, "updatedAt": now,
                 "state": json.dumps(verdict_view_state(self.parent_id, metric))}
         self.client.set_experiment_tag(self.experiment_id, _VIEW_TAG + VERDICT_VIEW_ID,
                                        json.dumps(view))
         return ids
+
+    def _spans(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """(kind, name) -> (first start, last end) in ms of the finished runs a summary run
+        stands for: a cell's fold x seed runs, a baseline's own run."""
+        out: dict[tuple[str, str], tuple[int, int]] = {}
+        for run in self._children():
+            role, p, info = run.data.tags.get(ROLE), run.data.params, run.info
+            if role == "verdict" and p.get("cell"):
+                what = ("cell", p["cell"])
+            elif role == "baseline" and p.get("baseline"):
+                what = ("baseline", p["baseline"])
+            else:
+                continue
+            if info.start_time is None or info.end_time is None:
+                continue
+            lo, hi = out.get(what, (info.start_time, info.end_time))
+            out[what] = (min(lo, info.start_time), max(hi, info.end_time))
+        return out
 
     def _links(self) -> str:
         """Markdown links (relative: they work on any host) to this fit's pages."""
@@ -336,15 +385,16 @@ class Tracker:
         return (f"#/experiments/{self.experiment_id}/runs?"
                 + urlencode(query, quote_via=quote, safe=""))
 
-    def _describe_experiment(self, headline: str) -> None:
-        """The experiment's description (shown above its runs): the latest fit's verdict,
-        unless the user wrote one (cellpick only replaces its own)."""
+    def _describe_experiment(self, headline: str, decision: str = "") -> None:
+        """The experiment's description (shown above its runs): the latest fit's `decision`
+        (its places) and verdict, unless the user wrote one (cellpick only replaces its own)."""
         current = self.client.get_experiment(self.experiment_id).tags.get(NOTE_TAG)
         if current and not current.startswith(_DESCRIPTION_START):
             return
         run = self.client.get_run(self.parent_id)
-        self.client.set_experiment_tag(self.experiment_id, NOTE_TAG,
-                                       f"{_DESCRIPTION_START}{run.info.run_name}: {headline}.")
+        # The places first: the UI shows the description's first two lines unless opened.
+        text = f"{_DESCRIPTION_START}{run.info.run_name}: {decision or headline + '.'}"
+        self.client.set_experiment_tag(self.experiment_id, NOTE_TAG, text)
 
     def finish_fit(self, status: str = "FINISHED", reason: str | None = None) -> None:
         import mlflow
@@ -381,6 +431,7 @@ class Tracker:
 
         mlflow.start_run(run_id=run_id)
         self.parent_id = run_id
+        self._roles[run_id] = "search"
         return run_id
 
     def _children(self, role: str | None = None) -> list:
@@ -438,10 +489,13 @@ class Tracker:
             p, m = run.data.params, run.data.metrics
             name = run.data.tags.get(RUN_NAME_TAG, run.info.run_id)
             history = self.client.get_metric_history(run.info.run_id, "val_loss")
+            # search_val_<metric>; `score` in stores written before the names said what it is
+            score = next((v for k, v in m.items() if k.startswith("search_val_")
+                          and k != "search_val_loss"), m.get("score"))
             records.append({
                 "trial_id": run.data.tags.get(TRIAL_ID_TAG), "name": name,
                 **{k: parse_param(v) for k, v in p.items()},
-                "score": m.get("score"), "best_val_loss": m.get("best_val_loss"),
+                "score": score, "best_val_loss": m.get("best_val_loss"),
                 "epochs": len(history), "n_params": int(m["n_params"]) if "n_params" in m else None,
                 "train_seconds": m.get("train_seconds"), "status": "COMPLETED", "error": None,
                 "run_id": run.info.run_id,
@@ -453,7 +507,7 @@ class Tracker:
 
     # -- children -----------------------------------------------------------------------
     def start_child(self, role: str, name: str, params: dict[str, Any],
-                    tags: dict[str, str] | None = None) -> str:
+                    tags: dict[str, str] | None = None, start_time: int | None = None) -> str:
         all_tags = {ROLE: role, PARENT_TAG: self.parent_id, **(tags or {})}
         cell = params.get("cell")
         if cell in CELL_COLORS:
@@ -462,17 +516,20 @@ class Tracker:
             all_tags[RUN_COLOR_TAG] = BASELINE_COLOR
         elif role == "data":
             all_tags[RUN_COLOR_TAG] = DATA_COLOR
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags,
+                                     start_time=start_time)
+        self._roles[run.info.run_id] = role
         self.log_params(run.info.run_id, params)
         if self._dataset_input is not None:
             self.client.log_inputs(run.info.run_id, datasets=[self._dataset_input])
         return run.info.run_id
 
-    def end_child(self, run_id: str, status: str = "FINISHED", error: str | None = None) -> None:
+    def end_child(self, run_id: str, status: str = "FINISHED", error: str | None = None,
+                  end_time: int | None = None) -> None:
         self.flush(run_id, strict=status == "FINISHED")
         if error:
             self.client.set_tag(run_id, ERROR_TAG, error[-5000:])
-        self.client.set_terminated(run_id, status=status)
+        self.client.set_terminated(run_id, status=status, end_time=end_time)
 
     # -- logging ------------------------------------------------------------------------
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
@@ -482,8 +539,28 @@ class Tracker:
         for i in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[i : i + 100])
 
+    def _named(self, run_id: str, metrics: dict[str, Any]) -> dict[str, Any]:
+        """A record's metrics under the names the run's role shows (names.shown_metric)."""
+        if run_id not in self._roles:  # a run this Tracker did not start (a resumed fit)
+            try:
+                self._roles[run_id] = self.client.get_run(run_id).data.tags.get(ROLE)
+            except Exception:  # noqa: BLE001 - no such run: the write itself says so
+                self._roles[run_id] = None
+        if self._metric is None and self.parent_id:
+            self._metric = self.client.get_run(self.parent_id).data.params.get("metric")
+        role = self._roles[run_id]
+        out = {}
+        for k, v in metrics.items():
+            name = shown_metric(role, k, self._metric)
+            if name is not None:
+                out[name] = v
+        return out
+
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+        """Summary metrics, rounded as the UI's tables show them (`_shown`) and named for
+        what they are (`names.shown_metric`: the records' keys stay the records')."""
         self.flush(run_id)  # the run's queued epochs first: one SQLite writer at a time
+        metrics = self._named(run_id, metrics)
         items = _metric_items({k: _shown(v) for k, v in metrics.items()}, step)
         if items:
             self.client.log_batch(run_id, metrics=items)
@@ -493,7 +570,7 @@ class Tracker:
         not wait for SQLite (~5 ms of Python a write). One writer keeps the epochs in order;
         `end_child` and `finish_fit` wait for them (`flush`), so a finished run has them all.
         """
-        items = _metric_items(metrics, step)
+        items = _metric_items(self._named(run_id, metrics), step)
         if not items:
             return
         if self._writer is None:
@@ -520,8 +597,8 @@ class Tracker:
         """Per-epoch metrics (step = epoch) from a Keras-style history of lists, in one write
         (MLflow takes up to 1000 metrics a batch)."""
         items = [m for epoch in range(len(history.get("loss") or []))
-                 for m in _metric_items({k: v[epoch] for k, v in history.items()
-                                         if epoch < len(v)}, epoch)]
+                 for m in _metric_items(self._named(run_id, {k: v[epoch] for k, v in history.items()
+                                                             if epoch < len(v)}), epoch)]
         for i in range(0, len(items), 1000):
             self.client.log_batch(run_id, metrics=items[i : i + 1000])
 
@@ -547,6 +624,10 @@ class Tracker:
 
     def mark_chosen(self, run_id: str) -> None:
         self.set_tags(run_id, {CHOSEN_TAG: "true"})
+
+    def note_outcome(self, run_id: str, outcome: str) -> None:
+        """A data run's outcome under the choice rule, as a tag and its description."""
+        self.set_tags(run_id, {OUTCOME_TAG: outcome, NOTE_TAG: f"Data-level rule: {outcome}."})
 
     def tag_export(self, path: str | Path) -> None:
         self.set_tags(self.parent_id, {EXPORT_TAG: str(path)})

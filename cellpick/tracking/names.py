@@ -1,6 +1,8 @@
 """The names and keys the MLflow UI shows: run names short enough for its run-name column
 (trials, verdict units, baselines, the verdict view's summary runs, data-level candidates, the
-fit), and the summary metric keys that sort like the leaderboard."""
+fit), and the metric names each role's runs show (`shown_metric`), each saying what the value
+is: cross-validated (cv_), one fold's score (fold_), the search split's validation (search_val_).
+Folds and seeds are counted from 1 in names and params alike."""
 from __future__ import annotations
 
 from typing import Any
@@ -41,7 +43,8 @@ def _searched_words(config: dict[str, Any]) -> list[str]:
 
 def unit_run_name(config: dict[str, Any], fold: int, repeat: int) -> str:
     """'v-gru-u64-l1-f3s2': the verdict's training of a cell's best configuration on fold 3
-    (rolling origin 3 for a series), seed (repetition) 2; both counted from 1."""
+    (rolling origin 3 for a series), seed (repetition) 2; `fold` and `repeat` are the 0-based
+    indices, shown counted from 1 (as the run's params `fold` and `repeat` are)."""
     return f"v-{_config_name(config)}-f{fold + 1}s{repeat + 1}"
 
 
@@ -50,14 +53,19 @@ def baseline_run_name(name: str) -> str:
 
 
 def verdict_run_name(rank: int, kind: str, name: str, config: dict[str, Any] | None = None,
-                     standing: str = "") -> str:
-    """'#1 rnn-u16-l2 (winner)', '#2 b-ridge': a summary run of the verdict view, its rank in
-    the leaderboard first (so charts and the name column read in that order)."""
+                     roles: tuple[str, ...] = ()) -> str:
+    """'#1 first: b-arima', '#4 best cell, exported: lstm-u16-l2', '#2 b-ridge': a summary run
+    of the verdict view, its rank in the leaderboard first (charts and the name column read
+    in that order), then what it is in the decision (`ROLES`: first overall, best cell,
+    exported) before its name, so a cut-off name column still shows it."""
     what = _config_name({"cell": name, **config}) if kind == "cell" and config else (
         name if kind == "cell" else baseline_run_name(name))
-    words = _STANDING_WORDS.get(standing, "").split(",")[0].replace("practically ", "") \
-        if kind == "cell" else ""
-    return f"#{rank} {what}" + (f" ({words})" if words else "")
+    words = ", ".join(ROLES[r] for r in ("first", "best", "exported") if r in roles)
+    return f"#{rank} " + (f"{words}: " if words else "") + what
+
+
+# A summary run's part in the decision, as its name says it (verdict_run_name).
+ROLES = {"first": "first", "best": "best cell", "exported": "exported"}
 
 
 # How a summary run's name and verdict column say its standing (verdict.standing).
@@ -90,10 +98,52 @@ def _config_name(config: dict[str, Any]) -> str:
 
 
 def cv_key(metric: str) -> str:
-    """A summary run's cross-validated mean, e.g. 'cv_mae' ('_lower', '_upper': its 95% interval)."""
+    """A cross-validated mean over every fold x seed unit, e.g. 'cv_mae' (summary and baseline
+    runs; '_lower', '_upper': the 95% interval of that mean)."""
     return f"cv_{metric}"
 
 
 def summary_key(metric: str) -> str:
-    """The per-run summary metric, e.g. 'best_val_mae': sorting by it ranks like the leaderboard."""
+    """The training records' key for the validation score at the epoch early stopping kept
+    ('best_val_mae'); MLflow shows it as `search_key` on trials (`shown_metric`)."""
     return f"best_val_{metric}"
+
+
+def search_key(metric: str) -> str:
+    """A trial's score on the search split's validation part, e.g. 'search_val_mae': sorting
+    trials by it ranks them as the leaderboard does."""
+    return f"search_val_{metric}"
+
+
+def fold_key(metric: str) -> str:
+    """One fold x seed unit's score on its fold's scoring block, e.g. 'fold_mae'."""
+    return f"fold_{metric}"
+
+
+def shown_metric(role: str | None, key: str, metric: str | None) -> str | None:
+    """The name a run of `role` shows for a record's metric `key` (None: not logged, as
+    another metric of the run holds the same value). Records keep their own keys (`score`,
+    `best_val_<m>`, `fold_score`, `unit_score`); MLflow shows what each value is:
+      search (the parent)  val_<m> -> winner_cv_<m> (the winner's cross-validated mean)
+      trial    best_val_<m> -> search_val_<m>; score -> (the same value, not logged)
+      verdict  score -> fold_<m>; best_val_<m> -> early_stop_val_<m> (the fold's inner
+               validation part, which stopped training)
+      baseline score -> cv_<m>; fold_score -> fold_<m>; best_val_<m> -> (= cv_<m>)
+      data     score -> median_fold_<m> (median over its reference folds); unit_score ->
+               fold_<m>; best_val_<m> -> (= median_fold_<m>)
+    and every run's per-epoch `learning_rate` (the value in effect, after decay) ->
+    epoch_learning_rate, apart from the `learning_rate` param the search chose."""
+    if key == "learning_rate":
+        return "epoch_learning_rate"
+    if metric is None:
+        return key
+    table = {
+        "search": {f"val_{metric}": f"winner_cv_{metric}"},
+        "trial": {summary_key(metric): search_key(metric), "score": None},
+        "verdict": {"score": fold_key(metric), summary_key(metric): f"early_stop_val_{metric}"},
+        "baseline": {"score": cv_key(metric), "fold_score": fold_key(metric),
+                     summary_key(metric): None},
+        "data": {"score": f"median_fold_{metric}", "unit_score": fold_key(metric),
+                 summary_key(metric): None},
+    }.get(role or "", {})
+    return table.get(key, key)

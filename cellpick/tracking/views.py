@@ -6,20 +6,21 @@ from pathlib import Path
 from typing import Any
 
 from ..vocab import METRICS
-from . import (_VIEW_TAG, FIT_TAG, PARENT_TAG, ROLE, UI_PORT, VERDICT_TAG, VERDICT_VIEW_ID,
-               VIEW_ID, _quiet_mlflow, resolve_uri)
-from .names import SEARCHED_COLUMNS, cv_key, summary_key
+from . import (_VIEW_TAG, FIT_TAG, PARENT_TAG, PLACE_TAG, ROLE, UI_PORT, VERDICT_TAG,
+               VERDICT_VIEW_ID, VIEW_ID, _quiet_mlflow, resolve_uri)
+from .names import SEARCHED_COLUMNS, cv_key, search_key
 
 
 def view_state(parent_run_id: str, metric: str, greater_is_better: bool) -> dict[str, Any]:
     """The trials view's state, as MLflow 3.17's runs page stores one (search facets and UI
-    state): a fit's trials sorted by the summary metric, key columns (cell, width and the
-    other searched values) in the table, grouped by cell so that each chart has one series
-    per cell (its best trial; MLflow colours the groups), and charts in this order: summary
-    metric, its per-epoch curve, summary metric against parameter count, val_loss per
-    epoch, training time. Every run is charted (by default the UI charts the first 10 runs
-    and one chart per metric in name order)."""
-    key = summary_key(metric)
+    state): a fit's trials sorted by their search validation score (`search_key`), key
+    columns (cell, width and the other searched values) in the table, and charts in this
+    order: that score, its per-epoch curve, that score against parameter count, val_loss
+    per epoch, training time. Every trial is its own point or line in its cell's colour: no
+    grouping, as a group's aggregate (min of each axis) plots points that match no trial.
+    Every run is charted (by default the UI charts the first 10 runs and one chart per
+    metric in name order)."""
+    key = search_key(metric)
     section = "cellpick"
     many = 1000  # runs per chart
 
@@ -38,10 +39,6 @@ def view_state(parent_run_id: str, metric: str, greater_is_better: bool) -> dict
                             *[f"params.`{k}`" for k in SEARCHED_COLUMNS],
                             f"metrics.`{key}`", "metrics.`n_params`", "metrics.`train_seconds`"],
         "runsHiddenMode": "SHOW_ALL",
-        # Charts show one series per cell (its best trial: min or max), keyed by cell.
-        "groupBy": {"aggregateFunction": "max" if greater_is_better else "min",
-                    "groupByKeys": [{"mode": "param", "groupByData": "cell"}]},
-        "useGroupedValuesInCharts": True,
         "compareRunSections": [{"uuid": section, "name": "cellpick trials",
                                 "display": True, "isReordered": False, "deleted": False,
                                 "isGenerated": False}],
@@ -59,34 +56,41 @@ def view_state(parent_run_id: str, metric: str, greater_is_better: bool) -> dict
 def verdict_view_state(parent_run_id: str, metric: str) -> dict[str, Any]:
     """The verdict view's state: the fit's parent run first (metric rank 0: its verdict
     column holds the headline, its page the verdict's sentence), then its summary runs
-    (role cell), one per cell and per baseline in the leaderboard's order (metric `rank`),
-    with the cross-validated mean and interval, cost, configuration and standing as
-    columns, and charts of the mean, the mean against parameter count and the interval's
-    bounds. The fold x seed runs (role verdict, v-...) are in the parent's child runs."""
+    (role summary), one per cell and per baseline in the leaderboard's order (metric
+    `rank`), with its place (first, best cell, exported), the cross-validated mean and
+    interval, cost, configuration and standing as columns. Charts: the parent's image
+    `verdict` (every mean with its 95% interval, one labelled row per run: MLflow's bar
+    charts have no error bars), the means as bars, the mean against parameter count. The
+    fold x seed runs (role verdict, v-...) are in the parent's child runs."""
     key = cv_key(metric)
-    section = "cellpick-verdict"
+    section, means = "cellpick-verdict", "cellpick-verdict-means"
 
-    def chart(n: int, kind: str, **spec) -> dict[str, Any]:
-        return {"uuid": f"cellpick-verdict-{n}", "type": kind, "metricSectionId": section,
+    def chart(n: int, kind: str, where: str = means, **spec) -> dict[str, Any]:
+        return {"uuid": f"cellpick-verdict-{n}", "type": kind, "metricSectionId": where,
                 "runsCountToCompare": 100, "deleted": False, "isGenerated": False, **spec}
+
+    def part(uuid: str, name: str, columns: int, height: int) -> dict[str, Any]:
+        return {"uuid": uuid, "name": name, "display": True, "isReordered": False,
+                "deleted": False, "isGenerated": False, "columns": columns, "cardHeight": height}
 
     return {
         # KILLED: summary runs of an attempt that --resume superseded
         "searchFilter": f"tags.`{FIT_TAG}` = '{parent_run_id}' and attributes.status != 'KILLED'",
         "orderByKey": "metrics.`rank`", "orderByAsc": True,
-        "selectedColumns": [f"metrics.`{key}`", f"metrics.`{key}_lower`", f"metrics.`{key}_upper`",
-                            "metrics.`n_params`", "params.`config`", f"tags.`{VERDICT_TAG}`"],
+        "selectedColumns": [f"tags.`{PLACE_TAG}`", f"metrics.`{key}`", f"metrics.`{key}_lower`",
+                            f"metrics.`{key}_upper`", "metrics.`n_params`", "params.`config`",
+                            f"tags.`{VERDICT_TAG}`"],
         "runsHiddenMode": "SHOW_ALL",
         "hideEmptyCharts": True,
-        "compareRunSections": [{"uuid": section, "name": "cellpick verdict: cells and baselines",
-                                "display": True, "isReordered": False, "deleted": False,
-                                "isGenerated": False}],
+        # The picture alone and full width in the first section; the means below it.
+        "compareRunSections": [
+            part(section, "cellpick verdict: every mean with its 95% interval", 1, 560),
+            part(means, "cellpick verdict: cross-validated means", 2, 420)],
         "compareRunCharts": [
-            chart(1, "BAR", metricKey=key),
-            chart(2, "SCATTER", xaxis={"key": "n_params", "type": "METRIC"},
+            chart(1, "IMAGE", section, imageKeys=["verdict"], step=0, showRunParams=False),
+            chart(2, "BAR", metricKey=key),
+            chart(3, "SCATTER", xaxis={"key": "n_params", "type": "METRIC"},
                   yaxis={"key": key, "type": "METRIC"}),
-            chart(3, "BAR", metricKey=f"{key}_lower"),
-            chart(4, "BAR", metricKey=f"{key}_upper"),
         ],
     }
 
@@ -114,7 +118,7 @@ def runs_url(experiment_id: str, *, port: int = UI_PORT, view: str | None = VIEW
             filters.insert(0, f"tags.`{PARENT_TAG}` = '{parent_run_id}'")
         query["searchFilter"] = " and ".join(filters)
         if metric:
-            query["orderByKey"] = f"metrics.`{summary_key(metric)}`"
+            query["orderByKey"] = f"metrics.`{search_key(metric)}`"
             query["orderByAsc"] = "false" if greater_is_better else "true"
     if chart:
         query["compareRunsMode"] = "CHART"
