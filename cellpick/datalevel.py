@@ -38,8 +38,10 @@ Text, variable-length sequences and short fixed-length ones have no data-level c
 
 With --time-budget the stage takes at most BUDGET_SHARE of it (later candidates are skipped).
 Each candidate is an MLflow child run (role `data`: its values as params, its median score,
-median validation loss and per-unit scores, `unit_score`, as metrics); the chosen values go on the parent
-run as `chosen.<name>` params, from which a resumed fit and a distributed worker read them.
+median validation loss and per-unit scores, `unit_score`, as metrics; its description and
+`Candidate.outcome` say what the rule made of it, as does the stage's terminal line); the
+chosen values go on the parent run as `chosen.<name>` params, from which a resumed fit and a
+distributed worker read them.
 """
 from __future__ import annotations
 
@@ -72,10 +74,12 @@ class Candidate:
     scores: list[float] = field(default_factory=list)  # per unit (its scoring block)
     seconds: float = 0.0
     run_id: str | None = None
+    outcome: str = ""  # the rule's outcome for it: "won 2 of 3 origins: kept the default"
 
     def to_dict(self) -> dict[str, Any]:
         return {"values": self.values, "score": self.score, "val_loss": self.val_loss,
-                "scores": self.scores, "seconds": round(self.seconds, 3)}
+                "scores": self.scores, "seconds": round(self.seconds, 3),
+                "outcome": self.outcome}
 
 
 @dataclass
@@ -87,6 +91,7 @@ class DataChoice:
     given: list[str]  # names the user set (their options skip the choice)
     candidates: list[Candidate] = field(default_factory=list)
     reused: bool = False  # read back from the parent run (--resume, distributed worker)
+    greater: bool = False  # the metric's direction: which median is better
 
     def to_dict(self) -> dict[str, Any]:
         return {"values": self.values, "decided": self.decided, "given": self.given,
@@ -96,14 +101,29 @@ class DataChoice:
                 "candidates": [c.to_dict() for c in self.candidates]}
 
     def line(self) -> str:
-        """`scaling=relative log=yes linear=no lookback=24 (override: --scaling, ...)`."""
+        """`scaling=relative log=yes linear=no lookback=24 (override: --scaling, ...)`, then
+        each candidate with a better median that the rule did not choose, and why:
+        `; d-rel-log-lin-lb24 had the best median (18.83) but won 2 of 3 origins: kept the
+        default` (the rule: better on every unit)."""
         shown = " ".join(f"{k}={_word(v)}" for k, v in self.values.items())
         parts = []
         if self.decided:
             parts.append("override: " + ", ".join(FLAGS[k] for k in self.decided))
         if self.given:
             parts.append("given: " + ", ".join(FLAGS[k] for k in self.given))
-        return f"{shown} ({'; '.join(parts)})" if parts else shown
+        text = f"{shown} ({'; '.join(parts)})" if parts else shown
+        chosen = next((c for c in self.candidates if c.values == self.values), None)
+        for c in self.candidates:
+            if (chosen is not None and c is not chosen and c.score is not None
+                    and chosen.score is not None and c.outcome.startswith("won")
+                    and "kept" in c.outcome and _better(c.score, chosen.score, self.greater)):
+                text += (f"; {_run_name(c.values)} had a better median ({c.score:.4g}) but "
+                         f"{c.outcome}")
+        return text
+
+
+def _better(a: float, b: float, greater: bool) -> bool:
+    return a > b if greater else a < b
 
 
 def _word(v: Any) -> str:
@@ -223,13 +243,17 @@ def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] 
         values = _patch(plan, tried, tracker, deadline, say)
     given = _given(plan)
     choice = DataChoice(values=values, decided=[n for n in values if n not in given],
-                        given=given, candidates=tried)
+                        given=given, candidates=tried, greater=plan.greater_is_better)
     plan = apply(plan, values)
     if tracker is not None:
         tracker.log_chosen(values)
         best = next((c for c in tried if c.values == values), None)
         if best is not None and best.run_id:
             tracker.mark_chosen(best.run_id)
+        for c in tried:  # each data run says what the rule made of it
+            if c.run_id and c.outcome:
+                tracker.note_outcome(c.run_id, c.outcome + (
+                    " (the final choice)" if c is best else ""))
     say("data", {"line": choice.line(), "reused": False})
     return plan, choice
 
@@ -333,7 +357,39 @@ def _pick(candidates: list[Candidate], plan, tried: list[Candidate]) -> Candidat
 
     incumbent = candidates[0]
     better = [(i, c) for i, c in enumerate(candidates) if i == 0 or _beats(c, incumbent, sign)]
-    return min(better, key=key)[1]
+    chosen = min(better, key=key)[1]
+    _outcomes(candidates, chosen, plan, tried, sign)
+    return chosen
+
+
+def _outcomes(candidates: list[Candidate], chosen: Candidate, plan, tried: list[Candidate],
+              sign: float) -> None:
+    """Each candidate's outcome under the rule, in words: 'won 2 of 3 origins: kept the
+    default', 'won 3 of 3 origins: chosen over the default'; the incumbent's: 'the default:
+    kept (no challenger won every origin)' or '...: replaced by d-diff-lb24, which won every
+    origin' (appended to what an earlier step said of it)."""
+    incumbent = candidates[0]
+    what = "the default" if incumbent is tried[0] else f"the best so far ({_run_name(incumbent.values)})"
+    unit = "origins" if plan.prep.task == "forecast" else "folds"
+    for c in candidates[1:]:
+        n = len(c.scores)
+        wins = sum(1 for m, t in zip(c.scores, incumbent.scores)
+                   if math.isfinite(m) and (not math.isfinite(t) or sign * m < sign * t))
+        if c.score is None:
+            c.outcome = f"failed: kept {what}"
+        elif c is chosen:
+            c.outcome = f"won {wins} of {n} {unit}: chosen over {what}"
+        elif _beats(c, incumbent, sign):
+            c.outcome = f"won {wins} of {n} {unit}, but another challenger had a better median"
+        else:
+            c.outcome = (f"won {wins} of {n} {unit}: kept {what} "
+                         f"(a challenger must win every one)")
+    if chosen is incumbent:
+        then = f"kept (no challenger won every {unit[:-1]})"
+    else:
+        then = f"replaced by {_run_name(chosen.values)}, which won every {unit[:-1]}"
+    incumbent.outcome = (f"{incumbent.outcome}; then {then}" if incumbent.outcome
+                         else f"{what}: {then}")
 
 
 def _beats(challenger: Candidate, incumbent: Candidate, sign: float) -> bool:
@@ -439,7 +495,7 @@ def _record(plan, cand: Candidate, units: list, outcome, tracker, say) -> None:
         tracker.log_metrics(cand.run_id, {"score": cand.score, "val_loss": cand.val_loss,
                                           summary_key(metric): cand.score,
                                           "train_seconds": cand.seconds})
-        for i, s in enumerate(cand.scores):
+        for i, s in enumerate(cand.scores, start=1):  # step: the unit, counted from 1
             tracker.log_metrics(cand.run_id, {"unit_score": s}, step=i)
         tracker.end_child(cand.run_id, "FAILED" if error else "FINISHED", error)
     say("data_candidate", {"values": cand.values, "score": cand.score, "metric": metric,

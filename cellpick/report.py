@@ -18,6 +18,7 @@ import pandas as pd
 
 # Plots use the colours of the MLflow runs (mlflow.runColor).
 from .verdict import format_score, headline
+from .wording import format_diff, format_interval
 from .vocab import BASELINE_COLOR as _OTHER_COLOR
 from .vocab import CELL_COLORS, display_name, metric_label
 
@@ -156,6 +157,8 @@ def leaderboard_text(df: pd.DataFrame, verdict: dict) -> str:
         lines.append(f"Test {label} of the winner: {format_score(verdict['test_score'])}")
     if sentence := export_sentence(verdict):
         lines.append(sentence)
+    if verdict.get("cells"):
+        lines += textwrap.wrap(places_text(df, verdict), width=_WIDTH, break_on_hyphens=False)
     lines.append("")
     lines += textwrap.wrap(verdict.get("reason") or "", width=_WIDTH, break_on_hyphens=False)
     for note in verdict.get("baseline_notes") or []:
@@ -172,12 +175,73 @@ def ranked(df: pd.DataFrame, verdict: dict) -> pd.DataFrame:
     return rows.loc[order.sort_values(["missing", "key"], kind="stable").index]
 
 
+# What the report and the verdict view say about where the search's configurations come from.
+SEARCH_VS_VERDICT = ("The search chose each cell's configuration on one split; the verdict "
+                     "compares them on all folds.")
+
+
+def places(df: pd.DataFrame, verdict: dict) -> dict[str, dict]:
+    """The three places a reader looks for: 'best' (the best cell: {name, mean}), 'first'
+    (first overall, cells and baselines: {name, kind, mean}) and 'exported' ({name, kind}).
+    From verdict.json's `best_cell`, `first_place` and `export` where present, else from
+    the winner and the leaderboard (`ranked`)."""
+    winner = verdict.get("winner")
+    cells = verdict.get("cells") or {}
+    best = dict(verdict.get("best_cell") or {})
+    best.setdefault("name", winner)
+    best.setdefault("mean", (cells.get(best["name"]) or {}).get("mean"))
+    first = dict(verdict.get("first_place") or {})
+    if not first.get("name"):
+        top = ranked(df, verdict).head(1)
+        if len(top):
+            r = top.iloc[0]
+            first = {"name": str(r["name"]), "kind": str(r["kind"]), "mean": _finite(r["score"])}
+        else:
+            first = {"name": best["name"], "kind": "cell", "mean": best["mean"]}
+    first["kind"] = "cell" if first.get("kind") == "cell" else "baseline"  # contestant: a baseline row
+    export = verdict.get("export") or {}
+    if export.get("kind") == "baseline":
+        exported = {"name": export.get("baseline") or export.get("name"), "kind": "baseline"}
+    else:
+        exported = {"name": export.get("cell") or winner, "kind": "cell"}
+    return {"best": best, "first": first, "exported": exported}
+
+
+def places_text(df: pd.DataFrame, verdict: dict, with_headline: bool = False) -> str:
+    """'Best cell: LSTM (MAE 23.2). First overall: the arima baseline (MAE 21.1). Exported:
+    LSTM, the best cell.' (then 'Verdict: <headline>.' `with_headline`) then
+    SEARCH_VS_VERDICT: the decision at a glance."""
+    label = metric_label(verdict.get("metric") or "score")
+    p = places(df, verdict)
+
+    def who(place: dict) -> str:
+        return display_name(place["name"]) if place.get("kind", "cell") == "cell" \
+            else f"the {place['name']} baseline"
+
+    best, first, exported = p["best"], p["first"], p["exported"]
+    text = f"Best cell: {who(best)} (cross-validated {label} {format_score(best.get('mean'))})."
+    if (first["kind"], first["name"]) == ("cell", best["name"]):
+        text += " First overall: the best cell."
+    else:
+        text += (f" First overall: {who(first)} (cross-validated {label} "
+                 f"{format_score(first.get('mean'))}).")
+    if (exported["kind"], exported["name"]) == ("cell", best["name"]):
+        text += f" Exported: {who(exported)}, the best cell."
+    else:
+        text += f" Exported: {who(exported)}."
+    if with_headline and verdict.get("winner"):
+        text += f" Verdict: {headline(verdict)}."
+    return f"{text} {SEARCH_VS_VERDICT}"
+
+
 def verdict_rows(df: pd.DataFrame, verdict: dict) -> list[dict]:
     """The MLflow verdict view's rows (`tracking.Tracker.log_verdict`): each cell and
     baseline in `ranked` order with its mean, interval, cost, configuration, its standing
-    in the verdict and a one-line description with the effect size and probabilities."""
+    in the verdict, its places (`roles`: first, best, exported; see `places`) and a
+    one-line description with the effect size, interval and probabilities."""
     standing = verdict.get("standing") or {verdict.get("winner"): "winner"}
     cells = verdict.get("cells") or {}
+    where = places(df, verdict)
     out = []
     for rank, (_, r) in enumerate(ranked(df, verdict).iterrows(), start=1):
         name, is_cell = str(r["name"]), r["kind"] == "cell"
@@ -192,15 +256,19 @@ def verdict_rows(df: pd.DataFrame, verdict: dict) -> list[dict]:
             "mean": _finite(r["score"]), "lo": _finite(r["ci_lo"]), "hi": _finite(r["ci_hi"]),
             "n_params": _finite(r["n_params"]), "train_seconds": _finite(r["train_seconds"]),
             "params": params, "config": _text(r.get("config")), "standing": state,
+            "roles": tuple(k for k in ("first", "best", "exported")
+                           if (where[k].get("kind", "cell"), where[k]["name"])
+                           == ("cell" if is_cell else "baseline", name)),
             "note": _row_note(name, is_cell, state, verdict),
         })
     return out
 
 
 def _row_note(name: str, is_cell: bool, state: str, verdict: dict) -> str:
-    """'GRU: practically worse than SimpleRNN by 21.2 MAE (95% interval ...), ROPE ±0.33,
-    P(practically worse) 0.96, P(equivalent) 0.03' (a cell against the best-mean cell; a
-    baseline: the winner against it); the verdict's sentence on the winner's row."""
+    """'GRU: practically worse; GRU - LSTM = +21.2 MAE, 95% interval [9.1, 33.3] (GRU worse
+    on average), ROPE ±0.33, P(LSTM practically better) 0.96, ...': a cell against the
+    best-mean cell, a baseline against the winner; every interval is this run's score minus
+    the one it names, and the words follow its sign. The verdict's sentence on the winner's row."""
     label = metric_label(verdict.get("metric") or "score")
     shown = display_name(name) if is_cell else f"the {name} baseline"
     if is_cell and state == "winner":
@@ -216,23 +284,32 @@ def _row_note(name: str, is_cell: bool, state: str, verdict: dict) -> str:
     if comp is None or "mean_diff" not in comp:
         return f"{shown}: {words}" if words else shown
     p = comp.get("probability") or {}
-    diff = _finite(comp["mean_diff"])  # positive: a (the best mean or the winner) better
-    if is_cell:
-        best = display_name(comp["a"])
-        gap = f"{format_score(abs(diff))} {label} {'worse' if diff > 0 else 'better'} than {best}"
-    else:
-        gap = (f"{display_name(comp['a'])} {format_score(abs(diff))} {label} "
-               f"{'better' if diff > 0 else 'worse'} than it")
-    lo, hi = comp.get("ci95") or [None, None]
-    probs = ", ".join(f"{k} {v:.2f}" for k, v in (("P(a better)", p.get("a_better")),
-                                                  ("P(equivalent)", p.get("equivalent")),
-                                                  ("P(b better)", p.get("b_better")))
-                      if v is not None)
-    probs = probs.replace("P(a better)", f"P({comp['a']} practically better)").replace(
-        "P(b better)", f"P({comp['b']} practically better)")
-    return (f"{shown}: {words}; {gap} (95% interval of the difference [{format_score(lo)}, "
-            f"{format_score(hi)}], ROPE ±{format_score(verdict.get('rope'))}"
-            + (f", {probs}" if probs else "") + ")")
+    diff, (lo, hi) = difference(comp, verdict)  # a - b; this run is b: its side is minus that
+    diff, lo, hi = -diff, -hi, -lo
+    this = display_name(name) if is_cell else name
+    ref = display_name(comp["a"])
+    better = (diff > 0) == bool(verdict.get("greater_is_better"))
+    side = "the same" if diff == 0 else f"{this} {'better' if better else 'worse'} on average"
+    gap = (f"{this} - {ref} = {format_diff(diff)} {label}, 95% interval "
+           f"{format_interval(lo, hi)} ({side})")
+    probs = ", ".join(f"{k} {v:.2f}" for k, v in (
+        (f"P({display_name(comp['a'])} practically better)", p.get("a_better")),
+        ("P(equivalent)", p.get("equivalent")),
+        (f"P({display_name(comp['b'])} practically better)", p.get("b_better")))
+        if v is not None)
+    return (f"{shown}: {words}; {gap}, ROPE ±{format_score(verdict.get('rope'))}"
+            + (f", {probs}" if probs else ""))
+
+
+def difference(comp: dict, verdict: dict) -> tuple[float, tuple[float, float]]:
+    """A comparison's a - b and its 95% interval in metric units (`a_minus_b`; from
+    `mean_diff` for verdict.json files written before it: positive meant `a` better)."""
+    if comp.get("a_minus_b") is not None:
+        lo, hi = comp.get("a_minus_b_ci95") or [None, None]
+        return _float(comp["a_minus_b"]), (_float(lo), _float(hi))
+    sign = 1.0 if verdict.get("greater_is_better") else -1.0
+    lo, hi = (sign * _float(v) for v in (comp.get("ci95") or [None, None]))
+    return sign * _float(comp.get("mean_diff")), (min(lo, hi), max(lo, hi))
 
 
 # --- plots ----------------------------------------------------------------------------------
@@ -284,72 +361,102 @@ def _empty(ax, text: str) -> None:
 
 
 def _curves_figure(curves: dict[str, dict]):
-    fig, ax = _figure()
-    seen = set()
+    """One panel per cell: each run's validation loss thin, the median over its runs (at
+    each epoch they reached) bold, so cells do not tangle into one bundle of lines."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    by_cell: dict[str, list[list[float]]] = {}
     for info in curves.values():
         losses = [float(v) if v is not None else math.nan for v in info.get("val_loss") or []]
-        if not losses:
-            continue
-        cell = info.get("cell")
-        # A curve of one validation (a one-round fit) is a point: a line alone would not show it.
-        ax.plot(range(1, len(losses) + 1), losses, color=_color(cell), alpha=0.6, lw=1.2,
-                marker="o" if len(losses) == 1 else None,
-                label=None if cell in seen else display_name(str(cell)))
-        seen.add(cell)
-    if not seen:
+        if losses:
+            by_cell.setdefault(str(info.get("cell")), []).append(losses)
+    n = max(len(by_cell), 1)
+    fig = Figure(figsize=(min(3.2 * n, 9.6), 3.4 if n <= 3 else 3.0 * math.ceil(n / 3)), dpi=100)
+    FigureCanvasAgg(fig)
+    if not by_cell:
+        ax = fig.add_subplot()
         _empty(ax, "no learning curves recorded")
-    else:
-        from matplotlib.ticker import MaxNLocator
+        ax.set_title("Validation loss by cell")
+        return fig
+    cols = min(n, 3)
+    axes = [fig.add_subplot(math.ceil(n / cols), cols, i + 1) for i in range(n)]
+    for ax, (cell, runs) in zip(axes, by_cell.items()):
+        width = max(len(r) for r in runs)
+        grid = np.full((len(runs), width), np.nan)
+        for i, r in enumerate(runs):
+            grid[i, : len(r)] = r
+            ax.plot(range(1, len(r) + 1), r, color=_color(cell), alpha=0.25, lw=0.8,
+                    marker="o" if len(r) == 1 else None, ms=3)
+        with np.errstate(all="ignore"):
+            import warnings
 
-        if ax.get_xlim()[1] - ax.get_xlim()[0] < 1:  # one round only: tick it, not fractions
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an epoch no run reached
+                median = np.nanmedian(grid, axis=0)
+        ax.plot(range(1, width + 1), median, color=_color(cell), lw=2.2,
+                marker="o" if width == 1 else None, label="median")
+        if width == 1:  # one round only: tick it, not fractions of an epoch
             ax.set_xlim(0.5, 1.5)
             ax.set_xticks([1])
         else:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(f"{display_name(cell)} ({len(runs)} run{'s' if len(runs) != 1 else ''})",
+                     fontsize=10)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("validation loss")
-        ax.legend(title="cell")
-    ax.set_title("Validation loss by cell")
+        ax.tick_params(labelsize=8)
+    axes[0].set_ylabel("validation loss")
+    axes[0].legend(fontsize=8, loc="best")
+    fig.suptitle("Validation loss by cell: each run thin, the median bold", fontsize=11)
     return fig
 
 
 def _scores_figure(verdict: dict, label: str):
-    fig, ax = _figure()
-    cells = verdict.get("cells") or {}
-    names = list(cells)
-    for i, cell in enumerate(names):
-        info = cells[cell]
-        mean = _float(info.get("mean"))
-        lo, hi = (_float(v) for v in (info.get("ci95") or [None, None]))
-        err = [[mean - lo if math.isfinite(lo) else 0.0],
-               [hi - mean if math.isfinite(hi) else 0.0]]
-        winner = cell == verdict.get("winner")
-        ax.errorbar([i], [mean], yerr=err, fmt="*" if winner else "o",
-                    ms=14 if winner else 8, capsize=6, color=_color(cell),
-                    label=display_name(cell) + (" (winner)" if winner else ""))
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels([display_name(c) + (" (winner)" if c == verdict.get("winner") else "")
-                        for c in names])
-    ax.set_xlim(-0.6, max(len(names), 1) - 0.4)
-    baselines = {k: _float(v) for k, v in (verdict.get("baselines") or {}).items()}
-    for name, value in baselines.items():
-        if not math.isfinite(value):
-            continue
-        best = name == verdict.get("best_baseline")
-        ax.axhline(value, color="#444444" if best else "#999999", ls="--", lw=1)
-        ax.annotate(f" {name}", (1.0, value), xycoords=("axes fraction", "data"),
-                    va="center", fontsize=8, annotation_clip=False)
-    if not names:
-        _empty(ax, "no cells")
-    else:
-        from matplotlib.lines import Line2D
+    """Every cell and baseline's cross-validated mean with its 95% interval, one labelled
+    row each, best first (the leaderboard's order): the best cell, the first overall and
+    the export marked in the labels. The verdict view shows it as its first chart."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-        handles, _ = ax.get_legend_handles_labels()
-        if any(math.isfinite(v) for v in baselines.values()):
-            handles.append(Line2D([], [], color="#444444", ls="--", lw=1, label="baselines"))
-        ax.legend(handles=handles, title="cell", fontsize=8, loc="best")
-    ax.set_ylabel(f"validation {label}")
-    ax.set_title(f"Validation {label} by cell (mean, 95% interval) and baselines")
+    board = leaderboard(verdict, [])
+    rows = ranked(board, verdict) if not board.empty else board
+    where = places(board, verdict) if not board.empty else {}
+    n = len(rows)
+    fig = Figure(figsize=(7.2, max(2.4, 0.42 * n + 1.3)), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    if not n:
+        _empty(ax, "no cells")
+        ax.set_title(f"Cross-validated {label}")
+        return fig
+    labels = []
+    for i, (_, r) in enumerate(rows.iterrows()):
+        is_cell, name = r["kind"] == "cell", str(r["name"])
+        kind = "cell" if is_cell else "baseline"
+        marks = [w for k, w in (("first", "first"), ("best", "best cell"), ("exported", "exported"))
+                 if k in where and (where[k].get("kind", "cell"), where[k]["name"]) == (kind, name)]
+        labels.append(f"#{i + 1} {display_name(name) if is_cell else name + ' (baseline)'}"
+                      + (f"  [{', '.join(marks)}]" if marks else ""))
+        mean, lo, hi = _float(r["score"]), _float(r["ci_lo"]), _float(r["ci_hi"])
+        colour = _color(name) if is_cell else "#555555"
+        if not math.isfinite(mean):
+            ax.annotate("  no score", (0, i), xycoords=("axes fraction", "data"), va="center",
+                        fontsize=8, color="#777777")
+            continue
+        err = [[mean - lo if math.isfinite(lo) else 0.0], [hi - mean if math.isfinite(hi) else 0.0]]
+        ax.errorbar([mean], [i], xerr=err, fmt="D" if "exported" in marks else "o",
+                    ms=8 if marks else 6, capsize=4, color=colour, lw=1.6)
+        ax.annotate(format_score(mean), (mean, i), textcoords="offset points", xytext=(0, 7),
+                    ha="center", fontsize=7, color="#333333")
+    ax.set_yticks(range(n))
+    ax.set_yticklabels(labels, fontsize=9)
+    ax.set_ylim(n - 0.5, -0.7)  # rank 1 on top
+    ax.grid(axis="x", color="#eeeeee")
+    better = "higher is better" if verdict.get("greater_is_better") else "lower is better"
+    ax.set_xlabel(f"cross-validated {label} ({better})\nbars: 95% interval of the mean")
+    ax.set_title(f"Cross-validated {label} of every cell and baseline")
     return fig
 
 
@@ -367,11 +474,11 @@ def _params_figure(trials: list[dict], label: str):
     if by_cell:
         ax.set_xscale("log")
         ax.set_xlabel("parameters (log scale)")
-        ax.set_ylabel(f"validation {label}")
+        ax.set_ylabel(f"search validation {label}")
         ax.legend(title="cell")
     else:
         _empty(ax, "no scored trials")
-    ax.set_title(f"Validation {label} against parameter count, one point per trial")
+    ax.set_title(f"Search validation {label} against parameters, one point per trial")
     return fig
 
 
@@ -441,6 +548,8 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
         parts.append(f"<p><strong>{esc(line)}</strong></p>")
     if sentence := export_sentence(verdict):
         parts.append(f"<p>{esc(sentence)}</p>")
+    if verdict.get("cells"):
+        parts.append(f'<p class="places">{esc(places_text(df, verdict))}</p>')
     for note in verdict.get("baseline_notes") or []:
         parts.append(f'<p class="note">Note: {esc(note)}</p>')
 
@@ -452,8 +561,9 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
         chosen = (f", and the data-level stage its {', '.join(decided)} on three of these folds "
                   "(the same for every cell)" if decided else "")
         parts.append(f"<h2>Comparisons</h2><p>{esc(_design_text(res))}; ROPE "
-                     f"±{esc(format_score(verdict.get('rope')))} {esc(label)}. A positive "
-                     "difference means <em>a</em> is better. The probabilities are posterior "
+                     f"±{esc(format_score(verdict.get('rope')))} {esc(label)}. Each difference "
+                     f"is <em>a</em>'s cross-validated {esc(label)} minus <em>b</em>'s, with "
+                     "its 95% interval. The probabilities are posterior "
                      "probabilities, not p-values. The search chose each cell's configuration "
                      f"on its own split of the same data{chosen}, so the cross-validated "
                      "estimates carry some optimism from that.</p>")
@@ -519,7 +629,8 @@ def _leaderboard_html(df: pd.DataFrame, verdict: dict, label: str) -> str:
             ("num", f"{r['train_seconds']:.1f}" if pd.notna(r["train_seconds"]) else ""),
             ("config", esc(_text(r.get("config")))),
         ]))
-    return _html_table(["name", label, "95% interval", *(["test"] if tested else []), "params",
+    return _html_table(["name", f"cross-validated {label}", "95% interval of the mean",
+                        *(["test"] if tested else []), "params",
                         "train s", "configuration"], rows)
 
 
@@ -536,22 +647,27 @@ def _trials_html(trials: pd.DataFrame, label: str) -> str:
             ("", esc(_text(r.get("status")))),
             ("config", esc(_text(r.get("config")))),
         ]))
-    return _html_table(["run", label, "params", "train s", "status", "configuration"], rows)
+    return _html_table(["run", f"search validation {label}", "params", "train s", "status",
+                        "configuration"], rows)
 
 
 def comparison_table(verdict: dict) -> pd.DataFrame | None:
     """The verdict's paired comparisons (cells against the best, cells against the best
-    baseline): mean difference (positive: `a` better), its 95% interval and the posterior
-    probabilities; None for verdicts before schema 2."""
+    baseline): a's score minus b's in metric units (`difference`), its 95% interval, which
+    side that favours, and the posterior probabilities; None for verdicts before schema 2."""
     rows = []
+    gib = bool(verdict.get("greater_is_better"))
     for comp in (verdict.get("comparisons") or []) + (verdict.get("baseline_comparisons") or []):
         if "ci95" not in comp:
             return None
         p = comp.get("probability") or {}
-        lo, hi = comp["ci95"]
+        diff, (lo, hi) = difference(comp, verdict)
+        side = ("" if not math.isfinite(diff) or diff == 0 else
+                display_name(comp["a"] if (diff > 0) == gib else comp["b"]))
         rows.append({"a": display_name(comp["a"]), "b": display_name(comp["b"]),
-                     "mean diff (a better)": format_score(comp["mean_diff"]),
-                     "95% interval": f"[{format_score(lo)}, {format_score(hi)}]",
+                     "a - b": format_diff(diff),
+                     "95% interval of a - b": format_interval(lo, hi),
+                     "better on average": side,
                      **{k: "" if p.get(key) is None else f"{p[key]:.2f}"
                         for k, key in (("P(a better)", "a_better"),
                                        ("P(equivalent)", "equivalent"),
@@ -594,7 +710,7 @@ def _finite(v) -> float | None:
 def _interval(r) -> str:
     if pd.isna(r.get("ci_lo")) or pd.isna(r.get("ci_hi")):
         return ""
-    return f"[{format_score(r['ci_lo'])}, {format_score(r['ci_hi'])}]"
+    return format_interval(r["ci_lo"], r["ci_hi"])
 
 
 def _value(v) -> str:
@@ -619,8 +735,9 @@ class Report(NamedTuple):
 def write_report(plan, verdict: dict, trials: list[dict], curves: dict[str, dict], *,
                  tracker) -> Report:
     """Log leaderboard.csv, verdict.json, report.html and the plots on the fit's parent run,
-    with the winner's validation and test scores as metrics and its configuration as tags,
-    and the verdict's summary runs and view (`verdict_rows`, `Tracker.log_verdict`)."""
+    with the winner's cross-validated and test scores as metrics and its configuration as
+    tags, and the verdict's summary runs and view (`verdict_rows`, `Tracker.log_verdict`:
+    `places_text` heads its description, scores.png is its first chart)."""
     import json
     import tempfile
     from datetime import datetime
@@ -640,10 +757,13 @@ def write_report(plan, verdict: dict, trials: list[dict], curves: dict[str, dict
         (tmp / "verdict.json").write_text(json.dumps(verdict, indent=2), encoding="utf-8")
         tracker.log_artifacts(tracker.parent_id, [tmp / "leaderboard.csv", tmp / "verdict.json",
                                                   tmp / "report.html", *plot_paths])
-    test = verdict["test_score"]
-    tracker.log_metrics(tracker.parent_id, {f"val_{metric}": verdict["cells"][winner]["mean"], **(
-        {f"test_{metric}": test} if test is not None else {})})
-    tracker.tag_winner(winner, verdict["cells"][winner]["config"], verdict["reason"],
-                       verdict.get("decision"), verdict.get("beats_best_baseline"))
-    tracker.log_verdict(verdict_rows(board, verdict), headline(verdict), metric)
+        test = verdict["test_score"]
+        # val_<metric>: the winner's cross-validated mean (MLflow: winner_cv_<metric>)
+        tracker.log_metrics(tracker.parent_id, {f"val_{metric}": verdict["cells"][winner]["mean"], **(
+            {f"test_{metric}": test} if test is not None else {})})
+        tracker.tag_winner(winner, verdict["cells"][winner]["config"], verdict["reason"],
+                           verdict.get("decision"), verdict.get("beats_best_baseline"))
+        tracker.log_verdict(verdict_rows(board, verdict), headline(verdict), metric,
+                            decision=places_text(board, verdict, with_headline=True),
+                            picture=next(p for p in plot_paths if p.name == "scores.png"))
     return Report(board, page)

@@ -205,17 +205,48 @@ def test_html_one_clean_colour_keyed_leaderboard_and_the_verdict(tmp_path, verdi
     assert "max-width: 880px" in page and "overflow-x: auto" in page
 
 
-def test_scores_plot_has_a_colour_key_per_cell(verdict):
+def test_scores_plot_labels_every_run_on_its_own_row_with_its_place(verdict):
+    """One row per cell and baseline, rank 1 on top, no label drawn over another; the best
+    cell (the winner), the first overall and the export marked in the labels."""
+    from matplotlib.colors import to_hex
+
     from cellpick.report import _scores_figure
 
     fig = _scores_figure(verdict, "MAE")
-    legend = fig.axes[0].get_legend()
-    labels = [t.get_text() for t in legend.get_texts()]
-    assert labels == ["LSTM", "GRU (winner)", "SimpleRNN", "baselines"]
-    from matplotlib.colors import to_hex
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["#1 LSTM  [first]", "#2 GRU  [best cell, exported]",
+                      "#3 ridge (baseline)", "#4 snaive (baseline)", "#5 SimpleRNN",
+                      "#6 naive (baseline)"]
+    assert list(ax.get_yticks()) == list(range(6)) and ax.get_ylim()[0] > ax.get_ylim()[1]
+    colours = {to_hex(line.get_color()) for line in ax.lines}
+    assert {CELL_COLORS[c] for c in ("lstm", "gru", "rnn")} <= colours
+    assert "cross-validated MAE" in ax.get_xlabel() and "95% interval" in ax.get_xlabel()
 
-    colours = [to_hex(h.get_color()) for h in legend.legend_handles[:3]]
-    assert colours == [CELL_COLORS[c] for c in ("lstm", "gru", "rnn")]
+
+def test_curves_plot_one_panel_per_cell_with_its_median(verdict):
+    from cellpick.report import _curves_figure
+
+    curves = {f"v-{c}-f{i}": {"cell": c, "val_loss": [3.0 + i, 2.0 + i, 1.5 + i]}
+              for c in ("lstm", "gru") for i in range(3)}
+    fig = _curves_figure(curves)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["LSTM (3 runs)", "GRU (3 runs)"]
+    median = panels[0].lines[-1]  # bold, the middle run's curve
+    assert list(median.get_ydata()) == [4.0, 3.0, 2.5] and median.get_linewidth() > 2
+
+
+def test_intervals_have_one_precision_and_the_baseline_sentence_reads_plainly():
+    from cellpick.wording import format_diff, format_interval
+
+    assert format_interval(0.0, 43.8) == "[0.0, 43.8]"
+    assert format_interval(-21.04, 16.8) == "[-21.0, 16.8]"
+    assert format_interval(0.5, 1.25) == "[0.50, 1.25]" and format_interval(None, 1) == ""
+    assert format_diff(2.09) == "+2.09" and format_diff(-0.12) == "-0.120"
+    cells = [CellResult("lstm", {"units": 8, "layers": 1}, [20.0, 22.0, 21.0, 23.0], 100, 1.0)]
+    v = decide(cells, "mae", False, baselines={"theta": [19.0, 23.5, 18.2, 22.1]})
+    assert "as good or better" not in v.reason
+    assert "The best baseline (theta, MAE 20.7) scores 4% better than LSTM (ROPE" in v.reason
 
 
 def test_verdict_rows_rank_cells_and_baselines_with_their_standing(verdict):
@@ -227,10 +258,52 @@ def test_verdict_rows_rank_cells_and_baselines_with_their_standing(verdict):
     assert by["gru"]["standing"] == "winner" and by["lstm"]["standing"] == "best mean"
     assert by["rnn"]["standing"] == "worse" and by["ridge"]["standing"] == "best baseline"
     assert by["gru"]["note"].endswith(verdict["reason"])
-    assert by["rnn"]["note"].startswith("SimpleRNN: practically worse; 10.0 MAE worse than LSTM")
-    assert "ROPE ±0.115" in by["rnn"]["note"] and "P(lstm practically better) 1.00" in by["rnn"]["note"]
-    assert by["ridge"]["note"].startswith("the ridge baseline: best baseline; GRU 2.5")
+    # Every interval is this run minus the one its sentence names, and the words follow it.
+    assert by["rnn"]["note"].startswith(
+        "SimpleRNN: practically worse; SimpleRNN - LSTM = +10.0 MAE, 95% interval [")
+    assert "(SimpleRNN worse on average)" in by["rnn"]["note"]
+    lo, hi = re.search(r"interval \[([-\d.]+), ([-\d.]+)\]", by["rnn"]["note"]).groups()
+    assert float(lo) <= 10.0 <= float(hi)
+    assert "ROPE ±0.115" in by["rnn"]["note"] and "P(LSTM practically better) 1.00" in by["rnn"]["note"]
+    assert by["ridge"]["note"].startswith("the ridge baseline: best baseline; ridge - GRU = +2.")
+    assert "(ridge worse on average)" in by["ridge"]["note"]
+    # The places: first overall (LSTM), the best cell and the export (the winner, GRU).
+    assert {r["name"]: r["roles"] for r in rows if r["roles"]} == {
+        "lstm": ("first",), "gru": ("best", "exported")}
+    baseline_first = {**verdict, "first_place": {"name": "ridge", "kind": "contestant", "mean": 9.0},
+                      "best_cell": {"name": "gru", "mean": 11.5},
+                      "export": {"kind": "baseline", "baseline": "ridge"}}
+    rows = verdict_rows(leaderboard(verdict, []), baseline_first)
+    assert {r["name"]: r["roles"] for r in rows if r["roles"]} == {
+        "ridge": ("first", "exported"), "gru": ("best",)}
     lo, hi = verdict["cells"]["lstm"]["ci95"]
     assert (by["lstm"]["mean"], by["lstm"]["lo"], by["lstm"]["hi"]) == (
         verdict["cells"]["lstm"]["mean"], lo, hi)
     assert by["lstm"]["params"] == {"units": 64, "layers": 1, "dropout": 0.1}
+
+
+def test_the_data_level_rule_says_its_outcome_for_each_candidate_and_in_the_line():
+    """A challenger with the better median that won only 2 of 3 origins is not chosen, and
+    its run and the stage's terminal line say so (records only: no training)."""
+    from types import SimpleNamespace
+
+    from cellpick.datalevel import Candidate, DataChoice, _pick
+
+    plan = SimpleNamespace(greater_is_better=False, prep=SimpleNamespace(task="forecast"))
+    default = Candidate({"scaling": "relative", "lookback": 24}, 21.09, 0.5, [20.0, 21.09, 25.0])
+    near = Candidate({"scaling": "diff", "lookback": 24}, 18.83, 0.4, [15.0, 18.83, 26.0])
+    clear = Candidate({"scaling": "global", "lookback": 24}, 30.0, 0.6, [30.0, 30.0, 31.0])
+    tried: list = []
+    assert _pick([default, near, clear], plan, tried) is default
+    assert near.outcome == ("won 2 of 3 origins: kept the default (a challenger must win "
+                            "every one)")
+    assert clear.outcome.startswith("won 0 of 3 origins: kept the default")
+    assert default.outcome == "the default: kept (no challenger won every origin)"
+    choice = DataChoice(values=default.values, decided=["scaling"], given=[], candidates=tried)
+    assert choice.line().endswith("; d-diff-lb24 had a better median (18.83) but won 2 of 3 "
+                                  "origins: kept the default (a challenger must win every one)")
+    # A challenger that wins every origin replaces the default, and both say so.
+    better = Candidate({"scaling": "diff", "lookback": 36}, 19.0, 0.4, [19.0, 20.0, 24.0])
+    assert _pick([default, better], plan, tried) is better
+    assert better.outcome == "won 3 of 3 origins: chosen over the default"
+    assert default.outcome.endswith("; then replaced by d-diff-lb36, which won every origin")
