@@ -1,8 +1,8 @@
-"""Seasonal naive, ETS and ARIMA exported as history graphs (graphs/series.py): the
+"""Seasonal naive, ETS, ARIMA and Theta exported as history graphs (graphs/series.py): the
 SavedModel, loaded in a fresh process, answers as the fitted statsforecast models do.
 
 Tolerance: 1e-4 of the scale of the window's own series (the std of its rows), on every
-window of the validation and test splits (serving_default), on every origin of each series
+window of the train, validation and test splits (serving_default), on every origin of each series
 (rolling), and on the whole file (`cellpick predict`)."""
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import pytest
 
 from cellpick.baselines import fit_one
 from cellpick.config import resolve
-from cellpick.graphs import NotExportable
 from cellpick.graphs import series as graphs
 from cellpick.plan import make_plan
 
@@ -24,10 +23,11 @@ TOLERANCE = 1e-4
 
 # (case, data, options, contestants)
 CASES = [
-    ("airline-h3", "airline", {"horizon": 3}, ["snaive", "ets", "arima"]),
+    ("airline-h3", "airline", {"horizon": 3}, ["snaive", "ets", "arima", "theta"]),
     ("airline-h1", "airline", {"horizon": 1}, ["arima"]),
-    ("trend-h2", "trend", {"horizon": 2}, ["naive", "ets", "arima"]),
-    ("panel-h4", "panel", {"horizon": 4, "id": "shop"}, ["snaive", "ets", "arima"]),
+    ("trend-h2", "trend", {"horizon": 2}, ["naive", "ets", "arima", "theta"]),
+    ("panel-h4", "panel", {"horizon": 4, "id": "shop"}, ["snaive", "ets", "arima", "theta"]),
+    ("negative-h3", "negative", {"horizon": 3}, ["theta"]),  # additive decomposition
 ]
 
 # Runs in a fresh process: only TensorFlow, the export directories and cellpick's predict.
@@ -75,6 +75,11 @@ def _write_data(tmp_path, data_dir, which: str):
         t = np.arange(n)
         frame = pd.DataFrame({"date": pd.date_range("2000-01-01", periods=n, freq="D"),
                               "y": 50 + 0.3 * t + np.cumsum(rng.normal(0, 1, n))})
+    elif which == "negative":  # seasonal around zero: Theta decomposes additively
+        t = np.arange(80)
+        frame = pd.DataFrame({"date": pd.date_range("2000-01-01", periods=80, freq="MS"),
+                              "y": -5 + 0.05 * t + 3 * np.sin(2 * np.pi * t / 12)
+                              + np.random.default_rng(3).normal(0, 1.5, 80)})
     else:  # three monthly series of very different levels
         parts = []
         for k, (level, slope) in enumerate([(10, 0.1), (200, -0.5), (1000, 2.0)]):
@@ -130,7 +135,7 @@ def checked(tmp_path_factory, data_dir):
             model = graphs.keras_model(prep, b, series_keys=keys)
             out = write_export(tmp / f"{case}-{name}", model, prep, _meta(plan, model))
             inputs, want, which_series, origins = {}, [], [], []
-            for split in ("val", "test"):
+            for split in ("train", "val", "test"):
                 got = graphs.graph_inputs(prep, split, series_keys=keys)
                 s, o = prep.origins(split)
                 width = got["history"].shape[1]
@@ -207,10 +212,3 @@ def test_predict_refuses_a_series_the_panel_model_never_saw(checked, tmp_path):
     frame.to_csv(tmp_path / "new.csv", index=False)
     with pytest.raises(DataError, match=r"series \['s9'\] were not in the training data"):
         predict(out, tmp_path / "new.csv")
-
-
-def test_theta_is_not_exportable_and_says_why(tmp_path, data_dir):
-    plan = make_plan(resolve({"data": str(_write_data(tmp_path, data_dir, "trend")), "horizon": 2}))
-    theta = fit_one("theta", plan.prep, season=plan.season)
-    with pytest.raises(NotExportable, match="re-runs the seasonality test"):
-        graphs.keras_model(plan.prep, theta)

@@ -1,8 +1,9 @@
-"""Seasonal naive, ETS and ARIMA as Keras graphs over a series' whole raw history.
+"""Seasonal naive, ETS, ARIMA and Theta as Keras graphs over a series' whole raw history.
 
 `keras_model(prep, baseline, series_keys=None)` builds the graph from the fitted
-statsforecast models' own parameters (never refitted): the state recursion `forward` runs
-over the history, then the forecast, in float64. Theta raises NotExportable (see THETA).
+statsforecast models' own parameters (never refitted): what `forward` runs over the
+history (ETS's state recursion, ARIMA's Kalman filter, Theta's seasonal test, decomposition
+and theta recursion, all redone on each history), then the forecast, in float64.
 
 The contract (docs/graphs-series.md):
   serving_default  history (batch, steps) float64: each row a series from its first row,
@@ -12,7 +13,8 @@ The contract (docs/graphs-series.md):
                    refuse the history (shorter than `min_history`) or the key is unknown.
   rolling          history (steps,) float64 [, series_id () string] -> forecast (steps, H)
                    and origin (steps,) int64: row t is the forecast from the first t + 1
-                   values (one pass of the recursion for every origin).
+                   values (one pass of the recursion for every origin; Theta redoes its
+                   decomposition per origin: steps x steps memory).
 `graph_inputs(prep, split, limit)` gives the serving inputs of a split's windows (the
 history up to each origin), `input_meta(model)` what cellpick.json records as `input`,
 `endpoints(model)` the SavedModel's tf.functions.
@@ -27,13 +29,6 @@ from . import NotExportable
 
 HISTORY, KEY = "history", "series_id"
 TOL, HUGEN = 1e-10, 1e10  # statsforecast's ETS guards (etscalc)
-THETA = ("Theta is not exportable: its forward re-runs the seasonality test (ACF at the "
-         "season lag) and a classical multiplicative/additive decomposition (statsmodels "
-         "seasonal_decompose) on every history, then the compiled theta recursion, so the "
-         "seasonal factors and even whether the series is deseasonalised change with each "
-         "origin; this graph does not reproduce that, so no difference within the tolerance "
-         "can be shown and it is left out rather than shipped under its name")
-
 
 def series_keys(dataset) -> list[str] | None:
     """The id column's values as text, in the order of prep's series (first appearance);
@@ -164,13 +159,32 @@ def _arima_params(models: dict, n: int) -> dict[str, Any]:
             "min": [p["min"] for p in per]}
 
 
+def _theta_params(models: dict, n: int) -> dict[str, Any]:
+    from scipy.stats import norm
+
+    ms = {int(models[i].model_["m"]) for i in range(n)}
+    if len(ms) != 1:
+        raise NotExportable(f"Theta series with different seasons {sorted(ms)}")
+    if any(models[i].model_.get("distribution", "normal") != "normal" for i in range(n)):
+        raise NotExportable("Theta with a non-normal error distribution has no graph here")
+    out: dict[str, Any] = {"m": ms.pop(), "z": float(norm.ppf(0.95)), "alpha": [], "theta": [],
+                           "l0": [], "dynamic": []}
+    for i in range(n):
+        mod = models[i].model_
+        kind, par = mod["modeltype"], mod["par"]
+        out["alpha"].append(float(par["alpha"]))
+        # initparamtheta: the standard models always use theta = 2
+        out["theta"].append(2.0 if kind in ("STM", "DSTM") else float(par["theta"]))
+        out["l0"].append(float(par["initial_smoothed"]))
+        out["dynamic"].append(kind in ("DSTM", "DOTM"))
+    return out
+
+
 def _params(prep, baseline) -> tuple[str, dict[str, Any]]:
     name = baseline.name
     if name in ("snaive", "naive"):
         lag = int(baseline.params.get("season", 1))
         return "snaive", {"lag": lag}
-    if name == "theta":
-        raise NotExportable(THETA)
     models = baseline.model or {}
     n = len(_bounds(prep)) - 1
     if sorted(models) != list(range(n)):
@@ -180,6 +194,8 @@ def _params(prep, baseline) -> tuple[str, dict[str, Any]]:
         return "ets", _ets_params(models, n)
     if name == "arima":
         return "arima", _arima_params(models, n)
+    if name == "theta":
+        return "theta", _theta_params(models, n)
     raise NotExportable(f"the '{name}' contestant has no series graph")
 
 
@@ -285,7 +301,7 @@ def _layer_class():
         def min_history(self) -> int:
             if self.kind == "arima":
                 return int(max(self.params["min"]))
-            return 1
+            return 4 if self.kind == "theta" else 1
 
         def call(self, inputs):
             if isinstance(inputs, (list, tuple)):
@@ -321,6 +337,13 @@ def _layer_class():
         def _run(self, y, lengths, idx, every):
             if self.kind == "snaive":
                 return self._snaive(y, lengths, every)
+            if self.kind == "theta":
+                if not every:
+                    return self._theta(y, lengths, idx)
+                steps = tf.shape(y)[1]  # every prefix as its own row: quadratic in steps
+                prefix = tf.linalg.band_part(tf.ones([steps, steps], tf.float64), -1, 0)
+                return self._theta(prefix * y, tf.range(1, steps + 1),
+                                   tf.repeat(idx, steps))
             step, init, fc, ok = {"ets": self._ets, "arima": self._arima}[self.kind](idx)
             steps = tf.shape(y)[1]
             state = init(tf.shape(y)[0])
@@ -408,6 +431,85 @@ def _layer_class():
                 return tf.where(add[:, None], f + sj, tf.where(mul[:, None], f * sj, f))
 
             return step, init, fc, tf.ones_like(g["l0"], tf.int32)
+
+        # -- Theta: forward's seasonal test and decomposition on each history, then the
+        # theta recursion with the fitted parameters (thetamodel/pegels_resid/forecast) --
+        def _theta(self, y, lengths, idx):
+            p, h = self.params, self.horizon
+            m, steps = int(p["m"]), tf.shape(y)[1]
+            alpha, theta, l0 = (tf.gather(tf.constant(p[k], tf.float64), idx)
+                                for k in ("alpha", "theta", "l0"))
+            dyn = tf.gather(tf.constant(p["dynamic"], tf.bool), idx)
+            t = tf.range(steps)
+            valid = t[None, :] < lengths[:, None]
+            fmask = tf.cast(valid, tf.float64)
+            n = tf.cast(lengths, tf.float64)
+            y = y * fmask
+            dec = tf.zeros_like(n, tf.bool)
+            if m >= 4:
+                xo = (y - (tf.reduce_sum(y, 1) / n)[:, None]) * fmask
+                xp = tf.pad(xo, [[0, 0], [0, m]])
+                acov = [tf.reduce_sum(xo * xp[:, k:k + steps], 1) / n for k in range(m + 1)]
+                r = [a / acov[0] for a in acov[1:]]
+                stat = tf.sqrt((1.0 + 2.0 * tf.add_n([v * v for v in r[:-1]])) / n)
+                dec = (tf.abs(r[-1]) / stat > p["z"]) & (lengths >= 2 * m)
+                filt = [0.5] + [1.0] * (m - 1) + [0.5] if m % 2 == 0 else [1.0] * m
+                half = len(filt) // 2
+                yp = tf.pad(y, [[0, 0], [half, half]])
+                trend = tf.add_n([(f / m) * yp[:, j:j + steps] for j, f in enumerate(filt)])
+                inner = valid & (t[None, :] >= half) & (t[None, :] < lengths[:, None] - half)
+                phase = tf.one_hot(t % m, m, dtype=tf.float64)  # (steps, m)
+                counts = tf.matmul(tf.cast(inner, tf.float64), phase)
+                safe = tf.where(inner, trend, tf.ones_like(trend))
+                big = tf.cast(inner, tf.float64)
+                pa_mul = tf.matmul(tf.where(inner, y / safe, 0.0) * big, phase) / counts
+                pa_mul = pa_mul / tf.reduce_mean(pa_mul, 1, keepdims=True)
+                pa_add = tf.matmul(tf.where(inner, y - trend, 0.0) * big, phase) / counts
+                pa_add = pa_add - tf.reduce_mean(pa_add, 1, keepdims=True)
+                positive = tf.reduce_min(tf.where(valid, y, tf.constant(np.inf, tf.float64)), 1) > 0
+                mul = positive & ~tf.reduce_any(pa_mul < 0.01, 1)
+                pa = tf.where(mul[:, None], pa_mul, pa_add)
+                seas = tf.matmul(pa, phase, transpose_b=True)  # (batch, steps)
+                adj = tf.where(mul[:, None], y / tf.where(valid, seas, 1.0), y - seas)
+                y = tf.where(dec[:, None] & valid, adj, y)
+            # initial state (thetacalc's initstate)
+            mean = tf.reduce_sum(y, 1) / n
+            ti = tf.cast(t + 1, tf.float64)[None, :]
+            bn = 6.0 * (2.0 * tf.reduce_sum(ti * y, 1) / n - (1.0 + n) * mean) / (n * n - 1.0)
+            an = mean - (n + 1.0) * bn / 2.0
+            y0 = y[:, 0]
+            state = (alpha * y0 + (1.0 - alpha) * l0, y0,
+                     tf.where(dyn, y0, an), tf.where(dyn, tf.zeros_like(bn), bn))
+
+            def update(state, i, yi):
+                level, meany, a_n, b_n = state
+                fi = tf.cast(i, tf.float64)
+                level2 = alpha * yi + (1.0 - alpha) * level
+                meany2 = (fi * meany + yi) / (fi + 1.0)
+                b2 = ((fi - 1.0) * b_n + 6.0 * (yi - meany) / (fi + 1.0)) / (fi + 2.0)
+                a2 = meany2 - b2 * (fi + 2.0) / 2.0
+                return level2, meany2, tf.where(dyn, a2, a_n), tf.where(dyn, b2, b_n)
+
+            def body(i, state):
+                new = update(state, i, y[:, i])
+                active = i < lengths
+                return i + 1, tuple(tf.where(active, a, b) for a, b in zip(new, state))
+
+            _, state = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(1), state))
+            out = []
+            for k in range(h):
+                level, _, a_n, b_n = state
+                i = n + k
+                mu = level + (1.0 - 1.0 / theta) * (a_n * (1.0 - alpha) ** i
+                                                      + b_n * (1.0 - (1.0 - alpha) ** (i + 1.0)) / alpha)
+                out.append(mu)
+                state = update(state, lengths + k, mu)
+            f = tf.stack(out, 1)
+            if m >= 4:
+                col = (lengths[:, None] + tf.range(h)[None, :]) % m
+                sf = tf.gather(pa, col, batch_dims=1)
+                f = tf.where(dec[:, None], tf.where(mul[:, None], f * sf, f + sf), f)
+            return tf.where((lengths >= 4)[:, None], f, tf.constant(np.nan, tf.float64))
 
         # -- ARIMA: forward's Kalman filter with the fitted coefficients, then the forecast --
         def _arima(self, idx):
