@@ -114,36 +114,6 @@ def _text_csv(path: Path, task: str, n: int = 64, seed: int = 2) -> Path:
     return path
 
 
-def _margins(name: str, baseline, prep, split: str) -> np.ndarray:
-    """The library's decision margin per row: ridge/logistic: best minus second score (binary:
-    |score|); 1-NN: (distance to the nearest sample of another class - nearest distance),
-    relative to the former."""
-    from cellpick.baselines import _flat
-
-    x, _ = prep.arrays(split)
-    if name == "1nn":
-        m = baseline.model
-        dist, idx = m.kneighbors(_flat(x), n_neighbors=len(m._fit_X))
-        lab = m._y[idx]
-        other = np.array([d[lab_row != lab_row[0]][0] if (lab_row != lab_row[0]).any() else np.inf
-                          for d, lab_row in zip(dist, lab)])
-        return (other - dist[:, 0]) / np.maximum(other, 1e-300)
-    if name == "minirocket":
-        from cellpick.graphs.sequence import training_length
-
-        steps = max(9, training_length(prep))
-        panel = np.pad(np.asarray(x, "float32").transpose(0, 2, 1),
-                       ((0, 0), (0, 0), (0, steps - x.shape[1])))
-        score = baseline.model["head"].decision_function(baseline.model["rocket"].transform(panel))
-    else:
-        score = baseline.model.decision_function(list(x))
-    score = np.asarray(score, dtype="float64")
-    if score.ndim == 1:
-        return np.abs(score)
-    top = np.sort(score, axis=1)
-    return top[:, -1] - top[:, -2]
-
-
 def _cases(tmp: Path) -> list[dict]:
     """(case name, plan, contestant, split checked) for every layout, task and contestant."""
     data = ROOT / "recipes" / "data"
@@ -221,23 +191,41 @@ CASES = ["wide-minirocket", "wide-1nn", "wide-majority", "wide_regress-minirocke
 
 @pytest.mark.parametrize("case", CASES)
 def test_the_saved_model_answers_as_the_library_in_a_fresh_process(checked, case):
+    from cellpick.graphs.sequence import compare
+
     c = checked[0][case]
     prep, got, want = c["prep"], c["served"], c["want"]
     np.testing.assert_allclose(c["keras"], got, rtol=1e-6, atol=1e-6)  # model.keras: the same
+    assert got.shape == ((len(want), 1) if prep.task == "regress" else want.shape)
+    result = compare(prep, c["baseline"], got, c["split"])
+    assert result["reason"] == "" and result["checked"] == len(want), (case, result)
+    assert result["near_ties"] <= 0.05 * len(want), (case, result)
     if prep.task == "regress":
-        assert got.shape == (len(want), 1)
         assert np.max(np.abs(got[:, 0] - want)) <= RTOL * prep.y_std
-        return
-    assert got.shape == want.shape == (len(want), prep.n_outputs)
-    differ = np.argmax(got, axis=1) != np.argmax(want, axis=1)
-    if differ.any():
-        margins = _margins(c["name"], c["baseline"], prep, c["split"])
-        assert (margins[differ] < NEAR_TIE).all(), (case, margins[differ])
-    assert differ.mean() <= 0.05, case
-    if c["name"] == "tfidf_logreg":
-        assert np.max(np.abs(got - want)) <= RTOL  # real probabilities: the same too
-    elif not differ.any():
+    elif c["name"] != "tfidf_logreg" and not result["near_ties"]:
         assert np.array_equal(got, want)  # one-hot rows (ridge classifier, 1-NN, majority)
+
+
+def test_compare_counts_near_ties_and_refuses_a_real_difference(checked):
+    from cellpick.graphs.sequence import compare, margins
+
+    c = checked[0]["vowels-1nn"]
+    want = c["want"]
+    m = margins(c["prep"], c["baseline"], c["split"])
+    assert m.shape == (len(want),) and (m >= 0).all()
+    flipped = want.copy()
+    k = int(np.argmin(m))
+    flipped[k] = np.roll(flipped[k], 1)  # another label on the row with the smallest margin
+    result = compare(c["prep"], c["baseline"], flipped, c["split"])
+    if m[k] < NEAR_TIE:
+        assert result["near_ties"] == 1 and result["reason"] == ""
+    else:
+        assert result["reason"] == (f"1 of {len(want)} labels differ at a decision margin of "
+                                    "at least 1e-05")
+    c = checked[0]["wide_regress-minirocket"]
+    shifted = c["want"][:, None] + 2e-4 * c["prep"].y_std
+    assert compare(c["prep"], c["baseline"], shifted, c["split"])["reason"].startswith(
+        "predictions differ by up to 2.00e-04 of the target's std")
 
 
 def test_model_keras_loads_with_safe_mode_once_the_layers_are_registered(checked):

@@ -15,7 +15,8 @@ contract, built from the fitted library objects in `baseline.model` (never retra
                 the linear head (TfidfLinear), on raw strings.
   majority/mean the constant (Constant).
 
-`graph_inputs(prep, split, limit)` is the raw model input for a split's rows. The custom
+`graph_inputs(prep, split, limit)` is the raw model input for a split's rows; `compare`
+measures an export's answers against the library's (`margins`: its decision margins). The custom
 layers are registered (package "cellpick"): model.keras loads with safe_mode=True once
 `custom_objects()` has been called (or pass its dict). docs/graphs-sequence.md says why and
 states the tolerances.
@@ -43,6 +44,74 @@ def graph_inputs(prep, split: str, limit: int | None = None) -> np.ndarray:
     if prep.input_dtype == "string":
         return np.asarray([str(s) for s in x], dtype=object)
     return np.asarray(x, dtype="float32")
+
+
+NEAR_TIE = 1e-5  # classify: a label may differ only where the library's margin is below this
+TOLERANCE = 1e-4  # regress: |difference| / the target's training std; classify: probabilities
+
+
+def margins(prep, baseline, split: str, limit: int | None = None) -> np.ndarray | None:
+    """The library's decision margin per row of `split` (None for majority/mean and for
+    regression): ridge and logistic heads, best minus second decision score (binary: |score|);
+    1-NN, (distance to the nearest sample of another class - the nearest distance) relative
+    to the former."""
+    if prep.task != "classify" or baseline.name in ("majority", "mean"):
+        return None
+    x, _ = prep.arrays(split, limit)
+    if baseline.name == "1nn":
+        m = baseline.model
+        flat = np.asarray(x, dtype="float64").reshape(len(x), -1)
+        dist, idx = m.kneighbors(flat, n_neighbors=len(m._fit_X))
+        lab = np.asarray(m._y)[idx]
+        other = np.where(lab != lab[:, :1], dist, np.inf).min(axis=1)
+        return (other - dist[:, 0]) / np.maximum(other, 1e-300)
+    if baseline.name == "minirocket":
+        steps = max(9, training_length(prep))
+        panel = np.asarray(x, "float32").transpose(0, 2, 1)[:, :, :steps]
+        panel = np.pad(panel, ((0, 0), (0, 0), (0, steps - panel.shape[2])))
+        score = baseline.model["head"].decision_function(
+            baseline.model["rocket"].transform(np.ascontiguousarray(panel)))
+    else:
+        score = baseline.model.decision_function([str(s) for s in x])
+    score = np.asarray(score, dtype="float64")
+    if score.ndim == 1:
+        return np.abs(score)
+    top = np.sort(score, axis=1)
+    return top[:, -1] - top[:, -2]
+
+
+def compare(prep, baseline, got: np.ndarray, split: str, limit: int | None = None) -> dict:
+    """The export's answers `got` on `split` against the library's own (baseline.predict):
+    {max_difference, tolerance, checked, near_ties, reason} (reason empty when they match).
+    Regress: max |difference| / prep.y_std within TOLERANCE. Classify: labels identical
+    except near-ties (library margin below NEAR_TIE, counted); probabilities of the other
+    rows within TOLERANCE."""
+    want = np.asarray(baseline.predict(split, limit), dtype="float64")
+    got = np.asarray(got, dtype="float64")
+    out = {"max_difference": 0.0, "tolerance": TOLERANCE, "checked": int(len(want)),
+           "near_ties": 0, "reason": ""}
+    if prep.task != "classify":
+        diff = np.abs(got.reshape(len(want), -1)[:, 0] - want.reshape(-1))
+        out["max_difference"] = float(diff.max() / prep.y_std) if len(diff) else 0.0
+        if not out["max_difference"] <= TOLERANCE:
+            out["reason"] = (f"predictions differ by up to {out['max_difference']:.2e} of the "
+                             f"target's std (tolerance {TOLERANCE:g})")
+        return out
+    differ = np.argmax(got, axis=1) != np.argmax(want, axis=1)
+    same = ~differ
+    if same.any():
+        out["max_difference"] = float(np.abs(got[same] - want[same]).max())
+    if differ.any():
+        m = margins(prep, baseline, split, limit)
+        ties = differ & (m < NEAR_TIE) if m is not None else np.zeros_like(differ)
+        out["near_ties"] = int(ties.sum())
+        if (differ & ~ties).any():
+            out["reason"] = (f"{int((differ & ~ties).sum())} of {len(want)} labels differ at a "
+                             f"decision margin of at least {NEAR_TIE:g}")
+    if not out["reason"] and not out["max_difference"] <= TOLERANCE:
+        out["reason"] = (f"probabilities differ by up to {out['max_difference']:.2e} "
+                         f"(tolerance {TOLERANCE:g})")
+    return out
 
 
 def keras_model(prep, baseline):
@@ -203,7 +272,7 @@ def _layers() -> dict:
         84 kernels as one matmul over 9 taps d apart (zero padding 4d each side) and the
         channels of each kernel's combination; then the proportion of positive values
         (C > bias) over all steps or, for the kernels aeon pads with (dilation index + kernel)
-        odd, over the steps with no padding. Counts come from one sort per dilation."""
+        odd, over the steps with no padding. Counts: the rank of each value among the biases."""
 
         def __init__(self, steps, channels, dilations, features_per_dilation, masks, **kw):
             super().__init__(**kw)
@@ -253,16 +322,29 @@ def _layers() -> dict:
                 conv = tf.transpose(conv, [0, 2, 1])  # (n, 84, T)
                 b = tf.reshape(self.biases[start:start + 84 * nf], [84, nf])
                 start += 84 * nf
-                full = [k for k in range(84) if (j + k) % 2 == 0]
-                cut = [k for k in range(84) if (j + k) % 2 == 1]
-                shares = []
-                for group, lo, hi in ((full, 0, t), (cut, 4 * d, t - 4 * d)):
-                    vals = tf.sort(tf.gather(conv, group, axis=1)[:, :, lo:hi], axis=-1)
-                    q = tf.broadcast_to(tf.gather(b, group), [tf.shape(x)[0], len(group), nf])
-                    at_most = tf.searchsorted(vals, q, side="right")  # values <= bias
-                    shares.append(tf.cast(hi - lo - at_most, tf.float32) / float(hi - lo))
-                back = np.argsort(full + cut)  # kernels back in aeon's order
-                share = tf.gather(tf.concat(shares, axis=1), back, axis=1)  # (n, 84, nf)
+                # PPV by ranks, not by a sort of C (slow on CPU) nor a (n, 84, T, nf)
+                # comparison: pos = how many of the kernel's sorted biases lie below C[t];
+                # C[t] > the r-th smallest bias <=> pos > r, so each bias's count is a
+                # suffix sum of the histogram of pos.
+                order = tf.argsort(b, axis=-1, stable=True)
+                rank = tf.argsort(order, axis=-1)
+                n = tf.shape(conv)[0]
+                pos = tf.searchsorted(tf.broadcast_to(tf.gather(b, order, batch_dims=1), [n, 84, nf]),
+                                      tf.ensure_shape(conv, [None, 84, t]), side="left")
+                # Kernels aeon pads with (j + k odd) count only the steps 4d .. T-4d: the
+                # others go to an extra bin that is dropped.
+                cut = np.array([(j + k) % 2 == 1 for k in range(84)])
+                outside = np.zeros((84, t), dtype=bool)
+                outside[cut, :4 * d] = True
+                outside[cut, t - 4 * d:] = True
+                pos = tf.where(tf.constant(outside)[None], nf + 1, pos)
+                hist = tf.math.bincount(tf.reshape(pos, [-1, t]), minlength=nf + 2,
+                                        maxlength=nf + 2, axis=-1)[:, :nf + 1]
+                above = tf.cumsum(hist, axis=-1, exclusive=True, reverse=True)[:, :nf]
+                above = tf.reshape(above, [n, 84, nf])
+                above = tf.gather(above, tf.broadcast_to(rank, [n, 84, nf]), batch_dims=2)
+                steps = np.where(cut, t - 8 * d, t).astype("float64")[:, None]
+                share = tf.cast(tf.cast(above, tf.float64) / steps, tf.float32)
                 out.append(tf.reshape(share, [-1, 84 * nf]))
             return tf.concat(out, axis=-1)
 
