@@ -214,7 +214,8 @@ def keras_model(prep, baseline, series_keys: list | None = None):
     layer = _layer_class()(kind=kind, horizon=int(prep.horizon), params=params, keys=keys,
                            name="forecast", dtype="float64")
     out = layer(inputs if keys is not None else history)
-    return keras.Model(inputs if keys is not None else history, out, name=f"cellpick_{baseline.name}")
+    # dict inputs: model({"history": ..., "series_id": ...}), as graph_inputs gives them
+    return keras.Model({t.name: t for t in inputs}, out, name=f"cellpick_{baseline.name}")
 
 
 def input_meta(model) -> dict[str, Any]:
