@@ -264,13 +264,15 @@ def test_fit_and_ui_commands_print_the_verdict_url_first(fit):
 
     uri, run_id = fit["uri"], fit["parent"].info.run_id
     urls = tracking.fit_urls(run_id, uri)
-    assert list(urls) == ["verdict", "trials", "run"]
+    assert list(urls) == ["verdict", "trials", "run", "runs"]
     exp_id = fit["parent"].info.experiment_id
     assert urls["run"] == (f"http://127.0.0.1:5000/#/experiments/{exp_id}/runs/{run_id}"
                            f"?workflowType=machine_learning")
+    assert urls["runs"] == (f"http://127.0.0.1:5000/#/experiments/{exp_id}/runs"
+                            f"?workflowType=machine_learning")
     lines = _ui_lines(uri, run_id)
     assert lines == [f"verdict: {urls['verdict']}", f"trials:  {urls['trials']}",
-                     f"run:     {urls['run']}",
+                     f"run:     {urls['run']}", f"runs:    {urls['runs']}",
                      f"inspect: cellpick ui --tracking-uri {uri}   "
                      f"(or: mlflow ui --backend-store-uri {uri} --port 5000)"]
     # Every URL lands on the Model training layout (MLflow 3.17 reads workflowType).
@@ -282,12 +284,12 @@ def test_fit_and_ui_commands_print_the_verdict_url_first(fit):
                              "--port", str(port)], stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     try:
-        first = [proc.stderr.readline().strip() for _ in range(4)]
+        first = [proc.stderr.readline().strip() for _ in range(5)]
     finally:
         _stop(proc)
-    assert first[:3] == [f"latest fit's {what}: {url.replace(':5000/', f':{port}/')}"
+    assert first[:4] == [f"latest fit's {what}: {url.replace(':5000/', f':{port}/')}"
                          for what, url in urls.items()]
-    assert first[3].startswith(f"MLflow UI on http://127.0.0.1:{port}  (store {uri})")
+    assert first[4].startswith(f"MLflow UI on http://127.0.0.1:{port}  (store {uri})")
 
 
 def test_verdict_view_shows_each_cell_and_baseline_ranked_under_the_parent(fit):
@@ -336,8 +338,16 @@ def test_verdict_view_shows_each_cell_and_baseline_ranked_under_the_parent(fit):
         assert tags["cellpick.role"] == "summary" and tags["mlflow.parentRunId"] == parent.info.run_id
         assert m["rank"] == rank and run.info.run_name.startswith(f"#{rank} ")
         assert "best_val_mae" not in m and "val_mae" not in m
-        # Its duration spans the runs it summarizes, not the ~20 ms of writing it.
-        assert run.info.end_time - run.info.start_time > 200, run.info.run_name
+        # Its duration is what it summarizes (a cell's fold x seed runs, a contestant's fit),
+        # not the ~20 ms of writing it.
+        took = run.info.end_time - run.info.start_time
+        if tags["cellpick.kind"] == "cell":
+            units = [r for r in _by_role(fit, "verdict").values() if r.data.params["cell"] == p["cell"]]
+            assert took == max(r.info.end_time for r in units) - min(r.info.start_time for r in units)
+        else:
+            [own] = [r for r in _by_role(fit, "baseline").values()
+                     if r.data.params["baseline"] == p["baseline"]]
+            assert took == pytest.approx(1000 * own.data.metrics["fit_seconds"], abs=2)
         kind, name = tags["cellpick.kind"], p.get("cell") or p["baseline"]
         mine = [k for k in ("first", "best", "exported")
                 if (where[k].get("kind", "cell"), where[k]["name"]) == (kind, name)]
@@ -421,23 +431,30 @@ BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
                     reason="Chromium is not installed (apt-get install chromium), or "
                            "CELLPICK_BROWSER_TESTS=0")
 def test_ui_shows_the_verdict_and_the_trials_in_headless_chromium(fit, tmp_path):
+    """`cellpick ui`'s server (tracking.ui.serve): the printed views show the verdict and
+    the trials, and an experiment opened as MLflow's home page links it (no workflowType)
+    in a fresh browser lands on the runs (Model training), not the GenAI overview."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", fit["uri"],
-                             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    serve = f"import sys; from cellpick.tracking.ui import serve; sys.exit(serve({fit['uri']!r}, {port}))"
+    proc = subprocess.Popen([sys.executable, "-c", serve], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         _wait_healthy(port, timeout=300)
         urls = tracking.fit_urls(fit["parent"].info.run_id, fit["uri"], port=port)
-        dom, verdict_dom = (subprocess.run(
+        home = f"http://127.0.0.1:{port}/#/experiments/{fit['parent'].info.experiment_id}"
+        dom, verdict_dom, home_dom = (subprocess.run(
             [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
              "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,900",
-             "--virtual-time-budget=30000", "--dump-dom", url.replace("CHART", "TABLE")],
+             "--disable-sync", f"--user-data-dir={tmp_path / f'profile{i}'}",
+             "--window-size=1400,900", "--virtual-time-budget=30000", "--dump-dom",
+             url.replace("CHART", "TABLE")],
             capture_output=True, text=True, timeout=180).stdout
-            for url in (urls["trials"], urls["verdict"]))
+            for i, url in enumerate((urls["trials"], urls["verdict"], home)))
     finally:
         _stop(proc)
+    assert "Judges" not in home_dom and "Detect Issues" not in home_dom, "GenAI layout"
+    assert fit["parent"].info.run_name in home_dom
     for name in _by_role(fit, "trial"):
         assert name.split()[0] in dom
     assert "cellpick: latest fit" in dom and "Sort: search_val_mae" in dom
@@ -451,6 +468,17 @@ def test_ui_shows_the_verdict_and_the_trials_in_headless_chromium(fit, tmp_path)
     assert fit["parent"].info.run_name in verdict_dom and "Sort: rank" in verdict_dom
     for cell in ("lstm", "gru"):
         assert tracking.CELL_COLORS[cell] in verdict_dom
+
+
+def test_the_ui_proxy_stores_model_training_as_the_default_layout_only():
+    from cellpick.tracking.ui import DEFAULT_LAYOUT, with_default_layout
+
+    page = b"<!doctype html><html><head><meta charset=utf-8><script src=main.js></script>"
+    out = with_default_layout(page)
+    assert out.index(DEFAULT_LAYOUT.encode()) < out.index(b"main.js")  # before MLflow's code
+    assert b"if(!localStorage.getItem('mlflow.workflowType_v1'))" in out  # a user's choice stays
+    assert b"JSON.stringify('machine_learning')" in out
+    assert with_default_layout(b"{}") == b"{}"  # not a page: unchanged
 
 
 def _html_text(text: str) -> str:

@@ -348,21 +348,26 @@ class Tracker:
         return ids
 
     def _spans(self) -> dict[tuple[str, str], tuple[int, int]]:
-        """(kind, name) -> (first start, last end) in ms of the finished runs a summary run
-        stands for: a cell's fold x seed runs, a baseline's own run."""
+        """(kind, name) -> (start, end) in ms of what a summary run stands for: a cell's fold
+        x seed runs (first start to last end); a baseline's fit (its run's `fit_seconds`,
+        all folds and its refit in a worker, ending where its run ends)."""
         out: dict[tuple[str, str], tuple[int, int]] = {}
         for run in self._children():
             role, p, info = run.data.tags.get(ROLE), run.data.params, run.info
+            if info.start_time is None or info.end_time is None:
+                continue
+            start = info.start_time
             if role == "verdict" and p.get("cell"):
                 what = ("cell", p["cell"])
             elif role == "baseline" and p.get("baseline"):
                 what = ("baseline", p["baseline"])
+                seconds = run.data.metrics.get("fit_seconds")
+                if seconds is not None:
+                    start = info.end_time - int(round(seconds * 1000))
             else:
                 continue
-            if info.start_time is None or info.end_time is None:
-                continue
-            lo, hi = out.get(what, (info.start_time, info.end_time))
-            out[what] = (min(lo, info.start_time), max(hi, info.end_time))
+            lo, hi = out.get(what, (start, info.end_time))
+            out[what] = (min(lo, start), max(hi, info.end_time))
         return out
 
     def _links(self) -> str:

@@ -97,7 +97,8 @@ def verdict_view_state(parent_run_id: str, metric: str) -> dict[str, Any]:
 
 def runs_url(experiment_id: str, *, port: int = UI_PORT, view: str | None = VIEW_ID,
              metric: str | None = None, greater_is_better: bool = False,
-             parent_run_id: str | None = None, chart: bool = True, base: str | None = None) -> str:
+             parent_run_id: str | None = None, chart: bool = True, base: str | None = None,
+             filters: bool = True) -> str:
     """The experiment's runs page in `mlflow ui` on 127.0.0.1 (or at `base`, a tracking server).
 
     With `view` (the default), the saved view that `Tracker.show_in_ui` wrote: the latest
@@ -106,13 +107,14 @@ def runs_url(experiment_id: str, *, port: int = UI_PORT, view: str | None = VIEW
     defaults). MLflow 3.17's runs page reads `searchFilter`, `orderByKey` and `orderByAsc`
     (which make it ignore a view), `viewStateShareKey`, `compareRunsMode` (TABLE or CHART)
     and `workflowType` (without `machine_learning` it opens the experiment as GenAI).
+    `filters=False` with no view: the experiment's whole runs list, MLflow's own columns.
     """
     from urllib.parse import quote, urlencode
 
     query: dict[str, str] = {"workflowType": "machine_learning"}
     if view:
         query["viewStateShareKey"] = view
-    else:
+    elif filters:
         filters = [f"tags.`{ROLE}` = 'trial'"]
         if parent_run_id:
             filters.insert(0, f"tags.`{PARENT_TAG}` = '{parent_run_id}'")
@@ -137,8 +139,9 @@ def run_url(experiment_id: str, run_id: str, *, port: int = UI_PORT,
 def fit_urls(run_id: str | None = None, uri: str | None = None,
              port: int = UI_PORT) -> dict[str, str]:
     """A fit's pages in the UI (the latest fit in the store by default; {} if none):
-    'verdict' (the verdict view, once the fit has one), 'trials' (`runs_url`) and 'run'
-    (the parent run). On a tracking server (an http(s) URI) they point at its own UI."""
+    'verdict' (the verdict view, once the fit has one), 'trials' (`runs_url`), 'run' (the
+    parent run) and 'runs' (the experiment's runs list, Model training layout). On a
+    tracking server (an http(s) URI) they point at its own UI."""
     from mlflow.tracking import MlflowClient
 
     _quiet_mlflow()
@@ -161,6 +164,10 @@ def fit_urls(run_id: str | None = None, uri: str | None = None,
                                   greater_is_better=greater, parent_run_id=run.info.run_id,
                                   base=base)
     urls["run"] = run_url(exp.experiment_id, run.info.run_id, port=port, base=base)
+    # The experiment's runs list in the Model training layout: what to bookmark instead of
+    # MLflow's home page, whose links open the browser's default layout (GenAI).
+    urls["runs"] = runs_url(exp.experiment_id, port=port, base=base, view=None, chart=False,
+                            filters=False)
     return urls
 
 
