@@ -407,7 +407,7 @@ def fit_meta(plan, winner, verdict: dict[str, Any], test, *,
         "task": ds.task, "layout": ds.layout,
         "columns": {"target": ds.target, "time": ds.time, "id": ds.id, "features": ds.features,
                     "text": ds.text},
-        "input": prep.input_meta(),
+        "input": _input_meta(prep, winner.model),
         "outputs": (["probabilities", "label"] if ds.task == "classify"
                     else ["forecast"] if ds.task == "forecast" else ["prediction"]),
         "lookback": prep.lookback, "horizon": prep.horizon, "season": plan.season, "freq": ds.freq,
@@ -424,6 +424,13 @@ def fit_meta(plan, winner, verdict: dict[str, Any], test, *,
     }
 
 
+def _input_meta(prep, model) -> dict[str, Any]:
+    """cellpick.json's `input`: the cells' input, or a history graph's (graphs/series.py)."""
+    from .graphs.series import input_meta, is_history
+
+    return input_meta(model) if is_history(model) else prep.input_meta()
+
+
 def _cv_score(verdict: dict[str, Any], winner) -> float | None:
     """The exported model's cross-validated score: the winning cell's, or the baseline's."""
     if winner.kind == "baseline":
@@ -437,8 +444,13 @@ def export_fit(plan, winner, decision, verdict: dict[str, Any], test, *, tracker
     the export directory (--out) with its cellpick.json."""
     from .plan import split_arrays
 
+    from .graphs.series import example as history_example, is_history
+
     config = plan.config
-    example = split_arrays(plan.prep, "val")[0][:2]
+    # A history graph's example is a dict {"history", ["series_id"]} (tracker.log_model must
+    # accept it); the cells' is two windows.
+    example = (history_example(winner.model, plan.prep) if is_history(winner.model)
+               else split_arrays(plan.prep, "val")[0][:2])
     logged = tracker.log_model(winner.model, example, register=config.register, verdict={
         "winner": winner.cell, "metric": plan.metric,
         "val_score": _cv_score(verdict, winner), "test_score": test.winner,

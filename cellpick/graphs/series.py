@@ -218,6 +218,17 @@ def keras_model(prep, baseline, series_keys: list | None = None):
     return keras.Model({t.name: t for t in inputs}, out, name=f"cellpick_{baseline.name}")
 
 
+def is_history(model) -> bool:
+    """Whether `model` is a history graph built here (its input is not the cells')."""
+    return any(getattr(layer, "_cellpick_history", False) for layer in getattr(model, "layers", []))
+
+
+def example(model, prep, split: str = "val", rows: int = 2) -> dict[str, np.ndarray]:
+    """A few serving inputs of `split` for a history graph (an MLflow input example)."""
+    spec = input_meta(model)["series_key"]
+    return graph_inputs(prep, split, limit=rows, series_keys=spec["keys"] if spec else None)
+
+
 def input_meta(model) -> dict[str, Any]:
     """cellpick.json's `input` for a history graph."""
     layer = model.get_layer("forecast")
@@ -286,6 +297,8 @@ def _layer_class():
     @keras.saving.register_keras_serializable(package="cellpick")
     class SeriesForecast(keras.layers.Layer):
         """history (batch, steps) float64 [, series_id (batch,)] -> forecast (batch, H)."""
+
+        _cellpick_history = True
 
         def __init__(self, kind: str, horizon: int, params: dict, keys: list | None = None, **kw):
             super().__init__(**kw)
