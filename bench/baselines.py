@@ -13,6 +13,16 @@
 Each set runs in a fresh process twice: the first run may compile numba code (aeon's
 MiniRocket; its cache then lives in aeon's __pycache__), the second shows the warm cost.
 
+Export columns (issue 37): every contestant whose Keras graph takes the cells' input
+(cellpick.graphs.keras_model: the sequence contestants, and the linear ones) is written with
+cellpick's write_export, its SavedModel loaded back, and its serving_default answers on the
+test rows compared with the library's (graphs.sequence.compare): max difference (regression:
+of the target's std; classify: probabilities of rows with the same label), labels that
+differ (near-ties: library margin below 1e-5) and the SavedModel's median milliseconds per
+batch of 256 rows (raw input, the test rows repeated), after one warm-up call, beside the
+library's own call on the same batch (aeon + scikit-learn, scikit-learn). The series
+contestants' graphs (graphs/series.py) take a history: not measured here.
+
     PYTHONPATH=. python bench/baselines.py [--sets airline,gunpoint,vowels]
 """
 from __future__ import annotations
@@ -69,6 +79,7 @@ def run_set(name: str) -> list[dict]:
     prep_s = time.perf_counter() - t0
     fitted = fit_baselines(prep, season=season, fit_on="trainval", skip=skip)
     _, y_test = prep.arrays("test")
+    classes = ds.classes if task == "classify" else None
     rows = []
     for b in fitted:
         t = time.perf_counter()
@@ -79,9 +90,104 @@ def run_set(name: str) -> list[dict]:
                "test": round(score(task, y_test, pred), 3), "prep_s": round(prep_s, 2), **extra}
         if task == "forecast":
             row["mase"] = round(mase(y_test, pred, y_train, 12), 3)
+        row["export"] = export_check(prep, b, classes)
         rows.append(row)
     rows += [{"set": name, "baseline": n.split(":")[0], "skipped": n} for n in notes]
     return rows
+
+
+def export_check(prep, baseline, classes, batch: int = 256, calls: int = 10) -> dict:
+    """The contestant's export against its library on the test rows, and its latency."""
+    import tempfile
+
+    import numpy as np
+    import tensorflow as tf
+
+    from cellpick.export import write_export
+    from cellpick.graphs import NotExportable, SERIES, keras_model
+    from cellpick.graphs.sequence import compare, graph_inputs
+
+    if baseline.name in SERIES:
+        return {"skipped": "a series graph takes a history (graphs/series.py)"}
+    try:
+        t = time.perf_counter()
+        model = keras_model(prep, baseline)
+        build_s = time.perf_counter() - t
+    except (NotExportable, ValueError) as e:  # baselines.keras_model: ValueError
+        return {"skipped": f"not exportable: {e}"}
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        out = write_export(f"{tmp}/export", model, prep, {"task": prep.task, "classes": classes})
+        export_s = time.perf_counter() - t
+        size_mb = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
+        fn = tf.saved_model.load(str(out / "saved_model")).signatures["serving_default"]
+        key = "prediction" if prep.task == "regress" else (
+            "forecast" if prep.task == "forecast" else "probabilities")
+
+        def serve(x):
+            arg = tf.constant(x.tolist() if prep.input_dtype == "string" else x)
+            return fn(**{prep.input_name: arg})[key].numpy()
+
+        x = graph_inputs(prep, "test")
+        got = np.concatenate([serve(x[i:i + batch]) for i in range(0, len(x), batch)])
+        if prep.task == "forecast":
+            diff = float(np.abs(got - baseline.predict("test")).max() / prep.y_std)
+            result = {"max_difference": diff, "tolerance": 1e-4, "checked": len(x), "near_ties": 0,
+                      "reason": "" if diff <= 1e-4 else "differs"}
+        else:
+            result = compare(prep, baseline, got, "test")
+        labels = (int((np.argmax(got, 1) != np.argmax(baseline.predict("test"), 1)).sum())
+                  if prep.task == "classify" else None)
+        xb = x[np.arange(batch) % len(x)]
+        ms = _median_ms(lambda: serve(xb), calls)
+    library = (_median_ms(lambda: _library_call(prep, baseline, xb), calls)
+               if _library_call(prep, baseline, xb[:2]) is not None else None)
+    return {**result, "labels_differ": labels, "ms_per_batch": ms, "library_ms": library,
+            "batch": batch, "build_s": round(build_s, 2), "export_s": round(export_s, 2),
+            "export_mb": round(size_mb, 1)}
+
+
+def _median_ms(call, calls: int) -> float:
+    import numpy as np
+
+    call()  # warm-up
+    times = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    return round(1000 * float(np.median(times)), 2)
+
+
+def _library_call(prep, b, x):
+    """The library's own answer for raw rows `x` (for its latency); None where not measured."""
+    import numpy as np
+
+    from cellpick.baselines import _flat
+
+    if b.name == "minirocket":
+        panel = np.asarray(x, dtype="float32").transpose(0, 2, 1)
+        panel = np.pad(panel, ((0, 0), (0, 0), (0, max(0, 9 - panel.shape[2]))))
+        return b.model["head"].predict(b.model["rocket"].transform(np.ascontiguousarray(panel)))
+    if b.name in ("1nn", "logreg"):
+        return b.model.predict_proba(_flat(x))
+    if b.name == "ridge" and prep.task == "regress":
+        return b.model.predict(_flat(x))
+    if b.name.startswith("tfidf"):
+        texts = [str(s) for s in x]
+        return b.model.predict_proba(texts) if prep.task == "classify" else b.model.predict(texts)
+    return None
+
+
+def _export_cells(r: dict) -> str:
+    e = r.get("export") or {}
+    if "skipped" in e:
+        return f"{e['skipped']} | | | |"
+    ties = "" if e["labels_differ"] is None else f"{e['labels_differ']} ({e['near_ties']} near-ties)"
+    ok = "match" if not e["reason"] else f"NO: {e['reason']}"
+    library = "" if e["library_ms"] is None else f" (library {e['library_ms']})"
+    return (f"{e['max_difference']:.1e} ({ok}; tol {e['tolerance']:g}; {e['checked']} rows) | "
+            f"{ties} | {e['ms_per_batch']}{library} | {e['export_s']} s, {e['export_mb']} MB |")
 
 
 def main() -> None:
@@ -94,8 +200,9 @@ def main() -> None:
         return
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    print("| set | run | baseline | test | fit s | predict s | fit rows | chosen |")
-    print("|---|---|---|---:|---:|---:|---:|---|")
+    print("| set | run | baseline | test | fit s | predict s | fit rows | chosen | export vs "
+          "library (max diff) | labels differ | export ms / batch of 256 (library) | export written |")
+    print("|---|---|---|---:|---:|---:|---:|---|---|---:|---:|---|")
     for name in args.sets.split(","):
         for run in ("first", "warm"):
             t = time.perf_counter()
@@ -104,12 +211,14 @@ def main() -> None:
             wall = time.perf_counter() - t
             for r in json.loads(out.stdout.strip().splitlines()[-1]):
                 if "skipped" in r:
-                    print(f"| {name} | {run} | {r['baseline']} | skipped: {r['skipped']} | | | | |")
+                    print(f"| {name} | {run} | {r['baseline']} | skipped: {r['skipped']} "
+                          "| | | | | | | | |")
                     continue
                 test = f"MAE {r['test']}, MASE {r['mase']}" if "mase" in r else f"{r['test']}"
                 print(f"| {name} | {run} | {r['baseline']} | {test} | {r['fit_s']} | "
-                      f"{r['predict_s']} | {r['fit_rows']} | {r['params']} |")
-            print(f"| {name} | {run} | (process wall time, imports included) | | {wall:.1f} | | | |")
+                      f"{r['predict_s']} | {r['fit_rows']} | {r['params']} | {_export_cells(r)}")
+            print(f"| {name} | {run} | (process wall time, imports included) | | {wall:.1f} "
+                  "| | | | | | | |")
 
 
 if __name__ == "__main__":

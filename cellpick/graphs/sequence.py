@@ -305,10 +305,19 @@ def _layers() -> dict:
             x = tf.pad(x, [[0, chunks * size - n], [0, 0], [0, 0]])
             x = tf.reshape(x, [chunks, size, self.steps, self.channels])
             total = 84 * sum(self.features_per_dilation)
-            features = tf.autograph.experimental.do_not_convert(self._features)  # plain ops
-            out = tf.map_fn(features, x,
+            out = tf.map_fn(self._traced(), x,
                             fn_output_signature=tf.TensorSpec([None, total], tf.float32))
             return tf.reshape(out, [-1, total])[:n]
+
+        def _traced(self):
+            """_features as one tf.function, traced once however often the model is (an
+            export traces the model several times; _features is thousands of ops)."""
+            fn = self.__dict__.get("_traced_features")
+            if fn is None:
+                spec = tf.TensorSpec([None, self.steps, self.channels], tf.float32)
+                fn = tf.function(self._features, input_signature=[spec], autograph=False)
+                object.__setattr__(self, "_traced_features", fn)  # not a Keras attribute
+            return fn
 
         def _features(self, x):
             t, c = self.steps, self.channels
@@ -334,10 +343,10 @@ def _layers() -> dict:
                 # Kernels aeon pads with (j + k odd) count only the steps 4d .. T-4d: the
                 # others go to an extra bin that is dropped.
                 cut = np.array([(j + k) % 2 == 1 for k in range(84)])
-                outside = np.zeros((84, t), dtype=bool)
-                outside[cut, :4 * d] = True
-                outside[cut, t - 4 * d:] = True
-                pos = tf.where(tf.constant(outside)[None], nf + 1, pos)
+                step = tf.range(t)
+                padded_step = (step < 4 * d) | (step >= t - 4 * d)
+                outside = tf.logical_and(tf.constant(cut)[:, None], padded_step[None, :])
+                pos = tf.where(outside[None], nf + 1, pos)
                 hist = tf.math.bincount(tf.reshape(pos, [-1, t]), minlength=nf + 2,
                                         maxlength=nf + 2, axis=-1)[:, :nf + 1]
                 above = tf.cumsum(hist, axis=-1, exclusive=True, reverse=True)[:, :nf]
