@@ -270,6 +270,13 @@ def test_summary_runs_span_their_runs_name_their_place_and_chart_the_intervals(t
     assert set(gru.data.metrics) == {"cv_mae", "cv_mae_lower", "cv_mae_upper", "rank", "n_params"}
     images = {f.path for f in client.list_artifacts(tracker.parent_id, "images")}
     assert any(p.startswith("images/verdict+step+0+") and p.endswith(".png") for p in images)
+    # The chart shows the "compressed" copy: at the picture's own size, not MLflow's 256 px.
+    from PIL import Image
+
+    [shown] = [p for p in images if p.endswith("+compressed.webp")]
+    with Image.open(client.download_artifacts(tracker.parent_id, shown, str(tmp_path))) as im, \
+            Image.open(picture) as full:
+        assert im.size == full.size
     note = client.get_run(tracker.parent_id).data.tags["mlflow.note.content"]
     assert note.startswith("Best cell: GRU.\n\n")
     state = verdict_view_state(tracker.parent_id, "mae")

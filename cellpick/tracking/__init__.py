@@ -302,10 +302,7 @@ class Tracker:
         key = cv_key(metric)
         self._metric = metric
         if picture is not None:
-            from PIL import Image
-
-            with Image.open(picture) as image:
-                self.client.log_image(self.parent_id, image.convert("RGB"), key="verdict", step=0)
+            self._log_picture(picture)
         # rank 0: the parent heads the view's table, its headline in the verdict column; its
         # description (the verdict's sentence) links the views and the fold x seed runs.
         note = self.client.get_run(self.parent_id).data.tags.get(NOTE_TAG, "")
@@ -346,6 +343,23 @@ class Tracker:
         self.client.set_experiment_tag(self.experiment_id, _VIEW_TAG + VERDICT_VIEW_ID,
                                        json.dumps(view))
         return ids
+
+    def _log_picture(self, picture: Path) -> None:
+        """The image `verdict` on the parent, for the view's IMAGE chart. That chart shows
+        the image's "compressed" copy, which MLflow 3.17 shrinks to 256 px (labels become
+        unreadable); here that copy keeps the picture's own size (the click preview is the
+        full PNG either way)."""
+        import mlflow.tracking.client as client_module
+        from PIL import Image
+
+        shrink = client_module.compress_image_size
+        with Image.open(picture) as image:
+            rgb = image.convert("RGB")
+        client_module.compress_image_size = lambda im, max_size=None: shrink(im, max(im.size))
+        try:
+            self.client.log_image(self.parent_id, rgb, key="verdict", step=0)
+        finally:
+            client_module.compress_image_size = shrink
 
     def _spans(self) -> dict[tuple[str, str], tuple[int, int]]:
         """(kind, name) -> (start, end) in ms of what a summary run stands for: a cell's fold

@@ -84,8 +84,9 @@ def verdict_view_state(parent_run_id: str, metric: str) -> dict[str, Any]:
         "hideEmptyCharts": True,
         # The picture alone and full width in the first section; the means below it.
         "compareRunSections": [
-            part(section, "cellpick verdict: every mean with its 95% interval", 1, 560),
-            part(means, "cellpick verdict: cross-validated means", 2, 420)],
+            # (MLflow lists sections by name: "at a glance" sorts first)
+            part(section, "cellpick verdict: at a glance, every mean with its 95% interval", 1, 560),
+            part(means, "cellpick verdict: the means as bars, and against parameters", 2, 420)],
         "compareRunCharts": [
             chart(1, "IMAGE", section, imageKeys=["verdict"], step=0, showRunParams=False),
             chart(2, "BAR", metricKey=key),
