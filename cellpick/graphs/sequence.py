@@ -214,7 +214,7 @@ def _tfidf(prep, baseline, inputs):
             or vec.token_pattern != r"(?u)\b\w\w+\b" or vec.ngram_range != (1, 2)
             or vec.norm != "l2" or not vec.use_idf or not vec.sublinear_tf
             or vec.preprocessor is not None or vec.tokenizer is not None
-            or vec.stop_words is not None):
+            or vec.stop_words is not None or vec.binary or vec.input != "content"):
         raise NotExportable("the TF-IDF vectorizer's settings differ from the ones the graph "
                             "reproduces (word uni+bigrams, lowercase, sklearn's token pattern, "
                             "sublinear tf, idf, l2)")
