@@ -164,7 +164,8 @@ def choose_export(plan: Plan, decision, winner: Winner, baselines, final) -> tup
         if name not in final.models:
             graphs[name] = {"exportable": False, "reason": "its refit failed or ran past its limit"}
             continue
-        g = build(plan.prep, final.models[name], CHECK_SPLIT, final.checks[name], BASELINE_LIMIT)
+        g = build(plan.prep, final.models[name], CHECK_SPLIT, final.checks[name], BASELINE_LIMIT,
+                  series_keys(plan))
         graphs[name] = {"exportable": g.ok, "input": g.input_kind, "max_difference": g.max_difference,
                         "tolerance": g.tolerance, "checked_rows": g.checked,
                         "near_ties": g.near_ties, "reason": g.reason}
@@ -180,6 +181,15 @@ def choose_export(plan: Plan, decision, winner: Winner, baselines, final) -> tup
                           graphs)
     choice.line = _export_line(plan, choice, ship[0] if ship else None, baselines.means)
     return winner, choice
+
+
+def series_keys(plan: Plan) -> list[str] | None:
+    """A panel's id values in its series' order (the keys of a history graph), else None."""
+    if plan.dataset.task != "forecast":
+        return None
+    from .graphs.series import series_keys as keys
+
+    return keys(plan.dataset)
 
 
 def _export_line(plan: Plan, c: ExportChoice, shippable: str | None, means: dict) -> str:
@@ -219,7 +229,14 @@ def score_test(plan: Plan, winner: Winner, best_baseline: str | None,
     prep, task = plan.prep, plan.dataset.task
     if prep.sizes.get("test", 0) <= 0:
         return TestScores()
-    y_test, pred = split_predictions(winner.model, prep, "test")
+    if winner.kind == "baseline":  # a contestant's graph: its own input (a history graph's differs)
+        from .graphs import answer
+        from .plan import BASELINE_LIMIT
+
+        y_test = prep.arrays("test", limit=BASELINE_LIMIT)[1]
+        pred = answer(winner.model, prep, winner.cell, "test", BASELINE_LIMIT, series_keys(plan))
+    else:
+        y_test, pred = split_predictions(winner.model, prep, "test")
     return TestScores(verdict.score(task, y_test, pred),
                       baseline_test.get(best_baseline) if best_baseline else None,
                       dict(baseline_test))

@@ -40,8 +40,9 @@ SEQUENCE = ("minirocket", "1nn", "majority", "mean", "tfidf_logreg", "tfidf_ridg
 SERIES = ("snaive", "naive", "ets", "arima", "theta")
 
 
-def keras_model(prep, baseline):
-    """The contestant's Keras graph (raises NotExportable with the reason)."""
+def keras_model(prep, baseline, series_keys: list | None = None):
+    """The contestant's Keras graph (raises NotExportable with the reason). `series_keys`: a
+    panel's id values in prep's series order (series.series_keys), for history graphs."""
     if baseline._linear is not None:
         from ..baselines import keras_model as linear
 
@@ -53,7 +54,7 @@ def keras_model(prep, baseline):
     if baseline.name in SERIES:
         from .series import keras_model as series
 
-        return series(prep, baseline)
+        return series(prep, baseline, series_keys=series_keys)
     raise NotExportable(f"the '{baseline.name}' contestant has no Keras graph")
 
 
@@ -63,23 +64,36 @@ MARGIN = 1e-5  # classify: a differing label is a near-tie when the graph's marg
 CHECK_ROWS = 2000  # rows of the check split compared
 
 
-def inputs(prep, baseline, split: str, limit: int | None):
-    """The graph's raw input for the rows of `split` (as Prepared.arrays(split, limit) orders
-    them): the cells' input, or the series' histories for a history graph."""
-    if baseline.name in SERIES:
+def inputs(prep, name: str, split: str, limit: int | None, series_keys: list | None = None):
+    """The graph of contestant `name`: its raw input for the rows of `split` (as
+    Prepared.arrays(split, limit) orders them): the cells' input, or each window's series
+    history for a history graph."""
+    if name in SERIES:
         from .series import graph_inputs
 
-        return graph_inputs(prep, split, limit)
+        return graph_inputs(prep, split, limit, series_keys=series_keys)
     x = prep.arrays(split, limit)[0]
     return np.asarray([str(t) for t in x], dtype=object) if prep.kind == "text" else x
 
 
-def build(prep, baseline, split: str, expected: np.ndarray, limit: int | None = None) -> Graph:
+def answer(model, prep, name: str, split: str, limit: int | None = None,
+           series_keys: list | None = None) -> np.ndarray:
+    """The graph of contestant `name` answering `split`'s rows, shaped as the task's targets
+    there ((windows, horizon), (n, classes) or (n,))."""
+    out = _answer(model, inputs(prep, name, split, limit, series_keys))
+    y = prep.arrays(split, limit)[1]
+    if prep.task == "classify":
+        return out
+    return out.reshape(y.shape)
+
+
+def build(prep, baseline, split: str, expected: np.ndarray, limit: int | None = None,
+          series_keys: list | None = None) -> Graph:
     """The contestant's graph checked against the library's own answers `expected` on the
     first CHECK_ROWS rows of `split` (Prepared.arrays(split, limit) order)."""
     try:
-        model = keras_model(prep, baseline)
-        x = inputs(prep, baseline, split, limit)
+        model = keras_model(prep, baseline, series_keys)
+        x = inputs(prep, baseline.name, split, limit, series_keys)
         got = _answer(model, _head(x, CHECK_ROWS))
     except NotExportable as e:
         return Graph(None, reason=str(e))
