@@ -679,7 +679,9 @@ class Tracker:
         import io
 
         # Two rows: one direct call (predict() would trace a new function, ~0.6 s a fit).
-        output = np.asarray(model(tf.constant(input_example), training=False))
+        feed = ({k: tf.constant(v) for k, v in input_example.items()}  # named inputs (a history graph)
+                if isinstance(input_example, dict) else tf.constant(input_example))
+        output = np.asarray(model(feed, training=False))
         # MLflow validates the example with predict() in verbose mode: keep its bar off stdout.
         with _example_dir_created(), _no_schema_hints(), contextlib.redirect_stdout(io.StringIO()):
             info = mlflow.keras.log_model(
