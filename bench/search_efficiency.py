@@ -65,7 +65,9 @@ def run_default(args, tmp: Path) -> dict:
             continue
         p, m = run.data.params, run.data.metrics
         out[role].append({"cell": p["cell"], "units": int(p["units"]),
-                          "score": m.get("score"), "seconds": m.get("train_seconds", 0.0),
+                          "score": m.get("search_val_mae" if role == "trial" else "fold_mae",
+                                         m.get("score")),
+                          "seconds": m.get("train_seconds", 0.0),
                           "epochs": len(client.get_metric_history(run.info.run_id, "val_loss")),
                           "config": {k: v for k, v in p.items() if k != "seed"}})
     out.update(result=result, wall=wall)

@@ -81,7 +81,7 @@ def run_baselines(plan: Plan, *, tracker, progress: Progress | None = None,
                   cells_seconds: float = 0.0, budget=None) -> BaselineScores:
     """Every contestant on the verdict's units, each within its time limit."""
     from .contest import Job, default_limit, display, family, worker
-    from .tracking import baseline_run_name, summary_key
+    from .tracking import baseline_run_name
     from .verdict import score
 
     say = progress or (lambda event, info: None)
@@ -125,7 +125,7 @@ def run_baselines(plan: Plan, *, tracker, progress: Progress | None = None,
             out.matrices[name] = res.matrix(values)
             finite = [v for v in values if math.isfinite(v)]
             out.means[name] = float(np.mean(finite)) if finite else math.nan
-        _log_run(tracker, name, entry, out, plan, summary_key, baseline_run_name,
+        _log_run(tracker, name, entry, out, baseline_run_name,
                  values if entry.status == "scored" else [])
         say("contestant", {"name": name, "status": entry.status, "reason": entry.reason,
                            "seconds": entry.seconds, "metric": plan.metric,
@@ -192,8 +192,8 @@ def _label(spec: str, season: int | None) -> str:
     return spec.rpartition(":")[2]
 
 
-def _log_run(tracker, name: str, entry: Entry, out: BaselineScores, plan: Plan, summary_key,
-             run_name, values: list[float]) -> None:
+def _log_run(tracker, name: str, entry: Entry, out: BaselineScores, run_name,
+             values: list[float]) -> None:
     run_id = tracker.start_child("baseline", run_name(name),
                                  {"baseline": name, **_flat_params(out.params.get(name, {}))})
     tracker.log_metrics(run_id, {"fit_seconds": entry.seconds, "limit_seconds": entry.limit})
@@ -201,10 +201,9 @@ def _log_run(tracker, name: str, entry: Entry, out: BaselineScores, plan: Plan, 
         status = "KILLED" if entry.status == "killed" else "FAILED"
         tracker.end_child(run_id, status, f"{entry.status}: {entry.reason}")
         return
-    # Its cross-validated mean is also its summary, so it sorts with the cells' runs.
-    tracker.log_metrics(run_id, {"score": out.means[name], summary_key(plan.metric): out.means[name]})
-    for i, v in enumerate(values):
-        tracker.log_metrics(run_id, {"fold_score": v}, step=i)
+    tracker.log_metrics(run_id, {"score": out.means[name]})
+    for i, v in enumerate(values):  # units counted from 1, as the verdict's runs are
+        tracker.log_metrics(run_id, {"fold_score": v}, step=i + 1)
     tracker.end_child(run_id)
 
 

@@ -306,8 +306,6 @@ def _print_summary(result, json_out: bool, quiet: bool) -> None:
         held = (f" (the {result.verdict['export']['baseline']} baseline: --export best)"
                 if result.exported == "baseline" else "")
         typer.echo(f"export: {result.export_path}{held}")
-        if line := result.verdict.get("export_line"):
-            typer.echo(line)
         if result.registered_model:
             typer.echo(f"registered: {result.registered_model}")
         for line in _ui_lines(result.tracking_uri, result.parent_run_id):
@@ -388,9 +386,8 @@ def ui(
     port: int = typer.Option(5000, help="Port on 127.0.0.1."),
 ) -> None:
     """Start the MLflow UI on 127.0.0.1 over the same store."""
-    import subprocess
-
     from .tracking import fit_urls, resolve_uri
+    from .tracking.ui import serve
 
     uri = resolve_uri(tracking_uri)
     try:
@@ -400,12 +397,7 @@ def ui(
     for what, url in urls.items():  # the verdict first: the page to open
         _err(f"latest fit's {what}: {url}")
     _err(f"MLflow UI on http://127.0.0.1:{port}  (store {uri}); Ctrl-C to stop")
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-           "--host", "127.0.0.1", "--port", str(port)]
-    try:
-        raise typer.Exit(subprocess.call(cmd))
-    except KeyboardInterrupt:
-        raise typer.Exit(0)
+    raise typer.Exit(serve(uri, port))
 
 
 def main() -> None:

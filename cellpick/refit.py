@@ -133,13 +133,15 @@ class ExportChoice:
     exported_kind: str  # "cell" | "contestant"
     line: str
     graphs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    export_best: str = ""  # what --export best ships (or shipped instead), or why nothing
 
     def to_dict(self) -> dict[str, Any]:
         return {"best_cell": {"name": self.best_cell, "mean": self.best_cell_mean},
                 "first_place": {"name": self.first_place, "kind": self.first_kind,
                                 "mean": self.first_mean},
                 "exported": {"name": self.exported, "kind": self.exported_kind},
-                "export_line": self.line, "contestant_graphs": self.graphs}
+                "export_line": self.line, "export_best": self.export_best,
+                "contestant_graphs": self.graphs}
 
 
 def choose_export(plan: Plan, decision, winner: Winner, baselines, final) -> tuple[Winner, ExportChoice]:
@@ -180,7 +182,27 @@ def choose_export(plan: Plan, decision, winner: Winner, baselines, final) -> tup
                           winner.cell, "contestant" if winner.kind == "baseline" else "cell", "",
                           graphs)
     choice.line = _export_line(plan, choice, ship[0] if ship else None, baselines.means)
+    choice.export_best = _export_best(choice, ship[0] if ship else None, baselines.means)
     return winner, choice
+
+
+def _export_best(c: ExportChoice, shippable: str | None, means: dict) -> str:
+    """The sentence after 'Best cell: ... First overall: ... Exported: ...' on --export best."""
+    from .wording import format_score
+
+    if c.first_kind == "cell" or c.exported == c.first_place:
+        return ""
+    why = c.graphs.get(c.first_place, {}).get("reason", "")
+    if c.exported_kind == "contestant":
+        return (f"The {c.first_place} baseline is not exportable ({why}); --export best shipped "
+                f"{c.exported}, the best exportable contestant.")
+    if shippable == c.first_place:
+        return f"--export best ships the {c.first_place} baseline."
+    if shippable:
+        return (f"The {c.first_place} baseline is not exportable ({why}); --export best would ship "
+                f"the {shippable} baseline ({format_score(means[shippable])}).")
+    return (f"The {c.first_place} baseline is not exportable ({why}); no contestant above the "
+            "best cell is.")
 
 
 def series_keys(plan: Plan) -> list[str] | None:

@@ -229,6 +229,8 @@ def places_text(df: pd.DataFrame, verdict: dict, with_headline: bool = False) ->
         text += f" Exported: {who(exported)}, the best cell."
     else:
         text += f" Exported: {who(exported)}."
+    if verdict.get("export_best"):  # refit.ExportChoice: what --export best ships, or why not
+        text += f" {verdict['export_best']}"
     if with_headline and verdict.get("winner"):
         text += f" Verdict: {headline(verdict)}."
     return f"{text} {SEARCH_VS_VERDICT}"

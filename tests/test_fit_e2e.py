@@ -146,15 +146,15 @@ def test_every_trial_is_a_child_run_with_params_and_curves(airline):
     assert len(roles["verdict"]) == 8  # 2 cells x 2 rolling origins x 2 seeds
     units = {(r.data.params["cell"], r.data.params["fold"], r.data.params["seed"])
              for r in roles["verdict"]}
-    assert units == {(c, f, s) for c in ("lstm", "gru") for f in ("0", "1") for s in ("1042", "2042")}
+    assert units == {(c, f, s) for c in ("lstm", "gru") for f in ("1", "2") for s in ("1042", "2042")}
     for run in roles["verdict"]:
-        assert {"score", "best_val_loss", "n_params"} <= set(run.data.metrics)
+        assert {"fold_mae", "best_val_loss", "n_params"} <= set(run.data.metrics)
     assert {r.data.params["baseline"] for r in roles["baseline"]} == {"snaive", "ets", "arima",
                                                                       "theta", "ridge"}
     assert {r.data.params["cell"] for r in roles["trial"]} == {"lstm", "gru"}
     for run in roles["trial"]:
         assert {"cell", "units", "layers", "dropout", "learning_rate"} <= set(run.data.params)
-        assert {"n_params", "train_seconds", "score", "best_val_loss"} <= set(run.data.metrics)
+        assert {"n_params", "train_seconds", "search_val_mae", "best_val_loss"} <= set(run.data.metrics)
         # One value per validation round (the members engine validates every round of steps).
         steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, "val_loss"))
         assert steps and steps == list(range(len(steps)))
@@ -162,8 +162,8 @@ def test_every_trial_is_a_child_run_with_params_and_curves(airline):
         assert run.info.status == "FINISHED"
     # and the verdict view's summary runs: one per cell and per baseline
     assert {r.data.tags["cellpick.role"] for r in children} == {"data", "trial", "verdict",
-                                                                 "baseline", "cell"}
-    assert len(roles["cell"]) == 2 + 5
+                                                                 "baseline", "summary"}
+    assert len(roles["summary"]) == 2 + 5
     artifacts = {a.path for a in client.list_artifacts(result.parent_run_id)}
     assert {"leaderboard.csv", "verdict.json", "report.html"} <= artifacts
     dataset_inputs = parent.inputs.dataset_inputs
@@ -203,11 +203,11 @@ def test_the_data_level_choice_is_made_once_and_every_cell_and_ridge_use_it(airl
     assert len(data) == 5 == len(level["candidates"])
     assert {r.data.params["scaling"] for r in data} == {"relative", "diff", "global"}
     for run in data:
-        assert run.data.params["reference"] == "GRU-16" and "score" in run.data.metrics
+        assert run.data.params["reference"] == "GRU-16" and "median_fold_mae" in run.data.metrics
         # tiny(): 2 folds, so 2 reference units (the median of two: their mean)
-        units = sorted(m.value for m in client.get_metric_history(run.info.run_id, "unit_score"))
+        units = sorted(m.value for m in client.get_metric_history(run.info.run_id, "fold_mae"))
         assert len(units) == 2  # the score is shown to 4 significant digits
-        assert run.data.metrics["score"] == pytest.approx(sum(units) / 2, rel=1e-3)
+        assert run.data.metrics["median_fold_mae"] == pytest.approx(sum(units) / 2, rel=1e-3)
     [picked] = [r for r in data if r.data.tags.get("cellpick.chosen") == "true"]
     assert {k: picked.data.params[k] for k in chosen} == {k: str(v) for k, v in chosen.items()}
     best = min(level["candidates"], key=lambda c: c["score"])
@@ -352,8 +352,9 @@ def test_36_sequences_are_judged_over_folds_not_a_handful_of_validation_samples(
 
 def test_export_best_writes_a_winning_linear_baseline_in_the_same_layout(tmp_path_factory,
                                                                           data_dir):
-    """Two epochs of a GRU-8 cannot forecast airline; ridge on the same windows can: with
-    --export best the ridge baseline is exported, takes the same raw windows and predicts."""
+    """Two epochs of a GRU-8 cannot forecast airline; the contestants can: with --export best
+    the first place is exported (a statistical model takes each series from its first row,
+    ridge the same raw windows) and predicts."""
     _, _, result = _fit(tmp_path_factory, "best", data_dir / "airline_train.csv",
                         **tiny(horizon=12, lookback=24, cells="gru", export="best", **DATA_LEVEL))
     v = result.verdict
@@ -361,7 +362,10 @@ def test_export_best_writes_a_winning_linear_baseline_in_the_same_layout(tmp_pat
     name = v["export"]["baseline"]
     assert v["baselines"][name] < v["cells"]["gru"]["mean"]  # it beat the cell, cross-validated
     meta = json.loads((Path(result.export_path) / "cellpick.json").read_text())
-    assert meta["model"] == {"kind": "baseline", "name": name}
+    assert (meta["model"]["kind"], meta["model"]["name"]) == ("baseline", name)
+    assert v["first_place"]["name"] == name and v["exported"] == {"name": name, "kind": "contestant"}
+    assert v["contestant_graphs"][name]["exportable"] is True
+    assert v["export_line"].startswith(f"Exported: {name}, first place (cross-validated MAE")
     assert meta["winner"]["cell"] == "gru"  # the verdict's winning cell is still named
     table = cellpick.predict(result.export_path, data_dir / "airline_train.csv")
     assert len(table) == 12 and table["prediction"].between(50, 1500).all()

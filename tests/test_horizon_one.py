@@ -256,7 +256,7 @@ def test_a_panel_with_a_covariate_exports_the_winning_ridge_at_horizon_one(tmp_p
                    "--contestants", "naive,ridge", *DATA_LEVEL_ARGS)
     assert summary["exported"] == "baseline", summary["reason"]
     meta = json.loads((Path(summary["export_path"]) / "cellpick.json").read_text())
-    assert meta["model"] == {"kind": "baseline", "name": "ridge"}
+    assert meta["model"] == {"kind": "baseline", "name": "ridge", "library": "scikit-learn Ridge"}
     assert meta["horizon"] == 1 and meta["columns"]["features"] == ["y", "x"]
     assert meta["verdict"]["baselines"]["ridge"] < 0.1
 

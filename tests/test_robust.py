@@ -169,7 +169,7 @@ def test_same_seed_same_result_from_two_fits_at_once_on_one_new_store(tmp_path):
     by_parent: dict[str, list] = {}
     for r in runs:
         by_parent.setdefault(r.data.tags["mlflow.parentRunId"], []).append(
-            (r.info.run_name, r.data.params, r.data.metrics.get("score")))
+            (r.info.run_name, r.data.params, r.data.metrics["search_val_mae"]))
     first_trials, second_trials = (sorted(t, key=str) for t in by_parent.values())
     assert first_trials == second_trials
     a, b = (read_meta(tmp_path / f"m{i}")["verdict"] for i in range(2))

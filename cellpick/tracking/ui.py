@@ -73,11 +73,12 @@ def _handler(upstream_port: int):
 def serve(uri: str, port: int) -> int:
     """Run MLflow's UI over `uri` on 127.0.0.1:`port` (see the module notes) until Ctrl-C
     or until MLflow's server stops; returns its exit status (0 after Ctrl-C)."""
+    import socket
     import threading
 
-    from ..distributed import free_port
-
-    inner = free_port()
+    with socket.socket() as s:  # a free port for MLflow's own server, behind the proxy
+        s.bind(("127.0.0.1", 0))
+        inner = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                              "--host", "127.0.0.1", "--port", str(inner)])
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _handler(inner))
