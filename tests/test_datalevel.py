@@ -4,6 +4,7 @@ itself is trained in test_fit_e2e.py's airline and GunPoint fits, where its MLfl
 the choice every trial and the ridge baseline used are checked."""
 from __future__ import annotations
 
+import pandas as pd
 
 from cellpick.config import FitConfig
 from cellpick.datalevel import DataChoice, apply, choose, planned
@@ -44,7 +45,8 @@ def test_each_option_given_skips_its_choice(data_dir):
 
 
 def test_logs_are_no_choice_for_a_target_with_values_at_or_below_zero(tmp_path):
-    rows = "\n".join(f"2020-{1 + i // 28:02d}-{1 + i % 28:02d},{(i % 7) - 3}" for i in range(84))
+    days = pd.date_range("2020-01-01", periods=84, freq="D").strftime("%Y-%m-%d")
+    rows = "\n".join(f"{d},{(i % 7) - 3}" for i, d in enumerate(days))
     (tmp_path / "signed.csv").write_text("date,value\n" + rows + "\n")
     plan = _plan(tmp_path / "signed.csv", horizon=3)
     assert "log" not in planned(plan)["names"]
@@ -118,7 +120,9 @@ def test_a_challenger_replaces_the_default_only_when_better_on_every_unit():
         return Candidate(values={"scaling": name}, scores=scores, score=float(sorted(scores)[1]),
                          val_loss=0.1)
 
-    errors, accuracy = SimpleNamespace(greater_is_better=False), SimpleNamespace(greater_is_better=True)
+    forecast = SimpleNamespace(task="forecast")
+    errors = SimpleNamespace(greater_is_better=False, prep=forecast)
+    accuracy = SimpleNamespace(greater_is_better=True, prep=forecast)
     default = cand("relative", [31.4, 21.8, 19.5])
     # airline --seed 5's scalings: diff has the better median but loses the middle origin.
     near = cand("diff", [22.9, 25.4, 19.0])
