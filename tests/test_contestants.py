@@ -143,7 +143,7 @@ def test_misbehaving_contestants_are_left_out_with_their_notes_and_the_fit_ends(
                  "--layers", "1", "--max-trials", "1", "--epochs", "1", "--folds", "2",
                  "--seeds", "1", *DATA_LEVEL_ARGS, "--tracking-uri", uri, "--out", str(out),
                  "--contestants", "naive,arima,contestants:raises,contestants:wrong_shape,"
-                 "contestants:sleeps,contestants:last_value", "--contestant-limit", "20s"],
+                 "contestants:sleeps,contestants:last_value", "--contestant-limit", "10s"],
                 tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = (proc.stdout + proc.stderr).splitlines()  # progress goes to stderr off a terminal
@@ -152,17 +152,17 @@ def test_misbehaving_contestants_are_left_out_with_their_notes_and_the_fit_ends(
                and "RuntimeError: this contestant always fails" in line for line in lines)
     assert any(line.startswith("[contest] wrong_shape") and "returned shape" in line for line in lines)
     assert any(line.startswith("[contest] sleeps") and "left out (killed" in line
-               and "ran past its limit (20 s)" in line for line in lines)
+               and "ran past its limit (10 s)" in line for line in lines)
     verdict = json.loads((out / "cellpick.json").read_text())["verdict"]
     table = verdict["contestants"]
     assert {n: c["status"] for n, c in table.items()} == {
         "snaive": "scored", "arima": "scored", "raises": "failed", "wrong_shape": "failed",
         "sleeps": "killed", "last_value": "scored"}
-    assert table["sleeps"]["seconds"] < 20 + 5
+    assert table["sleeps"]["seconds"] < 10 + 5
     assert set(verdict["baselines"]) == {"snaive", "arima", "last_value"}  # the scored ones
     assert any("contestant sleeps left out (killed" in n for n in verdict["baseline_notes"])
     html = (out / "report.html").read_text()
-    assert "<h2>Contestants</h2>" in html and "ran past its limit (20 s)" in html
+    assert "<h2>Contestants</h2>" in html and "ran past its limit (10 s)" in html
 
     from mlflow.tracking import MlflowClient
 
