@@ -135,7 +135,8 @@ def run_baselines(plan: Plan, *, tracker, progress: Progress | None = None,
     return out
 
 
-def final_baselines(plan: Plan, scores: BaselineScores, *, refit: bool) -> FinalBaselines:
+def final_baselines(plan: Plan, scores: BaselineScores, *, refit: bool,
+                    progress: Progress | None = None) -> FinalBaselines:
     """Refit the scored contestants on the rows the export trained on (train + validation when
     the winner is refit, else train), each within what its limit has left, and score them on
     the test split when there is one. One that fails or overruns here keeps its
@@ -159,6 +160,8 @@ def final_baselines(plan: Plan, scores: BaselineScores, *, refit: bool) -> Final
             out.notes.append(f"contestant {name}: its refit for the test and the export "
                              f"{_what(got.status)}: {got.reason}; it keeps its cross-validated "
                              "score and is not exportable")
+            if progress:
+                progress("note", {"message": out.notes[-1]})
             continue
         out.models[name] = got.baseline
         out.checks[name] = got.predictions[CHECK_SPLIT]

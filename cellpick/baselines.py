@@ -1,33 +1,15 @@
-"""Baselines from the libraries their fields trust, behind one interface the folds call.
+"""The built-in contestants: the models each field trusts, fitted on one Prepared's rows.
 
-`fit_baselines(prep, season=...)` returns one `Baseline` per model that fits the task:
-
-  forecast  snaive (naive without a season), ets, arima, theta (statsforecast AutoETS,
-            AutoARIMA, AutoTheta: their own in-sample model selection on each series' fit
-            rows; every scored window's forecast conditions on its series' whole history up
-            to the window's origin via `forward`, parameters fixed), ridge on lag windows with
-            the cells' preprocessing (space._forecast with the scaling and log the data-level
-            stage chose, space.preprocessing; alpha chosen on `choose_on`).
-  classify  minirocket (aeon MiniRocket + standardised RidgeClassifierCV, the paper's recipe;
-            a ridge classifier has no probabilities: its "probabilities" are one-hot),
-            1nn, logreg, majority; text: tfidf_logreg, majority.
-  regress   minirocket (MiniRocket + RidgeCV), ridge, mean; text: tfidf_ridge, mean.
-
-Every baseline trains on the rows of `fit_on` only ("trainval": what the cells see: train
-for weights, validation for epochs); a hyperparameter is chosen by fitting on choose_on[0]
-and scoring on choose_on[1]. `predict(split)` answers for any split of the same prep, in
-user units, shaped as verdict.score expects. A baseline that fails or is too big for the
-data is left out with `skip(name, reason)`, never silently.
-
-aeon rather than sktime for MiniRocket: aeon is the lighter of the two (numba, no
-pandas-heavy framework layer), its MiniRocket is the authors' code with numba's on-disk
-cache, and it takes plain (n, channels, steps) numpy arrays. It needs equal lengths and at
-least 9 steps: variable-length (masked) sequences are used zero-padded to the longest, as
-the cells' input arrives, and short ones are padded to 9.
-
-The linear ones (ridge on windows, logreg on fixed-length sequences, ridge on fixed-length
-sequences) are `exportable`: `keras_model(prep, baseline)` writes them as a Keras graph with
-the cells' raw-input signature and export output (space.export_model).
+`fit_one(name, prep, season=..., fit_on=..., choose_on=...)` fits one (`names_for(prep)` lists
+those that fit the task): forecast snaive (naive without a season), ets, arima, theta
+(statsforecast; each window's forecast conditions on its series' whole history up to the
+origin, parameters fixed) and ridge on lag windows with the cells' preprocessing; classify
+minirocket (aeon + RidgeClassifierCV: one-hot "probabilities"), 1nn, logreg, majority;
+regress minirocket, ridge, mean; text tfidf_logreg / tfidf_ridge and majority / mean.
+A contestant trains on `fit_on` rows only; its hyperparameters are chosen by fitting on
+choose_on[0] and scoring on choose_on[1]. `predict(split, limit)` answers in user units:
+forecast (n, H), classify (n, C), regress (n,). `Skip` says it does not apply or is too big.
+The fit runs them under contest.py's contract; docs/contestants.md says why these models.
 """
 from __future__ import annotations
 

@@ -126,9 +126,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
                                   cells_seconds=time.perf_counter() - t_cells)
         decision = _decide(plan, cv, baselines)
         winner = build_winner(plan, decision.winner, cv, budget=budget, progress=say)
-        final = final_baselines(plan, baselines, refit=winner.refit)
-        for note in final.notes:
-            say("note", {"message": note})
+        final = final_baselines(plan, baselines, refit=winner.refit, progress=say)
         baselines = with_final(baselines, final)
         winner, choice = choose_export(plan, decision, winner, baselines, final)
         test = score_test(plan, winner, decision.best_baseline, final.test)

@@ -1,25 +1,15 @@
 """The labelled-sequence and text contestants as Keras graphs with the cells' raw-input
 contract, built from the fitted library objects in `baseline.model` (never retrained).
 
-`keras_model(prep, baseline)` takes `prep.input_name` exactly as a cell does (raw float32
-(steps, features), steps None for the long layout; or one raw string) and answers
-`probabilities` (n, C) over all `prep.n_outputs` classes or `prediction` (n, 1) in user units:
-
-  minirocket    aeon MiniRocket's kernels, dilations, channel combinations and stored biases
-                (MiniRocketFeatures), then the fitted StandardScaler and ridge (RidgeHead).
-                The dilations follow the training length T: every input is zero-padded (or
-                cut) to T, as the baseline pads its panel.
-  1nn           the training samples inside the graph (NearestNeighbour): the export
-                contains the training data; NotExportable above NN_EXPORT_VALUES values.
-  tfidf_*       sklearn's tokens, uni- and bigram vocabulary, sublinear tf, idf, l2 norm and
-                the linear head (TfidfLinear), on raw strings.
-  majority/mean the constant (Constant).
-
-`graph_inputs(prep, split, limit)` is the raw model input for a split's rows; `compare`
-measures an export's answers against the library's (`margins`: its decision margins). The custom
-layers are registered (package "cellpick"): model.keras loads with safe_mode=True once
-`custom_objects()` has been called (or pass its dict). docs/graphs-sequence.md says why and
-states the tolerances.
+`keras_model(prep, baseline)` takes `prep.input_name` as a cell does and answers
+`probabilities` (n, C) or `prediction` (n, 1) in user units: minirocket (aeon's kernels,
+dilations, channel combinations and stored biases, input fitted to the training length,
+then the fitted scaler and ridge), 1nn (the training samples inside the graph; NotExportable
+above NN_EXPORT_VALUES), tfidf_* (sklearn's tokens, vocabulary, idf, norm and head, on raw
+strings), majority/mean. `graph_inputs` is a split's raw input; `compare` and `margins`
+measure an export against the library. The custom layers are registered (package
+"cellpick"): call `custom_objects()` before loading model.keras with safe_mode=True.
+docs/graphs-sequence.md says why and states the tolerances.
 """
 from __future__ import annotations
 
