@@ -185,7 +185,7 @@ def with_final(scores: BaselineScores, final: FinalBaselines) -> BaselineScores:
 
 
 def _what(status: str) -> str:
-    return {"killed": "ran past its limit", "skipped": "was skipped"}.get(status, "failed")
+    return {"killed": "was stopped", "skipped": "was skipped"}.get(status, "failed")
 
 
 def _label(spec: str, season: int | None) -> str:

@@ -186,3 +186,26 @@ def test_misbehaving_contestants_are_left_out_with_their_notes_and_the_fit_ends(
     last = pd.read_csv(csv)["time"].iloc[-1]
     assert pd.to_datetime(rows.iloc[0, rows.columns.get_loc("step") + 1]) == \
         pd.Timestamp(last) + pd.Timedelta(hours=1)  # the hourly grid continues after the gap
+
+
+def test_a_contestant_that_overruns_only_its_refit_keeps_its_score_and_is_not_exportable(tmp_path):
+    from cellpick.baseline_stage import BaselineScores, Entry, final_baselines, with_final
+    from cellpick.plan import make_plan
+
+    plan = make_plan(resolve({"data": str(_series_csv(tmp_path / "m.csv")), "horizon": 2,
+                              "lookback": 12, "folds": 2, "seeds": 1}))
+    scores = BaselineScores(  # ets spent its whole limit on the folds; ridge has time left
+        matrices={"ets": [[1.0], [1.2]], "ridge": [[2.0], [2.1]]}, means={"ets": 1.1, "ridge": 2.05},
+        exportable={"ets": False, "ridge": True},
+        entries={"ets": Entry("ets", "scored", "", seconds=5.0, limit=5.0),
+                 "ridge": Entry("ridge", "scored", "", seconds=0.1, limit=60.0, exportable=True)})
+    final = final_baselines(plan, scores, refit=True)
+    assert set(final.models) == {"ridge"} and final.checks["ridge"].shape[1] == 2
+    assert final.notes == ["contestant ets: its refit for the test and the export was stopped: ran "
+                           "past its limit (0 s); it keeps its cross-validated score and is not "
+                           "exportable"]
+    merged = with_final(scores, final)
+    assert merged.means == scores.means and merged.matrices == scores.matrices  # scores kept
+    assert merged.entries["ets"].exportable is False and merged.exportable == {"ets": False,
+                                                                               "ridge": True}
+    assert merged.notes[-1] == final.notes[0]
