@@ -412,27 +412,36 @@ class _Builder(Found):
             row += len(t)
         if not missing:
             return grid, None
-        if grid == "B":
-            positions, holidays = _close_holidays(positions, [len(t) for t in times])
-            if holidays:
-                self.notes.append(f"{count(holidays, 'short break')} of at most {_HOLIDAY} "
-                                  f"business days in '{tcol}' read as holidays (the rows on "
-                                  "either side are neighbours)")
-            jumps = np.concatenate([np.diff(positions[a:b]) for a, b in _bounds(times)])
-            gaps, missing = int((jumps > 1).sum()), int((jumps[jumps > 1] - 1).sum())
-            if not gaps:
-                return grid, None
         if steps < _CALENDAR_SHARE * (len(frame) - len(times)):
             self.notes.append(f"time steps in '{tcol}' are irregular (most are not one "
                               f"{freq_word(grid)} step apart); forecasts are numbered steps, "
                               "not dates")
             return None, None
+        limit = short_gap(grid)
+        positions, closed = _close_short_gaps(positions, [len(t) for t in times], limit)
+        if closed:
+            what = (f"business days in '{tcol}' read as holidays" if grid == "B" else
+                    f"missing {freq_word(grid)} steps in '{tcol}' closed")
+            self.notes.append(f"{count(closed, 'short gap')} of at most {limit} {what} (the rows "
+                              "on either side are neighbours)")
+        jumps = np.concatenate([np.diff(positions[a:b]) for a, b in _bounds(times)])
+        gaps, missing = int((jumps > 1).sum()), int((jumps[jumps > 1] - 1).sum())
+        if not gaps:
+            return grid, None
         self.notes.append(f"{count(gaps, 'gap')} in '{tcol}' (expected {freq_word(grid)} "
                           f"steps; {count(missing, 'time stamp')} missing): no window spans "
                           "a gap")
         return grid, positions
 
-_HOLIDAY = 2  # business days: a break of at most this many missing weekdays is a holiday
+def short_gap(freq: str) -> int:
+    """The most missing stamps a gap may have and still be closed (its neighbours read as
+    adjacent rows): a quarter of the calendar's season, at least 1; business days 2 (holidays)."""
+    from .season import calendar_season
+
+    if freq == "B":
+        return 2
+    season, _ = calendar_season(freq)
+    return max(1, (season or 0) // 4)
 
 
 def _bounds(times: list) -> list[tuple[int, int]]:
@@ -441,14 +450,14 @@ def _bounds(times: list) -> list[tuple[int, int]]:
     return list(zip(np.concatenate([[0], ends[:-1]]).tolist(), ends.tolist()))
 
 
-def _close_holidays(positions: np.ndarray, lengths: list[int]) -> tuple[np.ndarray, int]:
-    """Business-day positions with each break of at most _HOLIDAY missing weekdays closed
-    (per series); returns (positions, breaks closed)."""
+def _close_short_gaps(positions: np.ndarray, lengths: list[int],
+                      limit: int) -> tuple[np.ndarray, int]:
+    """Positions with each gap of at most `limit` missing stamps closed (per series); returns
+    (positions, gaps closed)."""
     out, closed, row = positions.copy(), 0, 0
     for n in lengths:
-        p = positions[row:row + n]
-        step = np.diff(p)
-        short = (step > 1) & (step <= _HOLIDAY + 1)
+        step = np.diff(positions[row:row + n])
+        short = (step > 1) & (step <= limit + 1)
         closed += int(short.sum())
         out[row:row + n] = np.concatenate([[0], np.cumsum(np.where(short, 1, step))])
         row += n

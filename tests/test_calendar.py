@@ -83,20 +83,24 @@ def test_folds_never_span_the_gap(tmp_path):
     assert [u.prep.sizes["score"] for u in r.units] == [90, 117]
 
 
-def test_monthly_calendar_with_gaps(tmp_path):
+def test_monthly_calendar_with_a_short_and_a_long_gap(tmp_path):
+    """A missing month (at most a quarter of the season) is closed; five missing months are a
+    gap that no window spans."""
     months = pd.date_range("2010-01-01", periods=72, freq="MS")
-    keep = np.setdiff1d(np.arange(72), [20, 21, 50])
+    keep = np.setdiff1d(np.arange(72), [20, 21, 22, 23, 24, 50])
     y = 10 + np.sin(2 * np.pi * keep / 12) + 0.01 * keep
     ds = load(write(tmp_path, pd.DataFrame({"month": months[keep].strftime("%Y-%m"), "y": y})))
     assert ds.freq == "MS"
-    assert "2 gaps in 'month' (expected monthly steps; 3 time stamps missing): no window spans " \
+    assert ("1 short gap of at most 3 missing monthly steps in 'month' closed (the rows on "
+            "either side are neighbours)") in ds.notes
+    assert "1 gap in 'month' (expected monthly steps; 5 time stamps missing): no window spans " \
            "a gap" in ds.notes
-    assert ds.positions.tolist() == keep.tolist()
+    assert ds.positions.tolist() == np.where(keep > 50, keep - 1, keep).tolist()
     assert season_for(ds, training_rows(ds, 1, 0.2)) == (12, "calendar: monthly")
     prep = prepare(ds, lookback=6, horizon=1, test_size=0.2)
     assert_no_window_spans_a_gap(ds, prep, ("train", "val", "test"))
-    # 69 rows: 63 windows, 6 read across each of the two gaps.
-    assert prep.notes == ["the gaps in 'month' remove 12 of 63 windows (no window of 6 + 1 "
+    # 66 rows: 60 windows of 7 rows, 6 of them read across the long gap.
+    assert prep.notes == ["the gaps in 'month' remove 6 of 60 windows (no window of 6 + 1 "
                           "steps spans a gap)"]
 
 
@@ -229,7 +233,7 @@ def test_business_day_holidays_are_not_gaps_but_a_long_break_is(tmp_path):
     frame = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "y": y}).drop(index=holidays)
     ds = load(write(tmp_path, frame))
     assert ds.freq == "B" and ds.positions is None  # every row's neighbour is the next row
-    assert ("3 short breaks of at most 2 business days in 'date' read as holidays (the rows on "
+    assert ("3 short gaps of at most 2 business days in 'date' read as holidays (the rows on "
             "either side are neighbours)") in ds.notes
     away = frame.drop(index=list(range(200, 230)))  # six weeks closed: a gap
     ds = load(write(tmp_path, away, "away.csv"))
