@@ -135,7 +135,7 @@ def _head(x, n: int):
 
 
 def _answer(model, x) -> np.ndarray:
-    out = model.predict(x, verbose=0) if not isinstance(x, dict) or len(x) else model(x)
+    out = model.predict(x, verbose=0)
     if isinstance(out, dict):
         out = next(iter(out.values())) if len(out) == 1 else out.get("forecast", out.get(
             "probabilities", out.get("prediction")))
