@@ -14,7 +14,7 @@ Each set runs in a fresh process twice: the first run may compile numba code (ae
 MiniRocket; its cache then lives in aeon's __pycache__), the second shows the warm cost.
 
 Export columns (issue 37): every contestant whose Keras graph takes the cells' input
-(cellpick.graphs.keras_model: the sequence contestants, and the linear ones) is written with
+(cellpick.models.graphs.keras_model: the sequence contestants, and the linear ones) is written with
 cellpick's write_export, its SavedModel loaded back, and its serving_default answers on the
 test rows compared with the library's (graphs.sequence.compare): max difference (regression:
 of the target's std; classify: probabilities of rows with the same label), labels that
@@ -48,11 +48,11 @@ def run_set(name: str) -> list[dict]:
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     import numpy as np
 
-    from cellpick import detection as data_mod
-    from cellpick.baselines import fit_baselines
-    from cellpick.season import season_for, training_rows
-    from cellpick.verdict import mase, score
-    from cellpick.windows import labels, prepare, sequences
+    from cellpick.data import detection as data_mod
+    from cellpick.data.prepared import labels, prepare, sequences
+    from cellpick.data.season import season_for, training_rows
+    from cellpick.models.contestants import fit_baselines
+    from cellpick.verdict.decision import mase, score
 
     notes: list[str] = []
     skip = lambda n, r: notes.append(f"{n}: {r}")  # noqa: E731
@@ -103,9 +103,9 @@ def export_check(prep, baseline, classes, batch: int = 256, calls: int = 10) -> 
     import numpy as np
     import tensorflow as tf
 
-    from cellpick.export import write_export
-    from cellpick.graphs import NotExportable, SERIES, keras_model
-    from cellpick.graphs.sequence import compare, graph_inputs
+    from cellpick.models.graphs import SERIES, NotExportable, keras_model
+    from cellpick.models.graphs.sequence import compare, graph_inputs
+    from cellpick.output.export import write_export
 
     if baseline.name in SERIES:
         return {"skipped": "a series graph takes a history (graphs/series.py)"}
@@ -163,7 +163,7 @@ def _library_call(prep, b, x):
     """The library's own answer for raw rows `x` (for its latency); None where not measured."""
     import numpy as np
 
-    from cellpick.baselines import _flat
+    from cellpick.models.contestants import _flat
 
     if b.name == "minirocket":
         panel = np.asarray(x, dtype="float32").transpose(0, 2, 1)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 def _plan(data: Path, **options):
     from cellpick.config import resolve
-    from cellpick.plan import make_plan
+    from cellpick.stages.plan import make_plan
 
     return make_plan(resolve({"data": str(data), **options}))
 
@@ -49,9 +49,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    from cellpick import contest
-    from cellpick.baselines import fit_one
-    from cellpick.plan import BASELINE_LIMIT
+    from cellpick.data.prepared import BASELINE_LIMIT
+    from cellpick.engine import isolation as contest
+    from cellpick.models.contestants import fit_one
 
     print("\n".join(_env.describe()))
     print()

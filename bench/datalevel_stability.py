@@ -32,10 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     _env.print_env()
 
-    from cellpick import datalevel
     from cellpick._quiet import tensorflow
     from cellpick.config import resolve
-    from cellpick.plan import deterministic, make_plan
+    from cellpick.engine.threads import deterministic
+    from cellpick.stages import datalevel
+    from cellpick.stages.plan import make_plan
     from cellpick.tracking import data_run_name
 
     deterministic(tensorflow())

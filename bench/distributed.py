@@ -23,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _env  # noqa: E402
-from cellpick.distributed import free_port, stop_group  # noqa: E402
+
+from cellpick.engine.distributed import free_port, stop_group  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "recipes" / "data" / "airline_train.csv"

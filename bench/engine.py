@@ -73,7 +73,7 @@ Every verdict unit and data-level candidate is scored once, on a fresh model, on
 block (airline: 12-24 windows; a fold of 36-150 sequences), and `model.predict` traces a new
 function for each model. For shapes like those blocks and two larger ones, `--repeats` fresh
 models each: seconds of `model.predict(x, batch_size=256)` against
-`cellpick.plan.predictions` (one call below `plan.DIRECT_BELOW` samples, else `predict`) and
+`cellpick.engine.train.predictions` (one call below `plan.DIRECT_BELOW` samples, else `predict`) and
 against eager calls batch by batch, and the largest difference between their outputs.
 
 ## members: K members in one graph against K separate `fit_one` trainings, airline shapes
@@ -127,9 +127,9 @@ def members(args: argparse.Namespace) -> int:
 
     from cellpick._quiet import tensorflow
     from cellpick.config import resolve
-    from cellpick.members import Member, fit_members
+    from cellpick.engine.members import Member, fit_members
+    from cellpick.engine.train import best_epoch, fit_one
     from cellpick.pipeline import make_plan
-    from cellpick.train import best_epoch, fit_one
 
     tf = tensorflow()
     tf.config.experimental.enable_op_determinism()  # as pipeline.run on a CPU
@@ -190,9 +190,9 @@ def group(args: argparse.Namespace) -> int:
 
     from cellpick._quiet import tensorflow
     from cellpick.config import resolve
-    from cellpick.members import Member, _Group, fit_members
+    from cellpick.engine.members import Member, _Group, fit_members
+    from cellpick.engine.train import Schedule
     from cellpick.pipeline import make_plan
-    from cellpick.train import Schedule
 
     tf = tensorflow()
     tf.config.experimental.enable_op_determinism()
@@ -257,7 +257,7 @@ def scoring(args: argparse.Namespace) -> int:
     import numpy as np
 
     from cellpick._quiet import tensorflow
-    from cellpick.plan import DIRECT_BELOW, predictions
+    from cellpick.engine.train import DIRECT_BELOW, predictions
 
     tf = tensorflow()
     import keras
@@ -372,9 +372,9 @@ def child_fit(spec: dict) -> dict:
     """In a fresh subprocess: one whole fit with whatever cellpick PYTHONPATH points to, then the
     held-out score of its export through that version's cellpick.predict."""
     import pandas as pd
+    import reference_quality as rq
 
     import cellpick
-    import reference_quality as rq
 
     where = Path(cellpick.__file__).resolve()
     if Path(spec["code"]).resolve() not in where.parents:
@@ -417,7 +417,7 @@ def _use_candidates(per_cell: dict[str, list[dict[str, str]]]) -> None:
     searched value matched to the new space's value of the same text (MLflow params are
     text); the dimensions these configurations do not name (the space's Fixed data-level
     values) keep the space's own value."""
-    from cellpick import candidates
+    from cellpick.models import candidates
 
     def listed(dims, budget, seed=candidates.LIST_SEED):
         values = dict(dims)
@@ -472,10 +472,9 @@ def trial_configs(store: Path) -> dict[str, list[dict[str, str]]]:
 def child_reference(epochs: int) -> dict:
     """The fixed plain-Keras workload: 2-layer LSTM-16 on the first 45 airline training windows
     (lookback 24, horizon 12, scaled by the series' mean), batch 8, `epochs` epochs of fit."""
+    import keras  # no cellpick here: the workload is fixed whatever the code under test
     import numpy as np
     import pandas as pd
-
-    import keras  # no cellpick here: the workload is fixed whatever the code under test
 
     values = pd.read_csv(ROOT / "recipes" / "data" / "airline_train.csv")["value"].to_numpy("float32")
     values = values / values.mean()

@@ -4,7 +4,7 @@ For each task (airline forecast: lookback 24, horizon 12; GunPoint classificatio
 steps) a model of the given cell and width is built with the split's real scaling (training
 does not change size or speed, so none is done) and then:
 
-- written by `cellpick.export.write_export`, without and with ONNX (median of --repeats
+- written by `cellpick.output.export.write_export`, without and with ONNX (median of --repeats
   writes each); size of DIR and its parts;
 - logged to MLflow exactly as a fit does (`Tracker.log_model`, sqlite store in a temp dir);
 - called with one raw input (batch 1), --calls times after 5 warm-up calls, median and p90 in
@@ -40,11 +40,10 @@ TASKS = {
 
 def _machine() -> list[str]:
     """bench/_env.py's lines (date, device, load, versions, command) plus the serving libraries."""
+    import _env
     import mlflow
     import onnxruntime
     import tf2onnx
-
-    import _env
 
     return _env.describe() + [f"- mlflow {mlflow.__version__}, tf2onnx {tf2onnx.__version__}, "
                               f"onnxruntime {onnxruntime.__version__}"]
@@ -77,9 +76,9 @@ def bench_task(task: str, args, work: Path) -> dict:
     import tensorflow as tf
 
     from cellpick.config import FitConfig
-    from cellpick.export import write_export
-    from cellpick.plan import make_plan
-    from cellpick.space import build_model, export_model
+    from cellpick.models.cells import build_model, export_model
+    from cellpick.output.export import write_export
+    from cellpick.stages.plan import make_plan
     from cellpick.tracking import Tracker
 
     data, options = TASKS[task]

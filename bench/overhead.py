@@ -85,12 +85,12 @@ def main() -> None:
     import keras_tuner as kt
 
     import cellpick
-    from cellpick.plan import make_plan
     from cellpick.config import FitConfig
-    from cellpick.search import run_search
-    from cellpick.space import hypermodel
+    from cellpick.engine.search import run_search
+    from cellpick.engine.train import Schedule, callbacks
+    from cellpick.models.cells import hypermodel
+    from cellpick.stages.plan import make_plan
     from cellpick.tracking import Tracker
-    from cellpick.train import Schedule, callbacks
 
     cells, units, layers = ["gru", "rnn"], [8, 16], [1]
     config = FitConfig(data=str(DATA), horizon=12, lookback=24, cells=cells, units=units,

@@ -29,10 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import _env
 import numpy as np
 import pandas as pd
-
-import _env
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "recipes" / "data"

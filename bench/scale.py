@@ -64,9 +64,10 @@ def child_windows(path: str, lookback: int, epoch_steps: int | None) -> dict:
     tensorflow()
     import keras
 
-    from cellpick import detection, plan
-    from cellpick.space import build_model
-    from cellpick.windows import prepare
+    from cellpick.data import detection
+    from cellpick.data.prepared import prepare
+    from cellpick.models.cells import build_model
+    from cellpick.stages import plan
 
     keras.utils.set_random_seed(0)
     idle = vm("VmRSS")  # TensorFlow and Keras imported, no data yet

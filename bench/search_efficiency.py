@@ -9,7 +9,7 @@ Default: `cellpick.fit` with the default tuner (random) and its default 4 trials
 over the widths below and one layer (dropout, learning rate and the forecast preprocessing
 searched too), then its verdict: each cell's best trial retrained `--seeds` times.
 Grid: every cell (lstm, gru, rnn) x every width, one layer, each trained `--grid-seeds`
-times with `cellpick.train.fit_one`. The rest of cellpick's space is held at one setting
+times with `cellpick.engine.train.fit_one`. The rest of cellpick's space is held at one setting
 (with all of it the grid would be 576 configurations): `--rest best` (default) where the
 default search's best trial put it, so both sides compare cells and widths on equal terms;
 `--rest first` at the first value of each list in cellpick/space.py (FIRST below).
@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import _env
+
 from cellpick.tracking import parse_param
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,8 +45,9 @@ SHAPE = {"horizon": 12, "lookback": 24, "season": 12}
 
 def run_default(args, tmp: Path) -> dict:
     """cellpick.fit with the default tuner; trials and verdict seeds read back from MLflow."""
-    import cellpick
     from mlflow.tracking import MlflowClient
+
+    import cellpick
 
     uri = f"sqlite:///{tmp}/mlflow.db"
     t0 = time.perf_counter()
@@ -78,10 +80,9 @@ def run_default(args, tmp: Path) -> dict:
 def run_grid(args, rest: dict) -> list[dict]:
     """Every cell x width, `grid_seeds` seeds each, trained as cellpick trains a trial."""
     from cellpick.config import FitConfig
-    from cellpick.plan import make_plan
-    from cellpick.space import user_units
-    from cellpick.train import summary_metrics
-    from cellpick.train import fit_one
+    from cellpick.engine.train import fit_one, summary_metrics
+    from cellpick.models.cells import user_units
+    from cellpick.stages.plan import make_plan
 
     plan = make_plan(FitConfig(data=str(DATA), **SHAPE, epochs=args.epochs).validate())
     rows = []

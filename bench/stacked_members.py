@@ -148,9 +148,9 @@ def engine_round(k: int) -> tuple[float, float]:
     from pathlib import Path
 
     from cellpick.config import resolve
-    from cellpick.members import Member, fit_members
+    from cellpick.engine.members import Member, fit_members
+    from cellpick.engine.train import Schedule
     from cellpick.pipeline import make_plan
-    from cellpick.train import Schedule
 
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "airline.toml"
     plan = make_plan(resolve({"lookback": STEPS_IN}, recipe))

@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cellpick.members import round_steps  # noqa: E402
-from cellpick.train import Schedule  # noqa: E402
+from cellpick.engine.members import round_steps  # noqa: E402
+from cellpick.engine.train import Schedule  # noqa: E402
 
 
 def default_schedule(epochs: int, patience: int) -> Schedule:

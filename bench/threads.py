@@ -73,7 +73,7 @@ def _setup():
 def _trainer(prep, schedule, seed: int):
     """A built group, traced and run once, and a function training `rounds` more rounds
     (each validated) that returns every round's seconds."""
-    from cellpick import members
+    from cellpick.engine import members
 
     group = members._Group([members.Member(prep, seed)], CONFIG, "train")
     n = members.round_steps(schedule)
@@ -100,7 +100,7 @@ def _row(name: str, rounds: list[float], other: str = "") -> str:
 def seeding(prep, schedule, rounds: int) -> None:
     import keras
 
-    from cellpick import parallel
+    from cellpick.engine import threads as parallel
 
     print("\n| other thread | median round (ms) | slowest round (ms) | rounds' total (s) | seeds set |")
     print("|---|---|---|---|---|")
@@ -130,7 +130,8 @@ def collections(no_pause: bool, recipe: str) -> None:
     import contextlib
     import tempfile
 
-    from cellpick import members, parallel
+    from cellpick.engine import members
+    from cellpick.engine import threads as parallel
 
     if no_pause:  # what the fit did before (members binds the name at import, search at call)
         members.gc_paused = parallel.gc_paused = contextlib.nullcontext
@@ -185,7 +186,7 @@ def trial_config(prep, cand: dict, cell: str) -> dict:
     cell, no bidirectional layer, and the data-level values it fixes (the patch, a
     forecast's preprocessing). Without the patch GunPoint's models would read 150 raw steps
     instead of 25 patches (rounds ~4x slower)."""
-    from cellpick.space import preprocessing
+    from cellpick.models.cells import preprocessing
 
     config = {**cand, "cell": cell, "bidirectional": False}
     if prep.patch > 1:
@@ -201,7 +202,7 @@ def search(recipe: str, xla: bool) -> None:
 
     from cellpick._quiet import tensorflow
     from cellpick.config import resolve
-    from cellpick.members import Member, fit_members, gc_paused
+    from cellpick.engine.members import Member, fit_members, gc_paused
     from cellpick.pipeline import make_plan
 
     os.environ["CELLPICK_XLA"] = "1" if xla else "0"

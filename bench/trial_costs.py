@@ -41,7 +41,7 @@ CANDIDATE = {"units": 16, "layers": 2, "dropout": 0.0, "learning_rate": 3e-3}
 def costs(plan, cell: str, xla: bool, rounds: int) -> dict[str, float]:
     import tensorflow as tf
 
-    from cellpick.members import Member, _Group, round_steps
+    from cellpick.engine.members import Member, _Group, round_steps
 
     n = round_steps(plan.schedule)
     t0 = time.perf_counter()

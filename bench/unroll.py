@@ -15,13 +15,12 @@ process only. The last repeat counts (the first warms TensorFlow's kernels up).
 """
 from __future__ import annotations
 
-import _env  # before TensorFlow
-
 import argparse
 import os
 import time
 from pathlib import Path
 
+import _env  # before TensorFlow
 import numpy as np
 import pandas as pd
 
@@ -42,9 +41,9 @@ def _force_unroll() -> None:
 def _rows(repeats: int) -> list[tuple]:
     import tensorflow as tf
 
-    from cellpick.dataset import Dataset
-    from cellpick.members import Member, _Group
-    from cellpick.windows import prepare
+    from cellpick.data.dataset import Dataset
+    from cellpick.data.prepared import prepare
+    from cellpick.engine.members import Member, _Group
 
     tf.config.experimental.enable_op_determinism()
     tf.get_logger().setLevel("ERROR")  # each group traces its own functions: no retrace notes

@@ -6,8 +6,8 @@
 
 Heavy libraries (TensorFlow, MLflow) are imported only when a function needs them.
 """
-from .config import FitConfig
-from .errors import CellpickError, ConfigError, DataError, ExportError
+from cellpick.config import FitConfig
+from cellpick.errors import CellpickError, ConfigError, DataError, ExportError
 
 __version__ = "0.1.0"
 __all__ = ["fit", "predict", "FitConfig", "CellpickError", "ConfigError", "DataError", "ExportError"]
@@ -15,13 +15,13 @@ __all__ = ["fit", "predict", "FitConfig", "CellpickError", "ConfigError", "DataE
 
 def fit(data=None, **options):
     """Search cells and widths on `data`, decide, export; returns a FitResult."""
-    from .pipeline import fit as _fit
+    from cellpick.pipeline import fit as _fit
 
     return _fit(data, **options)
 
 
 def predict(model_dir, data):
     """Predictions of an export for a CSV, as a pandas DataFrame."""
-    from .inference import predict as _predict
+    from cellpick.output.inference import predict as _predict
 
     return _predict(model_dir, data)

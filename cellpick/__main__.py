@@ -1,3 +1,3 @@
-from .cli import main
+from cellpick.cli import main
 
 main()

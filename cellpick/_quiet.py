@@ -37,8 +37,8 @@ def tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     with _stderr_to_devnull():
-        import tensorflow as tf
         import keras  # its import also prints through TF
+        import tensorflow as tf
     tf.get_logger().setLevel("ERROR")
     keras.config.disable_interactive_logging()  # no progress bars from predict() inside MLflow
     import absl.logging

@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from .config import FitConfig
+from cellpick.config import FitConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Which recurrent cell, and how wide, for my data? "
@@ -28,7 +28,7 @@ def _err(msg: str) -> None:
 
 def _guard(fn, debug: bool = False):
     """Run fn; map user errors to exit 2 and anything else to exit 1."""
-    from .errors import CellpickError, FitFailed
+    from cellpick.errors import CellpickError, FitFailed
 
     try:
         return fn()
@@ -201,7 +201,7 @@ def _word(v) -> str:
 
 def _data_plan(planned: dict) -> str:
     """The dry run's line for the data-level stage (datalevel.planned)."""
-    from .datalevel import FLAGS, REFERENCE_NAME, REFERENCE_UNITS
+    from cellpick.stages.datalevel import FLAGS, REFERENCE_NAME, REFERENCE_UNITS
 
     given = f"; given: {', '.join(FLAGS[n] for n in planned['given'])}" if planned["given"] else ""
     if not planned["names"]:
@@ -261,16 +261,15 @@ def fit(recipe: Optional[Path] = None, dry_run: bool = False, debug: bool = Fals
     shown = {"json": bool(given["json"]), "quiet": bool(given["quiet"])}
 
     def work():
-        from .config import resolve
-        from .pipeline import start
+        from cellpick.config import resolve
+        from cellpick.pipeline import start
 
         config = resolve(given, recipe)
         shown.update(json=config.json, quiet=config.quiet)
         total = None if config.tuner == "hyperband" else config.max_trials * len(config.cells)
         if dry_run:
-            from .pipeline import make_plan
-
-            from .datalevel import planned
+            from cellpick.pipeline import make_plan
+            from cellpick.stages.datalevel import planned
 
             plan = make_plan(config)
             show = _Progress(False, total, echo=typer.echo)
@@ -294,10 +293,10 @@ app.command()(fit)
 
 
 def _print_summary(result, json_out: bool, quiet: bool) -> None:
-    from .report import leaderboard_text
+    from cellpick.output.report import leaderboard_text
 
     if not quiet:
-        from .report import leaderboard
+        from cellpick.output.report import leaderboard
 
         board = leaderboard(result.verdict, [])
         typer.echo(leaderboard_text(board, result.verdict))
@@ -317,7 +316,7 @@ def _print_summary(result, json_out: bool, quiet: bool) -> None:
 
 def _ui_lines(uri: str, run_id: str) -> list[str]:
     """The fit's pages in the MLflow UI, its verdict first, then how to open the UI."""
-    from .tracking import DEFAULT_URI, UI_PORT, fit_urls
+    from cellpick.tracking import DEFAULT_URI, UI_PORT, fit_urls
 
     try:
         urls = fit_urls(run_id, uri)
@@ -341,9 +340,8 @@ def predict(
     """Apply an exported model to new raw data; writes CSV."""
 
     def work():
-        from .inference import predict as run_predict
-
-        from .errors import ConfigError
+        from cellpick.errors import ConfigError
+        from cellpick.output.inference import predict as run_predict
 
         table = run_predict(model_dir, data)
         if out:
@@ -370,8 +368,8 @@ def report(
     """Leaderboard and verdict of a past fit, from MLflow alone."""
 
     def work():
-        from .report import leaderboard_text
-        from .tracking import load_fit
+        from cellpick.output.report import leaderboard_text
+        from cellpick.tracking import load_fit
 
         info = load_fit(run_id, tracking_uri)
         typer.echo(f"fit {info['run_id']} ({info['experiment']}, {info['status']})")
@@ -386,8 +384,8 @@ def ui(
     port: int = typer.Option(5000, help="Port on 127.0.0.1."),
 ) -> None:
     """Start the MLflow UI on 127.0.0.1 over the same store."""
-    from .tracking import fit_urls, resolve_uri
-    from .tracking.ui import serve
+    from cellpick.tracking import fit_urls, resolve_uri
+    from cellpick.tracking.ui import serve
 
     uri = resolve_uri(tracking_uri)
     try:

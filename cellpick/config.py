@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .vocab import CELLS, SCALINGS, TASKS
+from cellpick.errors import ConfigError
+from cellpick.vocab import CELLS, SCALINGS, TASKS
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 STRATEGIES = ("none", "mirrored")
@@ -188,7 +188,7 @@ class FitConfig:
 
 def _contestants(value: Any) -> str | None:
     """The --contestants value normalised to "a,b,c" (None: all); unknown names refused."""
-    from .contest import check_names, parse
+    from cellpick.engine.isolation import check_names, parse
 
     if value is None:
         return None

@@ -11,18 +11,18 @@ callback (the CLI prints it); nothing here prints.
 """
 from __future__ import annotations
 
-import time
 import dataclasses
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .config import FitConfig, resolve
-from .plan import Plan, make_plan  # noqa: F401 - make_plan: part of this module's API
+from cellpick.config import FitConfig, resolve
+from cellpick.stages.plan import Plan, make_plan  # noqa: F401 - make_plan: part of this module's API
 
 if TYPE_CHECKING:
-    from .distributed import WorkerResult
+    from cellpick.engine.distributed import WorkerResult
 
 Progress = Callable[[str, dict], None]
 
@@ -72,10 +72,10 @@ def start(config: FitConfig, progress: Progress | None = None) -> FitResult | Wo
     """Run this process's role: a distributed worker's trials (-> distributed.WorkerResult),
     otherwise the whole fit, on one machine or as the chief (-> FitResult)."""
     if config.role == "worker":  # trials only: the chief decides and exports
-        from .distributed import run_worker
+        from cellpick.engine.distributed import run_worker
 
         return run_worker(config, progress)
-    from .search import frozen_heap
+    from cellpick.engine.threads import frozen_heap
 
     # Every stage's full collections skip what was alive before the fit: the libraries' heap,
     # and in a long-lived process (tests, a notebook) what earlier fits left.
@@ -85,17 +85,16 @@ def start(config: FitConfig, progress: Progress | None = None) -> FitResult | Wo
 
 def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     """The fit on one machine, or as a distributed chief: every stage, in the order shown."""
-    from ._quiet import tensorflow
-    from .baseline_stage import final_baselines, run_baselines, with_final
-    from .crossval import cross_validate
-    from .datalevel import choose
-    from .errors import ConfigError
-    from .export import export_fit, verdict_record
-    from .plan import deterministic
-    from .refit import build_winner, choose_export, score_test
-    from .report import write_report
-    from .search import frozen_heap
-    from .train import Budget, strategy
+    from cellpick._quiet import tensorflow
+    from cellpick.engine.threads import deterministic, frozen_heap
+    from cellpick.engine.train import Budget, strategy
+    from cellpick.errors import ConfigError
+    from cellpick.output.export import export_fit, verdict_record
+    from cellpick.output.report import write_report
+    from cellpick.stages.contest import final_baselines, run_baselines, with_final
+    from cellpick.stages.crossval import cross_validate
+    from cellpick.stages.datalevel import choose
+    from cellpick.stages.refit import build_winner, choose_export, score_test
 
     if config.role == "worker":
         raise ConfigError("a worker runs trials only: call pipeline.start (or cellpick.fit)")
@@ -166,8 +165,8 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
 
 def _check_contestants(plan: Plan) -> None:
     """--contestants names only contestants that fit the task (ConfigError otherwise)."""
-    from .baseline_stage import contestant_names
-    from .errors import ConfigError
+    from cellpick.errors import ConfigError
+    from cellpick.stages.contest import contestant_names
 
     try:
         contestant_names(plan)
@@ -189,7 +188,7 @@ def _seeds_that_fit(plan: Plan, search, budget) -> int:
 
 
 def _decide(plan: Plan, cv, baselines):
-    from . import verdict
+    from cellpick.verdict import decision as verdict
 
     res = plan.resampling
     return verdict.decide(cv.cells, plan.metric, plan.greater_is_better,
@@ -200,10 +199,9 @@ def _decide(plan: Plan, cv, baselines):
 def _open_fit(plan: Plan):
     """The fit's MLflow parent run: a new one, or with --resume the interrupted one (its
     verdict seeds and baselines are redone from scratch)."""
-    from .errors import ConfigError
-    from .tracking import FIT_KEY_TAG, LAYOUT_TAG, TASK_TAG, Tracker, fit_key, fit_run_name
-
-    from .datalevel import names
+    from cellpick.errors import ConfigError
+    from cellpick.stages.datalevel import names
+    from cellpick.tracking import FIT_KEY_TAG, LAYOUT_TAG, TASK_TAG, Tracker, fit_key, fit_run_name
 
     config, ds, prep, path = plan.config, plan.dataset, plan.prep, plan.path
     # A lookback the data-level stage chooses goes on the run as `chosen.lookback`.
@@ -244,12 +242,11 @@ def _search(plan: Plan, tracker, budget, distribute, say: Progress):
                   tuner=config.tuner, max_trials=config.max_trials, schedule=plan.schedule,
                   seed=config.seed, workdir=workdir, tracker=tracker, progress=say)
     if config.role == "chief":  # workers run the trials: cellpick.distributed
-        from .distributed import chief_search
+        from cellpick.engine.distributed import chief_search
 
         return chief_search(plan.prep, oracle=config.oracle, config=config, **common)
-    from .search import run_search
-
-    from .parallel import default_jobs
+    from cellpick.engine.search import run_search
+    from cellpick.engine.threads import default_jobs
 
     return run_search(plan.prep, resume=config.resume, budget=budget, distribute=distribute,
                       jobs=config.jobs or default_jobs(), **common)

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from cellpick.baselines import Baseline
+from cellpick.models.contestants import Baseline
 
 
 def _last_value(prep, fit_on):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_data import BAD, WIDE, SERIES, csv, days  # noqa: E402
+from test_data import BAD, SERIES, WIDE, csv, days  # noqa: E402
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- troubleshooting:start -->", "<!-- troubleshooting:end -->"

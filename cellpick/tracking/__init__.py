@@ -29,11 +29,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..vocab import BASELINE_COLOR, CELL_COLORS, DATA_COLOR, FIT_COLOR
-from .names import (  # noqa: F401 - the run names the UI shows are part of this API
-    _STANDING_WORDS, ROLES, DATA_LEVEL, SEARCHED_COLUMNS, baseline_run_name, cv_key, data_run_name,
-    fit_run_name, fold_key, search_key, shown_metric, summary_key, trial_run_name,
-    unit_run_name, verdict_run_name)
+from cellpick.tracking.names import (
+    _STANDING_WORDS,
+    DATA_LEVEL,
+    ROLES,
+    SEARCHED_COLUMNS,
+    baseline_run_name,
+    cv_key,
+    data_run_name,
+    fit_run_name,
+    fold_key,
+    search_key,
+    shown_metric,
+    summary_key,
+    trial_run_name,
+    unit_run_name,
+    verdict_run_name,
+)
+from cellpick.vocab import BASELINE_COLOR, CELL_COLORS, DATA_COLOR, FIT_COLOR
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 
@@ -669,14 +682,14 @@ class Tracker:
         its description) and the parent run is tagged with the version it produced.
         Returns {"model_uri", "registered": {"name", "version", "uri"} or None}.
         """
+        import contextlib
+        import io
+
         import keras
         import mlflow
         import numpy as np
         import tensorflow as tf
         from mlflow.models import infer_signature
-
-        import contextlib
-        import io
 
         # Two rows: one direct call (predict() would trace a new function, ~0.6 s a fit).
         feed = ({k: tf.constant(v) for k, v in input_example.items()}  # named inputs (a history graph)
@@ -763,5 +776,13 @@ def _example_dir_created():
 
 
 # The views module reads this package's tags and helpers: imported last, re-exported here.
-from .views import (  # noqa: E402,F401
-    _latest_fit, fit_url, fit_urls, load_fit, run_url, runs_url, verdict_view_state, view_state)
+from cellpick.tracking.views import (
+    _latest_fit,
+    fit_url,
+    fit_urls,
+    load_fit,
+    run_url,
+    runs_url,
+    verdict_view_state,
+    view_state,
+)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+
 def trial_run_name(n: int, config: dict[str, Any]) -> str:
     """'t03-lstm-u128-l2 d0.2 lr3e-3 bi': trial 3 of the fit, its cell, units and layers,
     then its other searched values (a flag by its short name when on), so trials of one

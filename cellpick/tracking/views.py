@@ -5,10 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..vocab import METRICS
-from . import (_VIEW_TAG, FIT_TAG, PARENT_TAG, PLACE_TAG, ROLE, UI_PORT, VERDICT_TAG,
-               VERDICT_VIEW_ID, VIEW_ID, _quiet_mlflow, resolve_uri)
-from .names import SEARCHED_COLUMNS, cv_key, search_key
+from cellpick.tracking import (
+    _VIEW_TAG,
+    FIT_TAG,
+    PARENT_TAG,
+    PLACE_TAG,
+    ROLE,
+    UI_PORT,
+    VERDICT_TAG,
+    VERDICT_VIEW_ID,
+    VIEW_ID,
+    _quiet_mlflow,
+    resolve_uri,
+)
+from cellpick.tracking.names import SEARCHED_COLUMNS, cv_key, search_key
+from cellpick.vocab import METRICS
 
 
 def view_state(parent_run_id: str, metric: str, greater_is_better: bool) -> dict[str, Any]:
@@ -193,7 +204,7 @@ def load_fit(run_id: str | None = None, uri: str | None = None) -> dict[str, Any
     import pandas as pd
     from mlflow.tracking import MlflowClient
 
-    from ..errors import CellpickError
+    from cellpick.errors import CellpickError
 
     _quiet_mlflow()
     uri = resolve_uri(uri)

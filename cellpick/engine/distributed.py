@@ -1,0 +1,442 @@
+"""Distributed tuning on keras-tuner's own engine: one chief, any number of workers.
+
+`cellpick fit DATA --role chief --oracle HOST:PORT` serves the oracles; `--role worker` (same
+data and options) runs trials; every process talks to one MLflow tracking server.
+
+- Cells run one after another (the equal-budget search of one machine, without its
+  round-robin): cell i's oracle listens on PORT + i, so no port is ever reused. Each
+  worker runs cell 1's search against PORT, then cell 2's against PORT + 1, ...
+- keras-tuner reads KERASTUNER_TUNER_ID / _ORACLE_IP / _ORACLE_PORT when a tuner is built:
+  `keras_tuner_env` sets them around each cell's tuner.
+- The chief creates the fit's parent run (tag cellpick.distributed = chief, and a key of the
+  data's content and the options); workers find it on the tracking server and hang their
+  trial runs under it, tagged cellpick.worker = their tuner id.
+- The chief serves keras-tuner's own OracleServicer with two changes: a worker that asks
+  for a trial when the cell has none left waits while others still run one (so it can take
+  over a trial whose worker dies), and a trial whose worker has been silent for
+  CELLPICK_WORKER_TIMEOUT seconds (workers heartbeat every few seconds) goes back to the
+  oracle's retry queue and its MLflow run is marked KILLED. Dead workers do not stop the
+  search; if every worker dies, the chief waits for a new one.
+- After the last cell the chief reads the finished trial runs from MLflow, takes each cell's
+  best configuration from its oracle and runs the verdict and export as on one machine.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from cellpick.config import FitConfig, parse_oracle
+from cellpick.errors import ConfigError
+from cellpick.tracking import CELLS_DONE_TAG as DONE_TAG
+from cellpick.tracking import DISTRIBUTED_KEY_TAG as KEY_TAG
+from cellpick.tracking import DISTRIBUTED_TAG as ROLE_TAG
+from cellpick.tracking import ORACLE_TAG, WORKER_TAG
+
+HEARTBEAT_SECONDS = 3.0
+PARENT_WAIT_SECONDS = 600.0  # how long a worker waits for the chief's parent run
+SETTLE_SECONDS = 60.0  # how long the chief waits for a cell's last trial runs to be closed
+_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+
+
+def lost_after() -> float:
+    """Seconds of silence after which a worker's trial is given to another worker."""
+    return float(os.environ.get("CELLPICK_WORKER_TIMEOUT", "60"))
+
+
+@contextlib.contextmanager
+def keras_tuner_env(tuner_id: str, host: str, port: int):
+    """keras-tuner's distribution variables for one cell's tuner (restored afterwards)."""
+    saved = {k: os.environ.get(k) for k in _ENV}
+    os.environ.update({"KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": host,
+                       "KERASTUNER_ORACLE_PORT": str(port)})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def worker_id() -> str:
+    # keras-tuner treats any tuner id containing "chief" as the chief.
+    host = socket.gethostname().split(".")[0].replace("chief", "chf")
+    return f"worker-{host}-{os.getpid()}"
+
+
+def distributed_key(config: FitConfig) -> str:
+    """Identifies the chief's fit for its workers: the data's content and every option that
+    shapes the trials (paths may differ between machines; the export options do not matter)."""
+    from cellpick.tracking import fit_key
+
+    digest = hashlib.sha256(Path(config.data).read_bytes()).hexdigest() if config.data else None
+    values = {**asdict(config), "data": None, "data_sha256": digest, "out": None,
+              "register": None, "role": None, "oracle": None, "refit": None}
+    return fit_key(values)
+
+
+# -- local setups: what tests, benches and a one-machine cluster need -------------------
+def free_port(consecutive: int = 1) -> int:
+    """A port p with p .. p + consecutive - 1 free on 127.0.0.1 (for an oracle at p and its
+    cells at p + i, or an MLflow server): what tests, benches and local setups ask for."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + consecutive > 65535:
+            continue
+        try:
+            for p in range(port, port + consecutive):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free ports")
+
+
+def stop_group(proc) -> None:
+    """Stop a process started in its own process group (`start_new_session=True`: a chief, a
+    worker, an MLflow server) and its children: SIGTERM, then SIGKILL after 10 s."""
+    import signal
+    import subprocess
+
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    except ProcessLookupError:
+        pass
+
+
+# -- worker ------------------------------------------------------------------------------
+class WorkerHooks:
+    """What a worker's tracked tuner adds to its trials: a global trial number, the worker
+    tag, and a heartbeat to the chief's oracle while a trial trains."""
+
+    def __init__(self, worker: str, cell_index: int, max_trials: int):
+        self.worker, self.cell_index, self.max_trials = worker, cell_index, max_trials
+        self.tags = {WORKER_TAG: worker}
+        self._stop: threading.Event | None = None
+
+    def number(self, trial) -> int:
+        # The same name whichever worker runs the trial (a retried trial keeps its name).
+        return self.cell_index * self.max_trials + int(trial.trial_id) + 1
+
+    def begin(self, oracle, trial) -> None:
+        stop = self._stop = threading.Event()
+
+        def beat():
+            while not stop.wait(HEARTBEAT_SECONDS):
+                with contextlib.suppress(Exception):
+                    oracle.get_trial(trial.trial_id)
+
+        threading.Thread(target=beat, daemon=True, name="cellpick-heartbeat").start()
+
+    def end(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+
+@dataclass
+class WorkerResult:
+    """What one worker did (`cellpick fit --role worker` prints it)."""
+
+    worker: str
+    parent_run_id: str
+    trials: int
+    cells: list[str]
+    seconds: float
+
+
+def find_parent(tracker, key: str, wait: float = PARENT_WAIT_SECONDS) -> str:
+    """The chief's running parent run for this fit, polled for at most `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        parent = tracker.find_chief(key)
+        if parent is not None:
+            return parent
+        if time.monotonic() > deadline:
+            raise ConfigError(
+                f"no running chief for this fit in {tracker.uri} (experiment "
+                f"'{tracker.experiment_name}') after {wait:.0f} s; start `cellpick fit --role chief` "
+                f"with the same data, options and --tracking-uri")
+        time.sleep(2)
+
+
+def run_worker(config: FitConfig, progress: Callable[[str, dict], None] | None = None) -> WorkerResult:
+    """Run trials for the chief's searches, cell by cell, until the chief has served them all."""
+    from cellpick._quiet import tensorflow
+    from cellpick.engine.search import SearchResult, make_tuner
+    from cellpick.engine.threads import deterministic
+    from cellpick.engine.train import callbacks, strategy
+    from cellpick.stages.plan import make_plan
+    from cellpick.tracking import Tracker
+
+    say = progress or (lambda event, info: None)
+    t0 = time.perf_counter()
+    plan = make_plan(config)
+    deterministic(tensorflow())
+    distribute = strategy(config.strategy)
+    prep = plan.prep
+    say("dataset", {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
+    say("plan", plan.summary())
+    tracker = Tracker(config.tracking_uri, config.experiment or plan.path.stem)
+    parent = tracker.parent_id = find_parent(tracker, distributed_key(config))
+    # The chief tags its run for workers after its data-level stage: take its choice (the
+    # lookback shapes this worker's windows; the preprocessing comes with each trial too).
+    chosen = tracker.chosen_values(parent)
+    if chosen:
+        from cellpick.stages.datalevel import apply
+
+        plan = apply(plan, chosen)
+    prep = plan.prep
+    me = worker_id()
+    say("distributed", {"message": f"worker {me}: trials go under the chief's run {parent}"})
+    host, port = parse_oracle(config.oracle)
+    result, counter = SearchResult(), {"n": 0}
+    bs = prep.batch_size()
+    train_ds = prep.dataset("train", bs, shuffle=True, seed=config.seed)
+    val_ds = prep.dataset("val", bs)
+    workdir = Path(".cellpick") / "tuner" / parent / me
+    served = []
+    for i, cell in enumerate(config.cells):
+        state = _chief_state(tracker, parent, cell)
+        if state == "ended":
+            break
+        if state == "done":
+            continue  # this worker came late: the chief has finished the cell
+        with keras_tuner_env(me, host, port + i):
+            t = make_tuner(prep, cell, units=config.units, layers=config.layers,
+                           tuner=config.tuner, max_trials=config.max_trials,
+                           epochs=plan.schedule.epochs, seed=config.seed, workdir=workdir,
+                           distribute=distribute)
+            t.setup(prep=prep, tracker=tracker, result=result, progress=say, seed=config.seed,
+                    counter=counter, worker=WorkerHooks(me, i, config.max_trials),
+                    schedule=plan.schedule)
+            with _watchdog(t, tracker, parent, cell, host, port + i) as watch:
+                try:
+                    t.search(train_ds, validation_data=val_ds, epochs=plan.schedule.epochs,
+                             callbacks=callbacks(plan.schedule), shuffle=False, verbose=0)
+                    served.append(cell)
+                except Exception:
+                    if not watch.state:
+                        raise
+        if watch.state == "ended":
+            break
+    return WorkerResult(worker=me, parent_run_id=parent, trials=len(result.trials), cells=served,
+                        seconds=round(time.perf_counter() - t0, 2))
+
+
+def _chief_state(tracker, parent: str, cell: str) -> str:
+    """'ended' (the chief's run is over), 'done' (the chief has finished the cell) or 'open'."""
+    state = tracker.fit_state(parent)
+    if not state.running:
+        return "ended"
+    return "done" if cell in state.cells_done else "open"
+
+
+@contextlib.contextmanager
+def _watchdog(tuner, tracker, parent: str, cell: str, host: str, port: int):
+    """keras-tuner's client waits up to an hour for an oracle that is gone: this gives the
+    tuner a channel of its own and closes it (the search then raises) when the chief marks
+    the cell done or its run ends. `watch.state` says which, None if it never fired."""
+    import grpc
+    from keras_tuner.src import protos
+
+    channel = grpc.insecure_channel(f"{host}:{port}")
+    tuner.oracle.stub = protos.get_service_grpc().OracleStub(channel)
+    watch = type("Watch", (), {"state": None})()
+    stop = threading.Event()
+
+    def poll():
+        while not stop.wait(5):
+            with contextlib.suppress(Exception):
+                state = _chief_state(tracker, parent, cell)
+                if state != "open":
+                    watch.state = state
+                    channel.close()
+                    return
+
+    thread = threading.Thread(target=poll, daemon=True, name="cellpick-watchdog")
+    thread.start()
+    try:
+        yield watch
+    finally:
+        stop.set()
+        channel.close()
+
+
+# -- chief -------------------------------------------------------------------------------
+def _servicer_class():
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+    from keras_tuner.src.engine import trial as trial_module
+
+    stopped = trial_module.TrialStatus.STOPPED
+
+    class Servicer(OracleServicer):
+        """keras-tuner's servicer, plus when each worker was last heard from."""
+
+        def __init__(self, oracle):
+            super().__init__(oracle)
+            self.seen: dict[str, float] = {}
+            self.waiting: set[str] = set()  # workers inside CreateTrial
+
+        def _heard(self, tuner_id: str | None = None, trial_id: str | None = None) -> None:
+            if tuner_id is None:
+                tuner_id = next((tid for tid, t in list(self.oracle.ongoing_trials.items())
+                                 if t.trial_id == trial_id), None)
+            if tuner_id is not None:
+                self.seen[tuner_id] = time.monotonic()
+
+        def CreateTrial(self, request, context):
+            tuner_id = request.tuner_id
+            self.waiting.add(tuner_id)
+            try:
+                while True:
+                    self._heard(tuner_id)
+                    response = super().CreateTrial(request, context)
+                    # No trial left: wait while another worker still trains one, in case it
+                    # dies and its trial comes back for retry.
+                    if trial_module.Trial.from_proto(response.trial).status != stopped:
+                        return response
+                    others = [t for t in list(self.oracle.ongoing_trials) if t != tuner_id]
+                    if not others or not context.is_active():
+                        return response
+                    time.sleep(1)
+            finally:
+                self.waiting.discard(tuner_id)
+
+        def UpdateTrial(self, request, context):
+            self._heard(trial_id=request.trial_id)
+            return super().UpdateTrial(request, context)
+
+        def EndTrial(self, request, context):
+            self._heard(trial_id=request.trial.trial_id)
+            return super().EndTrial(request, context)
+
+        def GetTrial(self, request, context):  # also the workers' heartbeat
+            self._heard(trial_id=request.trial_id)
+            return super().GetTrial(request, context)
+
+    return Servicer
+
+
+def _reap(oracle, servicer, timeout: float, on_lost: Callable[[str, str], None]) -> None:
+    """Give the trials of workers silent for `timeout` seconds back to the retry queue."""
+    from keras_tuner.src.engine.oracle import LOCKS
+
+    now = time.monotonic()
+    lost = []
+    with LOCKS[oracle]:
+        for tuner_id, trial in list(oracle.ongoing_trials.items()):
+            if now - servicer.seen.get(tuner_id, now) > timeout:
+                oracle.ongoing_trials.pop(tuner_id)
+                oracle.tuner_ids.discard(tuner_id)
+                oracle._retry_queue.append(trial.trial_id)
+                lost.append((tuner_id, trial.trial_id))
+        for tuner_id in list(oracle.tuner_ids):
+            if tuner_id not in oracle.ongoing_trials and now - servicer.seen.get(tuner_id, now) > timeout:
+                oracle.tuner_ids.discard(tuner_id)
+        if lost:
+            oracle.save()
+    for tuner_id, trial_id in lost:
+        on_lost(tuner_id, trial_id)
+
+
+def serve(oracle, host: str, port: int, on_lost: Callable[[str, str], None]) -> None:
+    """Serve one cell's oracle until its trials are done and every worker has been told so."""
+    from concurrent import futures
+
+    import grpc
+    from keras_tuner.src import protos
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    servicer = _servicer_class()(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise ConfigError(f"cannot listen on {host}:{port} for the oracle (port in use or host not "
+                          f"local); choose another --oracle HOST:PORT (cell i uses PORT + i)")
+    server.start()
+    timeout = lost_after()
+    try:
+        while True:
+            time.sleep(0.5)
+            _reap(oracle, servicer, timeout, on_lost)
+            # Done when the oracle has no trial left (a lost worker's trial waits for another
+            # worker, a new one if need be) and every worker has been told so.
+            if (servicer.stop_triggered and not oracle.ongoing_trials and not oracle.tuner_ids
+                    and not servicer.waiting and not oracle._retry_queue):
+                break
+    finally:
+        server.stop(grace=2)
+
+
+def chief_search(prep, *, oracle: str, cells: list[str], units: list[int], layers: list[int],
+                 tuner: str, max_trials: int, schedule, seed: int, workdir: Path, tracker,
+                 progress: Callable[[str, dict], None], config: FitConfig):
+    """The chief's side of `search.run_search`: serve each cell's oracle in turn, then return
+    the trial records (from MLflow) and each cell's best configuration (from its oracle)."""
+    from cellpick.engine.search import TUNER_KEYS, SearchFailed, SearchResult, make_tuner
+    host, port = parse_oracle(oracle)
+    parent = tracker.parent_id
+    tracker.set_tags(parent, {ROLE_TAG: "chief", ORACLE_TAG: oracle,
+                              KEY_TAG: distributed_key(config)})
+    result = SearchResult(rounds=max_trials)
+
+    def trial_runs(cell: str, status: str | None = None) -> list:
+        return tracker.child_runs("trial", cell=cell, status=status)
+
+    for i, cell in enumerate(cells):
+        def on_lost(tuner_id: str, trial_id: str, cell=cell) -> None:
+            for run in trial_runs(cell, "RUNNING"):
+                if run.trial_id == trial_id:
+                    tracker.end_child(run.run_id, "KILLED",
+                                      f"worker {tuner_id} stopped answering; the trial is rerun")
+            progress("distributed", {"message": f"{cell} trial {trial_id}: worker {tuner_id} lost; "
+                                                f"the trial goes to another worker"})
+
+        with keras_tuner_env("chief", host, port + i):
+            t = make_tuner(prep, cell, units=units, layers=layers, tuner=tuner,
+                           max_trials=max_trials, epochs=schedule.epochs, seed=seed,
+                           workdir=workdir / "chief")
+        t.oracle.verbose = 0
+        t.save()
+        progress("distributed", {"message": f"{cell}: oracle on {host}:{port + i}, waiting for workers"})
+        serve(t.oracle, host, port + i, on_lost)
+        # A worker closes its MLflow run just after it reports to the oracle: wait for it.
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while trial_runs(cell, "RUNNING") and time.monotonic() < deadline:
+            time.sleep(1)
+        for run in trial_runs(cell, "RUNNING"):
+            tracker.end_child(run.run_id, "KILLED", "its worker never closed it")
+        tracker.set_tags(parent, {DONE_TAG: ",".join(cells[: i + 1])})
+        records, curves = tracker.trial_records()
+        mine = [r for r in records if r["cell"] == cell]
+        for r in mine:
+            progress("trial_end", r)
+        if not mine:
+            failed = [r.error for r in trial_runs(cell, "FAILED")]
+            failed = [e for e in failed if e]
+            raise SearchFailed(f"every {cell} trial failed; first error: "
+                               f"{failed[0].strip().splitlines()[-1] if failed else 'unknown'}")
+        best = t.get_best_hyperparameters(1)[0].values
+        result.best[cell] = {k: v for k, v in best.items() if k not in TUNER_KEYS}
+    result.trials, result.curves = tracker.trial_records()
+    return result

@@ -1,0 +1,121 @@
+"""The verdict's training stage: each cell's best configuration on every fold x seed unit.
+
+`cross_validate` takes the search's best configuration per cell and the plan's resampling
+(folds.Resampling) and trains one model per unit: the units of a cell are members of one
+graph (members.fit_groups), each with its own data, constants, seed, optimizer and early
+stopping on its unit's inner validation part; `--jobs` cells train at once, in threads. Each model is scored on its unit's scoring
+block in user units, and each unit is an MLflow child run (role verdict, params fold, seed,
+repeat; fold and repeat counted from 1) with its own per-round history. The result is plain records: the verdict's
+`CellResult`s (a folds x seeds matrix each) and, per cell, the units' best epoch counts (what
+the final retraining on all non-test data follows; see refit.py).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from cellpick.engine.train import split_predictions
+from cellpick.stages.plan import Plan
+
+Progress = Callable[[str, dict], None]
+
+
+@dataclass(frozen=True)
+class UnitRun:
+    """One fold x seed training of a cell's best configuration."""
+
+    fold: int
+    repeat: int
+    seed: int
+    score: float  # on the unit's scoring block, in user units
+    epochs: float  # passes over the unit's training part up to its best round
+    seconds: float  # the members' wall time / members
+    model: Any = field(repr=False, default=None)  # its export model (the unit's constants)
+
+
+@dataclass
+class CrossValResult:
+    """What the verdict stage hands on: the verdict's input and the runs behind it."""
+
+    cells: list  # verdict.CellResult per cell, in the search's order
+    runs: dict[str, list[UnitRun]] = field(default_factory=dict)  # cell -> its units, in order
+    curves: dict[str, dict[str, Any]] = field(default_factory=dict)  # run name -> cell, val_loss
+
+
+def unit_schedule(plan: Plan):
+    """One schedule for every unit of a cell (members validate at a shared step interval):
+    the one the median unit's training part would get alone."""
+    from cellpick.engine.train import Schedule
+
+    preps = [u.prep for u in plan.resampling.units]
+    n = int(np.median([p.sizes["train"] for p in preps]))
+    return Schedule.for_data(n, int(np.median([p.batch_size() for p in preps])),
+                             plan.config.epochs)
+
+
+def cross_validate(plan: Plan, best: dict[str, dict[str, Any]], *, tracker, budget=None,
+                   progress: Progress | None = None) -> CrossValResult:
+    """Train and score `best` (cell -> config) on every unit of `plan.resampling`."""
+    from cellpick.engine.members import Member, fit_groups
+    from cellpick.engine.threads import default_jobs, frozen_heap
+    from cellpick.verdict import decision as verdict
+
+    say = progress or (lambda event, info: None)
+    res = plan.resampling
+    jobs = min(plan.config.jobs or default_jobs(), len(best))
+    say("stage", {"name": "verdict", "cells": list(best), "folds": res.folds,
+                  "seeds": res.seeds, "kind": res.kind, "jobs": jobs})
+    schedule = unit_schedule(plan)
+    result = CrossValResult(cells=[])
+    cells = list(best.items())
+    with frozen_heap():  # as in the search: full collections skip the libraries' heap
+        # Each cell's units are one group; `jobs` cells train at once (members.fit_groups).
+        trained_all = fit_groups([([Member(u.prep, u.seed) for u in res.units], cfg)
+                                  for _, cfg in cells], schedule, jobs=jobs,
+                                 deadline=budget.deadline if budget else None)
+        for (cell, cfg), trained in zip(cells, trained_all):
+            runs = [_score_unit(plan, cfg, unit, member, tracker, result.curves)
+                    for unit, member in zip(res.units, trained)]
+            scores = [r.score for r in runs]
+            result.runs[cell] = runs
+            result.cells.append(verdict.CellResult(
+                cell=cell, config=cfg, scores=scores, fold_scores=res.matrix(scores),
+                n_params=int(trained[0].model.count_params()),
+                train_seconds=float(np.mean([r.seconds for r in runs]))))
+            finite = [s for s in scores if math.isfinite(s)]
+            say("cell_end", {"cell": cell, "units": len(runs), "metric": plan.metric,
+                             "mean": float(np.mean(finite)) if finite else math.nan,
+                             "low": min(finite, default=math.nan),
+                             "high": max(finite, default=math.nan),
+                             "seconds": sum(m.seconds for m in trained)})  # its group's wall
+    return result
+
+
+def _score_unit(plan: Plan, cfg: dict, unit, member, tracker, curves: dict) -> UnitRun:
+    """Score one trained unit on its scoring block and log it as a verdict child run."""
+    from cellpick.engine.train import summary_metrics
+    from cellpick.models.cells import export_model, user_units
+    from cellpick.tracking import unit_run_name
+    from cellpick.verdict import decision as verdict
+
+    final = export_model(unit.prep, member.model)
+    y, pred = split_predictions(final, unit.prep, "score")
+    score = verdict.score(plan.dataset.task, y, pred)
+    history = user_units(unit.prep, member.history)
+    summary = summary_metrics(history, plan.metric)
+    name = unit_run_name(cfg, unit.fold, unit.repeat)
+    # fold and repeat counted from 1, as the run's name (f1s1) and the report count them
+    run_id = tracker.start_child("verdict", name, {**cfg, "fold": unit.fold + 1, "seed": unit.seed,
+                                                   "repeat": unit.repeat + 1})
+    tracker.log_epochs(run_id, history)
+    tracker.log_metrics(run_id, {"score": score, "n_params": member.model.count_params(),
+                                 "train_seconds": member.seconds, "best_steps": member.steps,
+                                 **summary})
+    tracker.end_child(run_id)
+    curves[name] = {"cell": cfg["cell"], "val_loss": history["val_loss"]}
+    spe = max(1, math.ceil(unit.prep.sizes["train"] / unit.prep.batch_size()))
+    return UnitRun(unit.fold, unit.repeat, unit.seed, score, member.steps / spe,
+                   member.seconds, final)
