@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cellpick.errors import ConfigError
-from cellpick.vocab import CELLS, SCALINGS, TASKS
+from cellpick.vocab import CELLS, CONTESTANTS, SCALINGS, TASKS
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 STRATEGIES = ("none", "mirrored")
@@ -188,13 +188,12 @@ class FitConfig:
 
 def _contestants(value: Any) -> str | None:
     """The --contestants value normalised to "a,b,c" (None: all); unknown names refused."""
-    from cellpick.engine.isolation import check_names, parse
 
     if value is None:
         return None
     try:
-        names = parse(value)
-        check_names(names)
+        names = contestant_names(value)
+        _check_contestants(names)
     except ValueError as e:
         raise ConfigError(f"The 'contestants' option: {e}. Got {value!r}.") from None
     if names is None:
@@ -397,3 +396,25 @@ def _onnx_installed() -> None:
 def _positive(value: Any, name: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ConfigError(f"The '{name}' option must be an integer >= 1. Got {value!r} instead.")
+
+
+def contestant_names(value: str | list[str] | None) -> list[str] | None:
+    """`--contestants` -> the names asked for; None for all built-ins that fit the data."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else str(value).split(",")
+    items = [str(i).strip() for i in items if str(i).strip()]
+    if items == ["all"]:
+        return None
+    if items == ["none"]:
+        return []
+    return ["snaive" if i == "naive" else i for i in items]
+
+
+
+def _check_contestants(names: list[str] | None) -> None:
+    """Raise ValueError naming an unknown contestant (a `module:function` is checked when run)."""
+    for n in names or []:
+        if ":" not in n and n not in CONTESTANTS:
+            raise ValueError(f"unknown contestant '{n}'; built-in ones are {', '.join(CONTESTANTS)} "
+                             "(or all, none, or package.module:function)")

@@ -72,15 +72,35 @@ def start(config: FitConfig, progress: Progress | None = None) -> FitResult | Wo
     """Run this process's role: a distributed worker's trials (-> distributed.WorkerResult),
     otherwise the whole fit, on one machine or as the chief (-> FitResult)."""
     if config.role == "worker":  # trials only: the chief decides and exports
-        from cellpick.engine.distributed import run_worker
-
-        return run_worker(config, progress)
+        return _worker(config, progress or (lambda event, info: None))
     from cellpick.engine.threads import frozen_heap
 
     # Every stage's full collections skip what was alive before the fit: the libraries' heap,
     # and in a long-lived process (tests, a notebook) what earlier fits left.
     with frozen_heap():
         return run(config, progress)
+
+
+def _worker(config: FitConfig, say: Progress) -> WorkerResult:
+    """A distributed worker: the plan, the chief's run and its data-level choice, then trials."""
+    import time
+
+    from cellpick.engine.distributed import distributed_key, find_parent, run_worker
+    from cellpick.stages.datalevel import apply
+    from cellpick.tracking import Tracker
+
+    t0 = time.perf_counter()
+    plan = make_plan(config)
+    say("dataset", {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
+    say("plan", plan.summary())
+    tracker = Tracker(config.tracking_uri, config.experiment or plan.path.stem)
+    parent = tracker.parent_id = find_parent(tracker, distributed_key(config))
+    # The chief tags its run for workers after its data-level stage: take its choice (the
+    # lookback shapes this worker's windows; the preprocessing comes with each trial too).
+    chosen = tracker.chosen_values(parent)
+    if chosen:
+        plan = apply(plan, chosen)
+    return run_worker(plan, config, tracker, parent, say, t0)
 
 
 def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
@@ -188,7 +208,7 @@ def _seeds_that_fit(plan: Plan, search, budget) -> int:
 
 
 def _decide(plan: Plan, cv, baselines):
-    from cellpick.verdict import decision as verdict
+    from cellpick import verdict
 
     res = plan.resampling
     return verdict.decide(cv.cells, plan.metric, plan.greater_is_better,

@@ -176,32 +176,17 @@ def find_parent(tracker, key: str, wait: float = PARENT_WAIT_SECONDS) -> str:
         time.sleep(2)
 
 
-def run_worker(config: FitConfig, progress: Callable[[str, dict], None] | None = None) -> WorkerResult:
-    """Run trials for the chief's searches, cell by cell, until the chief has served them all."""
+def run_worker(plan, config: FitConfig, tracker, parent: str, say: Callable[[str, dict], None],
+               t0: float) -> WorkerResult:
+    """Run trials for the chief's searches under its run `parent`, cell by cell, until the
+    chief has served them all. `plan` carries the chief's data-level choice."""
     from cellpick._quiet import tensorflow
     from cellpick.engine.search import SearchResult, make_tuner
     from cellpick.engine.threads import deterministic
     from cellpick.engine.train import callbacks, strategy
-    from cellpick.stages.plan import make_plan
-    from cellpick.tracking import Tracker
 
-    say = progress or (lambda event, info: None)
-    t0 = time.perf_counter()
-    plan = make_plan(config)
     deterministic(tensorflow())
     distribute = strategy(config.strategy)
-    prep = plan.prep
-    say("dataset", {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
-    say("plan", plan.summary())
-    tracker = Tracker(config.tracking_uri, config.experiment or plan.path.stem)
-    parent = tracker.parent_id = find_parent(tracker, distributed_key(config))
-    # The chief tags its run for workers after its data-level stage: take its choice (the
-    # lookback shapes this worker's windows; the preprocessing comes with each trial too).
-    chosen = tracker.chosen_values(parent)
-    if chosen:
-        from cellpick.stages.datalevel import apply
-
-        plan = apply(plan, chosen)
     prep = plan.prep
     me = worker_id()
     say("distributed", {"message": f"worker {me}: trials go under the chief's run {parent}"})

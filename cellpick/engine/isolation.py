@@ -60,44 +60,6 @@ class Outcome:
     seconds: float = 0.0  # wall time in the parent, the worker's round trip included
 
 
-def parse(value: str | list[str] | None) -> list[str] | None:
-    """`--contestants` -> the names asked for; None for all built-ins that fit the data."""
-    if value is None:
-        return None
-    items = value if isinstance(value, list) else str(value).split(",")
-    items = [str(i).strip() for i in items if str(i).strip()]
-    if items == ["all"]:
-        return None
-    if items == ["none"]:
-        return []
-    return ["snaive" if i == "naive" else i for i in items]
-
-
-def check_names(names: list[str] | None) -> None:
-    """Raise ValueError naming an unknown contestant (a `module:function` is checked when run)."""
-    from cellpick.models.contestants import NAMES
-
-    for n in names or []:
-        if ":" not in n and n not in NAMES:
-            raise ValueError(f"unknown contestant '{n}'; built-in ones are {', '.join(NAMES)} "
-                             "(or all, none, or package.module:function)")
-
-
-def chosen(prep, names: list[str] | None) -> list[str]:
-    """The contestants to run on prep: all built-ins that fit it, or `names` (a built-in
-    that does not fit prep's task raises ValueError)."""
-    from cellpick.models.contestants import _task_words, names_for
-
-    fits = names_for(prep)
-    if names is None:
-        return fits
-    wrong = [n for n in names if ":" not in n and n not in fits]
-    if wrong:
-        raise ValueError(f"contestant '{wrong[0]}' does not apply to {_task_words(prep)}; "
-                         f"those that do are {', '.join(fits)}")
-    return list(dict.fromkeys(names))
-
-
 def default_limit(cells_seconds: float, n: int, budget_left: float | None = None) -> float:
     """Seconds per contestant, all its folds and its refit together: as long as the cells'
     verdict took, at least LIMIT_FLOOR; with a time budget, at most an equal share of what

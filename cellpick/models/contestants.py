@@ -63,8 +63,6 @@ def names_for(prep: Prepared) -> list[str]:
     return ["minirocket", "1nn", "logreg", "majority"] if classify else ["minirocket", "ridge", "mean"]
 
 
-NAMES = ("snaive", "ets", "arima", "theta", "ridge", "minirocket", "1nn", "logreg", "majority",
-         "mean", "tfidf_logreg", "tfidf_ridge")
 
 
 def fit_one(name: str, prep: Prepared, *, season: int | None, fit_on: str = "trainval",
@@ -593,3 +591,18 @@ def describe(baseline: Baseline) -> dict[str, Any]:
     """What MLflow and cellpick.json record about a baseline."""
     return {"name": baseline.name, "exportable": baseline.exportable, "params": baseline.params,
             "seconds": round(baseline.seconds, 3), "fit_rows": baseline.fit_rows}
+
+
+def chosen(prep, names: list[str] | None) -> list[str]:
+    """The contestants to run on prep: all built-ins that fit it, or `names` (a built-in
+    that does not fit prep's task raises ValueError)."""
+    from cellpick.models.contestants import _task_words, names_for
+
+    fits = names_for(prep)
+    if names is None:
+        return fits
+    wrong = [n for n in names if ":" not in n and n not in fits]
+    if wrong:
+        raise ValueError(f"contestant '{wrong[0]}' does not apply to {_task_words(prep)}; "
+                         f"those that do are {', '.join(fits)}")
+    return list(dict.fromkeys(names))

@@ -16,11 +16,18 @@ from typing import NamedTuple
 
 import pandas as pd
 
-# Plots use the colours of the MLflow runs (mlflow.runColor).
-from cellpick.verdict.decision import format_score, headline
-from cellpick.verdict.wording import format_diff, format_interval
+from cellpick.verdict import headline
 from cellpick.vocab import BASELINE_COLOR as _OTHER_COLOR
-from cellpick.vocab import CELL_COLORS, display_name, metric_label
+
+# Plots use the colours of the MLflow runs (mlflow.runColor).
+from cellpick.vocab import (
+    CELL_COLORS,
+    display_name,
+    format_diff,
+    format_interval,
+    format_score,
+    metric_label,
+)
 
 KEY_COLUMNS = [
     "kind", "name", "cell", "units", "layers", "score", "ci_lo", "ci_hi", "test_score",

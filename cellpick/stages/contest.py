@@ -73,9 +73,10 @@ CHECK_SPLIT = "val"  # the rows an exported contestant's graph is checked on
 
 def contestant_names(plan: Plan) -> list[str]:
     """The contestants this fit runs (ValueError when one asked for does not fit the task)."""
-    from cellpick.engine.isolation import chosen, parse
+    from cellpick.models.contestants import chosen
+    from cellpick.config import contestant_names
 
-    return chosen(plan.prep, parse(plan.config.contestants))
+    return chosen(plan.prep, contestant_names(plan.config.contestants))
 
 
 def run_baselines(plan: Plan, *, tracker, progress: Progress | None = None,
@@ -83,7 +84,7 @@ def run_baselines(plan: Plan, *, tracker, progress: Progress | None = None,
     """Every contestant on the verdict's units, each within its time limit."""
     from cellpick.engine.isolation import Job, default_limit, display, family, worker
     from cellpick.tracking import baseline_run_name
-    from cellpick.verdict.decision import score
+    from cellpick.verdict import score
 
     say = progress or (lambda event, info: None)
     res, task = plan.resampling, plan.dataset.task
@@ -143,7 +144,7 @@ def final_baselines(plan: Plan, scores: BaselineScores, *, refit: bool,
     the test split when there is one. One that fails or overruns here keeps its
     cross-validated score and is not exportable (a note says so)."""
     from cellpick.engine.isolation import Job, family, worker
-    from cellpick.verdict.decision import score
+    from cellpick.verdict import score
 
     prep, task = plan.prep, plan.dataset.task
     fit_on = "trainval" if refit else "train"

@@ -59,9 +59,9 @@ def unit_schedule(plan: Plan):
 def cross_validate(plan: Plan, best: dict[str, dict[str, Any]], *, tracker, budget=None,
                    progress: Progress | None = None) -> CrossValResult:
     """Train and score `best` (cell -> config) on every unit of `plan.resampling`."""
+    from cellpick import verdict
     from cellpick.engine.members import Member, fit_groups
     from cellpick.engine.threads import default_jobs, frozen_heap
-    from cellpick.verdict import decision as verdict
 
     say = progress or (lambda event, info: None)
     res = plan.resampling
@@ -96,10 +96,10 @@ def cross_validate(plan: Plan, best: dict[str, dict[str, Any]], *, tracker, budg
 
 def _score_unit(plan: Plan, cfg: dict, unit, member, tracker, curves: dict) -> UnitRun:
     """Score one trained unit on its scoring block and log it as a verdict child run."""
+    from cellpick import verdict
     from cellpick.engine.train import summary_metrics
     from cellpick.models.cells import export_model, user_units
     from cellpick.tracking import unit_run_name
-    from cellpick.verdict import decision as verdict
 
     final = export_model(unit.prep, member.model)
     y, pred = split_predictions(final, unit.prep, "score")

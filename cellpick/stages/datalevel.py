@@ -460,10 +460,10 @@ def _run_name(shown: dict[str, Any]) -> str:
 def _record(plan, cand: Candidate, units: list, outcome, tracker, say) -> None:
     """A candidate's scores (each unit's scoring block) and validation losses from its members'
     results, or its error; logged and shown."""
+    from cellpick import verdict
     from cellpick.engine.train import split_predictions, summary_metrics
     from cellpick.models.cells import export_model, user_units
     from cellpick.tracking import summary_key
-    from cellpick.verdict import decision as verdict
 
     metric = plan.metric
     error = None

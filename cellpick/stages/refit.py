@@ -189,7 +189,7 @@ def choose_export(plan: Plan, decision, winner: Winner, baselines, final) -> tup
 
 def _export_best(c: ExportChoice, shippable: str | None, means: dict) -> str:
     """The sentence after 'Best cell: ... First overall: ... Exported: ...' on --export best."""
-    from cellpick.verdict.wording import format_score
+    from cellpick.vocab import format_score
 
     if c.first_kind == "cell" or c.exported == c.first_place:
         return ""
@@ -216,8 +216,7 @@ def series_keys(plan: Plan) -> list[str] | None:
 
 
 def _export_line(plan: Plan, c: ExportChoice, shippable: str | None, means: dict) -> str:
-    from cellpick.verdict.wording import format_score
-    from cellpick.vocab import display_name, metric_label
+    from cellpick.vocab import display_name, format_score, metric_label
 
     label = metric_label(plan.metric)
     cell = display_name(c.best_cell)
@@ -247,7 +246,7 @@ def _export_line(plan: Plan, c: ExportChoice, shippable: str | None, means: dict
 def score_test(plan: Plan, winner: Winner, best_baseline: str | None,
                baseline_test: dict[str, float]) -> TestScores:
     """The export's test score, with every baseline's (refit as the export was) beside it."""
-    from cellpick.verdict import decision as verdict
+    from cellpick import verdict
 
     prep, task = plan.prep, plan.dataset.task
     if prep.sizes.get("test", 0) <= 0:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cellpick.tracking import (
+from cellpick.tracking.names import SEARCHED_COLUMNS, cv_key, search_key
+from cellpick.tracking.store import _quiet_mlflow, resolve_uri
+from cellpick.tracking.tags import (
     _VIEW_TAG,
     FIT_TAG,
     PARENT_TAG,
@@ -15,10 +17,7 @@ from cellpick.tracking import (
     VERDICT_TAG,
     VERDICT_VIEW_ID,
     VIEW_ID,
-    _quiet_mlflow,
-    resolve_uri,
 )
-from cellpick.tracking.names import SEARCHED_COLUMNS, cv_key, search_key
 from cellpick.vocab import METRICS
 
 

@@ -7,7 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from cellpick.vocab import display_name
+from cellpick.verdict.statistics import LEVEL
+from cellpick.vocab import display_name, format_score
 
 
 def _probs(comp: dict) -> dict | None:
@@ -192,43 +193,61 @@ def _pct(fraction: float) -> str:
     return "<1%" if pct == 0 and fraction > 0 else f"{pct}%"
 
 
-def format_interval(lo, hi) -> str:
-    """'[0.0, 43.8]': both bounds at the decimals `format_score` gives the larger one, so
-    an interval never mixes precisions ('[0.000, 43.8]'); '' when a bound is missing."""
-    try:
-        lo, hi = float(lo), float(hi)
-    except (TypeError, ValueError):
-        return ""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return ""
-    a = max(abs(lo), abs(hi))
-    if a >= 100:
-        return f"[{lo:,.0f}, {hi:,.0f}]"
-    if a >= 0.01 or a == 0:
-        places = 2 if 1 <= a < 10 else 1 if a >= 10 else 3
-        return f"[{lo:.{places}f}, {hi:.{places}f}]"
-    return f"[{lo:.3g}, {hi:.3g}]"
+def headline(v: dict) -> str:
+    """The decision of a verdict (`Verdict.to_dict()`) in a few words, as a title:
+    'SimpleRNN wins: practically equivalent to GRU and cheaper; LSTM practically worse',
+    'Undecided between LSTM and GRU (LSTM has the best mean)'; then the best baseline's
+    standing against the winner ('beats the best baseline, ridge', 'ridge as good')."""
+    W, B = display_name(v["winner"]), display_name(v.get("best_mean_cell") or v["winner"])
+    standing = v.get("standing") or _standing_from_comparisons(v)
+
+    def who(status: str) -> str:
+        return _join([display_name(c) for c, s in standing.items() if s == status], "and")
+
+    decision = v.get("decision")
+    if decision == "only":
+        text = f"{W}: the only cell"
+    elif decision == "undecided":
+        tied = _join([B] + [display_name(c) for c, s in standing.items() if s == "open"], "and")
+        text = f"Undecided between {tied} ({B} has the best mean)"
+        if who("worse"):
+            text += f"; {who('worse')} practically worse"
+    else:
+        bits = []
+        if v["winner"] != v.get("best_mean_cell"):
+            bits.append(f"practically equivalent to {B} and cheaper")
+        for status, words in (("worse", "practically worse"), ("equivalent", "equivalent, dearer"),
+                              ("not better", "not practically better, dearer"),
+                              ("failed", "failed")):
+            if who(status):
+                bits.append(f"{who(status)} {words}")
+        text = f"{W} wins" + (": " + "; ".join(bits) if bits else "")
+    return text + _baseline_words(v)
 
 
-def format_diff(x) -> str:
-    """A signed difference: '+2.09', '-0.120' (format_score with its sign always shown)."""
-    text = format_score(x)
-    return text if not text or text.startswith("-") else f"+{text}"
+def _standing_from_comparisons(v: dict) -> dict[str, str]:
+    """A verdict.json from before `standing`: practically worse or not, from its comparisons."""
+    out = {v["winner"]: "winner"}
+    for comp in v.get("comparisons") or []:
+        p = comp.get("probability")
+        worse = (p["a_better"] >= LEVEL if p is not None else  # no spread: the sign decides
+                 bool(comp.get("degenerate")) and comp["mean_diff"] > (comp.get("rope") or 0))
+        if comp["b"] != v["winner"]:
+            out[comp["b"]] = "worse" if worse else "open"
+    return out
 
 
-def format_score(x) -> str:
-    """Three significant digits, no scientific notation for everyday sizes; '' when missing."""
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
+def _baseline_words(v: dict) -> str:
+    name = v.get("best_baseline")
+    comp = next((c for c in v.get("baseline_comparisons") or [] if c.get("a") == v["winner"]), None)
+    if not name or comp is None:
         return ""
-    if not math.isfinite(x):
-        return ""
-    a = abs(x)
-    if a >= 100:
-        return f"{x:,.0f}"
-    if a >= 1:
-        return f"{x:.{2 if a < 10 else 1}f}"
-    if a >= 0.01 or a == 0:
-        return f"{x:.3f}"
-    return f"{x:.3g}"
+    p = comp.get("probability")
+    if v.get("beats_best_baseline"):
+        return f"; beats the best baseline, {name}"
+    if p is not None and p["b_better"] >= LEVEL:
+        return f"; the {name} baseline is practically better"
+    mean, base = v["cells"][v["winner"]].get("mean"), (v.get("baselines") or {}).get(name)
+    if mean is not None and base is not None and (mean > base) == bool(v.get("greater_is_better")):
+        return f"; not practically better than the {name} baseline"
+    return f"; the {name} baseline scores as well or better"

@@ -13,7 +13,7 @@ from cellpick.data.detection import load
 from cellpick.data.folds import auto_test_size, default_folds, origin_plan, resample
 from cellpick.data.prepared import prepare, sequences
 from cellpick.errors import ConfigError, DataError
-from cellpick.verdict.decision import Design
+from cellpick.verdict import Design
 
 
 def gunpoint_36(data_dir: Path, tmp_path: Path) -> Path:

@@ -26,7 +26,7 @@ from cellpick.cli import app
 from cellpick.data import detection
 from cellpick.data.prepared import prepare
 from cellpick.models.contestants import _ridge_windows, fit_baselines, keras_model
-from cellpick.verdict.decision import score
+from cellpick.verdict import score
 
 runner = CliRunner()
 

@@ -182,6 +182,7 @@ def test_worker_waiting_for_a_finished_cell_moves_on(tmp_path, data_dir, monkeyp
     hour-long timeout: it gives up as soon as the parent run marks the cell done."""
     import threading
 
+    from cellpick import pipeline
     from cellpick.engine import distributed
     from cellpick.tracking import Tracker
 
@@ -207,7 +208,7 @@ def test_worker_waiting_for_a_finished_cell_moves_on(tmp_path, data_dir, monkeyp
 
     out = {}
     threading.Thread(target=close_cells, daemon=True).start()
-    worker = threading.Thread(target=lambda: out.update(result=distributed.run_worker(config)),
+    worker = threading.Thread(target=lambda: out.update(result=pipeline.start(config)),
                               daemon=True)
     worker.start()
     worker.join(120)

@@ -14,7 +14,7 @@ from cellpick.data import detection as data_mod
 from cellpick.data import season as season_mod
 from cellpick.data.prepared import prepare
 from cellpick.models.contestants import _ridge_windows, fit_baselines, keras_model
-from cellpick.verdict.decision import score
+from cellpick.verdict import score
 
 
 def _series_csv(tmp_path, y, start="2000-01-01", freq="MS", cov=None, name="s.csv"):

@@ -14,7 +14,7 @@ from cellpick.output.report import (
     plots,
     verdict_rows,
 )
-from cellpick.verdict.decision import CellResult, decide
+from cellpick.verdict import CellResult, decide
 from cellpick.vocab import CELL_COLORS
 
 
@@ -242,7 +242,7 @@ def test_curves_plot_one_panel_per_cell_with_its_median(verdict):
 
 
 def test_intervals_have_one_precision_and_the_baseline_sentence_reads_plainly():
-    from cellpick.verdict.wording import format_diff, format_interval
+    from cellpick.vocab import format_diff, format_interval
 
     assert format_interval(0.0, 43.8) == "[0.0, 43.8]"
     assert format_interval(-21.04, 16.8) == "[-21.0, 16.8]"

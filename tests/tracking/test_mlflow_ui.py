@@ -294,7 +294,7 @@ def test_fit_and_ui_commands_print_the_verdict_url_first(fit):
 
 def test_verdict_view_shows_each_cell_and_baseline_ranked_under_the_parent(fit):
     from cellpick.output.report import ranked
-    from cellpick.verdict.decision import headline
+    from cellpick.verdict import headline
 
     client, parent = fit["client"], fit["parent"]
     verdict = fit["result"].verdict
@@ -459,7 +459,7 @@ def test_ui_shows_the_verdict_and_the_trials_in_headless_chromium(fit, tmp_path)
         assert name.split()[0] in dom
     assert "cellpick: latest fit" in dom and "Sort: search_val_mae" in dom
     # The verdict: its headline (view name, experiment description), every cell and baseline.
-    from cellpick.verdict.decision import headline
+    from cellpick.verdict import headline
 
     assert _html_text(headline(fit["result"].verdict)) in verdict_dom
     for name in _by_role(fit, "summary"):

@@ -10,8 +10,7 @@ from scipy import stats
 
 from cellpick.data.season import detect_season
 from cellpick.errors import ConfigError
-from cellpick.verdict.decision import (
-    METRICS,
+from cellpick.verdict import (
     VERDICT_SCHEMA_VERSION,
     CellResult,
     Design,
@@ -19,12 +18,12 @@ from cellpick.verdict.decision import (
     compare,
     decide,
     default_rope,
-    format_score,
     interval,
     mase,
     posterior,
     score,
 )
+from cellpick.vocab import METRICS, format_score
 
 AIRLINE = Path(__file__).resolve().parents[2] / "recipes" / "data" / "airline_train.csv"
 
@@ -419,7 +418,7 @@ def test_accuracy_rope_reads_n_validated_from_the_resampling():
 
 
 def test_headline_says_the_decision_in_the_verdicts_words():
-    from cellpick.verdict.decision import headline
+    from cellpick.verdict import headline
 
     base = [10.0, 12.0, 11.0, 13.0]
     cheaper = decide([CellResult("lstm", {}, base, 4000, 50.0),
