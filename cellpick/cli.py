@@ -293,10 +293,10 @@ app.command()(fit)
 
 
 def _print_summary(result, json_out: bool, quiet: bool) -> None:
-    from cellpick.output.report import leaderboard_text
+    from cellpick.output.leaderboard import leaderboard_text
 
     if not quiet:
-        from cellpick.output.report import leaderboard
+        from cellpick.output.leaderboard import leaderboard
 
         board = leaderboard(result.verdict, [])
         typer.echo(leaderboard_text(board, result.verdict))
@@ -368,7 +368,7 @@ def report(
     """Leaderboard and verdict of a past fit, from MLflow alone."""
 
     def work():
-        from cellpick.output.report import leaderboard_text
+        from cellpick.output.leaderboard import leaderboard_text
         from cellpick.tracking import load_fit
 
         info = load_fit(run_id, tracking_uri)

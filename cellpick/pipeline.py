@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from cellpick.config import FitConfig, resolve
 from cellpick.stages.plan import Plan, make_plan  # noqa: F401 - make_plan: part of this module's API
+from cellpick.tracking import Role
 
 if TYPE_CHECKING:
     from cellpick.engine.distributed import WorkerResult
@@ -160,11 +161,11 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
                               warn=lambda message: say("warning", {"message": message}))
         tracker.finish_fit("FINISHED")
     except KeyboardInterrupt:
-        tracker.close_children(("data", "trial", "verdict", "baseline"), "KILLED", "interrupted by the user")
+        tracker.close_children((Role.DATA, Role.TRIAL, Role.VERDICT, Role.BASELINE), "KILLED", "interrupted by the user")
         tracker.finish_fit("KILLED", "interrupted by the user")
         raise
     except BaseException as e:
-        tracker.close_children(("data", "trial", "verdict", "baseline"), "FAILED", f"the fit failed: {e}")
+        tracker.close_children((Role.DATA, Role.TRIAL, Role.VERDICT, Role.BASELINE), "FAILED", f"the fit failed: {e}")
         tracker.finish_fit("FAILED", f"{type(e).__name__}: {e}")
         raise
     result = FitResult(
@@ -235,7 +236,7 @@ def _open_fit(plan: Plan):
                               f"in {tracker.uri} (experiment '{tracker.experiment_name}'); "
                               f"run without --resume")
         tracker.reopen_fit(parent)
-        tracker.close_children(("verdict", "baseline", "cell"), "KILLED",
+        tracker.close_children((Role.VERDICT, Role.BASELINE, Role.SUMMARY, Role.OLD_SUMMARY), "KILLED",
                                "superseded: the fit was resumed", only_running=False)
         return tracker
     tracker.start_fit(

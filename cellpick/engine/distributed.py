@@ -37,7 +37,7 @@ from cellpick.errors import ConfigError
 from cellpick.tracking import CELLS_DONE_TAG as DONE_TAG
 from cellpick.tracking import DISTRIBUTED_KEY_TAG as KEY_TAG
 from cellpick.tracking import DISTRIBUTED_TAG as ROLE_TAG
-from cellpick.tracking import ORACLE_TAG, WORKER_TAG
+from cellpick.tracking import ORACLE_TAG, WORKER_TAG, Role
 
 HEARTBEAT_SECONDS = 3.0
 PARENT_WAIT_SECONDS = 600.0  # how long a worker waits for the chief's parent run
@@ -386,7 +386,7 @@ def chief_search(prep, *, oracle: str, cells: list[str], units: list[int], layer
     result = SearchResult(rounds=max_trials)
 
     def trial_runs(cell: str, status: str | None = None) -> list:
-        return tracker.child_runs("trial", cell=cell, status=status)
+        return tracker.child_runs(Role.TRIAL, cell=cell, status=status)
 
     for i, cell in enumerate(cells):
         def on_lost(tuner_id: str, trial_id: str, cell=cell) -> None:

@@ -24,7 +24,7 @@ from cellpick.engine.threads import frozen_heap
 from cellpick.engine.train import Budget, Schedule, callbacks, summary_metrics
 from cellpick.errors import FitFailed
 from cellpick.models.cells import hypermodel, user_units
-from cellpick.tracking import TRIAL_ID_TAG, summary_key, trial_run_name
+from cellpick.tracking import TRIAL_ID_TAG, Role, summary_key, trial_run_name
 from cellpick.vocab import METRICS
 
 TUNER_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
@@ -33,7 +33,7 @@ TUNER_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/rou
 def _reconcile(tuners: dict, tracker) -> None:
     """After a crash: a trial run left RUNNING is finished if keras-tuner recorded the trial as
     completed (the process died between the two writes), otherwise marked KILLED (it reruns)."""
-    for run in tracker.child_runs("trial", status="RUNNING"):
+    for run in tracker.child_runs(Role.TRIAL, status="RUNNING"):
         t = tuners.get(run.cell)
         trial = t.oracle.trials.get(run.trial_id) if t else None
         if trial is not None and trial.status == "COMPLETED":
@@ -105,7 +105,7 @@ def _tuner_class(kind: str):
             name = trial_run_name(n, hp)
             params = {k: v for k, v in hp.items() if k not in TUNER_KEYS}
             cp.update(n=n, name=name, t0=time.perf_counter(), history=[], n_params=None,
-                      run_id=cp["tracker"].start_child("trial", name, params,
+                      run_id=cp["tracker"].start_child(Role.TRIAL, name, params,
                                                        {TRIAL_ID_TAG: trial.trial_id,
                                                         **(worker.tags if worker else {})}))
             if worker:

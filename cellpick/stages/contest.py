@@ -20,6 +20,7 @@ import numpy as np
 
 from cellpick.data.prepared import BASELINE_LIMIT
 from cellpick.stages.plan import Plan
+from cellpick.tracking import Role
 
 Progress = Callable[[str, dict], None]
 
@@ -73,8 +74,8 @@ CHECK_SPLIT = "val"  # the rows an exported contestant's graph is checked on
 
 def contestant_names(plan: Plan) -> list[str]:
     """The contestants this fit runs (ValueError when one asked for does not fit the task)."""
-    from cellpick.models.contestants import chosen
     from cellpick.config import contestant_names
+    from cellpick.models.contestants import chosen
 
     return chosen(plan.prep, contestant_names(plan.config.contestants))
 
@@ -199,7 +200,7 @@ def _label(spec: str, season: int | None) -> str:
 
 def _log_run(tracker, name: str, entry: Entry, out: BaselineScores, run_name,
              values: list[float]) -> None:
-    run_id = tracker.start_child("baseline", run_name(name),
+    run_id = tracker.start_child(Role.BASELINE, run_name(name),
                                  {"baseline": name, **_flat_params(out.params.get(name, {}))})
     tracker.log_metrics(run_id, {"fit_seconds": entry.seconds, "limit_seconds": entry.limit})
     if entry.status != "scored":

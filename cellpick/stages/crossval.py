@@ -19,6 +19,7 @@ import numpy as np
 
 from cellpick.engine.train import split_predictions
 from cellpick.stages.plan import Plan
+from cellpick.tracking import Role
 
 Progress = Callable[[str, dict], None]
 
@@ -108,7 +109,7 @@ def _score_unit(plan: Plan, cfg: dict, unit, member, tracker, curves: dict) -> U
     summary = summary_metrics(history, plan.metric)
     name = unit_run_name(cfg, unit.fold, unit.repeat)
     # fold and repeat counted from 1, as the run's name (f1s1) and the report count them
-    run_id = tracker.start_child("verdict", name, {**cfg, "fold": unit.fold + 1, "seed": unit.seed,
+    run_id = tracker.start_child(Role.VERDICT, name, {**cfg, "fold": unit.fold + 1, "seed": unit.seed,
                                                    "repeat": unit.repeat + 1})
     tracker.log_epochs(run_id, history)
     tracker.log_metrics(run_id, {"score": score, "n_params": member.model.count_params(),

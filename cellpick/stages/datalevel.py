@@ -52,6 +52,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from cellpick.tracking import Role
+
 REFERENCE = {"cell": "gru", "units": 16, "layers": 1, "dropout": 0.0, "learning_rate": 1e-3}
 REFERENCE_NAME = "GRU-16"
 REFERENCE_UNITS = 3  # of the verdict's resampling units (repetition 0)
@@ -224,7 +226,7 @@ def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] 
         say("data", {"line": choice.line(), "reused": True})
         return plan, choice
     if tracker is not None and plan.config.resume:  # stopped during this stage: start over
-        tracker.close_children(("data",), "KILLED", "superseded: the fit was resumed",
+        tracker.close_children((Role.DATA,), "KILLED", "superseded: the fit was resumed",
                                only_running=False)
     todo = planned(plan)
     if not todo["names"]:
@@ -431,7 +433,7 @@ def _score(plan, items: list[tuple[Any, dict[str, Any], int | None]], tracker, d
             shown.pop("log", None)
         cand = Candidate(values=shown)
         if tracker is not None:
-            cand.run_id = tracker.start_child("data", _run_name(shown),
+            cand.run_id = tracker.start_child(Role.DATA, _run_name(shown),
                                               {**shown, "reference": REFERENCE_NAME,
                                                "reference_units": REFERENCE_UNITS,
                                                "reference_seeds": REFERENCE_SEEDS})

@@ -1,9 +1,24 @@
-"""The names cellpick writes into MLflow: tags, the store's default URI and the UI's views."""
+"""The names cellpick writes into MLflow: run roles, tags, the store's default URI and views."""
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """What a run is, in its `cellpick.role` tag."""
+
+    SEARCH = "search"  # the fit's parent run
+    DATA = "data"  # a data-level candidate
+    TRIAL = "trial"  # a search trial
+    VERDICT = "verdict"  # a verdict unit: cell x fold x seed
+    BASELINE = "baseline"  # a contestant on every fold
+    SUMMARY = "summary"  # a verdict view's row: a cell or contestant's cross-validated mean
+    OLD_SUMMARY = "cell"  # the summary role in stores written before it was renamed
+
+
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 
 # -- every tag cellpick writes or reads (no other module spells one) -------------------------
 ROLE = "cellpick.role"  # search (the parent run), data, trial, verdict, baseline, summary
-SUMMARY_ROLES = ("summary", "cell")  # a verdict view's row; `cell` in stores before the rename
+SUMMARY_ROLES = (Role.SUMMARY, Role.OLD_SUMMARY)
 KIND_TAG = "cellpick.kind"  # a summary run's row: cell or baseline
 VERDICT_TAG = "cellpick.verdict"  # the parent: the verdict's headline; a summary run: its standing
 PLACE_TAG = "cellpick.place"  # a summary run's part: first, best cell, exported (comma-joined)

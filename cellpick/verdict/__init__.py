@@ -5,17 +5,17 @@ Pure numpy/scipy/baycomp: no TensorFlow, no MLflow. `statistics` scores and comp
 """
 from cellpick.verdict.decision import VERDICT_SCHEMA_VERSION, CellResult, Verdict, decide
 from cellpick.verdict.statistics import (
-                                         BOUNDS,
-                                         KINDS,
-                                         LEVEL,
-                                         Design,
-                                         compare,
-                                         default_rope,
-                                         interval,
-                                         mase,
-                                         posterior,
-                                         score,
-                                         summarize,
+    BOUNDS,
+    KINDS,
+    LEVEL,
+    Design,
+    compare,
+    default_rope,
+    interval,
+    mase,
+    posterior,
+    score,
+    summarize,
 )
 from cellpick.verdict.wording import headline
 

@@ -5,15 +5,15 @@ import re
 import pandas as pd
 import pytest
 
-from cellpick.output.report import (
+from cellpick.output.html import html
+from cellpick.output.leaderboard import (
     KEY_COLUMNS,
-    html,
     leaderboard,
     leaderboard_csv,
     leaderboard_text,
-    plots,
     verdict_rows,
 )
+from cellpick.output.plots import plots
 from cellpick.verdict import CellResult, decide
 from cellpick.vocab import CELL_COLORS
 
@@ -137,7 +137,7 @@ def test_html_is_self_contained(tmp_path, verdict, trials):
 
 
 def test_export_sentence_says_what_the_export_holds():
-    from cellpick.output.report import export_sentence
+    from cellpick.output.leaderboard import export_sentence
 
     assert export_sentence({"ensemble": {"models": 3}, "refit": {"on": "train+validation"}, "patch": 1}) \
         == "Export: the mean of the winner's 3 seed models, each retrained on all non-test data."
@@ -215,7 +215,7 @@ def test_scores_plot_labels_every_run_on_its_own_row_with_its_place(verdict):
     cell (the winner), the first overall and the export marked in the labels."""
     from matplotlib.colors import to_hex
 
-    from cellpick.output.report import _scores_figure
+    from cellpick.output.plots import _scores_figure
 
     fig = _scores_figure(verdict, "MAE")
     ax = fig.axes[0]
@@ -230,7 +230,7 @@ def test_scores_plot_labels_every_run_on_its_own_row_with_its_place(verdict):
 
 
 def test_curves_plot_one_panel_per_cell_with_its_median(verdict):
-    from cellpick.output.report import _curves_figure
+    from cellpick.output.plots import _curves_figure
 
     curves = {f"v-{c}-f{i}": {"cell": c, "val_loss": [3.0 + i, 2.0 + i, 1.5 + i]}
               for c in ("lstm", "gru") for i in range(3)}

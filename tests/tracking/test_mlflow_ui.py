@@ -293,7 +293,7 @@ def test_fit_and_ui_commands_print_the_verdict_url_first(fit):
 
 
 def test_verdict_view_shows_each_cell_and_baseline_ranked_under_the_parent(fit):
-    from cellpick.output.report import ranked
+    from cellpick.output.leaderboard import ranked
     from cellpick.verdict import headline
 
     client, parent = fit["client"], fit["parent"]
@@ -304,7 +304,7 @@ def test_verdict_view_shows_each_cell_and_baseline_ranked_under_the_parent(fit):
     assert view["name"] == words and words.split()[0] in ("LSTM", "GRU", "Undecided")
     board = pd.read_csv(client.download_artifacts(parent.info.run_id, "leaderboard.csv",
                                                   str(fit["root"])))
-    from cellpick.output.report import SEARCH_VS_VERDICT, places, places_text
+    from cellpick.output.leaderboard import SEARCH_VS_VERDICT, places, places_text
 
     decision = places_text(board, verdict, with_headline=True)
     assert decision.endswith(SEARCH_VS_VERDICT) and decision.startswith("Best cell: ")
@@ -405,7 +405,7 @@ def test_report_html_says_the_places_the_design_and_signed_intervals(fit):
     client, parent, verdict = fit["client"], fit["parent"], fit["result"].verdict
     page = Path(client.download_artifacts(parent.info.run_id, "report.html",
                                           str(fit["root"]))).read_text()
-    from cellpick.output.report import SEARCH_VS_VERDICT
+    from cellpick.output.leaderboard import SEARCH_VS_VERDICT
 
     assert "Best cell: " in page and "First overall: " in page and "Exported: " in page
     assert SEARCH_VS_VERDICT.replace("'", "&#x27;") in page

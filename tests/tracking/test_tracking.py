@@ -238,7 +238,7 @@ def test_summary_runs_span_their_runs_name_their_place_and_chart_the_intervals(t
     import json
     import time
 
-    from cellpick.output.report import _save, _scores_figure
+    from cellpick.output.plots import _save, _scores_figure
     from cellpick.tracking import verdict_view_state
 
     client = tracker.client
