@@ -2,8 +2,8 @@
 
 Each size runs in a fresh Python process (so peaks do not mix): it writes nothing but
 reads a CSV made beforehand, then does what `cellpick fit` does before and during one
-trial: `detection.load` -> `windows.prepare` -> `Prepared.dataset` -> `space.build_model` ->
-one epoch, plus the capped arrays the baselines and scoring use (`plan.split_arrays`).
+trial: `detection.load` -> `prepared.prepare` -> `Prepared.dataset` -> `cells.build_model` ->
+one epoch, plus the capped arrays the baselines and scoring use (`data.prepared.split_arrays`).
 Peak memory is the process's high-water mark (VmHWM in /proc/self/status). The column
 "all windows" is what materialising every training window would take; the peak must
 grow with rows, not with rows x lookback.
@@ -67,7 +67,7 @@ def child_windows(path: str, lookback: int, epoch_steps: int | None) -> dict:
     from cellpick.data import detection
     from cellpick.data.prepared import prepare
     from cellpick.models.cells import build_model
-    from cellpick.stages import plan
+    from cellpick.data.prepared import split_arrays
 
     keras.utils.set_random_seed(0)
     idle = vm("VmRSS")  # TensorFlow and Keras imported, no data yet
@@ -77,7 +77,7 @@ def child_windows(path: str, lookback: int, epoch_steps: int | None) -> dict:
     t_prepare = time.perf_counter() - t0
     after_prepare = vm("VmHWM")
     for split in ("train", "val"):  # what the baselines and scoring materialise (capped)
-        plan.split_arrays(prep, split)
+        split_arrays(prep, split)
     after_arrays = vm("VmHWM")
     batch = prep.batch_size()
     model = build_model(prep, {"cell": "gru", "units": UNITS, "layers": 1})
