@@ -4,7 +4,9 @@
     result = cellpick.fit("data.csv", horizon=12, lookback=24)
     result.winner, result.test_score, result.export_path
 
-Heavy libraries (TensorFlow, MLflow) are imported only when a function needs them.
+Heavy libraries (TensorFlow, MLflow) are imported only when a function needs them. `fit` and
+`predict` import their modules when called: every `import cellpick.<module>` runs this file
+first, and should not load the whole pipeline. The code map: docs/README.md.
 """
 from cellpick.config import FitConfig
 from cellpick.errors import CellpickError, ConfigError, DataError, ExportError

@@ -77,10 +77,10 @@ class FitConfig:
     rope: float | None = _opt(None, "Region of practical equivalence in metric units (default: 1% "
                                     "of the best score; accuracy: at least one sample).")
     time_budget: float | None = _opt(None, "Wall-clock budget, e.g. 90s, 20m, 2h.", type=str)  # s
-    # None: one per core (parallel.default_jobs); trials of one round, the verdict's cells
+    # None: one per core (engine.threads.default_jobs); trials of one round, the verdict's cells
     jobs: int | None = _opt(None, "Models trained at once, in threads: a round's trials (one "
                                   "per cell) and the verdict's cells (default: the cores).")
-    # "auto": a test block only where the data is large enough (windows.auto_test_size)
+    # "auto": a test block only where the data is large enough (data.folds.auto_test_size)
     test_size: float | str = _opt("auto", "Fraction held out for the test split, or auto (20% "
                                           "where the data is large enough, else none).", type=str)
     tracking_uri: str | None = _opt(None, "MLflow tracking URI.")
@@ -109,7 +109,7 @@ class FitConfig:
     patch: int | None = _opt(None, "Steps per patch for fixed-length sequences (default: chosen "
                                    "by the data-level stage from about 25 patches from 64 steps "
                                    "up; 1: off).")
-    # Data-level choices (datalevel.py): None = chosen on three of the verdict's folds by a
+    # Data-level choices (stages/datalevel.py): None = chosen on three of the verdict's folds by a
     # small reference model before the cells are searched; a value here skips that choice.
     scaling: str | None = _opt(None, "Forecast target scaling: global | relative | diff (default: "
                                      "chosen by the data-level stage).")
@@ -117,15 +117,15 @@ class FitConfig:
                                   "chosen by the data-level stage).", "--log/--no-log")
     linear: bool | None = _opt(None, "A linear path beside the cells (forecasts; default: chosen "
                                      "by the data-level stage).", "--linear/--no-linear")
-    # None: every built-in contestant that fits the task (contest.py); "none": the cells alone
+    # None: every built-in contestant that fits the task (models/contestants.py); "none": the cells alone
     contestants: str | None = _opt(None, "Models beside the cells, e.g. ets,arima,ridge; all "
                                          "(default: every one that fits the task), none, or "
                                          "package.module:function.")
-    # None: contest.default_limit (the cells' verdict time, at least 60 s; a share of the budget)
+    # None: engine.isolation.default_limit (the cells' verdict time, at least 60 s; a budget share)
     contestant_limit: float | None = _opt(None, "Time limit per contestant, all its folds and its "
                                                "refit, e.g. 90s (default: as long as the cells' "
                                                "verdict took, at least 60s).", type=str)
-    # "best": a linear baseline that beats every cell is exported instead (baselines.keras_model)
+    # "best": a contestant that beats every cell is exported instead (stages/refit.py)
     export: str = _opt("cell", "cell | best (export a linear baseline when it beats every cell).")
     onnx: bool = _opt(False, "Also write DIR/model.onnx (needs the onnx extra: tf2onnx, "
                              "onnxruntime).", "--onnx")

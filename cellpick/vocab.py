@@ -27,7 +27,7 @@ METRICS: dict[str, tuple[str, bool]] = {
     "classify": ("accuracy", True),
 }
 METRIC_LABELS = {"mae": "MAE", "accuracy": "accuracy"}
-# Forecast target scalings (space.forecast_inputs): a data-level choice (datalevel.py).
+# Forecast target scalings (models/cells.py): a data-level choice (stages/datalevel.py).
 SCALINGS = ("global", "relative", "diff")
 
 

@@ -1,47 +1,9 @@
-"""Detect the layout and task of a table read by `reading`; `load` is the entry point.
+"""Detect the layout and task of a table read by data/reading.py; `load` is the entry point.
 
-`layouts` builds and checks the Dataset once the columns' roles are known (steps 5-7 and
-missing values below).
-
-Detection, in this order; `Dataset.describe` prints every choice and the option that
-overrides it (--target --task --id --time --text):
-  1. time: ``time=``; else a column named date, time, timestamp, ds, datetime, period, month,
-     year, week, step, t, position, timestep (any case); else a string column whose values
-     all parse as dates. It is *date-like* when it holds dates (ISO 2020-01-31, 1949-01,
-     01/31/2020, 31.01.2020, Jan 2020, 1949Q1, ... one format per column; month/day is
-     preferred to day/month when both read, with a note), epoch seconds or milliseconds,
-     YYYYMMDD numbers, or years; other numbers (0, 1, 2...) only order rows. A column found
-     by its name that mostly does not read as dates is not used as time (noted); a given one,
-     or one that mostly reads, must read completely.
-  2. text: ``text=``; else, unless task is forecast, a forecast hint, an ``id=``/``time=`` or
-     a date-like column points at a series, the first string column other than the target
-     whose values look like prose (half or more contain whitespace, mean length > 15).
-  3. id (not for text): ``id=``; else the first column named id, *_id, series, sample, item, group,
-     subject, key, unique_id whose values repeat. Such a column whose values do not repeat
-     is a row id: it is ignored, with a note.
-  4. target: ``target=``; else the first column named label, target, y or class (any case);
-     else, for a series, its only numeric column that is not true/false (several: error
-     asking for --target).
-  5. layout: text when 2. found a text column. With an id: series (panel) for task
-     forecast, a forecast hint or a date-like time; long for task classify/regress; else
-     long when the target is constant within at least half of the multi-row ids (a sample
-     whose label changes is then an error naming it), series otherwise. Without an id:
-     series for a time column, task forecast or a forecast hint (the CLI passes it when
-     --lookback/--horizon/--season is given), or when the only numeric column is the
-     target; else wide when a target is known; else an error asking for --target.
-  6. task: ``task=``; else forecast for a series; classify for a string or bool target, or an
-     integer-valued one with at most 20 distinct values and fewer than half the samples;
-     regress otherwise. Classes are python ints when the labels are integer-valued, else
-     strings (true/false labels become 'False'/'True').
-  7. features: series: the target, then the other numeric columns (covariates); a
-     non-numeric column is an error (drop it, encode it as numbers, or pass it as --id when
-     it names the series): cellpick does not guess encodings. True/false columns count as
-     numbers (0/1). wide: the numeric columns other than the target, in file order.
-     long: the numeric columns other than id, step and target. text: none.
-Missing values: never in the target, id or time. In a series, a covariate missing at most
-5% of its values is forward- then back-filled within its series (noted); otherwise, and in
-wide and long files, a missing value is an error (a wide row with empty trailing cells
-gets its own message pointing at the long layout). Infinite values are always an error.
+Decides, in order: the time column, a text column, the id, the target, the layout (series,
+wide, long, text), the task. Each choice is noted (`Dataset.describe` prints them) and an
+option overrides it (--time --text --id --target --task); data/layouts.py then builds and
+checks the Dataset. The rules step by step, and what happens to missing values: docs/data.md.
 """
 from __future__ import annotations
 

@@ -1,34 +1,13 @@
-"""Folds x seeds for the verdict: each cell's best configuration (and each baseline) is
-trained and scored on the same resampling units of the non-test data.
+"""Folds x seeds for the verdict: the units every cell and contestant is trained and scored on.
 
-Schemes (`resample`):
-- labelled sequences and text: repeated stratified K-fold; sequence regression: repeated
-  K-fold. Every repetition has its own partition (random_state seed + repetition) and its
-  own training seed: the scheme the corrected t-test assumes (verdict.py).
-- series and panels: rolling origin. F origins; each scores a block of `s` rows and trains on
-  every row before it, so the scoring block always follows its training part in time. For a
-  panel the origins sit at the same positions counted from the end of each series' non-test
-  part. The S seeds repeat on each origin (same data, another seed). Blocks are counted in
-  rows; with calendar gaps no window spans a gap (windows.series_prep), and an origin the gaps
-  leave without training, validation or scoring windows is dropped (noted; 2 must remain).
-
-In every unit (`Fold`) the Prepared has splits "train" (the inner training part), "val" (an
-inner validation part of the fold's training data, for early stopping and restored weights
-only: never the scoring block), "score" (the scoring block) and "trainval" (train + val:
-what the fold trained on). Scaling statistics, target_stats and the text vocabulary come from
-that unit's inner training part only.
-
-The test block is the one `windows.prepare` holds out for the same arguments (`test_size`,
-"auto" included, and `seed`): resampling never touches it.
-
-Default folds x seeds (`default_folds`, n = non-test samples, or windows for a series):
-    n < 1,000        5 folds x 3 seeds  (15 trainings per cell; every sample scored 3 times)
-    n < 10,000       5 folds x 2 seeds  (10)
-    n >= 10,000      3 folds x 2 seeds  (6)
-Cost: F x S trainings per cell, each on (F-1)/F of the non-test data less a 20% inner
-validation part, against the single split's 3 seeds on 64% of the data (test 0.2, then val
-0.2): about 5x on small data (no test block; where each training is short), 2.7x on medium
-and 1.3x on large data, before early stopping. `folds` and `seeds` override.
+`resample` splits the non-test data (the test block is the one data.prepared.prepare holds
+out for the same `test_size` and `seed`) by repeated (stratified) K-fold for sequences and
+text, by rolling origin for series and panels (each scoring block follows its training part;
+the seeds repeat on each origin). A unit (`Fold`) holds a Prepared with splits "train" (the
+inner training part), "val" (inner validation, for early stopping only), "score" and
+"trainval" (train + val); its scaling statistics come from its own "train" rows.
+`default_folds` sizes the scheme; `resolve_test_size` settles --test-size auto. The schemes,
+their cost and the test block's rule: docs/data.md.
 """
 from __future__ import annotations
 
@@ -40,15 +19,15 @@ import numpy as np
 from cellpick.data.dataset import Dataset
 from cellpick.data.prepared import (
     Prepared,
-    _series_blocks,
-    _series_groups,
-    _split,
     default_lookback,
     holdout,
     labels,
     sequence_prep,
     sequences,
+    series_blocks,
+    series_groups,
     series_prep,
+    split_ids,
     text_prep,
 )
 from cellpick.errors import ConfigError, DataError
@@ -100,7 +79,8 @@ class Resampling:
 
 
 def default_folds(n: int) -> tuple[int, int]:
-    """(folds, seeds) for n non-test samples (windows for a series); see the module notes."""
+    """(folds, seeds) for n non-test samples (windows for a series): 5 x 3 below 1,000, 5 x 2
+    below 10,000, else 3 x 2 (docs/data.md)."""
     if n < 1_000:
         return 5, 3
     if n < 10_000:
@@ -132,11 +112,11 @@ def origin_plan(rows: int, lookback: int, horizon: int, folds: int) -> tuple[int
 
 def resample(ds: Dataset, *, lookback: int | None, horizon: int, folds: int | None,
              seeds: int | None, seed: int, test_size, season: int | None = None) -> Resampling:
-    """Folds x seeds units over the non-test data (see the module notes).
+    """Folds x seeds units over the non-test data.
 
     lookback, horizon: series windows (pass the search split's `prep.lookback`); folds, seeds:
     None for `default_folds`; seed: the fit's seed (partitions and training seeds follow
-    from it); test_size: a fraction or "auto", as given to `windows.prepare`.
+    from it); test_size: a fraction or "auto", as given to `data.prepared.prepare`.
     """
     for name, v in (("folds", folds), ("seeds", seeds)):
         if v is not None and (not isinstance(v, (int, np.integer)) or v < (2 if name == "folds" else 1)):
@@ -185,7 +165,7 @@ def _kfold(ds: Dataset, folds, seeds, seed, test_size) -> Resampling:
         for k, (tr, sc) in enumerate(partition):
             trainval, scored = rest[tr], rest[sc]
             unit_notes = list(notes)
-            train, val = _split(ds, y, trainval, INNER_VAL, seed + 1000 * r + k, unit_notes)
+            train, val = split_ids(ds, y, trainval, INNER_VAL, seed + 1000 * r + k, unit_notes)
             prep = build({"train": train, "val": val, "score": scored}, unit_notes)
             units.append(Fold(fold=k, seed=unit_seed(seed, r), repeat=r, prep=prep))
             fractions.append(len(scored) / (len(scored) + len(trainval)))
@@ -197,12 +177,12 @@ def _kfold(ds: Dataset, folds, seeds, seed, test_size) -> Resampling:
 
 def _rolling_origin(ds: Dataset, lookback, horizon, folds, seeds, seed, test_size,
                     season) -> Resampling:
-    groups = _series_groups(ds)
+    groups = series_groups(ds)
     lengths = np.array([len(g) for g in groups])
-    if lookback is None:  # as windows.prepare chooses it for the same test size
-        n_val, n_test = _series_blocks(int(lengths.min()), horizon, test_size)
+    if lookback is None:  # as data.prepared.prepare chooses it for the same test size
+        n_val, n_test = series_blocks(int(lengths.min()), horizon, test_size)
         lookback = default_lookback(season, horizon, int(lengths.min()) - n_val - n_test - horizon)
-    rest = lengths - np.array([_series_blocks(int(n), horizon, test_size)[1] for n in lengths])
+    rest = lengths - np.array([series_blocks(int(n), horizon, test_size)[1] for n in lengths])
     windows = int(np.maximum(rest - lookback - horizon + 1, 0).sum())
     f_default, s_default = default_folds(windows)
     f, s = folds or f_default, seeds or s_default
@@ -288,9 +268,9 @@ def auto_test_size(ds: Dataset, *, lookback: int | None = None, horizon: int = 1
         lengths = ds.frame.groupby(ds.id, sort=False).size().to_numpy() if ds.id else \
             np.array([len(ds.frame)])
         shortest = int(lengths.min())
-        n_val, n_test = _series_blocks(shortest, horizon, AUTO_TEST)
+        n_val, n_test = series_blocks(shortest, horizon, AUTO_TEST)
         lb = lookback or default_lookback(season, horizon, shortest - n_val - n_test - horizon)
-        rest = lengths - np.array([_series_blocks(int(n), horizon, AUTO_TEST)[1] for n in lengths])
+        rest = lengths - np.array([series_blocks(int(n), horizon, AUTO_TEST)[1] for n in lengths])
         windows = int(np.maximum(rest - lb - horizon + 1, 0).sum())
         folds, _ = default_folds(windows)
         plan = origin_plan(int(rest.min()), lb, horizon, folds)

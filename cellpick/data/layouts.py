@@ -1,7 +1,7 @@
 """Build the Dataset of each layout (series, wide, long, text) from the detected columns.
 
 Checks the values as it goes (missing, infinite, constant, one label per sample, duplicate
-time stamps) and says where, by file line. The rules are in detection.py's docstring; what a
+time stamps) and says where, by file line. The rules are in docs/data.md; what a
 series' calendar gaps and duplicate stamps do is in docs/calendars.md.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pandas as pd
 from cellpick.data.dataset import Dataset
 from cellpick.data.dates import freq_word, grid_freq, infer_freq
 from cellpick.data.reading import Source, count, is_num, is_str, names, show
+from cellpick.data.season import calendar_season
 from cellpick.errors import DataError
 
 TARGET_NAMES = ("label", "target", "y", "class")
@@ -433,11 +434,10 @@ class _Builder(Found):
                           "a gap")
         return grid, positions
 
+
 def short_gap(freq: str) -> int:
     """The most missing stamps a gap may have and still be closed (its neighbours read as
     adjacent rows): a quarter of the calendar's season, at least 1; business days 2 (holidays)."""
-    from cellpick.data.season import calendar_season
-
     if freq == "B":
         return 2
     season, _ = calendar_season(freq)

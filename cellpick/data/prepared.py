@@ -1,26 +1,14 @@
-"""Splits and tf.data pipelines.
+"""Prepared: a dataset split, windowed and scaled, as training, contestants and export read it.
 
-Series: windows of `lookback` past steps predict the next `horizon` target values. Each
-series is split by time (test = its last block, validation = the block before it); a
-window belongs to the split that holds its whole target span, so no target is ever seen
-by two splits. Blocks are counted in rows. A series with calendar gaps (Dataset.positions)
-keeps only the windows whose rows are consecutive on the calendar: no window spans a gap
-(docs/calendars.md). Windows are gathered lazily per batch from one (rows, features) array:
-memory grows with rows, not rows x lookback.
-
-Sequences (wide and long layouts): one sample per row or per id, right-padded with zeros
-to the longest sample; split stratified by class. A long-layout model takes any number of
-steps: its mask is computed from the raw input (a step is padding when it and every later
-step are all zeros), so the mask is always right-padded (cuDNN-eligible) and zeros inside a
-sequence are data, not holes. Only trailing all-zero steps are ambiguous with padding.
-
-Text: one string per sample, split like sequences. The vocabulary is learned from the
-training split only (keras TextVectorization.adapt) and travels inside the model, so the
-model takes raw strings. See `_prepare_text` for how the vocabulary size, the sequence
-length and the embedding width are chosen.
-
-Scaling statistics come from the training split only and travel into the model (Keras
-Normalization / Rescaling layers), so the model always takes raw input.
+`prepare` makes the search split (train, val, test); `series_prep`, `sequence_prep` and
+`text_prep` build one from explicit rows or samples (the units of data/folds.py).
+- series: windows of `lookback` steps predict the next `horizon` values; each series is split
+  by time, a window belongs to the split that holds its whole target span, and no window
+  spans a calendar gap (docs/calendars.md).
+- sequences (wide, long): one sample per row or id, zero right-padded; stratified splits.
+- text: one string per sample; the vocabulary comes from the training split.
+Scaling statistics come from the training split only and travel into the model, so it takes
+raw input. The why (lazy windows, the long layout's mask, text sizes): docs/data.md.
 """
 from __future__ import annotations
 
@@ -29,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cellpick._quiet import tensorflow as quiet_tensorflow
 from cellpick.data.dataset import Dataset
 from cellpick.errors import DataError
 
@@ -49,8 +38,8 @@ class Prepared:
     lookback: int | None = None
     horizon: int | None = None
     masked: bool = False
-    patch: int = 1  # steps per patch (space.patch_size); 1: the cells read raw steps
-    # forecast: the data-level stage's scaling, log and linear (space.preprocessing reads it)
+    patch: int = 1  # steps per patch (models.cells.patch_size); 1: the cells read raw steps
+    # forecast: the data-level stage's scaling, log and linear (models/cells.py reads it)
     preprocessing: dict | None = None
     input_dtype: str = "float32"  # "string" for text
     # text: vocabulary learned on the training split (without the pad and OOV tokens),
@@ -64,7 +53,7 @@ class Prepared:
     _values: np.ndarray | None = None
     _target: np.ndarray | None = None
     # forecast: the target's training statistics per working space ("raw", and "log" when the
-    # series is strictly positive): mean, std, and std of first differences (space.py).
+    # series is strictly positive): mean, std, and std of first differences (models/cells.py).
     target_stats: dict[str, dict[str, float]] = field(default_factory=dict)
     _starts: dict[str, np.ndarray] = field(default_factory=dict)
     _x: dict[str, np.ndarray] = field(default_factory=dict)
@@ -72,7 +61,7 @@ class Prepared:
     # series: (windows per split, rows, windows the calendar gaps removed) of each series, for
     # messages about short series.
     _per_series: list = field(default_factory=list, repr=False)
-    # series (for baselines.py): the first row of each series in _values/_target, in order.
+    # series (for the contestants): the first row of each series in _values/_target, in order.
     _series_starts: np.ndarray | None = None
 
     def _part(self, parts: dict[str, np.ndarray], split: str) -> np.ndarray:
@@ -113,7 +102,7 @@ class Prepared:
         series each window belongs to and its origin, the row (in _target) of its first
         target value. Row series_start..origin-1 is the history a forecast may condition on.
         Without _series_starts (a Prepared built by hand) all rows are one series.
-        (Used by the statistical baselines in baselines.py.)"""
+        (The statistical contestants of models/contestants.py read it.)"""
         n = self.sizes.get(split, 0) if split != "trainval" else self.sizes["train"] + self.sizes["val"]
         pick = (np.linspace(0, n - 1, limit).astype(int) if limit is not None and n > limit
                 else slice(None))
@@ -177,26 +166,30 @@ def prepare(ds: Dataset, *, lookback: int | None, horizon: int, test_size: float
     raise DataError(f"{ds.path.name}: the '{ds.layout}' layout is not supported")
 
 
-def _series_blocks(n: int, horizon: int, test_size: float) -> tuple[int, int]:
+def series_blocks(n: int, horizon: int, test_size: float) -> tuple[int, int]:
+    """(validation rows, test rows) at the end of a series of `n` rows: the test block
+    max(horizon, test_size n) (none at test_size 0), the validation block before it
+    max(horizon, max(test_size, 0.2) n). The search split, the folds and the season agree on it."""
     n_test = max(horizon, int(round(test_size * n))) if test_size > 0 else 0
     n_val = max(horizon, int(round(max(test_size, 0.2) * n)))
     return n_val, n_test
 
 
-def _series_groups(ds: Dataset) -> list:
+def series_groups(ds: Dataset) -> list[pd.DataFrame]:
+    """The rows of each series, in order of first appearance (one frame without an id)."""
     return [g for _, g in ds.frame.groupby(ds.id, sort=False)] if ds.id else [ds.frame]
 
 
 def _prepare_series(ds: Dataset, lookback, horizon, test_size, season) -> Prepared:
-    groups = _series_groups(ds)
+    groups = series_groups(ds)
     shortest = min(len(g) for g in groups)
     if lookback is None:
-        n_val, n_test = _series_blocks(shortest, horizon, test_size)
+        n_val, n_test = series_blocks(shortest, horizon, test_size)
         lookback = default_lookback(season, horizon, shortest - n_val - n_test - horizon)
     bounds = []
     for g in groups:
         n = len(g)
-        n_val, n_test = _series_blocks(n, horizon, test_size)
+        n_val, n_test = series_blocks(n, horizon, test_size)
         val_end, train_end = n - n_test, n - n_test - n_val
         bounds.append({"train": (0, train_end), "val": (train_end, val_end), "test": (val_end, n)})
     prep = series_prep(ds, lookback, horizon, bounds, groups)
@@ -229,7 +222,7 @@ def series_prep(ds: Dataset, lookback: int, horizon: int, bounds: list[dict[str,
     (ds.positions) a window is kept only when its lookback + horizon rows are consecutive on
     the calendar; a note says how many the gaps removed. Scaling statistics and target_stats
     come from the "train" rows of each series only."""
-    groups = groups if groups is not None else _series_groups(ds)
+    groups = groups if groups is not None else series_groups(ds)
     values, targets, train_rows, per_series = [], [], [], []
     starts: dict[str, list] = {k: [] for k in bounds[0]}
     offset, series_starts, removed_all, total_all = 0, [], 0, 0
@@ -308,8 +301,7 @@ def sequences(ds: Dataset) -> tuple[np.ndarray, list]:
         x = ds.frame[ds.features].to_numpy(dtype="float32")[:, :, None]
         return x, list(range(len(x)))
     # Each row goes to (its sample, its place among that sample's rows), samples in order of
-    # first appearance (groupby's sort=False order), in one scatter: 3000 samples x 60 steps
-    # 0.02 s, against 0.7-0.9 s with a block per sample.
+    # first appearance (groupby's sort=False order), in one scatter (docs/data.md).
     codes, keys = pd.factorize(ds.frame[ds.id], sort=False)
     rows = codes >= 0  # a missing id belongs to no sample (groupby drops it too)
     codes = codes[rows]
@@ -345,8 +337,10 @@ def padded_lengths(x: np.ndarray) -> np.ndarray:
     return np.where(nonzero.any(axis=1), last, 1)
 
 
-def _split(ds: Dataset, y: np.ndarray, ids: np.ndarray, size: float, seed: int, notes: list[str]):
-    """(rest, held out) of `ids`: stratified by class when classifying and possible."""
+def split_ids(ds: Dataset, y: np.ndarray, ids: np.ndarray, size: float, seed: int,
+              notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, held out) of sample indices `ids`, `size` of them held out: stratified by class
+    when classifying and possible (else at random, noted once in `notes`)."""
     from sklearn.model_selection import train_test_split
 
     strat = y[ids] if ds.task == "classify" else None
@@ -367,13 +361,13 @@ def holdout(ds: Dataset, y: np.ndarray, test_size: float, seed: int,
                         "validation and test splits; provide more samples")
     if test_size <= 0:
         return idx, idx[:0]
-    return _split(ds, y, idx, test_size, seed, [] if notes is None else notes)
+    return split_ids(ds, y, idx, test_size, seed, [] if notes is None else notes)
 
 
 def _split_samples(ds: Dataset, y: np.ndarray, test_size: float, seed: int, notes: list[str]):
     """Indices of the train, val and test samples: stratified by class when classifying."""
     rest, test = holdout(ds, y, test_size, seed, notes)
-    train, val = _split(ds, y, rest, max(test_size, 0.2), seed, notes)
+    train, val = split_ids(ds, y, rest, max(test_size, 0.2), seed, notes)
     return {"train": train, "val": val, "test": test}
 
 
@@ -455,9 +449,7 @@ def text_prep(ds: Dataset, texts: np.ndarray, y: np.ndarray, parts: dict[str, np
               notes: list[str] | None = None) -> Prepared:
     """A text Prepared from explicit sample indices per split; the vocabulary and the text
     length come from parts["train"] only."""
-    from cellpick._quiet import tensorflow
-
-    tensorflow()
+    quiet_tensorflow()
     notes = list(notes or [])
     train = texts[parts["train"]]
     adapter = _vectorizer(max_tokens=MAX_TOKENS + 2)  # + the pad and OOV tokens

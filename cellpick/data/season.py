@@ -16,6 +16,8 @@ from collections import Counter
 
 import numpy as np
 
+from cellpick.data.prepared import series_blocks, series_groups
+
 # Offset alias (without its anchor, e.g. "QS" of "QS-JAN") -> (season, word).
 CALENDAR: dict[str, tuple[int | None, str]] = {
     "Y": (None, "yearly"), "YS": (None, "yearly"), "YE": (None, "yearly"),
@@ -80,16 +82,12 @@ def season_for(ds, train_rows_per_series: list[np.ndarray]) -> tuple[int | None,
 
 
 def training_rows(ds, horizon: int, test_size: float) -> list[np.ndarray]:
-    """Each series' training target rows, split exactly as windows.prepare splits them (so the
-    season can be known before the windows, whose default lookback depends on it)."""
-    from cellpick.data.prepared import _series_blocks
-
-    frame = ds.frame
-    groups = [g for _, g in frame.groupby(ds.id, sort=False)] if ds.id else [frame]
+    """Each series' training target rows, split as data.prepared.prepare splits them (so the
+    season is known before the windows, whose default lookback depends on it)."""
     out = []
-    for g in groups:
+    for g in series_groups(ds):
         y = g[ds.target].to_numpy(dtype="float64")
-        n_val, n_test = _series_blocks(len(y), horizon, test_size)
+        n_val, n_test = series_blocks(len(y), horizon, test_size)
         out.append(y[: max(0, len(y) - n_val - n_test)])
     return out
 

@@ -1,4 +1,7 @@
-"""The self-contained HTML report: the verdict, leaderboard, contestants, trials and plots."""
+"""The self-contained HTML report: the verdict, leaderboard, contestants, trials and plots.
+
+Reads the verdict in verdict.json's form, as leaderboard.py does.
+"""
 from __future__ import annotations
 
 import base64
@@ -8,14 +11,13 @@ from pathlib import Path
 import pandas as pd
 
 from cellpick.output.leaderboard import (
-    _color,
-    _config_text,
-    _design_text,
-    _interval,
-    _table,
-    _text,
+    cell_color,
+    cell_text,
     comparison_table,
+    config_text,
+    design_text,
     export_sentence,
+    interval_text,
     places_text,
     ranked,
 )
@@ -47,7 +49,7 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
     winner = verdict.get("winner")
     if winner:
         info = (verdict.get("cells") or {}).get(winner, {})
-        line = f"Winner: {display_name(winner)} ({_config_text(info.get('config') or {})})"
+        line = f"Winner: {display_name(winner)} ({config_text(info.get('config') or {})})"
         line += f", cross-validated {label} {format_score(info.get('mean'))}"
         if verdict.get("test_score") is not None:
             line += f", test {label} {format_score(verdict['test_score'])}"
@@ -66,7 +68,7 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
         decided = (verdict.get("data_level") or {}).get("decided") or []
         chosen = (f", and the data-level stage its {', '.join(decided)} on three of these folds "
                   "(the same for every cell)" if decided else "")
-        parts.append(f"<h2>Comparisons</h2><p>{esc(_design_text(res))}; ROPE "
+        parts.append(f"<h2>Comparisons</h2><p>{esc(design_text(res))}; ROPE "
                      f"±{esc(format_score(verdict.get('rope')))} {esc(label)}. Each difference "
                      f"is <em>a</em>'s cross-validated {esc(label)} minus <em>b</em>'s, with "
                      "its 95% interval. The probabilities are posterior "
@@ -90,6 +92,11 @@ def html(verdict: dict, df: pd.DataFrame, plot_paths, title: str, meta: dict) ->
         parts.append(f'<h2>Fit</h2><table class="meta">{rows}</table>')
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _table(df: pd.DataFrame) -> str:
+    return '<div class="scroll">' + df.to_html(index=False, na_rep="", border=0, classes="leaderboard", escape=True,
+                      float_format=lambda x: f"{x:.4g}") + "</div>"
 
 
 def _contestants_html(contestants: dict) -> str:
@@ -122,18 +129,18 @@ def _leaderboard_html(df: pd.DataFrame, verdict: dict, label: str) -> str:
     for _, r in board.iterrows():
         is_cell = r["kind"] == "cell"
         name = str(r["name"])
-        colour = _color(name) if is_cell else _OTHER_COLOR
+        colour = cell_color(name) if is_cell else _OTHER_COLOR
         shown = display_name(name) if is_cell else f"{name} (baseline)"
-        note = _text(r.get("note"))
+        note = cell_text(r.get("note"))
         rows.append(("winner" if is_cell and name == verdict.get("winner") else "", [
             ("name", f'<span class="swatch" style="background:{colour}"></span>{esc(shown)}'
                      + (f"<br><small>{esc(note)}</small>" if note else "")),
             ("num", esc(format_score(r["score"]))),
-            ("num", esc(_interval(r))),
+            ("num", esc(interval_text(r))),
             *([("num", esc(format_score(r["test_score"])))] if tested else []),
             ("num", f"{int(r['n_params']):,}" if pd.notna(r["n_params"]) else ""),
             ("num", f"{r['train_seconds']:.1f}" if pd.notna(r["train_seconds"]) else ""),
-            ("config", esc(_text(r.get("config")))),
+            ("config", esc(cell_text(r.get("config")))),
         ]))
     return _html_table(["name", f"cross-validated {label}", "95% interval of the mean",
                         *(["test"] if tested else []), "params",
@@ -145,13 +152,13 @@ def _trials_html(trials: pd.DataFrame, label: str) -> str:
     rows = []
     for _, r in trials.iterrows():
         rows.append(("", [
-            ("name", f'<span class="swatch" style="background:{_color(r["cell"])}"></span>'
+            ("name", f'<span class="swatch" style="background:{cell_color(r["cell"])}"></span>'
                      f'{esc(str(r["name"]))}'),
             ("num", esc(format_score(r["score"]))),
             ("num", f"{int(r['n_params']):,}" if pd.notna(r["n_params"]) else ""),
             ("num", f"{r['train_seconds']:.1f}" if pd.notna(r["train_seconds"]) else ""),
-            ("", esc(_text(r.get("status")))),
-            ("config", esc(_text(r.get("config")))),
+            ("", esc(cell_text(r.get("status")))),
+            ("config", esc(cell_text(r.get("config")))),
         ]))
     return _html_table(["run", f"search validation {label}", "params", "train s", "status",
                         "configuration"], rows)

@@ -6,14 +6,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cellpick.data.detection import load
+from cellpick.data.reading import read_table
 from cellpick.errors import DataError, ExportError
+from cellpick.output.export import load_serving
 
 
 def predict(model_dir: str | Path, data: str | Path) -> pd.DataFrame:
-    """Predictions for `data` as a table (see DESIGN.md: series -> horizon rows per series;
-    sequences -> one row per input sequence, in input order)."""
-    from cellpick.output.export import load_serving
-
+    """Predictions for `data` as a table: a series gives `horizon` rows per series, sequences
+    and text one row per input sample, in input order (README.md, "Using the export")."""
     meta, fn = load_serving(model_dir)
     if meta["layout"] == "series" and (meta.get("input") or {}).get("kind") == "history":
         return _predict_history(meta, fn, data)
@@ -35,8 +36,6 @@ def _call(fn, name: str, x: np.ndarray, batch: int = 1024) -> dict[str, np.ndarr
 
 
 def _predict_series(meta, fn, data) -> pd.DataFrame:
-    from cellpick.data.detection import load
-
     cols = meta["columns"]
     ds = load(data, target=cols["target"], id=cols["id"], time=cols["time"], task="forecast",
               forecast_hint=True)
@@ -64,11 +63,9 @@ def _predict_series(meta, fn, data) -> pd.DataFrame:
 
 
 def _predict_history(meta, fn, data) -> pd.DataFrame:
-    """A history export (graphs/series.py): every series of the file from its first row
+    """A history export (models/graphs/series.py): every series of the file from its first row
     (the target read as float32, as the fit stored it), in one call, NaN right-padded."""
     import tensorflow as tf
-
-    from cellpick.data.detection import load
 
     cols, inp = meta["columns"], meta["input"]
     ds = load(data, target=cols["target"], id=cols["id"], time=cols["time"], task="forecast",
@@ -138,8 +135,6 @@ def _future(last, freq: str | None, horizon: int):
 
 
 def _predict_sequences(meta, fn, data) -> pd.DataFrame:
-    from cellpick.data.reading import read_table
-
     cols = meta["columns"]
     frame = read_table(data)
     missing = [c for c in cols["features"] + ([cols["id"]] if cols["id"] else []) if c not in frame.columns]
@@ -183,8 +178,6 @@ def _predict_sequences(meta, fn, data) -> pd.DataFrame:
 
 def _predict_text(meta, fn, data) -> pd.DataFrame:
     """One row per input row, in input order; an empty text is read as ''."""
-    from cellpick.data.reading import read_table
-
     col = meta["columns"]["text"]
     frame = read_table(data)
     if col not in frame.columns:

@@ -1,4 +1,9 @@
-"""The leaderboard: one row per cell, baseline and trial, its places and its text forms."""
+"""The leaderboard: one row per cell, baseline and trial, its places and its text forms.
+
+Every function reads a verdict in verdict.json's form: `stages.record.FitRecord.to_dict()`,
+or a past fit's verdict.json of any version (`cellpick report`), where keys an older
+cellpick did not write are absent (`verdict.Verdict.to_dict()` alone also reads).
+"""
 from __future__ import annotations
 
 import math
@@ -60,7 +65,7 @@ def leaderboard(verdict: dict, trials: list[dict]) -> pd.DataFrame:
             "score": info.get("mean"), "ci_lo": ci[0], "ci_hi": ci[1],
             "n_params": info.get("n_params"), "train_seconds": info.get("train_seconds"),
             "test_score": verdict.get("test_score") if note == "winner" else None,
-            "config": _config_text(config), "note": note,
+            "config": config_text(config), "note": note,
         })
     tests = verdict.get("baseline_test_scores") or {}
     intervals = verdict.get("baseline_ci95") or {}
@@ -77,7 +82,7 @@ def leaderboard(verdict: dict, trials: list[dict]) -> pd.DataFrame:
             **hparams,
             "kind": "trial", "name": str(trial.get("name") or trial.get("trial_id", "")),
             **{k: trial.get(k) for k in _TRIAL_FIELDS - {"name"}},
-            "config": _config_text({"units": trial.get("units"), "layers": trial.get("layers"),
+            "config": config_text({"units": trial.get("units"), "layers": trial.get("layers"),
                                     **hparams}),
         })
 
@@ -122,7 +127,7 @@ def leaderboard_text(df: pd.DataFrame, verdict: dict) -> str:
     table = [header]
     for _, r in rows.iterrows():
         is_cell = r["kind"] == "cell"
-        interval = _interval(r)
+        interval = interval_text(r)
         table.append([
             "*" if is_cell and r["name"] == verdict.get("winner") else "",
             display_name(r["name"]) if is_cell else str(r["name"]),
@@ -132,7 +137,7 @@ def leaderboard_text(df: pd.DataFrame, verdict: dict) -> str:
             format_score(r["test_score"]) if pd.notna(r.get("test_score")) else "",
             f"{int(r['n_params']):,}" if pd.notna(r["n_params"]) else "",
             f"{r['train_seconds']:.1f}" if pd.notna(r["train_seconds"]) else "",
-            _text(r.get("config")),
+            cell_text(r.get("config")),
         ])
     widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
     lines = []
@@ -232,7 +237,7 @@ def places_text(df: pd.DataFrame, verdict: dict, with_headline: bool = False) ->
 def verdict_rows(df: pd.DataFrame, verdict: dict) -> list[dict]:
     """The MLflow verdict view's rows (`tracking.Tracker.log_verdict`): each cell and
     baseline in `ranked` order with its mean, interval, cost, configuration, its standing
-    in the verdict, its places (`roles`: first, best, exported; see `places`) and a
+    in the verdict, its places (first, best, exported; see `places`) and a
     one-line description with the effect size, interval and probabilities."""
     standing = verdict.get("standing") or {verdict.get("winner"): "winner"}
     cells = verdict.get("cells") or {}
@@ -250,8 +255,8 @@ def verdict_rows(df: pd.DataFrame, verdict: dict) -> list[dict]:
             "kind": "cell" if is_cell else "baseline", "name": name, "rank": rank,
             "mean": _finite(r["score"]), "lo": _finite(r["ci_lo"]), "hi": _finite(r["ci_hi"]),
             "n_params": _finite(r["n_params"]), "train_seconds": _finite(r["train_seconds"]),
-            "params": params, "config": _text(r.get("config")), "standing": state,
-            "roles": tuple(k for k in ("first", "best", "exported")
+            "params": params, "config": cell_text(r.get("config")), "standing": state,
+            "places": tuple(k for k in ("first", "best", "exported")
                            if (where[k].get("kind", "cell"), where[k]["name"])
                            == ("cell" if is_cell else "baseline", name)),
             "note": _row_note(name, is_cell, state, verdict),
@@ -301,10 +306,10 @@ def difference(comp: dict, verdict: dict) -> tuple[float, tuple[float, float]]:
     `mean_diff` for verdict.json files written before it: positive meant `a` better)."""
     if comp.get("a_minus_b") is not None:
         lo, hi = comp.get("a_minus_b_ci95") or [None, None]
-        return _float(comp["a_minus_b"]), (_float(lo), _float(hi))
+        return as_float(comp["a_minus_b"]), (as_float(lo), as_float(hi))
     sign = 1.0 if verdict.get("greater_is_better") else -1.0
-    lo, hi = (sign * _float(v) for v in (comp.get("ci95") or [None, None]))
-    return sign * _float(comp.get("mean_diff")), (min(lo, hi), max(lo, hi))
+    lo, hi = (sign * as_float(v) for v in (comp.get("ci95") or [None, None]))
+    return sign * as_float(comp.get("mean_diff")), (min(lo, hi), max(lo, hi))
 
 
 def export_sentence(verdict: dict) -> str:
@@ -348,29 +353,26 @@ def comparison_table(verdict: dict) -> pd.DataFrame | None:
     return pd.DataFrame(rows) if rows else None
 
 
-def _design_text(res: dict) -> str:
+def design_text(res: dict) -> str:
+    """The resampling scheme in words: 'rolling-origin: 4 folds x 2 seeds, ...'."""
     if not res:
         return "seeds of one split"
     return (f"{res.get('kind')}: {res.get('folds')} folds x {res.get('seeds')} seeds, "
             f"{res.get('test') or ''}").rstrip(", ")
 
 
-def _table(df: pd.DataFrame) -> str:
-    return '<div class="scroll">' + df.to_html(index=False, na_rep="", border=0, classes="leaderboard", escape=True,
-                      float_format=lambda x: f"{x:.4g}") + "</div>"
-
-
-def _text(v) -> str:
+def cell_text(v) -> str:
     """A cell of text: '' for missing values (pandas reads an empty CSV field as NaN)."""
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else str(v)
 
 
 def _finite(v) -> float | None:
-    x = _float(v)
+    x = as_float(v)
     return x if math.isfinite(x) else None
 
 
-def _interval(r) -> str:
+def interval_text(r) -> str:
+    """A row's 95% interval as text ('' without one)."""
     if pd.isna(r.get("ci_lo")) or pd.isna(r.get("ci_hi")):
         return ""
     return format_interval(r["ci_lo"], r["ci_hi"])
@@ -380,20 +382,23 @@ def _value(v) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
-def _float(v) -> float:
+def as_float(v) -> float:
+    """A table's value as a float (NaN when missing or not a number)."""
     try:
         return float(v) if v is not None else math.nan
     except (TypeError, ValueError):
         return math.nan
 
 
-def _config_text(config: dict) -> str:
+def config_text(config: dict) -> str:
+    """A configuration as 'units=64 layers=1 dropout=0.2' (the cell and missing values left out)."""
     return " ".join(f"{k}={_value(v)}" for k, v in config.items()
                     if k != "cell" and v is not None
                     and not (isinstance(v, float) and math.isnan(v)))
 
 
-def _color(cell) -> str:
+def cell_color(cell) -> str:
+    """A cell's colour in plots and tables (a contestant's grey otherwise)."""
     return CELL_COLORS.get(cell, _OTHER_COLOR)
 
 

@@ -6,7 +6,13 @@ import math
 import os
 from pathlib import Path
 
-from cellpick.output.leaderboard import _color, _float, leaderboard, places, ranked
+from cellpick.output.leaderboard import (
+    as_float,
+    cell_color,
+    leaderboard,
+    places,
+    ranked,
+)
 from cellpick.vocab import (
     display_name,
     format_score,
@@ -83,7 +89,7 @@ def _curves_figure(curves: dict[str, dict]):
         grid = np.full((len(runs), width), np.nan)
         for i, r in enumerate(runs):
             grid[i, : len(r)] = r
-            ax.plot(range(1, len(r) + 1), r, color=_color(cell), alpha=0.25, lw=0.8,
+            ax.plot(range(1, len(r) + 1), r, color=cell_color(cell), alpha=0.25, lw=0.8,
                     marker="o" if len(r) == 1 else None, ms=3)
         with np.errstate(all="ignore"):
             import warnings
@@ -91,7 +97,7 @@ def _curves_figure(curves: dict[str, dict]):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # an epoch no run reached
                 median = np.nanmedian(grid, axis=0)
-        ax.plot(range(1, width + 1), median, color=_color(cell), lw=2.2,
+        ax.plot(range(1, width + 1), median, color=cell_color(cell), lw=2.2,
                 marker="o" if width == 1 else None, label="median")
         if width == 1:  # one round only: tick it, not fractions of an epoch
             ax.set_xlim(0.5, 1.5)
@@ -134,8 +140,8 @@ def _scores_figure(verdict: dict, label: str):
                  if k in where and (where[k].get("kind", "cell"), where[k]["name"]) == (kind, name)]
         labels.append(f"#{i + 1} {display_name(name) if is_cell else name + ' (baseline)'}"
                       + (f"  [{', '.join(marks)}]" if marks else ""))
-        mean, lo, hi = _float(r["score"]), _float(r["ci_lo"]), _float(r["ci_hi"])
-        colour = _color(name) if is_cell else "#555555"
+        mean, lo, hi = as_float(r["score"]), as_float(r["ci_lo"]), as_float(r["ci_hi"])
+        colour = cell_color(name) if is_cell else "#555555"
         if not math.isfinite(mean):
             ax.annotate("  no score", (0, i), xycoords=("axes fraction", "data"), va="center",
                         fontsize=8, color="#777777")
@@ -159,13 +165,13 @@ def _params_figure(trials: list[dict], label: str):
     fig, ax = _figure()
     by_cell: dict[str, tuple[list, list]] = {}
     for t in trials:
-        n, s = _float(t.get("n_params")), _float(t.get("score"))
+        n, s = as_float(t.get("n_params")), as_float(t.get("score"))
         if math.isfinite(n) and n > 0 and math.isfinite(s):
             xs, ys = by_cell.setdefault(t.get("cell"), ([], []))
             xs.append(n)
             ys.append(s)
     for cell, (xs, ys) in by_cell.items():
-        ax.scatter(xs, ys, color=_color(cell), label=display_name(str(cell)), alpha=0.8)
+        ax.scatter(xs, ys, color=cell_color(cell), label=display_name(str(cell)), alpha=0.8)
     if by_cell:
         ax.set_xscale("log")
         ax.set_xlabel("parameters (log scale)")

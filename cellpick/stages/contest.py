@@ -1,26 +1,31 @@
 """The contestants stage: every contestant on the verdict's folds, and refit for the test split.
 
-Contestants (baselines.py, or the user's own) run under contest.py's contract: in a worker
-process, with one time limit per contestant for all its folds and its final refit, their
-answers checked. They are treated exactly like the cells: fitted on each fold's rows the
-cells saw ("trainval": the training part plus the inner validation part that chose the
-cells' epochs; their own hyperparameters are chosen on the same two parts) and scored on
-the fold's scoring block, so `verdict.decide` compares them on the same units. A series'
-seeds share one origin's data, so a contestant is fitted once per origin. One MLflow child
-run per contestant (role baseline): FINISHED with its mean and per-unit scores, or
-FAILED/KILLED with the reason it was left out.
+Contestants (models/contestants.py, or the user's own) run under engine/isolation.py's
+contract: in a worker process, one time limit per contestant for all its folds and its
+final refit, their answers checked. Like the cells, each is fitted on a fold's "trainval"
+rows (its own hyperparameters chosen on the same two parts) and scored on the fold's scoring
+block, so `verdict.decide` compares them unit by unit; a series' seeds share one origin's
+data, so a contestant is fitted once per origin. One MLflow child run per contestant (role
+baseline): FINISHED with its mean and per-unit scores, or FAILED/KILLED with the reason.
+docs/contestants.md says why these contestants and this contract.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
+from cellpick.config import contestant_names as named_contestants
 from cellpick.data.prepared import BASELINE_LIMIT
+from cellpick.engine.isolation import Job, default_limit, display, family, worker
+from cellpick.events import Event
+from cellpick.models.contestants import chosen
 from cellpick.stages.plan import Plan
-from cellpick.tracking import Role
+from cellpick.tracking import Role, baseline_run_name
+from cellpick.verdict import score
 
 Progress = Callable[[str, dict], None]
 
@@ -60,7 +65,7 @@ class BaselineScores:
 class FinalBaselines:
     """Contestants refit for the test split (and for `--export best`)."""
 
-    models: dict[str, Any] = field(default_factory=dict)  # name -> baselines.Baseline
+    models: dict[str, Any] = field(default_factory=dict)  # name -> models.contestants.Baseline
     test: dict[str, float] = field(default_factory=dict)  # name -> test score
     fit_on: str = "trainval"
     notes: list[str] = field(default_factory=list)
@@ -74,19 +79,12 @@ CHECK_SPLIT = "val"  # the rows an exported contestant's graph is checked on
 
 def contestant_names(plan: Plan) -> list[str]:
     """The contestants this fit runs (ValueError when one asked for does not fit the task)."""
-    from cellpick.config import contestant_names
-    from cellpick.models.contestants import chosen
-
-    return chosen(plan.prep, contestant_names(plan.config.contestants))
+    return chosen(plan.prep, named_contestants(plan.config.contestants))
 
 
 def run_baselines(plan: Plan, *, tracker, progress: Progress | None = None,
                   cells_seconds: float = 0.0, budget=None) -> BaselineScores:
     """Every contestant on the verdict's units, each within its time limit."""
-    from cellpick.engine.isolation import Job, default_limit, display, family, worker
-    from cellpick.tracking import baseline_run_name
-    from cellpick.verdict import score
-
     say = progress or (lambda event, info: None)
     res, task = plan.resampling, plan.dataset.task
     out = BaselineScores()
@@ -95,7 +93,7 @@ def run_baselines(plan: Plan, *, tracker, progress: Progress | None = None,
         return out
     left = None if budget is None else budget.left() - budget.finish_allowance
     limit = plan.config.contestant_limit or default_limit(cells_seconds, len(specs), left)
-    say("stage", {"name": "baselines", "folds": res.folds, "seeds": res.seeds,
+    say(Event.STAGE, {"name": "baselines", "folds": res.folds, "seeds": res.seeds,
                   "contestants": [display(s) for s in specs], "limit": limit})
     preps: dict[int, Any] = {}
     for unit in res.units:  # a series' seeds share their origin's Prepared
@@ -130,7 +128,7 @@ def run_baselines(plan: Plan, *, tracker, progress: Progress | None = None,
             out.means[name] = float(np.mean(finite)) if finite else math.nan
         _log_run(tracker, name, entry, out, baseline_run_name,
                  values if entry.status == "scored" else [])
-        say("contestant", {"name": name, "status": entry.status, "reason": entry.reason,
+        say(Event.CONTESTANT, {"name": name, "status": entry.status, "reason": entry.reason,
                            "seconds": entry.seconds, "metric": plan.metric,
                            "mean": out.means.get(name)})
     out.notes = [f"contestant {n} left out ({e.status}, {e.seconds:.1f} s): {e.reason}"
@@ -144,9 +142,6 @@ def final_baselines(plan: Plan, scores: BaselineScores, *, refit: bool,
     the winner is refit, else train), each within what its limit has left, and score them on
     the test split when there is one. One that fails or overruns here keeps its
     cross-validated score and is not exportable (a note says so)."""
-    from cellpick.engine.isolation import Job, family, worker
-    from cellpick.verdict import score
-
     prep, task = plan.prep, plan.dataset.task
     fit_on = "trainval" if refit else "train"
     out = FinalBaselines(fit_on=fit_on)
@@ -164,7 +159,7 @@ def final_baselines(plan: Plan, scores: BaselineScores, *, refit: bool,
                              f"{_what(got.status)}: {got.reason}; it keeps its cross-validated "
                              "score and is not exportable")
             if progress:
-                progress("note", {"message": out.notes[-1]})
+                progress(Event.NOTE, {"message": out.notes[-1]})
             continue
         out.models[name] = got.baseline
         out.checks[name] = got.predictions[CHECK_SPLIT]
@@ -177,8 +172,6 @@ def final_baselines(plan: Plan, scores: BaselineScores, *, refit: bool,
 def with_final(scores: BaselineScores, final: FinalBaselines) -> BaselineScores:
     """The stage's record with the refits counted: each contestant's seconds include its
     refit, one whose refit failed is not exportable, and the refit notes are added."""
-    import dataclasses
-
     entries = {n: dataclasses.replace(e, seconds=e.seconds + final.seconds.get(n, 0.0),
                                       exportable=e.exportable and n in final.models)
                for n, e in scores.entries.items()}

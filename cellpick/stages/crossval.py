@@ -1,13 +1,13 @@
 """The verdict's training stage: each cell's best configuration on every fold x seed unit.
 
 `cross_validate` takes the search's best configuration per cell and the plan's resampling
-(folds.Resampling) and trains one model per unit: the units of a cell are members of one
-graph (members.fit_groups), each with its own data, constants, seed, optimizer and early
-stopping on its unit's inner validation part; `--jobs` cells train at once, in threads. Each model is scored on its unit's scoring
-block in user units, and each unit is an MLflow child run (role verdict, params fold, seed,
-repeat; fold and repeat counted from 1) with its own per-round history. The result is plain records: the verdict's
-`CellResult`s (a folds x seeds matrix each) and, per cell, the units' best epoch counts (what
-the final retraining on all non-test data follows; see refit.py).
+(data.folds.Resampling) and trains one model per unit: a cell's units are members of one
+graph (engine.members.fit_groups), each with its own data, seed, optimizer and early stopping
+on its unit's inner validation part; `--jobs` cells train at once, in threads. Each model is
+scored on its unit's scoring block in user units and logged as an MLflow child run (role
+verdict; fold and repeat counted from 1). The result is plain records: the verdict's
+`CellResult`s (a folds x seeds matrix each) and each unit's best epoch count (what the
+final retraining follows; stages/refit.py).
 """
 from __future__ import annotations
 
@@ -17,9 +17,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from cellpick.engine.train import split_predictions
+from cellpick import verdict
+from cellpick.engine.members import Member, fit_groups
+from cellpick.engine.threads import default_jobs, frozen_heap
+from cellpick.engine.train import Schedule, split_predictions, summary_metrics
+from cellpick.events import Event
+from cellpick.models.cells import export_model, user_units
 from cellpick.stages.plan import Plan
-from cellpick.tracking import Role
+from cellpick.tracking import Role, unit_run_name
 
 Progress = Callable[[str, dict], None]
 
@@ -49,8 +54,6 @@ class CrossValResult:
 def unit_schedule(plan: Plan):
     """One schedule for every unit of a cell (members validate at a shared step interval):
     the one the median unit's training part would get alone."""
-    from cellpick.engine.train import Schedule
-
     preps = [u.prep for u in plan.resampling.units]
     n = int(np.median([p.sizes["train"] for p in preps]))
     return Schedule.for_data(n, int(np.median([p.batch_size() for p in preps])),
@@ -60,20 +63,16 @@ def unit_schedule(plan: Plan):
 def cross_validate(plan: Plan, best: dict[str, dict[str, Any]], *, tracker, budget=None,
                    progress: Progress | None = None) -> CrossValResult:
     """Train and score `best` (cell -> config) on every unit of `plan.resampling`."""
-    from cellpick import verdict
-    from cellpick.engine.members import Member, fit_groups
-    from cellpick.engine.threads import default_jobs, frozen_heap
-
     say = progress or (lambda event, info: None)
     res = plan.resampling
     jobs = min(plan.config.jobs or default_jobs(), len(best))
-    say("stage", {"name": "verdict", "cells": list(best), "folds": res.folds,
+    say(Event.STAGE, {"name": "verdict", "cells": list(best), "folds": res.folds,
                   "seeds": res.seeds, "kind": res.kind, "jobs": jobs})
     schedule = unit_schedule(plan)
     result = CrossValResult(cells=[])
     cells = list(best.items())
     with frozen_heap():  # as in the search: full collections skip the libraries' heap
-        # Each cell's units are one group; `jobs` cells train at once (members.fit_groups).
+        # Each cell's units are one group; `jobs` cells train at once.
         trained_all = fit_groups([([Member(u.prep, u.seed) for u in res.units], cfg)
                                   for _, cfg in cells], schedule, jobs=jobs,
                                  deadline=budget.deadline if budget else None)
@@ -87,7 +86,7 @@ def cross_validate(plan: Plan, best: dict[str, dict[str, Any]], *, tracker, budg
                 n_params=int(trained[0].model.count_params()),
                 train_seconds=float(np.mean([r.seconds for r in runs]))))
             finite = [s for s in scores if math.isfinite(s)]
-            say("cell_end", {"cell": cell, "units": len(runs), "metric": plan.metric,
+            say(Event.CELL_END, {"cell": cell, "units": len(runs), "metric": plan.metric,
                              "mean": float(np.mean(finite)) if finite else math.nan,
                              "low": min(finite, default=math.nan),
                              "high": max(finite, default=math.nan),
@@ -97,11 +96,6 @@ def cross_validate(plan: Plan, best: dict[str, dict[str, Any]], *, tracker, budg
 
 def _score_unit(plan: Plan, cfg: dict, unit, member, tracker, curves: dict) -> UnitRun:
     """Score one trained unit on its scoring block and log it as a verdict child run."""
-    from cellpick import verdict
-    from cellpick.engine.train import summary_metrics
-    from cellpick.models.cells import export_model, user_units
-    from cellpick.tracking import unit_run_name
-
     final = export_model(unit.prep, member.model)
     y, pred = split_predictions(final, unit.prep, "score")
     score = verdict.score(plan.dataset.task, y, pred)

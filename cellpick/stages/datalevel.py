@@ -1,47 +1,15 @@
 """The data-level stage: choices that belong to the data, settled once before the cells.
 
-Which target scaling, whether logs, whether a linear path, which lookback (forecasts) and
-which patch size (long fixed-length sequences) matter more than the cell or its width. Left
-in every cell's search they were drawn by luck, trial by trial, and the verdict compared
-lucky draws. Here they are settled first (never on the test split) by one small fixed
-reference model: GRU-16, one layer, dropout 0, learning rate 1e-3, trained on the members
-engine on REFERENCE_UNITS of the verdict's resampling units (repetition 0, one seed each:
-the latest rolling origins of a series, the first folds of sequences), early-stopped on each
-unit's inner validation part and scored on its scoring block. A candidate's score is the
-median over the units. The default (or the best so far) is kept unless a challenger scores
-better on every unit; among those that do, the best median wins (ties: the lower median
-validation loss, then the earlier candidate). The choice is then fixed for every cell
-(space.hypermodel: hp.Fixed) and for the ridge baseline (baselines._ridge_space).
-
-Why folds and not the search split with three seeds (the first design): on airline the
-search split's 15 validation windows chose global scaling for --seed 3, 4 and 5 (median MAE
-23.8 against 25.0-27.9 relative), and every cell then scored 46-62 cross-validated against
-22-31 with the relative or differenced scaling of seeds 1 and 2: the split's variance is
-larger than the seed's (bench/RESULTS.md, "Stability"). Three folds cost what three seeds
-did. The choice is made on folds the verdict also scores: an optimism every cell shares,
-like the search's own choice of configuration (the report says so).
-
-What is tried (an option the user set skips its choice; `planned` lists it). Forecasts: one
-choice at a time, each against the best so far (coordinate-wise: 3 + 1 + 1 + 2 fits at most
-instead of the 3 x 2 x 2 x 3 of every combination), starting from the options given, else
-relative scaling, no logs, a linear path, the default lookback:
-  forecasts  1. scaling: relative, diff or global;
-             2. the linear path: with or without;
-             3. logs: with or without, when the target is strictly positive;
-             4. the lookback, when not given: the default (two seasons, or 24 steps) or one
-                and three seasons (a season known) or half and one and a half times the
-                default (none known), each within the default's cap (a third of the
-                training rows). Steps 1-3 run at the default lookback.
-  sequences  the patch size, for fixed-length sequences read in patches: the default
-             (about 25 patches) and twice as long patches (about 13).
-Text, variable-length sequences and short fixed-length ones have no data-level choice.
-
-With --time-budget the stage takes at most BUDGET_SHARE of it (later candidates are skipped).
-Each candidate is an MLflow child run (role `data`: its values as params, its median score,
-median validation loss and per-unit scores, `unit_score`, as metrics; its description and
-`Candidate.outcome` say what the rule made of it, as does the stage's terminal line); the
-chosen values go on the parent run as `chosen.<name>` params, from which a resumed fit and a
-distributed worker read them.
+Forecasts: the target scaling, logs, a linear path and the lookback; fixed-length sequences
+read in patches: the patch size. An option the user set skips its choice. `choose` scores
+each candidate with one small fixed reference model (REFERENCE, GRU-16) on REFERENCE_UNITS
+of the verdict's resampling units (never the test split), one choice at a time against the
+best so far; a challenger replaces the incumbent only when it scores better on every unit
+(`_pick`). The choice is then fixed for every cell and the ridge contestant, and logged:
+each candidate a child run (role data), the chosen values `chosen.<name>` params on the
+parent run, from which a resumed fit and a distributed worker read them (`choose` reuses
+them). With --time-budget the stage takes at most BUDGET_SHARE of it.
+What is tried, the rule and why: docs/datalevel.md.
 """
 from __future__ import annotations
 
@@ -52,15 +20,26 @@ from typing import Any, Callable
 
 import numpy as np
 
-from cellpick.tracking import Role
+from cellpick import verdict
+from cellpick.data.prepared import default_lookback, series_blocks, series_groups
+from cellpick.engine.members import Member, fit_groups
+from cellpick.engine.threads import default_jobs
+from cellpick.engine.train import split_predictions, summary_metrics
+from cellpick.events import Event
+from cellpick.models.cells import (
+    DEFAULT_PREPROCESSING,
+    export_model,
+    patch_size,
+    user_units,
+)
+from cellpick.stages.crossval import unit_schedule
+from cellpick.stages.plan import windowed
+from cellpick.tracking import Role, data_run_name, summary_key
 
 REFERENCE = {"cell": "gru", "units": 16, "layers": 1, "dropout": 0.0, "learning_rate": 1e-3}
 REFERENCE_NAME = "GRU-16"
 REFERENCE_UNITS = 3  # of the verdict's resampling units (repetition 0)
-# Reference models per unit (a unit's score is their mean). 3 settled airline's lookback but
-# not its scaling or logs over --seed 1..5 (2 of 5 agree either way) at twice the stage's
-# cost (bench/RESULTS.md, "Stability"): 1.
-REFERENCE_SEEDS = 1
+REFERENCE_SEEDS = 1  # reference models per unit, their mean its score (docs/datalevel.md)
 BUDGET_SHARE = 0.25  # of --time-budget, at most, for this stage
 # The options that override each choice, as the progress line names them.
 FLAGS = {"scaling": "--scaling", "log": "--log/--no-log", "linear": "--linear/--no-linear",
@@ -87,7 +66,6 @@ class Candidate:
 @dataclass
 class DataChoice:
     """The data-level values every cell and the ridge baseline use."""
-
     values: dict[str, Any]  # name -> chosen or given value
     decided: list[str]  # names this stage chose
     given: list[str]  # names the user set (their options skip the choice)
@@ -152,9 +130,8 @@ def _given(plan) -> list[str]:
 
 
 def _lookbacks(plan) -> list[int]:
-    """The lookbacks tried beside the default (see the module notes)."""
-    from cellpick.data.prepared import default_lookback
-
+    """The lookbacks tried beside the default: one and three seasons (a season known), else
+    half and one and a half times the default; each within the default's cap."""
     prep = plan.prep
     default = prep.lookback
     cap = default_lookback(10**9, prep.horizon, _cap_rows(plan))  # the default's own cap
@@ -166,18 +143,14 @@ def _lookbacks(plan) -> list[int]:
 
 
 def _cap_rows(plan) -> int:
-    """The rows default_lookback caps the lookback by (windows._prepare_series)."""
-    from cellpick.data.prepared import _series_blocks, _series_groups
-
+    """The rows default_lookback caps the lookback by (as data.prepared.prepare counts them)."""
     ds, horizon = plan.dataset, plan.prep.horizon
-    shortest = min(len(g) for g in _series_groups(ds))
-    n_val, n_test = _series_blocks(shortest, horizon, plan.test_size)
+    shortest = min(len(g) for g in series_groups(ds))
+    n_val, n_test = series_blocks(shortest, horizon, plan.test_size)
     return shortest - n_val - n_test - horizon
 
 
 def _patches(plan) -> list[int]:
-    from cellpick.models.cells import patch_size
-
     prep = plan.prep
     steps = prep.input_shape[0]
     default = patch_size(prep.kind, steps, prep.masked, None)
@@ -223,7 +196,7 @@ def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] 
         plan = apply(plan, chosen)
         choice = DataChoice(values=chosen, decided=[n for n in chosen if n not in _given(plan)],
                             given=_given(plan), reused=True)
-        say("data", {"line": choice.line(), "reused": True})
+        say(Event.DATA, {"line": choice.line(), "reused": True})
         return plan, choice
     if tracker is not None and plan.config.resume:  # stopped during this stage: start over
         tracker.close_children((Role.DATA,), "KILLED", "superseded: the fit was resumed",
@@ -232,7 +205,7 @@ def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] 
     if not todo["names"]:
         return plan, DataChoice(values={}, decided=[], given=[])
     if todo["fits"]:
-        say("stage", {"name": "data", "fits": todo["fits"], "reference": REFERENCE_NAME,
+        say(Event.STAGE, {"name": "data", "fits": todo["fits"], "reference": REFERENCE_NAME,
                       "units": len(reference_units(plan)), "steps": todo["steps"],
                       "unit_word": "origins" if plan.prep.task == "forecast" else "folds"})
     # With --time-budget the stage gets at most BUDGET_SHARE of it: candidates not started
@@ -256,14 +229,14 @@ def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] 
             if c.run_id and c.outcome:
                 tracker.note_outcome(c.run_id, c.outcome + (
                     " (the final choice)" if c is best else ""))
-    say("data", {"line": choice.line(), "reused": False})
+    say(Event.DATA, {"line": choice.line(), "reused": False})
     return plan, choice
 
 
 def _forecast(plan, tried, tracker, deadline, say) -> dict[str, Any]:
-    """One choice at a time, each against the best so far (see the module notes). A step's
-    candidates are independent of each other, so they train at once (--jobs): the defaults
-    with the first choice's options, then each later choice's options."""
+    """One choice at a time (scaling, linear path, logs, lookback), each against the best so
+    far. A step's candidates train at once (--jobs): the defaults with the first choice's
+    options, then each later choice's options."""
     prep = plan.prep
     has_log = "log" in prep.target_stats
     lb0 = prep.lookback
@@ -298,9 +271,7 @@ def _forecast(plan, tried, tracker, deadline, say) -> dict[str, Any]:
 
 
 def _start(plan) -> dict[str, Any]:
-    """The first candidate: the options given, else the defaults (space.DEFAULT_PREPROCESSING)."""
-    from cellpick.models.cells import DEFAULT_PREPROCESSING
-
+    """The first candidate: the options given, else models.cells.DEFAULT_PREPROCESSING."""
     cfg = plan.config
     out = {k: getattr(cfg, k) if getattr(cfg, k) is not None else v
            for k, v in DEFAULT_PREPROCESSING.items()}
@@ -339,13 +310,7 @@ def _pick(candidates: list[Candidate], plan, tried: list[Candidate]) -> Candidat
     """The incumbent (the first candidate: the default, or the best so far) unless a
     challenger scores better on every reference unit; among those that do, the best median,
     then the lower validation loss, then the order given. Records new candidates in `tried`.
-
-    Why not simply the best median: on airline the leading preprocessings sit 1-3 MAE apart
-    while one candidate on one origin moves 13-33 MAE from seed to seed, so the best median
-    changed with --seed (2 of 5 seeds agreed, with one reference seed per unit or three) and
-    each cell was then tuned around a different draw. A near-tie now keeps the default, as
-    the verdict keeps the cheaper cell when cells are practically equivalent; a choice that
-    wins on every unit still wins (bench/RESULTS.md, "Stability")."""
+    Why not the best median alone: docs/datalevel.md."""
     for c in candidates:
         if not any(c is t for t in tried):
             tried.append(c)
@@ -421,10 +386,6 @@ def _score(plan, items: list[tuple[Any, dict[str, Any], int | None]], tracker, d
     """Candidates (plan, values, lookback): each the reference model trained on
     `reference_units` of its plan as members of one graph (one seed each), scored on each
     unit's scoring block; the candidates train at once, --jobs of them (members.fit_groups)."""
-    from cellpick.engine.members import Member, fit_groups
-    from cellpick.engine.threads import default_jobs
-    from cellpick.stages.crossval import unit_schedule
-
     cands, groups, schedules, units_of = [], [], [], []
     for cplan, values, lookback in items:
         prep = cplan.prep
@@ -438,7 +399,7 @@ def _score(plan, items: list[tuple[Any, dict[str, Any], int | None]], tracker, d
                                                "reference_units": REFERENCE_UNITS,
                                                "reference_seeds": REFERENCE_SEEDS})
         units = reference_units(cplan)
-        schedules.append(unit_schedule(cplan))  # short ones train without XLA (members.py)
+        schedules.append(unit_schedule(cplan))  # short ones train without XLA (engine/members.py)
         # Seed s of unit i: plan seed + i + 1000 s (s = 0 is the one-seed stage's member).
         seeded = [(u, plan.config.seed + i + 1000 * s) for s in range(REFERENCE_SEEDS)
                   for i, u in enumerate(units)]
@@ -454,19 +415,12 @@ def _score(plan, items: list[tuple[Any, dict[str, Any], int | None]], tracker, d
 
 
 def _run_name(shown: dict[str, Any]) -> str:
-    from cellpick.tracking import data_run_name
-
     return data_run_name(shown)
 
 
 def _record(plan, cand: Candidate, units: list, outcome, tracker, say) -> None:
     """A candidate's scores (each unit's scoring block) and validation losses from its members'
     results, or its error; logged and shown."""
-    from cellpick import verdict
-    from cellpick.engine.train import split_predictions, summary_metrics
-    from cellpick.models.cells import export_model, user_units
-    from cellpick.tracking import summary_key
-
     metric = plan.metric
     error = None
     if isinstance(outcome, Exception):  # a candidate that cannot train is not chosen
@@ -499,7 +453,7 @@ def _record(plan, cand: Candidate, units: list, outcome, tracker, say) -> None:
         for i, s in enumerate(cand.scores, start=1):  # step: the unit, counted from 1
             tracker.log_metrics(cand.run_id, {"unit_score": s}, step=i)
         tracker.end_child(cand.run_id, "FAILED" if error else "FINISHED", error)
-    say("data_candidate", {"values": cand.values, "score": cand.score, "metric": metric,
+    say(Event.DATA_CANDIDATE, {"values": cand.values, "score": cand.score, "metric": metric,
                            "seconds": cand.seconds, "error": error,
                            "units": len(units) // REFERENCE_SEEDS})
 
@@ -519,8 +473,6 @@ def _median(values: list[float], greater_is_better: bool = False) -> float | Non
 
 def plan_with(plan, *, lookback: int | None = None, patch: int | None = None):
     """The plan with other windows (plan.windowed), its other choices kept."""
-    from cellpick.stages.plan import windowed
-
     new = windowed(plan.config, plan.path, plan.dataset, plan.season, plan.season_how,
                    plan.test_size, lookback if lookback is not None else plan.prep.lookback,
                    patch)

@@ -1,15 +1,31 @@
 """The plan of a fit: data read, layout and task detected, split and windowed; no training.
 
 Shared by every role (one machine, the chief, a worker) and by `cellpick fit --dry-run`.
-Also the capped split arrays that scoring and the baselines use.
+`make_plan` builds it; `windowed` rebuilds its windows and folds for another lookback or
+patch size (the data-level stage, stages/datalevel.py).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cellpick.config import FitConfig
+from cellpick.data import detection
+from cellpick.data.dataset import Dataset
+from cellpick.data.folds import AUTO_TEST, Resampling, resample, resolve_test_size
+from cellpick.data.prepared import Prepared, prepare
+from cellpick.data.season import season_for, training_rows
+from cellpick.engine.train import Schedule
+from cellpick.errors import ConfigError
+from cellpick.models.cells import (
+    DEFAULT_PREPROCESSING,
+    DROPOUTS,
+    LEARNING_RATES,
+    patch_size,
+)
+from cellpick.tracking import resolve_uri
 from cellpick.vocab import METRICS
 
 
@@ -19,20 +35,18 @@ class Plan:
 
     config: FitConfig
     path: Path
-    dataset: Any
-    prep: Any
+    dataset: Dataset
+    prep: Prepared  # the search split
     season: int | None
     metric: str
     greater_is_better: bool
-    schedule: Any = None
-    resampling: Any = None  # folds.Resampling: the verdict's folds x seeds
+    schedule: Schedule | None = None
+    resampling: Resampling | None = None  # the verdict's folds x seeds
     test_size: float = 0.0  # the fraction held out for the test split ("auto" resolved)
     season_how: str | None = None  # where the season came from ("calendar: monthly", ...)
 
     def summary(self) -> dict[str, Any]:
         c, p = self.config, self.prep
-        from cellpick.tracking import resolve_uri
-
         return {"task": self.dataset.task, "layout": self.dataset.layout, "sizes": p.sizes,
                 "input": p.input_shape, "patch": p.patch, "lookback": p.lookback, "horizon": p.horizon,
                 "season": self.season, "cells": c.cells, "units": c.units, "layers": c.layers,
@@ -49,9 +63,7 @@ class Plan:
 
     def candidates(self) -> dict[str, Any]:
         """The cells' candidate list: the grid's size and how many of it each cell tries
-        (the whole grid, or a quasi-random subset; candidates.py), or adaptive."""
-        import math
-
+        (the whole grid, or a quasi-random subset; models/candidates.py), or adaptive."""
         grid = len(self.config.units) * len(self.config.layers) * math.prod(
             len(v) for v in self.space().values())
         tuner = self.config.tuner
@@ -62,9 +74,7 @@ class Plan:
                 "per_cell": per_cell}
 
     def space(self) -> dict[str, list]:
-        """The hyperparameters searched besides cell, units and layers (see space.py)."""
-        from cellpick.models.cells import DROPOUTS, LEARNING_RATES
-
+        """The hyperparameters searched besides cell, units and layers (models/cells.py)."""
         extra = {"dropout": DROPOUTS, "learning_rate": LEARNING_RATES}
         if self.prep.kind in ("sequence", "text"):
             extra["bidirectional"] = [False, True]
@@ -73,11 +83,6 @@ class Plan:
 
 def make_plan(config: FitConfig) -> Plan:
     """Read the data, detect layout and task, split and window it; no training."""
-    from cellpick.data import detection
-    from cellpick.data.folds import AUTO_TEST, resolve_test_size
-    from cellpick.data.season import season_for, training_rows
-    from cellpick.errors import ConfigError
-
     if not config.data:
         raise ConfigError("no data file given; pass DATA.csv or a recipe with a 'data' key")
     path = Path(config.data)
@@ -101,12 +106,7 @@ def windowed(config: FitConfig, path: Path, ds, season: int | None, how: str | N
              test_size: float, lookback: int | None, patch: int | None = None) -> Plan:
     """The plan's windows, folds and schedule for one lookback and patch size (None: the
     option's value or the default). The search split's rows do not depend on either, so
-    datalevel.py rebuilds a plan with its chosen values here."""
-    from cellpick.data.folds import resample
-    from cellpick.data.prepared import prepare
-    from cellpick.engine.train import Schedule
-    from cellpick.models.cells import DEFAULT_PREPROCESSING, patch_size
-
+    the data-level stage rebuilds a plan with its chosen values here."""
     horizon = config.horizon or 1
     prep = prepare(ds, lookback=lookback, horizon=horizon, test_size=test_size,
                    season=season, seed=config.seed)
@@ -115,8 +115,6 @@ def windowed(config: FitConfig, path: Path, ds, season: int | None, how: str | N
     if config.patch is not None and config.patch > 1 and prep.patch == 1:
         prep.notes.append("--patch applies to fixed-length sequences (wide layout); ignored")
     if prep.task == "forecast" and config.log and "log" not in prep.target_stats:
-        from cellpick.errors import ConfigError
-
         raise ConfigError(f"The 'log' option needs a strictly positive target; column "
                           f"'{ds.target}' has values <= 0 in its training rows. Leave --log "
                           f"out or use --no-log.")

@@ -1,27 +1,20 @@
-"""Everything that talks to MLflow: the Tracker (this module), the run names the UI shows
-(names.py), the saved views, their URLs and reading a past fit back (views.py).
+"""The only code that knows MLflow objects, tag names and run roles.
 
-One parent run per fit (tag cellpick.role=search) is the active fluent run for the whole
-fit; trials, verdict seeds and baselines are child runs created with the client API
-(tag mlflow.parentRunId), so nothing depends on a stack of active runs. After the verdict,
-one summary run per cell and per baseline (role summary; `cell` in stores written before)
-carries its cross-validated mean and interval: the verdict view (VERDICT_VIEW_ID) shows them
-under the parent, with a picture of every mean and interval logged on the parent.
-
-What the MLflow UI shows is decided here too: run names short enough for the run-name
-column, one colour per cell (mlflow.runColor), metric names that say what each value is
-(names.shown_metric: cv_, fold_, search_val_), summary metrics rounded to 4 significant
-digits, and two saved views of the latest fit, opened by `runs_url`: its verdict (cells and
-baselines) and its trials (the UI reads `viewStateShareKey`, `compareRunsMode` and
-`workflowType` from the URL).
-
-Store: --tracking-uri, else MLFLOW_TRACKING_URI, else the embedded default
-sqlite:///mlruns/mlflow.db with artifacts under mlruns/artifacts/. The URI is always set
-explicitly: MLflow 3 otherwise falls back to an old ./mlruns file store when one exists.
+  tags          Role (a run's role), every tag name, the default store URI, the views' ids
+  store         which store a fit uses (--tracking-uri, MLFLOW_TRACKING_URI, the default
+                sqlite:///mlruns/mlflow.db), MLflow kept quiet
+  tracker       Tracker: the parent run, child runs, metrics, tags, the fit read back
+  verdict_view  the saved views, the verdict's summary runs and picture (a Tracker mixin)
+  registry      the winner's MLflow model and registered version (a Tracker mixin)
+  names         run names and the metric names each role shows (cv_, fold_, search_val_)
+  views         the views' state, a fit's URLs, a past fit read back (`load_fit`)
+  ui            `cellpick ui`: MLflow's UI behind a proxy that opens Model training
+Other packages import from here (`cellpick ui` from tracking.ui). What a fit puts in MLflow and
+why: docs/mlflow.md.
 """
 from cellpick.tracking.names import (
     DATA_LEVEL,
-    ROLES,
+    PLACES,
     SEARCHED_COLUMNS,
     baseline_run_name,
     cv_key,
@@ -67,7 +60,7 @@ from cellpick.vocab import BASELINE_COLOR, CELL_COLORS, DATA_COLOR, FIT_COLOR
 __all__ = [
     "BASELINE_COLOR", "CELLS_DONE_TAG", "CELL_COLORS", "DATA_COLOR", "DATA_LEVEL", "DEFAULT_URI",
     "DISTRIBUTED_KEY_TAG", "DISTRIBUTED_TAG", "FIT_COLOR", "FIT_KEY_TAG", "LAYOUT_TAG",
-    "ORACLE_TAG", "ROLES", "SEARCHED_COLUMNS", "TASK_TAG", "TRIAL_ID_TAG", "UI_PORT",
+    "ORACLE_TAG", "PLACES", "SEARCHED_COLUMNS", "TASK_TAG", "TRIAL_ID_TAG", "UI_PORT",
     "VERDICT_VIEW_ID", "VIEW_ID", "WORKER_TAG", "ChildRun", "FitState", "Role", "Tracker",
     "_quiet_mlflow", "baseline_run_name", "cv_key", "data_run_name", "fit_key", "fit_run_name",
     "fit_url", "fit_urls", "fold_key", "load_fit", "parse_param", "resolve_uri", "run_url",

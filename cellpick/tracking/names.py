@@ -54,23 +54,23 @@ def baseline_run_name(name: str) -> str:
 
 
 def verdict_run_name(rank: int, kind: str, name: str, config: dict[str, Any] | None = None,
-                     roles: tuple[str, ...] = ()) -> str:
+                     places: tuple[str, ...] = ()) -> str:
     """'#1 first: b-arima', '#4 best cell, exported: lstm-u16-l2', '#2 b-ridge': a summary run
     of the verdict view, its rank in the leaderboard first (charts and the name column read
-    in that order), then what it is in the decision (`ROLES`: first overall, best cell,
+    in that order), then its places in the decision (`PLACES`: first overall, best cell,
     exported) before its name, so a cut-off name column still shows it."""
     what = _config_name({"cell": name, **config}) if kind == "cell" and config else (
         name if kind == "cell" else baseline_run_name(name))
-    words = ", ".join(ROLES[r] for r in ("first", "best", "exported") if r in roles)
+    words = ", ".join(PLACES[p] for p in ("first", "best", "exported") if p in places)
     return f"#{rank} " + (f"{words}: " if words else "") + what
 
 
-# A summary run's part in the decision, as its name says it (verdict_run_name).
-ROLES = {"first": "first", "best": "best cell", "exported": "exported"}
+# A summary run's places in the decision, as its name says them (verdict_run_name).
+PLACES = {"first": "first", "best": "best cell", "exported": "exported"}
 
 
 # How a summary run's name and verdict column say its standing (verdict.standing).
-_STANDING_WORDS = {"winner": "winner", "best mean": "best mean", "open": "within noise",
+STANDING_WORDS = {"winner": "winner", "best mean": "best mean", "open": "within noise",
                    "worse": "practically worse", "equivalent": "equivalent, dearer",
                    "not better": "not better, dearer", "failed": "failed"}
 

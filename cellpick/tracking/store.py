@@ -13,7 +13,6 @@ def resolve_uri(uri: str | None = None) -> str:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
 
-
 def _quiet_mlflow() -> None:
     import warnings
 
@@ -26,7 +25,6 @@ def _quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # With an http:// tracking server MLflow prints "View run ... at" to stdout on every run end.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-
 
 
 @contextlib.contextmanager
@@ -45,3 +43,16 @@ def _sqlite_init_lock(uri: str):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def no_schema_hints():
+    """MLflow's warnings while it infers a schema, off for this block whatever the process's
+    warning filters are by then (the global filter of `_quiet_mlflow` does not survive a
+    library that resets them, and a wide classification fit showed the integer hint)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        warnings.filterwarnings("ignore", message="The specified dataset source")
+        yield

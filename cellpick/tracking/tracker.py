@@ -1,27 +1,25 @@
-"""The Tracker: one parent run per fit, child runs through the client API, summary runs."""
+"""The Tracker: a fit's connection to MLflow. One parent run per fit (the active fluent run),
+child runs through the client API, metrics named for what they are (names.shown_metric),
+per-epoch metrics written by one background thread, and the fit's runs read back for
+--resume and distributed workers. Its UI side (saved views, summary runs) is in
+verdict_view.py, the model log in registry.py; both are mixed into `Tracker`."""
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cellpick.tracking.names import (
-    _STANDING_WORDS,
-    ROLES,
-    cv_key,
-    search_key,
-    shown_metric,
-    verdict_run_name,
+from cellpick.tracking.names import shown_metric
+from cellpick.tracking.registry import ModelLog
+from cellpick.tracking.store import (
+    _quiet_mlflow,
+    _sqlite_init_lock,
+    no_schema_hints,
+    resolve_uri,
 )
-from cellpick.tracking.store import _quiet_mlflow, _sqlite_init_lock, resolve_uri
 from cellpick.tracking.tags import (
-    _DESCRIPTION_START,
-    _KIND,
-    _KIND_TAG,
-    _VIEW_TAG,
     BEATS_BASELINE_TAG,
     CELLS_DONE_TAG,
     CHOSEN_PREFIX,
@@ -34,25 +32,17 @@ from cellpick.tracking.tags import (
     ERROR_TAG,
     EXPORT_TAG,
     FIT_KEY_TAG,
-    FIT_TAG,
-    KIND_TAG,
     NOTE_TAG,
     OUTCOME_TAG,
     PARENT_TAG,
-    PLACE_TAG,
-    REGISTERED_MODEL_TAG,
-    REGISTERED_URI_TAG,
-    REGISTERED_VERSION_TAG,
     ROLE,
     RUN_COLOR_TAG,
     RUN_NAME_TAG,
     TRIAL_ID_TAG,
-    VERDICT_TAG,
-    VERDICT_VIEW_ID,
-    VIEW_ID,
     WINNER_TAG,
+    Role,
 )
-from cellpick.tracking.views import runs_url, verdict_view_state, view_state
+from cellpick.tracking.verdict_view import VerdictView
 from cellpick.vocab import BASELINE_COLOR, CELL_COLORS, DATA_COLOR, FIT_COLOR
 
 
@@ -130,8 +120,9 @@ class _Serialized:
         return call
 
 
-class Tracker:
-    """A fit's connection to MLflow: the parent run and its children."""
+class Tracker(VerdictView, ModelLog):
+    """A fit's connection to MLflow: the parent run and its children. The mixins keep each
+    concern in its own module while callers see one object with every method."""
 
     def __init__(self, uri: str | None, experiment: str):
         _quiet_mlflow()
@@ -180,9 +171,9 @@ class Tracker:
         import mlflow
 
         run = mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name,
-                               tags={ROLE: "search", RUN_COLOR_TAG: FIT_COLOR, **tags})
+                               tags={ROLE: Role.SEARCH, RUN_COLOR_TAG: FIT_COLOR, **tags})
         self.parent_id = run.info.run_id
-        self._roles[self.parent_id] = "search"
+        self._roles[self.parent_id] = Role.SEARCH
         self._metric = params.get("metric") or self._metric
         self.log_params(self.parent_id, params)
         return self.parent_id
@@ -193,162 +184,13 @@ class Tracker:
         import mlflow
         from mlflow.entities import DatasetInput, InputTag
 
-        with _no_schema_hints():  # the schema is inferred lazily, by any of these calls
+        with no_schema_hints():  # the schema is inferred lazily, by any of these calls
             dataset = mlflow.data.from_pandas(frame, source=source, name=name)
             if on_parent:
                 mlflow.log_input(dataset, context="training")
             # Children log the same input, so the Dataset column is filled on every run.
             self._dataset_input = DatasetInput(dataset._to_mlflow_entity(),
                                                [InputTag(DATA_CONTEXT_TAG, "training")])
-
-    def show_in_ui(self, metric: str, greater_is_better: bool) -> None:
-        """Experiment tags for the UI: the model-training kind and the saved view VIEW_ID
-        (this fit's trials, best first, with key columns and charts; see `view_state`)."""
-        import json
-
-        now = int(time.time() * 1000)
-        self._metric = metric
-        view = {"name": f"cellpick: latest fit's trials by {search_key(metric)}",
-                "createdAt": now, "updatedAt": now,
-                "state": json.dumps(view_state(self.parent_id, metric, greater_is_better))}
-        tags = {_VIEW_TAG + VIEW_ID: json.dumps(view)}
-        if _KIND_TAG not in self.client.get_experiment(self.experiment_id).tags:
-            tags[_KIND_TAG] = _KIND  # a kind the user chose stays
-        for k, v in tags.items():
-            self.client.set_experiment_tag(self.experiment_id, k, v)
-
-    def log_verdict(self, rows: list[dict[str, Any]], headline: str, metric: str,
-                    decision: str = "", picture: Path | None = None) -> list[str]:
-        """The verdict as MLflow shows it: one summary run (role summary) per cell and per
-        baseline, in `rows`' (the leaderboard's) order, carrying its cross-validated mean
-        and interval as metrics, and the saved view VERDICT_VIEW_ID named by `headline` that
-        shows them under the parent run. `decision`: the sentences naming the best cell,
-        what ranks first and what was exported (and the verdict), at the head of the
-        parent's and the experiment's descriptions (else `headline` heads the latter); `picture`: a PNG of every mean with its interval, logged
-        on the parent as the image `verdict` (the view's first chart). A summary run spans
-        the runs it summarizes (its fold x seed runs, or its baseline run). Returns the
-        summary runs' ids.
-
-        rows: {kind: cell|baseline, name, rank, mean, lo, hi, n_params, train_seconds,
-        params (logged as params), config (text), standing (verdict.standing, or 'best
-        baseline'/'baseline'), roles (names.ROLES keys), note (the run's description)}."""
-        import json
-
-        key = cv_key(metric)
-        self._metric = metric
-        if picture is not None:
-            self._log_picture(picture)
-        # rank 0: the parent heads the view's table, its headline in the verdict column; its
-        # description (the verdict's sentence) links the views and the fold x seed runs.
-        note = self.client.get_run(self.parent_id).data.tags.get(NOTE_TAG, "")
-        head = f"{decision}\n\n" if decision else ""
-        self.set_tags(self.parent_id, {FIT_TAG: self.parent_id, VERDICT_TAG: headline,
-                                       NOTE_TAG: f"{head}{note}\n\n{self._links()}".strip()})
-        self.log_metrics(self.parent_id, {"rank": 0})
-        spans = self._spans()
-        ids = []
-        for row in rows:
-            standing = row.get("standing") or ""
-            roles = tuple(row.get("roles") or ())
-            tags = {KIND_TAG: row["kind"], VERDICT_TAG: _STANDING_WORDS.get(standing, standing),
-                    FIT_TAG: self.parent_id}
-            if roles:
-                tags[PLACE_TAG] = ", ".join(ROLES[r] for r in ("first", "best", "exported")
-                                            if r in roles)
-            tags[NOTE_TAG] = (row.get("note") or "") + (
-                f"\n\n[Its fold x seed runs]({self._unit_runs_link(row['name'])})"
-                if row["kind"] == "cell" else "")
-            what = {"cell" if row["kind"] == "cell" else "baseline": row["name"]}
-            start, end = spans.get((row["kind"], row["name"]), (None, None))
-            run_id = self.start_child(
-                "summary", verdict_run_name(row["rank"], row["kind"], row["name"],
-                                            row.get("params"), roles),
-                {**(row.get("params") or {}), **what, "config": row.get("config") or "-"}, tags,
-                start_time=start)
-            self.log_metrics(run_id, {key: row.get("mean"), f"{key}_lower": row.get("lo"),
-                                      f"{key}_upper": row.get("hi"), "rank": row["rank"],
-                                      "n_params": row.get("n_params"),
-                                      "train_seconds": row.get("train_seconds")})
-            self.end_child(run_id, end_time=end)
-            ids.append(run_id)
-        self._describe_experiment(headline, decision)
-        now = int(time.time() * 1000)
-        view = {"name": headline, "createdAt": now, "updatedAt": now,
-                "state": json.dumps(verdict_view_state(self.parent_id, metric))}
-        self.client.set_experiment_tag(self.experiment_id, _VIEW_TAG + VERDICT_VIEW_ID,
-                                       json.dumps(view))
-        return ids
-
-    def _log_picture(self, picture: Path) -> None:
-        """The image `verdict` on the parent, for the view's IMAGE chart. That chart shows
-        the image's "compressed" copy, which MLflow 3.17 shrinks to 256 px (labels become
-        unreadable); here that copy keeps the picture's own size (the click preview is the
-        full PNG either way)."""
-        import mlflow.tracking.client as client_module
-        from PIL import Image
-
-        shrink = client_module.compress_image_size
-        with Image.open(picture) as image:
-            rgb = image.convert("RGB")
-        client_module.compress_image_size = lambda im, max_size=None: shrink(im, max(im.size))
-        try:
-            self.client.log_image(self.parent_id, rgb, key="verdict", step=0)
-        finally:
-            client_module.compress_image_size = shrink
-
-    def _spans(self) -> dict[tuple[str, str], tuple[int, int]]:
-        """(kind, name) -> (start, end) in ms of what a summary run stands for: a cell's fold
-        x seed runs (first start to last end); a baseline's fit (its run's `fit_seconds`,
-        all folds and its refit in a worker, ending where its run ends)."""
-        out: dict[tuple[str, str], tuple[int, int]] = {}
-        for run in self._children():
-            role, p, info = run.data.tags.get(ROLE), run.data.params, run.info
-            if info.start_time is None or info.end_time is None:
-                continue
-            start = info.start_time
-            if role == "verdict" and p.get("cell"):
-                what = ("cell", p["cell"])
-            elif role == "baseline" and p.get("baseline"):
-                what = ("baseline", p["baseline"])
-                seconds = run.data.metrics.get("fit_seconds")
-                if seconds is not None:
-                    start = info.end_time - int(round(seconds * 1000))
-            else:
-                continue
-            lo, hi = out.get(what, (start, info.end_time))
-            out[what] = (min(lo, start), max(hi, info.end_time))
-        return out
-
-    def _links(self) -> str:
-        """Markdown links (relative: they work on any host) to this fit's pages."""
-        def page(view: str) -> str:
-            return runs_url(self.experiment_id, view=view, chart=False, base="").lstrip("/")
-
-        return (f"[The verdict: cells and baselines]({page(VERDICT_VIEW_ID)}) · "
-                f"[The search trials]({page(VIEW_ID)}) · "
-                f"[The verdict's fold x seed runs]({self._unit_runs_link()})")
-
-    def _unit_runs_link(self, cell: str | None = None) -> str:
-        from urllib.parse import quote, urlencode
-
-        filt = f"tags.`{PARENT_TAG}` = '{self.parent_id}' and tags.`{ROLE}` = 'verdict'"
-        if cell:
-            filt += f" and params.`cell` = '{cell}'"
-        query = {"workflowType": "machine_learning", "searchFilter": filt,
-                 "orderByKey": "attributes.run_name", "orderByAsc": "true"}
-        return (f"#/experiments/{self.experiment_id}/runs?"
-                + urlencode(query, quote_via=quote, safe=""))
-
-    def _describe_experiment(self, headline: str, decision: str = "") -> None:
-        """The experiment's description (shown above its runs): the latest fit's `decision`
-        (its places) and verdict, unless the user wrote one (cellpick only replaces its own)."""
-        current = self.client.get_experiment(self.experiment_id).tags.get(NOTE_TAG)
-        if current and not current.startswith(_DESCRIPTION_START):
-            return
-        run = self.client.get_run(self.parent_id)
-        # The places first: the UI shows the description's first two lines unless opened.
-        text = f"{_DESCRIPTION_START}{run.info.run_name}: {decision or headline + '.'}"
-        self.client.set_experiment_tag(self.experiment_id, NOTE_TAG, text)
 
     def finish_fit(self, status: str = "FINISHED", reason: str | None = None) -> None:
         import mlflow
@@ -385,7 +227,7 @@ class Tracker:
 
         mlflow.start_run(run_id=run_id)
         self.parent_id = run_id
-        self._roles[run_id] = "search"
+        self._roles[run_id] = Role.SEARCH
         return run_id
 
     def _children(self, role: str | None = None) -> list:
@@ -437,7 +279,7 @@ class Tracker:
     def trial_records(self) -> tuple[list[dict], dict[str, dict]]:
         """Records and validation curves of this fit's finished trial runs (for a resume)."""
         records, curves = [], {}
-        for run in self._children("trial"):
+        for run in self._children(Role.TRIAL):
             if run.info.status != "FINISHED":
                 continue
             p, m = run.data.params, run.data.metrics
@@ -466,9 +308,9 @@ class Tracker:
         cell = params.get("cell")
         if cell in CELL_COLORS:
             all_tags[RUN_COLOR_TAG] = CELL_COLORS[cell]
-        elif role == "baseline" or params.get("baseline"):
+        elif role == Role.BASELINE or params.get("baseline"):
             all_tags[RUN_COLOR_TAG] = BASELINE_COLOR
-        elif role == "data":
+        elif role == Role.DATA:
             all_tags[RUN_COLOR_TAG] = DATA_COLOR
         run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags,
                                      start_time=start_time)
@@ -595,53 +437,6 @@ class Tracker:
         for p in paths:
             self.client.log_artifact(run_id, str(p))
 
-    def log_model(self, model, input_example, register: str | None = None,
-                  verdict: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Log the winner on the parent run (explicit pip requirements: inference costs ~6 s).
-
-        With `register`, MLflow adds a new version of that registered model; the version is
-        tagged with the `verdict` facts (keys become `cellpick.<key>` tags, the reason is also
-        its description) and the parent run is tagged with the version it produced.
-        Returns {"model_uri", "registered": {"name", "version", "uri"} or None}.
-        """
-        import contextlib
-        import io
-
-        import keras
-        import mlflow
-        import numpy as np
-        import tensorflow as tf
-        from mlflow.models import infer_signature
-
-        # Two rows: one direct call (predict() would trace a new function, ~0.6 s a fit).
-        feed = ({k: tf.constant(v) for k, v in input_example.items()}  # named inputs (a history graph)
-                if isinstance(input_example, dict) else tf.constant(input_example))
-        output = np.asarray(model(feed, training=False))
-        # MLflow validates the example with predict() in verbose mode: keep its bar off stdout.
-        with _example_dir_created(), _no_schema_hints(), contextlib.redirect_stdout(io.StringIO()):
-            info = mlflow.keras.log_model(
-                model,
-                name="model",
-                signature=infer_signature(input_example, output),
-                input_example=input_example,
-                pip_requirements=[f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}"],
-                registered_model_name=register,
-            )
-        registered = None
-        if register and info.registered_model_version is not None:
-            version = str(info.registered_model_version)
-            registered = {"name": register, "version": version, "uri": f"models:/{register}/{version}"}
-            facts = dict(verdict or {})
-            for key, value in facts.items():
-                if value is not None:
-                    self.client.set_model_version_tag(register, version, f"cellpick.{key}", str(value)[:5000])
-            if facts.get("reason"):
-                self.client.update_model_version(register, version, description=str(facts["reason"]))
-            self.set_tags(self.parent_id, {REGISTERED_MODEL_TAG: register,
-                                           REGISTERED_VERSION_TAG: version,
-                                           REGISTERED_URI_TAG: registered["uri"]})
-        return {"model_uri": info.model_uri, "registered": registered}
-
 
 def _shown(value: float | None) -> float | None:
     """A summary metric as the UI's tables show it: 4 significant digits, whole numbers whole
@@ -663,38 +458,3 @@ def _metric_items(metrics: dict[str, float], step: int) -> list:
 
     now = int(time.time() * 1000)
     return [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and v == v]
-
-
-@contextlib.contextmanager
-def _no_schema_hints():
-    """MLflow's warnings while it infers a schema, off for this block whatever the process's
-    warning filters are by then (the global filter of `_quiet_mlflow` does not survive a
-    library that resets them, and a wide classification fit showed the integer hint)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        warnings.filterwarnings("ignore", message="The specified dataset source")
-        yield
-
-
-@contextlib.contextmanager
-def _example_dir_created():
-    """MLflow 3.17's Keras flavor writes input_example.json before it creates the model
-    directory (FileNotFoundError); create the directory first, for this call only."""
-    import mlflow.keras.save as keras_save
-
-    original = keras_save._save_example
-
-    def save_example(mlflow_model, input_example, path, *args, **kwargs):
-        os.makedirs(path, exist_ok=True)
-        return original(mlflow_model, input_example, path, *args, **kwargs)
-
-    keras_save._save_example = save_example
-    try:
-        yield
-    finally:
-        keras_save._save_example = original
-
-
-# The views module reads this package's tags and helpers: imported last, re-exported here.

@@ -1,4 +1,13 @@
-"""Scores, intervals and paired comparisons: plain arithmetic on folds x seeds matrices."""
+"""Scores, intervals and paired comparisons: plain arithmetic on folds x seeds matrices.
+
+`score` is the one metric function of cells and contestants (MAE or accuracy, in original
+units). Every comparison is the Bayesian correlated t-test (Benavoli et al. 2017, the Bayesian
+form of Nadeau and Bengio's corrected resampled t-test): the mean difference has a Student
+posterior with n - 1 degrees of freedom and variance s^2 (1/n + rho/(1 - rho)), where
+rho = 1/folds (`Design.rho`; 0 for the seeds of one split) and a rolling origin's seeds are
+averaged first. Probabilities are posterior probabilities of practical differences (within
+or beyond the ROPE), not p-values. Why this test and this rho: docs/verdict.md.
+"""
 from __future__ import annotations
 
 import math
@@ -17,7 +26,6 @@ def _check_task(task: str) -> None:
         raise ConfigError(
             f"The 'task' option must be one of {sorted(METRICS)}. Got {task!r} instead."
         )
-
 
 
 def score(task: str, y_true, y_pred) -> float:
@@ -59,7 +67,6 @@ def score(task: str, y_true, y_pred) -> float:
     return float(np.mean(np.abs(y_true.reshape(-1) - y_pred.reshape(-1))))
 
 
-
 def mase(y_true, y_pred, y_train, season: int | None = None) -> float:
     """Mean absolute scaled error: MAE over the in-sample seasonal-naive MAE of `y_train`.
 
@@ -78,17 +85,13 @@ def mase(y_true, y_pred, y_train, season: int | None = None) -> float:
     return score("regress", y_true, y_pred) / scale
 
 
-
 LEVEL = 0.95  # the level of every interval, and the probability a decision needs
-
 
 
 BOUNDS = {"accuracy": (0.0, 1.0), "mae": (0.0, math.inf)}  # where a metric can lie
 
 
-
 KINDS = ("rolling-origin", "repeated-stratified-kfold", "repeated-kfold", "single-split")
-
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ class Design:
 
     @classmethod
     def of(cls, resampling, seeds: int) -> "Design":
-        """From a `folds.Resampling`, a dict with kind/folds/seeds, a Design, or None (the
+        """From a `data.folds.Resampling`, a dict with kind/folds/seeds, a Design, or None (the
         seeds of one split)."""
         if resampling is None:
             return cls("single-split", 1, seeds)
@@ -117,7 +120,7 @@ class Design:
 
     @property
     def rho(self) -> float:
-        """Correlation between two folds' differences (see the notes above)."""
+        """Correlation between two folds' differences: 1/folds, 0 for one split (docs/verdict.md)."""
         return 0.0 if self.kind == "single-split" else 1.0 / self.folds
 
     @property
@@ -160,10 +163,9 @@ class Design:
         return m[np.isfinite(m)]
 
 
-
 def posterior(values, rho: float = 0.0) -> tuple[float, float, int]:
     """(mean, variance, degrees of freedom) of the Student posterior of the mean of `values`
-    (see the notes above): variance s^2 (1/n + rho/(1 - rho)), n - 1 degrees of freedom.
+    (the module notes): variance s^2 (1/n + rho/(1 - rho)), n - 1 degrees of freedom.
     rho = 1/K gives baycomp.CorrelatedTTest.compute_statistics for K-fold; rho = 0 the
     ordinary (paired) t-test. Needs two values or more."""
     x = np.asarray(values, dtype=float).reshape(-1)
@@ -172,7 +174,6 @@ def posterior(values, rho: float = 0.0) -> tuple[float, float, int]:
     if not 0 <= rho < 1:
         raise ConfigError(f"The correlation rho must lie in [0, 1). Got {rho!r} instead.")
     return float(x.mean()), float(x.var(ddof=1) * (1 / x.size + rho / (1 - rho))), x.size - 1
-
 
 
 def interval(scores, level: float = LEVEL,
@@ -197,12 +198,10 @@ def interval(scores, level: float = LEVEL,
     return mean, (max(float(lo), bounds[0]), min(float(hi), bounds[1]))
 
 
-
 def summarize(scores, design: Design, bounds=(-math.inf, math.inf),
               level: float = LEVEL) -> tuple[float, tuple[float, float]]:
     """A cell's mean and interval over its folds x seeds, as its comparisons see them."""
     return interval(design.values(design.matrix(scores)), level, bounds, design.rho)
-
 
 
 def default_rope(metric: str, best_mean: float, n_validated: int | None = None) -> float:
@@ -212,7 +211,6 @@ def default_rope(metric: str, best_mean: float, n_validated: int | None = None) 
     if metric == "accuracy" and n_validated:
         rope = max(rope, 1.0 / int(n_validated))
     return float(rope)
-
 
 
 def compare(a, b, greater_is_better: bool, *, rope: float = 0.0, design: Design | None = None,
@@ -269,7 +267,6 @@ def compare(a, b, greater_is_better: bool, *, rope: float = 0.0, design: Design 
         "a_better": float(a_better), "equivalent": float(max(0.0, 1 - a_better - b_better)),
         "b_better": float(b_better)})
     return raw(out)
-
 
 
 def _broadcast(v, design: Design) -> np.ndarray:

@@ -273,13 +273,13 @@ def test_verdict_rows_rank_cells_and_baselines_with_their_standing(verdict):
     assert by["ridge"]["note"].startswith("the ridge baseline: best baseline; ridge - GRU = +2.")
     assert "(ridge worse on average)" in by["ridge"]["note"]
     # The places: first overall (LSTM), the best cell and the export (the winner, GRU).
-    assert {r["name"]: r["roles"] for r in rows if r["roles"]} == {
+    assert {r["name"]: r["places"] for r in rows if r["places"]} == {
         "lstm": ("first",), "gru": ("best", "exported")}
     baseline_first = {**verdict, "first_place": {"name": "ridge", "kind": "contestant", "mean": 9.0},
                       "best_cell": {"name": "gru", "mean": 11.5},
                       "export": {"kind": "baseline", "baseline": "ridge"}}
     rows = verdict_rows(leaderboard(verdict, []), baseline_first)
-    assert {r["name"]: r["roles"] for r in rows if r["roles"]} == {
+    assert {r["name"]: r["places"] for r in rows if r["places"]} == {
         "ridge": ("first", "exported"), "gru": ("best",)}
     lo, hi = verdict["cells"]["lstm"]["ci95"]
     assert (by["lstm"]["mean"], by["lstm"]["lo"], by["lstm"]["hi"]) == (

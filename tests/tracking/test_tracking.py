@@ -251,10 +251,10 @@ def test_summary_runs_span_their_runs_name_their_place_and_chart_the_intervals(t
     time.sleep(0.2)
     tracker.end_child(base)
     rows = [{"kind": "baseline", "name": "arima", "rank": 1, "mean": 0.9, "lo": 0.0, "hi": 2.0,
-             "standing": "best baseline", "roles": ("first",), "note": "arima"},
+             "standing": "best baseline", "places": ("first",), "note": "arima"},
             {"kind": "cell", "name": "gru", "rank": 2, "mean": 1.0, "lo": 0.5, "hi": 1.5,
              "n_params": 10, "params": {"units": 8, "layers": 1}, "config": "units=8 layers=1",
-             "standing": "winner", "roles": ("best", "exported"), "note": "GRU: the winner."}]
+             "standing": "winner", "places": ("best", "exported"), "note": "GRU: the winner."}]
     verdict = {"metric": "mae", "cells": {"gru": {"mean": 1.0, "ci95": [0.5, 1.5]}},
                "baselines": {"arima": 0.9}, "baseline_ci95": {"arima": [0.0, 2.0]},
                "winner": "gru", "comparisons": []}
