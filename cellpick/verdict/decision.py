@@ -1,8 +1,8 @@
-"""Scores, intervals, paired comparisons, the parsimony rule and the baselines.
+"""The decision: the winning cell by practical equivalence and cost, against the contestants.
 
 Pure numpy/scipy/baycomp/scikit-learn: no TensorFlow, no MLflow. The pipeline trains the cells
 on every fold x seed unit and hands their scores to `decide`; everything here is plain arithmetic on
-arrays in original units, so cells and baselines are scored by the same `score` function.
+arrays in original units (verdict/statistics.py); the rule and its why: docs/verdict.md.
 
 Conventions:
 - A cell's scores form a folds x seeds matrix (`Design` says how the folds were made: rolling

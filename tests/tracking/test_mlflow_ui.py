@@ -351,7 +351,7 @@ def test_verdict_view_shows_each_cell_and_baseline_ranked_under_the_parent(fit):
         kind, name = tags["cellpick.kind"], p.get("cell") or p["baseline"]
         mine = [k for k in ("first", "best", "exported")
                 if (where[k].get("kind", "cell"), where[k]["name"]) == (kind, name)]
-        shown = [tracking.ROLES[k] for k in mine]
+        shown = [tracking.PLACES[k] for k in mine]
         assert tags.get("cellpick.place", "") == ", ".join(shown)
         if shown:  # before the name: a cut-off name column still shows it
             assert run.info.run_name.startswith(f"#{rank} {', '.join(shown)}: ")
