@@ -16,6 +16,7 @@ from typing import Optional
 import typer
 
 from cellpick.config import FitConfig
+from cellpick.events import Event
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Which recurrent cell, and how wide, for my data? "
@@ -55,21 +56,35 @@ def _guard(fn, debug: bool = False):
 
 
 class _Progress:
-    """Prints a fit's progress to stderr: one line per trial, seed and stage."""
+    """Prints a fit's progress to stderr: one line per trial, seed and stage. Every Event
+    has its handler in `handlers` (an unknown event raises); warnings show with --quiet too."""
 
     def __init__(self, quiet: bool, total: int | None, echo=_err):
         self.quiet, self.total, self.t0, self.echo = quiet, total, time.perf_counter(), echo
         self.best = None
         self.metric = "score"
         self.greater = False
+        self.handlers = {
+            Event.DATASET: self._on_dataset, Event.PLAN: self._on_plan,
+            Event.TRACKING: self._on_tracking, Event.STAGE: self._on_stage,
+            Event.DATA: self._on_data, Event.DATA_CANDIDATE: self._on_data_candidate,
+            Event.TRIAL_BEGIN: self._not_shown, Event.TRIAL_END: self._on_trial_end,
+            Event.CELL_END: self._on_cell_end, Event.CONTESTANT: self._on_contestant,
+            Event.NOTE: self._on_note, Event.DISTRIBUTED: self._on_distributed,
+            Event.WARNING: self._on_warning,
+            Event.DONE: self._not_shown,  # the summary is printed once the fit returns
+        }
 
-    def __call__(self, event: str, info: dict) -> None:
-        if event == "warning":  # shown even with --quiet: the user asked for something not done
-            self.echo(f"warning: {info['message']}")
-            return
-        show = getattr(self, f"_on_{event}", None)  # other events are not shown
-        if not self.quiet and show is not None:
-            show(info)
+    def __call__(self, event: Event, info: dict) -> None:
+        handler = self.handlers[Event(event)]
+        if not self.quiet or event == Event.WARNING:  # the user asked for something not done
+            handler(info)
+
+    def _not_shown(self, info: dict) -> None:
+        pass
+
+    def _on_warning(self, info: dict) -> None:
+        self.echo(f"warning: {info['message']}")
 
     def _elapsed(self) -> str:
         return time.strftime("%M:%S", time.gmtime(time.perf_counter() - self.t0))
@@ -139,7 +154,7 @@ class _Progress:
         score = info["score"]
         if score is not None and (self.best is None or (score > self.best if self.greater else score < self.best)):
             self.best = score
-        n = int(info["name"][1:].split("-")[0])  # "t03-gru-..." (t100 past 99 trials)
+        n = info["n"]
         total = f"/{self.total}" if self.total else ""
         shown = "FAILED: " + (info["error"] or "") if score is None else f"{self.metric} {score:.4g}"
         best = f"(best {self.best:.4g})" if self.best is not None else ""
@@ -273,8 +288,8 @@ def fit(recipe: Optional[Path] = None, dry_run: bool = False, debug: bool = Fals
 
             plan = make_plan(config)
             show = _Progress(False, total, echo=typer.echo)
-            show("dataset", {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
-            show("plan", {**plan.summary(), "dry_run": True, "data_level": planned(plan)})
+            show(Event.DATASET, {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
+            show(Event.PLAN, {**plan.summary(), "dry_run": True, "data_level": planned(plan)})
             return None
         return start(config, _Progress(config.quiet, total))
 

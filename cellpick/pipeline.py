@@ -1,13 +1,15 @@
 """The fit as the list of stages the terminal shows, each in its own module:
 
-plan (plan.py) -> data-level choices (datalevel.py) -> search (search.py; distributed.py for a chief) -> seeds and verdict
-(seeds.py, verdict.py) -> baselines (baseline_stage.py) -> refit/ensemble and test (refit.py)
--> report (report.py) -> export (export.py). Stages take and return plain records, so one can
-be replaced or repeated without touching the others. MLflow is behind `tracking.Tracker`.
+plan (stages.plan) -> data-level choices (stages.datalevel) -> search (engine.search;
+engine.distributed for a chief) -> the verdict's seeds and folds (stages.crossval) ->
+contestants (stages.contest) -> decision (verdict) -> refit and test (stages.refit) ->
+the fit's record (stages.record) -> report (output.report) -> export (output.export).
+Stages take records and return new ones; none changes another's. MLflow is behind
+`tracking.Tracker`.
 
 `fit()` is the Python API and `start()` the one place a role is dispatched (a distributed
 worker only runs trials); the CLI is a thin layer over them. Progress is reported through a
-callback (the CLI prints it); nothing here prints.
+callback of `events.Event`s (the CLI prints it); nothing here prints.
 """
 from __future__ import annotations
 
@@ -16,16 +18,16 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from cellpick.config import FitConfig, resolve
+from cellpick.events import Event, Progress
 from cellpick.stages.plan import Plan, make_plan  # noqa: F401 - make_plan: part of this module's API
 from cellpick.tracking import Role
 
 if TYPE_CHECKING:
     from cellpick.engine.distributed import WorkerResult
-
-Progress = Callable[[str, dict], None]
+    from cellpick.stages.record import FitRecord
 
 
 @dataclass
@@ -47,7 +49,7 @@ class FitResult:
     layout: str
     trials: int
     seconds: float
-    verdict: dict[str, Any] = field(repr=False, default_factory=dict)
+    verdict: dict[str, Any] = field(repr=False, default_factory=dict)  # verdict.json's contents
     registered_model: str | None = None  # models:/NAME/VERSION with --register
     decision: str | None = None  # better | equivalent | undecided | only (verdict.decide)
     exported: str = "cell"  # what the export holds: "cell", or "baseline" (--export best)
@@ -92,8 +94,8 @@ def _worker(config: FitConfig, say: Progress) -> WorkerResult:
 
     t0 = time.perf_counter()
     plan = make_plan(config)
-    say("dataset", {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
-    say("plan", plan.summary())
+    say(Event.DATASET, {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
+    say(Event.PLAN, plan.summary())
     tracker = Tracker(config.tracking_uri, config.experiment or plan.path.stem)
     parent = tracker.parent_id = find_parent(tracker, distributed_key(config))
     # The chief tags its run for workers after its data-level stage: take its choice (the
@@ -110,8 +112,9 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     from cellpick.engine.threads import deterministic, frozen_heap
     from cellpick.engine.train import Budget, strategy
     from cellpick.errors import ConfigError
-    from cellpick.output.export import export_fit, verdict_record
+    from cellpick.output.export import export_fit
     from cellpick.output.report import write_report
+    from cellpick.stages.record import build as build_record
     from cellpick.stages.contest import final_baselines, run_baselines, with_final
     from cellpick.stages.crossval import cross_validate
     from cellpick.stages.datalevel import choose
@@ -127,11 +130,11 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
               if config.time_budget else None)
     deterministic(tensorflow())
     distribute = strategy(config.strategy)
-    say("dataset", {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
-    say("plan", plan.summary())
+    say(Event.DATASET, {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
+    say(Event.PLAN, plan.summary())
     tracker = _open_fit(plan)
-    say("tracking", {"uri": tracker.uri, "experiment": tracker.experiment_name,
-                     "run_id": tracker.parent_id, "resumed": config.resume})
+    say(Event.TRACKING, {"uri": tracker.uri, "experiment": tracker.experiment_name,
+                         "run_id": tracker.parent_id, "resumed": config.resume})
     try:
         tracker.show_in_ui(plan.metric, plan.greater_is_better)
         tracker.log_dataset(plan.dataset.frame, source=str(plan.path.resolve()),
@@ -139,7 +142,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         with frozen_heap():  # as the search and the verdict do: collections skip the libraries
             plan, data_choice = choose(plan, tracker=tracker, budget=budget, progress=say)
         search = _search(plan, tracker, budget, distribute, say)
-        n_seeds = _seeds_that_fit(plan, search, budget)
+        plan, n_seeds = _seeds_that_fit(plan, search, budget)
         t_cells = time.perf_counter()
         cv = cross_validate(plan, search.best, tracker=tracker, budget=budget, progress=say)
         baselines = run_baselines(plan, tracker=tracker, progress=say, budget=budget,
@@ -150,15 +153,15 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         baselines = with_final(baselines, final)
         winner, choice = choose_export(plan, decision, winner, baselines, final)
         test = score_test(plan, winner, decision.best_baseline, final.test)
-        vdict = verdict_record(plan, decision, winner, test, search=search, baselines=baselines,
-                               n_seeds=n_seeds, budget=budget, data_level=data_choice,
-                               choice=choice)
-        say("stage", {"name": "export"})
-        report = write_report(plan, vdict, search.trials, {**search.curves, **cv.curves},
+        record = build_record(plan, decision, winner, test, choice, search=search,
+                              baselines=baselines, data_level=data_choice, n_seeds=n_seeds,
+                              budget=budget)
+        say(Event.STAGE, {"name": "export"})
+        report = write_report(plan, record, search.trials, {**search.curves, **cv.curves},
                               tracker=tracker)
-        exported = export_fit(plan, winner, decision, vdict, test, tracker=tracker,
+        exported = export_fit(plan, winner, record, test, tracker=tracker,
                               report_html=report.html,
-                              warn=lambda message: say("warning", {"message": message}))
+                              warn=lambda message: say(Event.WARNING, {"message": message}))
         tracker.finish_fit("FINISHED")
     except KeyboardInterrupt:
         tracker.close_children((Role.DATA, Role.TRIAL, Role.VERDICT, Role.BASELINE), "KILLED", "interrupted by the user")
@@ -168,20 +171,23 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         tracker.close_children((Role.DATA, Role.TRIAL, Role.VERDICT, Role.BASELINE), "FAILED", f"the fit failed: {e}")
         tracker.finish_fit("FAILED", f"{type(e).__name__}: {e}")
         raise
-    result = FitResult(
-        winner=vdict["winner"], config=vdict["cells"][vdict["winner"]]["config"],
-        metric=plan.metric, greater_is_better=plan.greater_is_better,
-        val_score=vdict["cells"][vdict["winner"]]["mean"],
-        test_score=test.winner, reason=vdict["reason"], parent_run_id=tracker.parent_id,
-        experiment=tracker.experiment_name, tracking_uri=tracker.uri,
-        export_path=str(exported.path), task=plan.dataset.task, layout=plan.dataset.layout,
-        trials=len(search.trials), seconds=round(time.perf_counter() - t_start, 2), verdict=vdict,
-        registered_model=(exported.registered or {}).get("uri"),
-        decision=vdict.get("decision"), exported=vdict["export"]["kind"],
-        beats_best_baseline=vdict.get("beats_best_baseline"),
-    )
-    say("done", {"result": result, "board": report.board})
+    result = _result(plan, record, test, tracker, exported, trials=len(search.trials),
+                     seconds=round(time.perf_counter() - t_start, 2))
+    say(Event.DONE, {"result": result, "board": report.board})
     return result
+
+
+def _result(plan: Plan, record: FitRecord, test, tracker, exported, *, trials: int,
+            seconds: float) -> FitResult:
+    return FitResult(
+        winner=record.winner, config=record.cells[record.winner]["config"],
+        metric=plan.metric, greater_is_better=plan.greater_is_better,
+        val_score=record.val_score, test_score=test.winner, reason=record.reason,
+        parent_run_id=tracker.parent_id, experiment=tracker.experiment_name,
+        tracking_uri=tracker.uri, export_path=str(exported.path), task=plan.dataset.task,
+        layout=plan.dataset.layout, trials=trials, seconds=seconds, verdict=record.to_dict(),
+        registered_model=(exported.registered or {}).get("uri"), decision=record.decision,
+        exported=record.export["kind"], beats_best_baseline=record.beats_best_baseline)
 
 
 def _check_contestants(plan: Plan) -> None:
@@ -195,17 +201,17 @@ def _check_contestants(plan: Plan) -> None:
         raise ConfigError(f"The 'contestants' option: {e}.") from None
 
 
-def _seeds_that_fit(plan: Plan, search, budget) -> int:
-    """The verdict's seeds per fold: all of them, or as many as the time budget leaves (the
-    resampling keeps its first repetitions)."""
+def _seeds_that_fit(plan: Plan, search, budget) -> tuple[Plan, int]:
+    """(plan, the verdict's seeds per fold): all of them, or as many as the time budget
+    leaves, in a new plan whose resampling keeps its first repetitions."""
     res = plan.resampling
     if budget is None:
-        return res.seeds
+        return plan, res.seeds
     n = budget.seeds_that_fit(search.trials, len(search.best))
-    if n < res.seeds:
-        plan.resampling = dataclasses.replace(
-            res, seeds=n, units=[u for u in res.units if u.repeat < n])
-    return n
+    if n >= res.seeds:
+        return plan, res.seeds
+    cut = dataclasses.replace(res, seeds=n, units=[u for u in res.units if u.repeat < n])
+    return dataclasses.replace(plan, resampling=cut), n
 
 
 def _decide(plan: Plan, cv, baselines):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cellpick"
 # Lowest first: a module may import only from its own layer or a lower one.
-ORDER = ["errors", "vocab", "_quiet", "config", "tracking", "data", "verdict", "models",
+ORDER = ["errors", "vocab", "events", "_quiet", "config", "tracking", "data", "verdict", "models",
          "engine", "stages", "output", "pipeline", "cli", "__init__", "__main__"]
 
 

@@ -34,6 +34,7 @@ from typing import Callable
 
 from cellpick.config import FitConfig, parse_oracle
 from cellpick.errors import ConfigError
+from cellpick.events import Event
 from cellpick.tracking import CELLS_DONE_TAG as DONE_TAG
 from cellpick.tracking import DISTRIBUTED_KEY_TAG as KEY_TAG
 from cellpick.tracking import DISTRIBUTED_TAG as ROLE_TAG
@@ -189,7 +190,7 @@ def run_worker(plan, config: FitConfig, tracker, parent: str, say: Callable[[str
     distribute = strategy(config.strategy)
     prep = plan.prep
     me = worker_id()
-    say("distributed", {"message": f"worker {me}: trials go under the chief's run {parent}"})
+    say(Event.DISTRIBUTED, {"message": f"worker {me}: trials go under the chief's run {parent}"})
     host, port = parse_oracle(config.oracle)
     result, counter = SearchResult(), {"n": 0}
     bs = prep.batch_size()
@@ -394,7 +395,7 @@ def chief_search(prep, *, oracle: str, cells: list[str], units: list[int], layer
                 if run.trial_id == trial_id:
                     tracker.end_child(run.run_id, "KILLED",
                                       f"worker {tuner_id} stopped answering; the trial is rerun")
-            progress("distributed", {"message": f"{cell} trial {trial_id}: worker {tuner_id} lost; "
+            progress(Event.DISTRIBUTED, {"message": f"{cell} trial {trial_id}: worker {tuner_id} lost; "
                                                 f"the trial goes to another worker"})
 
         with keras_tuner_env("chief", host, port + i):
@@ -403,7 +404,7 @@ def chief_search(prep, *, oracle: str, cells: list[str], units: list[int], layer
                            workdir=workdir / "chief")
         t.oracle.verbose = 0
         t.save()
-        progress("distributed", {"message": f"{cell}: oracle on {host}:{port + i}, waiting for workers"})
+        progress(Event.DISTRIBUTED, {"message": f"{cell}: oracle on {host}:{port + i}, waiting for workers"})
         serve(t.oracle, host, port + i, on_lost)
         # A worker closes its MLflow run just after it reports to the oracle: wait for it.
         deadline = time.monotonic() + SETTLE_SECONDS
@@ -415,7 +416,7 @@ def chief_search(prep, *, oracle: str, cells: list[str], units: list[int], layer
         records, curves = tracker.trial_records()
         mine = [r for r in records if r["cell"] == cell]
         for r in mine:
-            progress("trial_end", r)
+            progress(Event.TRIAL_END, {**r, "n": int(r["name"][1:].split("-")[0])})  # "t03-gru-..."
         if not mine:
             failed = [r.error for r in trial_runs(cell, "FAILED")]
             failed = [e for e in failed if e]

@@ -23,6 +23,7 @@ from cellpick.data.prepared import Prepared
 from cellpick.engine.threads import frozen_heap
 from cellpick.engine.train import Budget, Schedule, callbacks, summary_metrics
 from cellpick.errors import FitFailed
+from cellpick.events import Event
 from cellpick.models.cells import hypermodel, user_units
 from cellpick.tracking import TRIAL_ID_TAG, Role, summary_key, trial_run_name
 from cellpick.vocab import METRICS
@@ -110,7 +111,7 @@ def _tuner_class(kind: str):
                                                         **(worker.tags if worker else {})}))
             if worker:
                 worker.begin(self.oracle, trial)
-            cp["progress"]("trial_begin", {"n": n, "name": name, **params})
+            cp["progress"](Event.TRIAL_BEGIN, {"n": n, "name": name, **params})
 
         def on_epoch_end(self, trial, model, epoch, logs=None):
             super().on_epoch_end(trial, model, epoch, logs)
@@ -148,7 +149,7 @@ def _tuner_class(kind: str):
                 "train_seconds": seconds,
             })
             tracker.end_child(cp["run_id"], "FINISHED" if ok else "FAILED", error)
-            cp["progress"]("trial_end", row)
+            cp["progress"](Event.TRIAL_END, {**row, "n": cp["n"]})
 
     return TrackedTuner
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cellpick.errors import ExportError
+from cellpick.stages.record import FitRecord
 
 SCHEMA_VERSION = 1
 META = "cellpick.json"
@@ -335,7 +336,7 @@ def load_serving(model_dir: str | Path):
     return meta, fn
 
 
-# -- the fit's export stage: verdict.json's and cellpick.json's contents, the model logged ----
+# -- the fit's export stage: cellpick.json's contents, the model logged -------------------
 @dataclass(frozen=True)
 class Exported:
     """Where the winner went: the export directory and its MLflow model."""
@@ -358,52 +359,11 @@ def versions() -> dict[str, str]:
     return out
 
 
-def verdict_record(plan, decision, winner, test, *, search, baselines, n_seeds: int,
-                   budget=None, data_level=None, choice=None) -> dict[str, Any]:
-    """verdict.json (also cellpick.json's `verdict`): the decision, the resampling, the test
-    scores, how the exported model was trained, and what the time budget cut (`search`: a
-    SearchResult; `baselines`: the baseline stage's BaselineScores; `data_level`: the
-    data-level stage's DataChoice, the values every cell and ridge used)."""
-    import dataclasses
-
-    config = plan.config
-    v = dataclasses.replace(decision, test_score=test.winner).to_dict()
-    v.setdefault("resampling", {}).update(plan.resampling.to_dict())
-    v["best_baseline_test_score"] = test.best_baseline
-    v["baseline_test_scores"] = test.baselines
-    v["baseline_notes"] = baselines.notes
-    v["contestants"] = baselines.table()
-    if choice is not None:  # refit.ExportChoice: best cell, first place, what was exported
-        v.update(choice.to_dict())
-    v["test_size"] = plan.test_size
-    v["export"] = ({"kind": "cell", "cell": winner.cell} if winner.kind == "cell" else
-                   {"kind": "baseline", "baseline": winner.cell, **winner.baseline})
-    v["refit"] = ({"on": "train+validation (all non-test data)", "epochs": winner.epochs,
-                   "steps": winner.steps, "rule": "median of the folds' best epoch counts"}
-                  if winner.how == "refit" and winner.kind == "cell" else None)
-    v["trained"] = winner.how
-    # The export: the mean of the winner's seed models.
-    v["ensemble"] = ({"models": len(winner.models), "seeds": winner.seeds}
-                     if len(winner.models) > 1 else None)
-    v["patch"] = int(winner.config.get("patch", 1))
-    v["linear_path"] = bool(winner.config.get("linear", False))
-    if data_level is not None:
-        v["data_level"] = data_level.to_dict()
-    if budget:
-        cut = search.cut_short or n_seeds < plan.resampling.seeds
-        v["budget"] = {"seconds": budget.seconds, "cut_short": cut,
-                       "trials_per_cell": search.rounds, "seeds": n_seeds}
-        if cut:
-            v["reason"] += (f" The time budget ({budget.seconds:g} s) cut the search to "
-                            f"{search.rounds} of {config.max_trials} trials per cell and the "
-                            f"verdict to {n_seeds} of {plan.resampling.seeds} seeds per fold.")
-    return v
-
-
-def fit_meta(plan, winner, verdict: dict[str, Any], test, *,
+def fit_meta(plan, winner, record: FitRecord, test, *,
              tracking: dict[str, Any]) -> dict[str, Any]:
-    """cellpick.json's contents (write_export adds the schema version, onnx and checksums).
-    `tracking`: tracking_uri, experiment, parent_run_id, model_uri, registered_model."""
+    """cellpick.json's contents (write_export adds the schema version, onnx and checksums);
+    its `verdict` is `record.to_dict()`. `tracking`: tracking_uri, experiment, parent_run_id,
+    model_uri, registered_model."""
     ds, prep = plan.dataset, plan.prep
     return {
         "task": ds.task, "layout": ds.layout,
@@ -416,14 +376,14 @@ def fit_meta(plan, winner, verdict: dict[str, Any], test, *,
         "classes": ds.classes, "masked": prep.masked,
         "scaling": {"x_mean": prep.x_mean, "x_var": prep.x_var, "y_mean": prep.y_mean,
                     "y_std": prep.y_std},
-        "winner": {"cell": verdict["winner"], "config": winner.config,
+        "winner": {"cell": record.winner, "config": winner.config,
                    "n_params": int(winner.model.count_params()), "models": len(winner.models)},
         "model": {"kind": winner.kind, "name": winner.cell,
                   **{k: winner.baseline[k] for k in ("library", "contains_training_data")
                      if k in winner.baseline}},
         "scores": {"metric": plan.metric, "greater_is_better": plan.greater_is_better,
-                   "val": _cv_score(verdict, winner), "test": test.winner},
-        "verdict": verdict, "versions": versions(),
+                   "val": record.exported_val_score, "test": test.winner},
+        "verdict": record.to_dict(), "versions": versions(),
         "mlflow": tracking,
     }
 
@@ -435,14 +395,7 @@ def _input_meta(prep, model) -> dict[str, Any]:
     return input_meta(model) if is_history(model) else prep.input_meta()
 
 
-def _cv_score(verdict: dict[str, Any], winner) -> float | None:
-    """The exported model's cross-validated score: the winning cell's, or the baseline's."""
-    if winner.kind == "baseline":
-        return verdict["baselines"].get(winner.cell)
-    return verdict["cells"][winner.cell]["mean"]
-
-
-def export_fit(plan, winner, decision, verdict: dict[str, Any], test, *, tracker, report_html: str,
+def export_fit(plan, winner, record: FitRecord, test, *, tracker, report_html: str,
                warn: Callable[[str], None] | None = None) -> Exported:
     """Log the winner on the fit's MLflow run (and register it with --register), then write
     the export directory (--out) with its cellpick.json."""
@@ -457,11 +410,11 @@ def export_fit(plan, winner, decision, verdict: dict[str, Any], test, *, tracker
                else split_arrays(plan.prep, "val")[0][:2])
     logged = tracker.log_model(winner.model, example, register=config.register, verdict={
         "winner": winner.cell, "metric": plan.metric,
-        "val_score": _cv_score(verdict, winner), "test_score": test.winner,
-        "beats_best_baseline": verdict.get("beats_best_baseline"),
-        "best_baseline": verdict.get("best_baseline"), "reason": decision.reason,
+        "val_score": record.exported_val_score, "test_score": test.winner,
+        "beats_best_baseline": record.beats_best_baseline,
+        "best_baseline": record.best_baseline, "reason": record.reason,
         "parent_run_id": tracker.parent_id, "config": json.dumps(winner.config)})
-    meta = fit_meta(plan, winner, verdict, test, tracking={
+    meta = fit_meta(plan, winner, record, test, tracking={
         "tracking_uri": tracker.uri, "experiment": tracker.experiment_name,
         "parent_run_id": tracker.parent_id, "model_uri": logged["model_uri"],
         "registered_model": logged["registered"]})

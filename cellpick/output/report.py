@@ -1,7 +1,8 @@
-"""The fit's report: leaderboard.csv, the plots and report.html written into a folder.
+"""The fit's report: verdict.json, leaderboard.csv, the plots and report.html on its MLflow run.
 
-Pure: reads the verdict (as `Verdict.to_dict()` wrote it), the trial records and the
-learning curves; the tables are in leaderboard.py, the plots in plots.py, the page in html.py.
+`write_report` serialises the fit's record once (`FitRecord.to_dict`, verdict.json's form);
+the tables (leaderboard.py), the plots (plots.py) and the page (html.py) read that form, as
+they read a past fit's verdict.json.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pandas as pd
 from cellpick.output.html import html
 from cellpick.output.leaderboard import leaderboard, leaderboard_csv, places_text, verdict_rows
 from cellpick.output.plots import plots
+from cellpick.stages.record import FitRecord
 from cellpick.verdict import headline
 
 
@@ -23,7 +25,7 @@ class Report(NamedTuple):
     html: str
 
 
-def write_report(plan, verdict: dict, trials: list[dict], curves: dict[str, dict], *,
+def write_report(plan, record: FitRecord, trials: list[dict], curves: dict[str, dict], *,
                  tracker) -> Report:
     """Log leaderboard.csv, verdict.json, report.html and the plots on the fit's parent run,
     with the winner's cross-validated and test scores as metrics and its configuration as
@@ -33,7 +35,8 @@ def write_report(plan, verdict: dict, trials: list[dict], curves: dict[str, dict
     import tempfile
     from datetime import datetime
 
-    path, metric, winner = plan.path, plan.metric, verdict["winner"]
+    path, metric, winner = plan.path, plan.metric, record.winner
+    verdict = record.to_dict()
     board = leaderboard(verdict, trials)
     meta = {"data": str(path), "task": plan.dataset.task, "layout": plan.dataset.layout,
             "metric": metric, "mlflow_run_id": tracker.parent_id,
@@ -48,12 +51,11 @@ def write_report(plan, verdict: dict, trials: list[dict], curves: dict[str, dict
         (tmp / "verdict.json").write_text(json.dumps(verdict, indent=2), encoding="utf-8")
         tracker.log_artifacts(tracker.parent_id, [tmp / "leaderboard.csv", tmp / "verdict.json",
                                                   tmp / "report.html", *plot_paths])
-        test = verdict["test_score"]
         # val_<metric>: the winner's cross-validated mean (MLflow: winner_cv_<metric>)
-        tracker.log_metrics(tracker.parent_id, {f"val_{metric}": verdict["cells"][winner]["mean"], **(
-            {f"test_{metric}": test} if test is not None else {})})
-        tracker.tag_winner(winner, verdict["cells"][winner]["config"], verdict["reason"],
-                           verdict.get("decision"), verdict.get("beats_best_baseline"))
+        tracker.log_metrics(tracker.parent_id, {f"val_{metric}": record.val_score, **(
+            {f"test_{metric}": record.test_score} if record.test_score is not None else {})})
+        tracker.tag_winner(winner, record.cells[winner]["config"], record.reason,
+                           record.decision, record.beats_best_baseline)
         tracker.log_verdict(verdict_rows(board, verdict), headline(verdict), metric,
                             decision=places_text(board, verdict, with_headline=True),
                             picture=next(p for p in plot_paths if p.name == "scores.png"))

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from cellpick.engine.train import split_predictions
+from cellpick.events import Event, Progress
 from cellpick.stages.crossval import CrossValResult
 from cellpick.stages.plan import Plan
 
-Progress = Callable[[str, dict], None]
 REFIT_BELOW = 5_000  # training windows/samples: below this, retrain on train + validation
 
 
@@ -85,11 +85,11 @@ def build_winner(plan: Plan, cell: str, cv: CrossValResult, *, budget=None,
     if refit:
         spe = max(1, math.ceil((prep.sizes["train"] + prep.sizes["val"]) / prep.batch_size()))
         steps = max(1, round(epochs * spe))
-        say("stage", {"name": "refit", "epochs": epochs, "models": n})
+        say(Event.STAGE, {"name": "refit", "epochs": epochs, "models": n})
         trained = refit_members(members, cfg, [steps] * n)
         how = "refit"
     else:
-        say("stage", {"name": "final", "models": n})
+        say(Event.STAGE, {"name": "final", "models": n})
         trained = [r.model for r in fit_members(members, cfg, plan.schedule)]
         steps, epochs, how = None, None, "early-stopping"
     models = [export_model(prep, m) for m in trained]

@@ -95,10 +95,11 @@ class CellResult:
 
 @dataclass
 class Verdict:
-    """The outcome of `decide`, as written to verdict.json by `to_dict`.
+    """The outcome of `decide`; `to_dict` gives the first keys of verdict.json
+    (stages.record.FitRecord adds what the other stages did).
 
     schema_version: VERDICT_SCHEMA_VERSION (2); verdict.json files without it are version 1
-                  (seeds on one split) and read back with the new keys None.
+                  (seeds on one split).
     resampling:   {kind, folds, seeds, test, rho}: how the scores were produced and tested.
     cells:        {cell: {config, scores (flat, fold-major), fold_scores (folds x seeds),
                   mean, ci95: [lo, hi], n_params, train_seconds}}
@@ -123,7 +124,7 @@ class Verdict:
     reason:       plain sentences: the decision with effect size, ROPE and probability.
     beats_best_baseline: the winner is practically better than the best baseline
                   (P >= 0.95); None when there are no baselines.
-    test_score:   the winner's test score, set by the pipeline once it is known.
+    test_score:   the winner's test score, set by stages.record.build once it is known.
     """
 
     metric: str
@@ -150,14 +151,6 @@ class Verdict:
         """JSON-ready: plain Python types only, NaN and infinities as None."""
         return _plain({k: getattr(self, k) for k in self.__dataclass_fields__})
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "Verdict":
-        """Read back what `to_dict` wrote (e.g. verdict.json of a past fit, any version)."""
-        v = cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
-        if v.schema_version is None:
-            v.schema_version = 1
-        return v
-
 
 def decide(
     cells: list[CellResult],
@@ -182,7 +175,8 @@ def decide(
     baseline sentence ("forecasts", "classifies", "predicts").
 
     The best-mean cell B (ties: the cheaper) is compared with every other cell C by `compare`.
-    A cell is cheaper when it has fewer parameters, or as many and less training time.
+    A cell is cheaper when it has fewer parameters, or as many and comes first in the fixed
+    order SimpleRNN, GRU, LSTM (fewer gates), so timing never changes the decision.
     - A cheaper C with P(C not practically worse than B) >= level is equivalent; the cheapest
       such cell wins ("equivalent").
     - Else B wins. "better" when it is practically better than every other cell with
@@ -342,8 +336,13 @@ def _status(c: CellResult, best: CellResult, comp: dict, level: float) -> str:
     return "open"
 
 
-def _cost(c: CellResult) -> tuple[int, float]:
-    return (int(c.n_params), float(c.train_seconds))
+# Equal parameter counts: the cell with fewer gates is the cheaper; other names after, by name.
+_SIMPLEST_FIRST = ("rnn", "gru", "lstm")
+
+
+def _cost(c: CellResult) -> tuple[int, int, str]:
+    order = _SIMPLEST_FIRST.index(c.cell) if c.cell in _SIMPLEST_FIRST else len(_SIMPLEST_FIRST)
+    return (int(c.n_params), order, c.cell)
 
 
 def _plain(obj):

@@ -145,7 +145,7 @@ def test_trial_lines_say_how_much_of_the_search_is_left():
     show = _Progress(False, 4, echo=lines.append)
     show.t0 -= 60  # one minute in
     for n in (1, 4):
-        show("trial_end", {"name": f"t0{n}-gru-u8-l1", "score": 1.0, "cell": "gru", "units": 8,
+        show("trial_end", {"n": n, "name": f"t0{n}-gru-u8-l1", "score": 1.0, "cell": "gru", "units": 8,
                            "layers": 1, "train_seconds": 1.0, "error": None})
     assert lines[0].startswith("[trial  1/4] gru") and lines[0].endswith("search left ~03:00")
     assert "left" not in lines[1]  # the last trial
