@@ -94,3 +94,19 @@ def print_env() -> None:
 
 if __name__ == "__main__":
     print_env()
+
+
+def engine_everywhere(**options) -> None:
+    """Every members group this process builds from now on (a whole fit's search, data-level
+    stage, verdict and refit included) trains with `EngineOptions(**options)`, for benches
+    that compare engines on whole fits; the fit itself has no such switch."""
+    from cellpick.engine import members
+    from cellpick.engine.options import EngineOptions
+
+    init = members._Group.__init__
+    chosen = EngineOptions(**options)
+
+    def patched(self, group_members, config, split, options=None, steps=None):
+        init(self, group_members, config, split, chosen, steps)
+
+    members._Group.__init__ = patched

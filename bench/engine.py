@@ -34,8 +34,8 @@ seasonal-naive MAE, season 12); GunPoint_test.csv and JapaneseVowels_test.csv: a
 held-out score is reported, never used to choose. `--extra K=V` options go to both versions,
 `--extra-old` / `--extra-new` to one side (the old code has no `folds`, for example); values are
 parsed as int, float, true/false/none, or comma lists. `--env-old` / `--env-new K=V` set
-environment variables for one side's fits: `--old HEAD --env-old CELLPICK_STACK=0` compares
-the unstacked engine with the stacked one at the same commit.
+environment variables for one side's fits (the engine's choices are no environment
+variables since `EngineOptions`; a commit before it read CELLPICK_STACK=0 and the like).
 
 `--same-trials` makes the search's work equal, not only its counts: the new side's candidate
 list is replaced, per cell, by the configurations the old side's fit of the same recipe and
@@ -60,8 +60,9 @@ Smoke run (plumbing only; its times and scores mean nothing; the old code has no
 K members of one configuration (default: JapaneseVowels' GRU 128x2 bidirectional, dropout
 0.2, 15 members) on the recipe's search split, with a short patience so that members stop at
 different rounds, trained by `members.fit_members` three ways in one process:
-`unstacked` (CELLPICK_STACK=0: the K models called one by one, a stopped member's step
-skipped), `stacked` (CELLPICK_COMPACT=0: one stacked step for all K to the end), `rebuilt`
+`unstacked` (EngineOptions(stack=False): the K models called one by one, a stopped member's
+step skipped), `stacked` (EngineOptions(compact=False): one stacked step for all K to the
+end), `rebuilt`
 (the default: the stacked group rebuilt over its active members, `_Group.compact`). The same
 seeds, so the same members: the rounds each trained must match across engines. Reports the
 wall, the first round (trace + compile), a later round with all K training, the rebuilds, and the
@@ -73,7 +74,7 @@ Every verdict unit and data-level candidate is scored once, on a fresh model, on
 block (airline: 12-24 windows; a fold of 36-150 sequences), and `model.predict` traces a new
 function for each model. For shapes like those blocks and two larger ones, `--repeats` fresh
 models each: seconds of `model.predict(x, batch_size=256)` against
-`cellpick.engine.train.predictions` (one call below `plan.DIRECT_BELOW` samples, else `predict`) and
+`cellpick.engine.train.predictions` (one call below `train.DIRECT_BELOW` samples, else `predict`) and
 against eager calls batch by batch, and the largest difference between their outputs.
 
 ## members: K members in one graph against K separate `fit_one` trainings, airline shapes
@@ -85,7 +86,8 @@ LSTM 16x2, relative scaling, linear path, the issue's probe), seeds 1000, 2000, 
 
 Members: `members.fit_members` with K members (seeds 1000..1000K), wall time from building
 the models to the restored weights, so it includes tracing and XLA compilation (reported
-separately as "first round": trace + compile + one round of steps). Separate: `train.fit_one`
+separately as "first round": trace + compile + one round of steps). Separate: `fit_one`
+(tests/helpers.py: Keras' own `fit`)
 for `--solo` seeds one after another; K separate trainings cost K times their mean (each is
 independent of the others, so timing all 10 would only repeat the measurement). Both use
 early stopping, so their step counts differ per seed: the table reports the mean gradient
@@ -121,15 +123,18 @@ def members_args(ap: argparse.ArgumentParser) -> None:
 
 def members(args: argparse.Namespace) -> int:
     """K members in one graph against K separate fit_one trainings (the original bench)."""
-    if args.xla != "auto":
-        os.environ["CELLPICK_XLA"] = "1" if args.xla == "on" else "0"
     _env.print_env()
+    sys.path.insert(0, str(ROOT / "tests"))
+    from helpers import fit_one  # Keras' own fit, as tests compare against it
 
     from cellpick._quiet import tensorflow
     from cellpick.config import resolve
     from cellpick.engine.members import Member, fit_members
-    from cellpick.engine.train import best_epoch, fit_one
+    from cellpick.engine.options import EngineOptions
+    from cellpick.engine.train import best_epoch
     from cellpick.pipeline import make_plan
+
+    options = EngineOptions(xla={"auto": None, "on": True, "off": False}[args.xla])
 
     tf = tensorflow()
     tf.config.experimental.enable_op_determinism()  # as pipeline.run on a CPU
@@ -150,7 +155,8 @@ def members(args: argparse.Namespace) -> int:
     rows = []
     for k in args.ks:
         t0 = time.perf_counter()
-        results = fit_members([Member(prep, 1000 * (i + 1)) for i in range(k)], config, schedule)
+        results = fit_members([Member(prep, 1000 * (i + 1)) for i in range(k)], config, schedule,
+                              options=options)
         wall = time.perf_counter() - t0
         extra = results[0].extra
         steps = statistics.mean(r.rounds_trained * r.round_steps for r in results)
@@ -177,7 +183,7 @@ def members(args: argparse.Namespace) -> int:
 
 # --- group: one members group on a recipe's data, per engine -----------------------------
 
-ENGINES = {"unstacked": {"CELLPICK_STACK": "0"}, "stacked": {"CELLPICK_COMPACT": "0"},
+ENGINES = {"unstacked": {"stack": False}, "stacked": {"compact": False},  # EngineOptions fields
            "rebuilt": {}}
 
 
@@ -191,6 +197,7 @@ def group(args: argparse.Namespace) -> int:
     from cellpick._quiet import tensorflow
     from cellpick.config import resolve
     from cellpick.engine.members import Member, _Group, fit_members
+    from cellpick.engine.options import EngineOptions
     from cellpick.engine.train import Schedule
     from cellpick.pipeline import make_plan
 
@@ -219,18 +226,11 @@ def group(args: argparse.Namespace) -> int:
           "| member-rounds trained / computed | rounds (min-max) |")
     print("|---|---|---|---|---|---|---|")
     for name in args.engines:
-        saved = {k: os.environ.get(k) for k in ("CELLPICK_STACK", "CELLPICK_COMPACT")}
-        for k in saved:
-            os.environ.pop(k, None)
-        os.environ.update(ENGINES[name])
         rounds_of.clear()
         t0 = time.perf_counter()
-        results = fit_members([Member(plan.prep, 1000 * (i + 1)) for i in range(args.k)], config, schedule)
+        results = fit_members([Member(plan.prep, 1000 * (i + 1)) for i in range(args.k)], config, schedule,
+                              options=EngineOptions(**ENGINES[name]))
         wall = time.perf_counter() - t0
-        for k, v in saved.items():  # back as they were
-            os.environ.pop(k, None)
-            if v is not None:
-                os.environ[k] = v
         [log] = rounds_of.values()
         full = [s for _, active, s in log[1:] if active == args.k] or [s for *_, s in log[1:]]
         trained = sum(r.rounds_trained for r in results)
@@ -712,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--extra-old", nargs="*", default=[], metavar="K=V", help="for the old code only")
     f.add_argument("--extra-new", nargs="*", default=[], metavar="K=V", help="for the new code only")
     f.add_argument("--env-old", nargs="*", default=[], metavar="K=V",
-                   help="environment for the old side's fits (e.g. CELLPICK_STACK=0 with --old HEAD)")
+                   help="environment for the old side's fits")
     f.add_argument("--env-new", nargs="*", default=[], metavar="K=V", help="for the new side's fits")
     f.add_argument("--same-trials", action="store_true",
                    help="the new side trains the old fit's trial configurations (per cell)")

@@ -9,7 +9,7 @@ Default: `cellpick.fit` with the default tuner (random) and its default 4 trials
 over the widths below and one layer (dropout, learning rate and the forecast preprocessing
 searched too), then its verdict: each cell's best trial retrained `--seeds` times.
 Grid: every cell (lstm, gru, rnn) x every width, one layer, each trained `--grid-seeds`
-times with `cellpick.engine.train.fit_one`. The rest of cellpick's space is held at one setting
+times with `fit_one` (tests/helpers.py). The rest of cellpick's space is held at one setting
 (with all of it the grid would be 576 configurations): `--rest best` (default) where the
 default search's best trial put it, so both sides compare cells and widths on equal terms;
 `--rest first` at the first value of each list in cellpick/space.py (FIRST below).
@@ -79,8 +79,13 @@ def run_default(args, tmp: Path) -> dict:
 
 def run_grid(args, rest: dict) -> list[dict]:
     """Every cell x width, `grid_seeds` seeds each, trained as cellpick trains a trial."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from helpers import fit_one  # Keras' own fit of one configuration and seed
+
     from cellpick.config import FitConfig
-    from cellpick.engine.train import fit_one, summary_metrics
+    from cellpick.engine.train import summary_metrics
     from cellpick.models.cells import user_units
     from cellpick.stages.plan import make_plan
 

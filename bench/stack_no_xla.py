@@ -11,7 +11,7 @@ members.STACK_FROM_MEMBERS members.
 
 - groups: one `members._Group` per K, recipe (its data-level values given) and
   configuration (cell `--cell`, units x layers, dropout 0), without XLA, each in a fresh
-  process, one engine after the other: `one by one` (CELLPICK_STACK=0) and `stacked`
+  process, one engine after the other: `one by one` (EngineOptions(stack=False)) and `stacked`
   (STACK_FROM_MEMBERS lowered to 2 in the child, so that K=2 is measured stacked too).
   Times: build (models, optimizers, streams), first step (trace, graph set-up and one
   gradient step), first validation (its trace and one call), and the fastest of three
@@ -19,7 +19,8 @@ members.STACK_FROM_MEMBERS members.
 - fits: whole tiny fits as the tests run them (conftest.tiny: 1 trial per cell, 2 epochs,
   2 folds x 2 seeds, units 8, 1 layer): GunPoint's 36-sequence sample (tests/test_fit_e2e.py,
   3 folds), GunPoint, JapaneseVowels and airline (data-level values given), each in a fresh
-  process, one by one (CELLPICK_STACK=0, the engine before) against the default, alternating.
+  process, one by one (every group with EngineOptions(stack=False), the engine before:
+  _env.engine_everywhere) against the default, alternating.
   Their verdict groups (folds x seeds members) are the groups stacked.
 
 Results: bench/RESULTS.md, "Stacked without XLA".
@@ -49,15 +50,17 @@ from threads import RECIPE_VALUES, trial_config
 from cellpick._quiet import tensorflow
 tf = tensorflow()
 tf.config.experimental.enable_op_determinism()
-from cellpick import members
+from cellpick.engine import members
+from cellpick.engine.options import EngineOptions
 from cellpick.config import resolve
 from cellpick.pipeline import make_plan
 members.STACK_FROM_MEMBERS = 2
 recipe, cell, units, layers, k = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+options = EngineOptions(xla=False, **json.loads(sys.argv[7]))
 plan = make_plan(resolve(RECIPE_VALUES[recipe], Path(sys.argv[1]) / "recipes" / f"{recipe}.toml"))
 config = trial_config(plan.prep, {"units": units, "layers": layers, "dropout": 0.0, "learning_rate": 3e-3}, cell)
 t0 = time.perf_counter()
-g = members._Group([members.Member(plan.prep, 43 + i) for i in range(k)], config, "train", jit_compile=False)
+g = members._Group([members.Member(plan.prep, 43 + i) for i in range(k)], config, "train", options)
 t1 = time.perf_counter()
 g.train(1)
 t2 = time.perf_counter()
@@ -77,8 +80,12 @@ import json, sys, time
 from pathlib import Path
 import pandas as pd
 sys.path.insert(0, sys.argv[1] + "/tests")
+sys.path.insert(0, sys.argv[1] + "/bench")
 from conftest import DATA_LEVEL, store_uri, tiny
+import _env
 import cellpick
+if json.loads(sys.argv[4]):
+    _env.engine_everywhere(**json.loads(sys.argv[4]))
 data, work = Path(sys.argv[1]) / "recipes" / "data", Path(sys.argv[3])
 name = sys.argv[2]
 if name == "gp36":
@@ -101,12 +108,12 @@ print(json.dumps({"seconds": seconds, "winner": result.config["cell"], "decision
                   "cv": {c: round(t["mean"], 4) for c, t in v["cells"].items()}}))
 """
 
-ENGINES = {"one by one": {"CELLPICK_STACK": "0"}, "stacked": {}}
+ENGINES = {"one by one": {"stack": False}, "stacked": {}}  # EngineOptions fields
 
 
-def _child(code: str, args: list[str], env: dict[str, str]) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, str(ROOT), *args], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+def _child(code: str, args: list[str], options: dict) -> dict:
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT), *args, json.dumps(options)],
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     if out.returncode:
         raise SystemExit(f"child failed ({' '.join(args)}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -119,8 +126,8 @@ def groups(args) -> None:
         for spec in args.configs:
             units, layers = spec.split("x")
             for k in args.ks:
-                for engine, env in ENGINES.items():
-                    r = _child(GROUP_CHILD, [recipe, args.cell, units, layers, str(k)], env)
+                for engine, options in ENGINES.items():
+                    r = _child(GROUP_CHILD, [recipe, args.cell, units, layers, str(k)], options)
                     assert r["stacked"] == (engine == "stacked"), r
                     print(f"| {recipe} | {args.cell} | {spec} | {k} | {engine} | {r['build']:.2f} | {r['first']:.2f} "
                           f"| {r['validation']:.2f} | {r['round']:.3f} |", flush=True)
@@ -131,9 +138,9 @@ def fits(args) -> None:
     print("|---|---|---|---|---|---|")
     for name in args.fits:
         for repeat in range(1, args.repeats + 1):
-            for engine, env in ENGINES.items():
+            for engine, options in ENGINES.items():
                 with tempfile.TemporaryDirectory() as work:
-                    r = _child(FIT_CHILD, [name, work], env)
+                    r = _child(FIT_CHILD, [name, work], options)
                 cv = ", ".join(f"{c} {s}" for c, s in sorted(r["cv"].items()))
                 print(f"| {name} | {repeat} | {engine} | {r['seconds']:.1f} | {r['winner']} ({r['decision']}) "
                       f"| {cv} |", flush=True)

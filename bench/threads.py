@@ -2,34 +2,34 @@
 
 `--jobs` trains a search round's trials, the data-level candidates and the verdict's cells
 in threads of one process. Two process-wide operations run from one thread stall the others;
-cellpick/parallel.py avoids both.
+cellpick/engine/threads.py avoids both.
 
 - seeding: one thread trains an LSTM 16x2 on airline's windows (recipes/airline.toml, rounds
   of 24 steps, validated after each) for 30 rounds while another seeds every 0.3 s (as
   building a trial's model does): with nothing, with `keras.utils.set_random_seed` (whose
   `tf.random.set_seed` clears the eager context's kernel caches, so the trainer instantiates
-  its round function again), with `parallel.set_seeds` (the same seeds, no clear).
+  its round function again), with `threads.set_seeds` (the same seeds, no clear).
 - collections: a whole default fit (airline's recipe) in this process with every full
   garbage collection logged: when, how long, in which thread. A collection that finalises the
   TensorFlow functions of finished trials while another thread trains stalls every thread;
-  `--no-pause` runs the fit as before `parallel.gc_paused` (collections whenever Python
+  `--no-pause` runs the fit as before `threads.gc_paused` (collections whenever Python
   decides). A synthetic version (a thread leaving three trained groups as garbage and
   collecting beside a trainer) took 0.28 s and did not reproduce the stall: it needs a
   fit's garbage, so this runs a fit.
 
 - search: a search's rounds as `--jobs 2` trains them (search._run_round: one member per
   trial, two threads, collections paused), four candidates x three cells on a recipe's
-  data, without XLA (members._use_xla's rule for one member) or with it (CELLPICK_XLA=1):
+  data, without XLA (members._use_xla's rule for one member) or with it (EngineOptions(xla=True)):
   alone, one member's XLA rounds are 3-4x faster for 1-1.5 s more compile; beside another
   thread compiling too, is it still a gain?
 
 - heap: tiny airline fits one after another in one process (as the tests' workers and a
   notebook run them), each fit's full collections timed, split by whether the heap was
-  frozen (search.frozen_heap) while they ran, and the objects and resident memory the
+  frozen (threads.frozen_heap) while they ran, and the objects and resident memory the
   process holds after it.
   PYTHONPATH=<other checkout> runs the same on other code.
 - round-ends: the search stage of airline's default fit, several times in fresh processes,
-  each collection parallel.gc_paused runs after a round timed: a group freed there waited
+  each collection threads.gc_paused runs after a round timed: a group freed there waited
   for its tf.data iterator's autotuning thread to end (now off: members._Group).
 
     PYTHONPATH=. python bench/threads.py seeding [--rounds 30]
@@ -130,11 +130,11 @@ def collections(no_pause: bool, recipe: str) -> None:
     import contextlib
     import tempfile
 
-    from cellpick.engine import members
+    from cellpick.engine import members, search
     from cellpick.engine import threads as parallel
 
-    if no_pause:  # what the fit did before (members binds the name at import, search at call)
-        members.gc_paused = parallel.gc_paused = contextlib.nullcontext
+    if no_pause:  # what the fit did before (members and search bind the name at import)
+        members.gc_paused = search.gc_paused = parallel.gc_paused = contextlib.nullcontext
     log: list[tuple[float, float, str, int]] = []
     start: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -197,15 +197,16 @@ def trial_config(prep, cand: dict, cell: str) -> dict:
 
 
 def search(recipe: str, xla: bool) -> None:
-    import os
     from concurrent.futures import ThreadPoolExecutor
 
     from cellpick._quiet import tensorflow
     from cellpick.config import resolve
-    from cellpick.engine.members import Member, fit_members, gc_paused
+    from cellpick.engine.members import Member, fit_members
+    from cellpick.engine.options import EngineOptions
+    from cellpick.engine.threads import gc_paused
     from cellpick.pipeline import make_plan
 
-    os.environ["CELLPICK_XLA"] = "1" if xla else "0"
+    options = EngineOptions(xla=xla)
     tensorflow().config.experimental.enable_op_determinism()
     plan = make_plan(resolve(RECIPE_VALUES[recipe], ROOT / "recipes" / f"{recipe}.toml"))
     print(f"- {recipe}: {plan.prep.sizes}, XLA {'on' if xla else 'off'} for every trial, 2 threads")
@@ -217,7 +218,7 @@ def search(recipe: str, xla: bool) -> None:
             cell, seed = args
             t = time.perf_counter()
             [res] = fit_members([Member(plan.prep, seed)], trial_config(plan.prep, cand, cell),
-                                plan.schedule)
+                                plan.schedule, options=options)
             return cell, time.perf_counter() - t, res.extra["first_round_seconds"], res.rounds_trained
 
         with gc_paused(), ThreadPoolExecutor(2) as pool:

@@ -42,11 +42,12 @@ def costs(plan, cell: str, xla: bool, rounds: int) -> dict[str, float]:
     import tensorflow as tf
 
     from cellpick.engine.members import Member, _Group, round_steps
+    from cellpick.engine.options import EngineOptions
 
     n = round_steps(plan.schedule)
     t0 = time.perf_counter()
     group = _Group([Member(plan.prep, 43)], trial_config(plan.prep, CANDIDATE, cell), "train",
-                   jit_compile=xla)
+                   EngineOptions(xla=xla))
     t1 = time.perf_counter()
     group._round.get_concrete_function(tf.TensorSpec((), tf.int64))
     t2 = time.perf_counter()

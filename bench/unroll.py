@@ -16,7 +16,6 @@ process only. The last repeat counts (the first warms TensorFlow's kernels up).
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -44,6 +43,7 @@ def _rows(repeats: int) -> list[tuple]:
     from cellpick.data.dataset import Dataset
     from cellpick.data.prepared import prepare
     from cellpick.engine.members import Member, _Group
+    from cellpick.engine.options import EngineOptions
 
     tf.config.experimental.enable_op_determinism()
     tf.get_logger().setLevel("ERROR")  # each group traces its own functions: no retrace notes
@@ -60,7 +60,8 @@ def _rows(repeats: int) -> list[tuple]:
                 config = {"cell": cell, "units": 16, "layers": layers, "dropout": 0.0,
                           "learning_rate": 3e-3, "scaling": "relative", "linear": True}
                 t0 = time.perf_counter()
-                group = _Group([Member(prep, 1)], config, "train")
+                # one member: no XLA, members._use_xla's rule, stated
+                group = _Group([Member(prep, 1)], config, "train", EngineOptions(xla=False))
                 t1 = time.perf_counter()
                 group.train(24)
                 t2 = time.perf_counter()
@@ -88,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run([sys.executable, __file__, "--repeats", str(args.repeats),
                             "--mode", mode], check=True)
         return 0
-    os.environ["CELLPICK_XLA"] = "0"  # one member: members._use_xla's rule, stated
     if args.mode == "unrolled":
         _force_unroll()
     for cell, layers, build, first, val, later in _rows(args.repeats):

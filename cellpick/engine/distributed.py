@@ -1,24 +1,13 @@
 """Distributed tuning on keras-tuner's own engine: one chief, any number of workers.
 
-`cellpick fit DATA --role chief --oracle HOST:PORT` serves the oracles; `--role worker` (same
-data and options) runs trials; every process talks to one MLflow tracking server.
-
-- Cells run one after another (the equal-budget search of one machine, without its
-  round-robin): cell i's oracle listens on PORT + i, so no port is ever reused. Each
-  worker runs cell 1's search against PORT, then cell 2's against PORT + 1, ...
-- keras-tuner reads KERASTUNER_TUNER_ID / _ORACLE_IP / _ORACLE_PORT when a tuner is built:
-  `keras_tuner_env` sets them around each cell's tuner.
-- The chief creates the fit's parent run (tag cellpick.distributed = chief, and a key of the
-  data's content and the options); workers find it on the tracking server and hang their
-  trial runs under it, tagged cellpick.worker = their tuner id.
-- The chief serves keras-tuner's own OracleServicer with two changes: a worker that asks
-  for a trial when the cell has none left waits while others still run one (so it can take
-  over a trial whose worker dies), and a trial whose worker has been silent for
-  CELLPICK_WORKER_TIMEOUT seconds (workers heartbeat every few seconds) goes back to the
-  oracle's retry queue and its MLflow run is marked KILLED. Dead workers do not stop the
-  search; if every worker dies, the chief waits for a new one.
-- After the last cell the chief reads the finished trial runs from MLflow, takes each cell's
-  best configuration from its oracle and runs the verdict and export as on one machine.
+`cellpick fit DATA --role chief --oracle HOST:PORT` serves the oracles (`chief_search`);
+`--role worker` with the same data and options runs trials (`run_worker`); every process
+talks to one MLflow tracking server, where workers find the chief's parent run (by
+`distributed_key`) and hang their trial runs under it. Cells run one after another, cell i's
+oracle on PORT + i. The chief serves keras-tuner's OracleServicer, changed so that a worker
+asking for a trial waits while others still run one, and a trial whose worker is silent for
+`lost_after()` seconds (CELLPICK_WORKER_TIMEOUT) goes back to the retry queue with its run
+marked KILLED. docs/engine.md, "Distribution", says how and why.
 """
 from __future__ import annotations
 
@@ -32,13 +21,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from cellpick._quiet import tensorflow
 from cellpick.config import FitConfig, parse_oracle
+from cellpick.engine import internals
+from cellpick.engine.search import TUNER_KEYS, SearchFailed, SearchResult, make_tuner
+from cellpick.engine.threads import deterministic
+from cellpick.engine.train import callbacks, strategy
 from cellpick.errors import ConfigError
 from cellpick.events import Event
 from cellpick.tracking import CELLS_DONE_TAG as DONE_TAG
 from cellpick.tracking import DISTRIBUTED_KEY_TAG as KEY_TAG
 from cellpick.tracking import DISTRIBUTED_TAG as ROLE_TAG
-from cellpick.tracking import ORACLE_TAG, WORKER_TAG, Role
+from cellpick.tracking import ORACLE_TAG, WORKER_TAG, Role, fit_key
 
 HEARTBEAT_SECONDS = 3.0
 PARENT_WAIT_SECONDS = 600.0  # how long a worker waits for the chief's parent run
@@ -76,50 +70,10 @@ def worker_id() -> str:
 def distributed_key(config: FitConfig) -> str:
     """Identifies the chief's fit for its workers: the data's content and every option that
     shapes the trials (paths may differ between machines; the export options do not matter)."""
-    from cellpick.tracking import fit_key
-
     digest = hashlib.sha256(Path(config.data).read_bytes()).hexdigest() if config.data else None
     values = {**asdict(config), "data": None, "data_sha256": digest, "out": None,
               "register": None, "role": None, "oracle": None, "refit": None}
     return fit_key(values)
-
-
-# -- local setups: what tests, benches and a one-machine cluster need -------------------
-def free_port(consecutive: int = 1) -> int:
-    """A port p with p .. p + consecutive - 1 free on 127.0.0.1 (for an oracle at p and its
-    cells at p + i, or an MLflow server): what tests, benches and local setups ask for."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + consecutive > 65535:
-            continue
-        try:
-            for p in range(port, port + consecutive):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free ports")
-
-
-def stop_group(proc) -> None:
-    """Stop a process started in its own process group (`start_new_session=True`: a chief, a
-    worker, an MLflow server) and its children: SIGTERM, then SIGKILL after 10 s."""
-    import signal
-    import subprocess
-
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    except ProcessLookupError:
-        pass
 
 
 # -- worker ------------------------------------------------------------------------------
@@ -181,11 +135,6 @@ def run_worker(plan, config: FitConfig, tracker, parent: str, say: Callable[[str
                t0: float) -> WorkerResult:
     """Run trials for the chief's searches under its run `parent`, cell by cell, until the
     chief has served them all. `plan` carries the chief's data-level choice."""
-    from cellpick._quiet import tensorflow
-    from cellpick.engine.search import SearchResult, make_tuner
-    from cellpick.engine.threads import deterministic
-    from cellpick.engine.train import callbacks, strategy
-
     deterministic(tensorflow())
     distribute = strategy(config.strategy)
     prep = plan.prep
@@ -240,10 +189,9 @@ def _watchdog(tuner, tracker, parent: str, cell: str, host: str, port: int):
     tuner a channel of its own and closes it (the search then raises) when the chief marks
     the cell done or its run ends. `watch.state` says which, None if it never fired."""
     import grpc
-    from keras_tuner.src import protos
 
     channel = grpc.insecure_channel(f"{host}:{port}")
-    tuner.oracle.stub = protos.get_service_grpc().OracleStub(channel)
+    tuner.oracle.stub = internals.keras_tuner_protos().get_service_grpc().OracleStub(channel)
     watch = type("Watch", (), {"state": None})()
     stop = threading.Event()
 
@@ -267,9 +215,8 @@ def _watchdog(tuner, tracker, parent: str, cell: str, host: str, port: int):
 
 # -- chief -------------------------------------------------------------------------------
 def _servicer_class():
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer
-    from keras_tuner.src.engine import trial as trial_module
-
+    OracleServicer = internals.oracle_servicer_class()
+    trial_module = internals.keras_tuner_trial()
     stopped = trial_module.TrialStatus.STOPPED
 
     class Servicer(OracleServicer):
@@ -322,16 +269,14 @@ def _servicer_class():
 
 def _reap(oracle, servicer, timeout: float, on_lost: Callable[[str, str], None]) -> None:
     """Give the trials of workers silent for `timeout` seconds back to the retry queue."""
-    from keras_tuner.src.engine.oracle import LOCKS
-
     now = time.monotonic()
     lost = []
-    with LOCKS[oracle]:
+    with internals.oracle_lock(oracle):
         for tuner_id, trial in list(oracle.ongoing_trials.items()):
             if now - servicer.seen.get(tuner_id, now) > timeout:
                 oracle.ongoing_trials.pop(tuner_id)
                 oracle.tuner_ids.discard(tuner_id)
-                oracle._retry_queue.append(trial.trial_id)
+                internals.retry_queue(oracle).append(trial.trial_id)
                 lost.append((tuner_id, trial.trial_id))
         for tuner_id in list(oracle.tuner_ids):
             if tuner_id not in oracle.ongoing_trials and now - servicer.seen.get(tuner_id, now) > timeout:
@@ -347,11 +292,10 @@ def serve(oracle, host: str, port: int, on_lost: Callable[[str, str], None]) -> 
     from concurrent import futures
 
     import grpc
-    from keras_tuner.src import protos
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     servicer = _servicer_class()(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    internals.keras_tuner_protos().get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError:
@@ -368,7 +312,7 @@ def serve(oracle, host: str, port: int, on_lost: Callable[[str, str], None]) -> 
             # Done when the oracle has no trial left (a lost worker's trial waits for another
             # worker, a new one if need be) and every worker has been told so.
             if (servicer.stop_triggered and not oracle.ongoing_trials and not oracle.tuner_ids
-                    and not servicer.waiting and not oracle._retry_queue):
+                    and not servicer.waiting and not internals.retry_queue(oracle)):
                 break
     finally:
         server.stop(grace=2)
@@ -379,7 +323,6 @@ def chief_search(prep, *, oracle: str, cells: list[str], units: list[int], layer
                  progress: Callable[[str, dict], None], config: FitConfig):
     """The chief's side of `search.run_search`: serve each cell's oracle in turn, then return
     the trial records (from MLflow) and each cell's best configuration (from its oracle)."""
-    from cellpick.engine.search import TUNER_KEYS, SearchFailed, SearchResult, make_tuner
     host, port = parse_oracle(oracle)
     parent = tracker.parent_id
     tracker.set_tags(parent, {ROLE_TAG: "chief", ORACLE_TAG: oracle,

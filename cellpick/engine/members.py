@@ -1,51 +1,15 @@
 """Members: several models of one configuration trained together, as one graph.
 
-On small data a training step's arithmetic takes microseconds and the wall time is framework
-overhead (one Python round trip, one callback pass per step or epoch). Training K models of
-one configuration (verdict seeds, folds x seeds) as K independent members of one graph pays
-that overhead once per step for all of them.
-
-Each member is an ordinary model (`space.build_model(member.prep, config)`) with its own
-data stream (its prep's training split, shuffled with its seed and repeated: the batch order
-`fit_one` would see), its own initial weights and dropout (built after
-`keras.utils.set_random_seed(member.seed)`, as `fit_one` does), its own loss and its own Adam
-(the one `build_model` compiled). One `tf.function` runs a whole round of steps for all
-members; between rounds Python validates every member and applies, per member, the policy
-`train.callbacks` gives `fit_one`: ReduceLROnPlateau (halve the rate after half the patience
-without improvement), EarlyStopping on val_loss with the best weights restored,
-TerminateOnNaN. A stopped member's learning rate is set to 0: Adam's step is proportional to
-the rate, so its weights stay exactly where they are while the others train on (masking or
-scaling gradients would not stop Adam). A member is therefore the model it would have been
-alone, up to float summation order.
-
-Rounds: members validate every `round_steps(schedule)` gradient steps: an epoch, or on tiny
-data (6-step epochs) several epochs, so the schedule's minimum steps and patience in steps
-keep their meaning while validation stops dominating the wall time. Patience and the LR
-halving's patience are the schedule's steps rounded up to whole rounds.
-
-XLA: from two numeric members up on a CPU, in a group that may train XLA_FROM_STEPS gradient
-steps or more, the all-members step is XLA-compiled (2.6x faster a round on airline shapes,
-3-14 s to compile; bench/RESULTS.md "Training engine"). So that it compiles once, every
-batch has the full batch size: an epoch's short last batch is filled up with copies of its
-own rows at weight 0, and losses and metrics are the real rows' means (a member still sees
-exactly fit_one's batches; only dropout draws differ on the filled rows).
-
-Stacked (under XLA, numeric input, the layers `space.build_model` makes): the members'
-recurrent and dense layers run batched over a member axis (`stacked.Stacked`: one loop over
-time steps for all K members, one batched product per step), and one Adam over
-member-stacked moments (`stacked.StackedAdam`, Keras' update rule, a rate per member) updates them.
-Each member's own Keras variables hold its weights throughout; its preprocessing constants,
-dropout draws and mask are its own. Airline shapes, 15 GRU 16x2 members (bench/RESULTS.md,
-"Stacked members"): trace + compile 17.6 s -> 7.8 s with the stacked Adam (22.5 s calling
-the 15 models), a 24-step round 290 ms against 511 ms. A stacked step computes every member
-it was built for, stopped or not, so once at most half still train and the compute saved
-outweighs a compile, the group is rebuilt over the active ones (`_Group.compact`).
-Without XLA (a short schedule: XLA_FROM_STEPS), a CPU group of STACK_FROM_MEMBERS or more
-is stacked too: its trace no longer grows with K (the tests' and quick checks' tiny fits
-are mostly trace). Otherwise (one member, two without XLA, text, a GPU with cuDNN's fused
-kernels, CELLPICK_STACK=0) the step calls the K models one by one: a round then grows
-linearly with K, and members share only the per-step framework overhead, the compile and
-the validation call.
+`fit_members(members, config, schedule)` trains K members (verdict seeds, folds x seeds),
+each an ordinary `cells.build_model` model with its own data stream, seed, loss and Adam,
+and returns each at its own best validation round, as `fit_one` would have trained it alone
+(up to float summation order). Between rounds of `round_steps(schedule)` gradient steps,
+Python applies per member the policy `train.callbacks` gives Keras' fit: learning-rate
+halving on a plateau, early stopping with the best weights restored, stop on NaN; a stopped
+member's rate is 0. `fit_groups` trains several groups in threads; `refit_members` trains
+each member for a fixed number of steps without validation. The step is XLA-compiled,
+stacked (`stacked.Stacked`) or calls the K models one by one, as `EngineOptions` and the
+rules here decide. docs/engine.md says why and what each choice measured.
 """
 from __future__ import annotations
 
@@ -57,28 +21,29 @@ from typing import Any
 import numpy as np
 
 from cellpick.data.prepared import Prepared
+from cellpick.engine import internals
+from cellpick.engine.options import DEFAULT, EngineOptions
+from cellpick.engine.stacked import Stacked, StackedAdam, sample_macs, stackable
 from cellpick.engine.threads import SEEDED, gc_paused, set_seeds
 from cellpick.engine.train import Schedule
+from cellpick.models.cells import build_model
 
-ROUND_STEPS = 24  # tiny data: validate every ~24 steps (4 airline epochs), not every epoch
+ROUND_STEPS = 24  # tiny data: validate every ~24 steps (several tiny epochs), not every epoch
 MIN_PATIENCE_ROUNDS = 8  # ...but never so rarely that patience spans fewer rounds than this
 MIN_LR = 1e-5  # ReduceLROnPlateau's floor in train.callbacks
 VAL_CHUNK = 2048  # validation rows per call
 # A stacked group drops its stopped members (`_Group.compact`) when the compute saved, at
 # STACKED_MACS_PER_SECOND (multiply-adds of a member's forward pass per second of its
-# training step; measured: 15 stacked JapaneseVowels GRU 128x2 bidirectional members, a
-# step 0.27 s), outweighs REBUILD_SECONDS (a rebuilt group's trace and XLA compile; measured
-# 5-9 s). Estimates, not timings: the choice must not depend on the machine's load.
+# training step), outweighs REBUILD_SECONDS (a rebuilt group's trace and XLA compile).
+# Estimates, not timings, so the choice does not depend on the machine's load
+# (docs/engine.md, "Compaction").
 STACKED_MACS_PER_SECOND = 1e10
-# XLA's compile (3-14 s) pays only over many steps: a group that may train fewer gradient
-# steps than this (a short explicit --epochs: quick checks, the tests' tiny fits) runs
-# without it. The default schedule's 1200+ steps always reach it.
-XLA_FROM_STEPS = 400
 REBUILD_SECONDS = 10.0
-# Without XLA, K Keras models called one by one trace K loops (about a second each) while a
-# stacked step traces one; from 3 members the stacked group is the faster one, first call
-# and rounds (bench/RESULTS.md, "Stacked without XLA": 6 GRU 8x1 GunPoint members, first
-# step 9.8 -> 4.8 s, a 24-step round 0.51 -> 0.23 s; 2 members gain nothing).
+# XLA's compile pays only over many steps: a group that may train fewer gradient steps than
+# this (a short explicit --epochs) runs without it. The default schedule always reaches it.
+XLA_FROM_STEPS = 400
+# Without XLA, a stacked step traces one loop where K models called one by one trace K:
+# from this many members the stacked group is the faster one (docs/engine.md, "Stacking").
 STACK_FROM_MEMBERS = 3
 
 
@@ -111,16 +76,10 @@ def round_steps(schedule: Schedule) -> int:
 
 
 def _use_xla(members: list[Member], steps: int | None = None) -> bool:
-    """XLA for two or more members with numeric input that may train at least
-    XLA_FROM_STEPS gradient steps (`steps`: the most the group may train; None: unknown).
-    Text's string ops cannot compile; one member does not earn back the compile (airline,
-    2 loaded cores: 1 member 5.4 s without, 6.3 s with, 4 s of it compiling; 10 members
-    58.8 s without, 34.8 s with; bench/engine.py); nor do a few hundred steps.
-    CELLPICK_XLA=0/1 overrides (benchmarks, tests)."""
-    import os
-
-    if os.environ.get("CELLPICK_XLA") in ("0", "1"):
-        return os.environ["CELLPICK_XLA"] == "1"
+    """The rule when `EngineOptions.xla` is None: XLA on a CPU for two or more members with
+    numeric input that may train at least XLA_FROM_STEPS gradient steps (`steps`: the most
+    the group may train; None: unknown). String ops cannot compile; one member or a few
+    hundred steps do not earn back the compile (docs/engine.md, "XLA")."""
     import tensorflow as tf
 
     if tf.config.list_physical_devices("GPU"):  # cuDNN's fused RNN kernels are not XLA ops
@@ -161,15 +120,8 @@ def _padded(ds, batch_size: int):
 def _stacked(models: list, members: list[Member], datasets: list, split: str):
     """A `stacked.Stacked` forward pass for these members, or None to call the models one by
     one: it needs two or more members with one static input shape, layers it supports and
-    (trained with validation) a val split each. Used under XLA, and without it from
-    STACK_FROM_MEMBERS members on a CPU (`_stack_without_xla`; with two, Keras' own loops
-    are as fast). CELLPICK_STACK=0 turns it off (benchmarks: the previous engine side by
-    side)."""
-    import os
-
-    from cellpick.engine.stacked import Stacked, stackable
-
-    if os.environ.get("CELLPICK_STACK") == "0" or len(models) < 2:
+    (trained with validation) a val split each."""
+    if len(models) < 2:
         return None
     shapes = {tuple(ds.element_spec[0].shape[1:]) for ds in datasets}
     if len(shapes) != 1 or None in next(iter(shapes)):
@@ -179,31 +131,16 @@ def _stacked(models: list, members: list[Member], datasets: list, split: str):
     return Stacked(models) if stackable(models) else None
 
 
-def _without_all_reduce(optimizer) -> None:
-    """The optimizer's `apply_gradients` without Keras' all-reduce of the gradients.
-
-    Keras (TensorFlow backend) sums every step's gradients over the replicas of the current
-    tf.distribute strategy, and with none (the members engine never runs under one) over the
-    default strategy's one replica: an identity, but traced through `tf.custom_gradient`,
-    which registers a gradient function under a new name in TensorFlow's global gradient
-    registry for every trace, never removed. That function holds the whole traced graph: a
-    process kept ~60,000 objects (Operations, tensors, shapes) per tiny fit, the graphs of
-    every unstacked member step ever traced (2026-12-01). Skipping the identity changes no
-    number. Keras' own `fit` (hyperband, --strategy mirrored) keeps it."""
-    optimizer._all_reduce_sum_gradients = lambda grads_and_vars: list(grads_and_vars)
-
-
 class _Group:
     """K built models and one compiled round function over their zipped streams."""
 
     def __init__(self, members: list[Member], config: dict[str, Any], split: str,
-                 jit_compile: bool | None = None, steps: int | None = None):
+                 options: EngineOptions = DEFAULT, steps: int | None = None):
         import keras
         import tensorflow as tf
 
-        from cellpick.models.cells import build_model
-
         self.members = members
+        self.options = options
         self.models, datasets = [], []
         with SEEDED:  # groups built in several threads (trials in parallel) take turns
             for m in members:
@@ -212,8 +149,8 @@ class _Group:
                 set_seeds(m.seed)
                 self.models.append(build_model(m.prep, config))
                 datasets.append(m.prep.dataset(split, m.prep.batch_size(), shuffle=True, seed=m.seed))
-        self.jit = jit_compile if jit_compile is not None else _use_xla(members, steps)
-        stack = self.jit or _stack_without_xla(members)
+        self.jit = options.xla if options.xla is not None else _use_xla(members, steps)
+        stack = options.stack and (self.jit or _stack_without_xla(members))
         self.stacked = _stacked(self.models, members, datasets, split) if stack else None
         # Stacked members need one batch shape: every batch is filled up to the largest
         # member's batch size (each member still sees exactly its own batches).
@@ -223,14 +160,12 @@ class _Group:
         self.opts = [model.optimizer for model in self.models]  # build_model's Adam, per member
         for model, opt in zip(self.models, self.opts):
             opt.build(model.trainable_variables)
-            _without_all_reduce(opt)
+            internals.skip_all_reduce(opt)  # Keras' identity all-reduce leaks a graph per trace
         # Stacked members: one Adam over member-stacked state, each member's own rate. `live`:
         # the members the stacked step computes (all, until `compact` drops stopped ones).
         self.adam = None
         self.live = list(range(len(members)))
         if self.stacked is not None:  # a member's share of a stacked step, estimated (see `compact`)
-            from cellpick.engine.stacked import StackedAdam, sample_macs
-
             self.adam = StackedAdam(self.models, self.opts)
             steps = datasets[0].element_spec[0].shape[1]
             self._member_step_seconds = common * sample_macs(self.models[0], steps) / STACKED_MACS_PER_SECOND
@@ -238,8 +173,8 @@ class _Group:
         self.losses = [keras.losses.get(model.loss) for model in self.models]
         self.classify = [m.prep.task == "classify" for m in members]
         # No tf.data autotuning: freeing an iterator waits for its autotuning thread, whose
-        # period grows to seconds (2-7 s stalls between search rounds; bench/RESULTS.md
-        # "Threads"). Tiny in-memory streams; batches and order do not depend on it.
+        # period grows to seconds (docs/engine.md, "Threads"). Tiny in-memory streams;
+        # batches and order do not depend on it.
         options = tf.data.Options()
         options.autotune.enabled = False
         self.iterator = iter(tf.data.Dataset.zip(tuple(streams)).prefetch(tf.data.AUTOTUNE)
@@ -330,32 +265,24 @@ class _Group:
         return self._round(tf.constant(n, tf.int64)).numpy()
 
     def compact(self, steps_left: int) -> bool:
-        """Stacked: drop stopped members from the stacked step when that pays. A stacked step
-        computes every live member, stopped or not (their gradients are only zeroed), so a
-        group whose members early-stop at different rounds pays for all of them until the last
-        stops (JapaneseVowels' verdict: 15 members stopping after 11 to 51 rounds). Rebuilt
-        over the active members (their weights, Adam moments, rates and streams carry over,
-        so each trains on exactly as before, up to float rounding), the step costs about
-        active / live as much, for one more trace and compile. `steps_left`: the fewest
-        steps the group still trains. Rebuilds when at most half the live members are
-        active and the compute saved outweighs a rebuild's compile (`_rebuild_pays`,
-        estimated from the model's multiply-adds, not timed: the same members and seeds
-        must rebuild at the same round whatever the machine's load). Returns whether it
-        rebuilt. CELLPICK_COMPACT=0 / 1: never / whenever at most half are active
-        (benchmarks, tests)."""
-        import os
-
-        force = os.environ.get("CELLPICK_COMPACT")  # "0" never, "1" always (tests, benchmarks)
-        if self.stacked is None or force == "0":
+        """Stacked: rebuild the stacked step over the members still training when that pays
+        (a stacked step computes every live member, stopped or not). Weights, Adam moments,
+        rates and streams carry over, so each member trains on as before. `steps_left`: the
+        fewest steps the group still trains. Rebuilds when at most half the live members are
+        active and, with `EngineOptions.compact` None, `_rebuild_pays` (an estimate from the
+        model's multiply-adds, never timed: the same members rebuild at the same round
+        whatever the machine's load); compact=True: whenever at most half are active;
+        False: never. Returns whether it rebuilt."""
+        force = self.options.compact
+        if self.stacked is None or force is False:
             return False
         active = [i for i in self.live if bool(self.active[i].numpy())]
         if not active or len(active) > len(self.live) // 2 or steps_left < 1:
             return False
-        if force != "1" and not _rebuild_pays(len(self.live), len(active), self._member_step_seconds, steps_left):
+        if force is not True and not _rebuild_pays(len(self.live), len(active), self._member_step_seconds,
+                                                   steps_left):
             return False
         import tensorflow as tf
-
-        from cellpick.engine.stacked import Stacked
 
         self.adam = self.adam.subset([self.live.index(i) for i in active])
         self.live = active
@@ -516,31 +443,24 @@ class _Policy:
 
 
 def fit_members(members: list[Member], config: dict[str, Any], schedule: Schedule, *,
-                deadline: float | None = None, jit_compile: bool | None = None) -> list[MemberResult]:
-    """Train members of one configuration together; each ends at its own best round.
-    `jit_compile`: None decides as `_use_xla` does."""
-    [results] = fit_groups([(members, config)], schedule, deadline=deadline, jit_compile=jit_compile)
+                deadline: float | None = None, options: EngineOptions = DEFAULT) -> list[MemberResult]:
+    """Train members of one configuration together; each ends at its own best round."""
+    [results] = fit_groups([(members, config)], schedule, deadline=deadline, options=options)
     return results
 
 
 def fit_groups(groups: list[tuple[list[Member], dict[str, Any]]],
                schedule: Schedule | list[Schedule], *, jobs: int = 1,
-               deadline: float | None = None,
-               jit_compile: bool | None | list[bool | None] = None,
+               deadline: float | None = None, options: EngineOptions = DEFAULT,
                errors: str = "raise") -> list:
     """Several independent groups (each: members of one configuration), `jobs` of them
-    training at once in threads; one list of results per group, in order. `schedule` and
-    `jit_compile` are one for all groups or one per group. errors="return": a group that
-    fails to build or train gets its exception in place of its results (the others finish).
-
-    TensorFlow runs a graph without the GIL, so two groups keep two cores busy where one tiny
-    model keeps about one. The models are built here, one group after another (weights,
-    dropout seeds and shuffle orders come from the global seed `keras.utils.set_random_seed`
-    sets), and only the training runs in threads: a group's members are the same models
-    whatever `jobs` is (tests/test_members.py)."""
+    training at once in threads; one list of results per group, in order. `schedule` is one
+    for all groups or one per group. errors="return": a group that fails to build or train
+    gets its exception in place of its results (the others finish). The models are built
+    here, one group after another, and only the training runs in threads, so a group's
+    members are the same models whatever `jobs` is."""
     n = len(groups)
     schedules = schedule if isinstance(schedule, list) else [schedule] * n
-    jits = jit_compile if isinstance(jit_compile, list) else [jit_compile] * n
     keep = errors == "return"
 
     def guarded(fn, *args):
@@ -551,8 +471,8 @@ def fit_groups(groups: list[tuple[list[Member], dict[str, Any]]],
                 raise
             return e
 
-    built = [guarded(_Group, members, config, "train", jit, sched.epochs * sched.steps_per_epoch)
-             if members else None for (members, config), jit, sched in zip(groups, jits, schedules)]
+    built = [guarded(_Group, members, config, "train", options, sched.epochs * sched.steps_per_epoch)
+             if members else None for (members, config), sched in zip(groups, schedules)]
 
     def run(g, sched):
         if g is None:
@@ -569,7 +489,8 @@ def fit_groups(groups: list[tuple[list[Member], dict[str, Any]]],
 
 
 def _train(group: "_Group", schedule: Schedule, deadline: float | None) -> list[MemberResult]:
-    """The validated training loop of one built group (see the module docstring)."""
+    """The validated training loop of one built group: rounds of steps, then each member's
+    policy, until every member stops, the schedule ends or the deadline passes."""
     members = group.members
     t0 = time.perf_counter()
     validate = group.validate
@@ -624,7 +545,8 @@ def _train(group: "_Group", schedule: Schedule, deadline: float | None) -> list[
     return results
 
 
-def refit_members(members: list[Member], config: dict[str, Any], steps: list[int]) -> list:
+def refit_members(members: list[Member], config: dict[str, Any], steps: list[int], *,
+                  options: EngineOptions = DEFAULT) -> list:
     """Train each member on its prep's "trainval" split for its own number of steps, no
     validation (steps: MemberResult.steps of its validated run)."""
     if not members:
@@ -632,7 +554,7 @@ def refit_members(members: list[Member], config: dict[str, Any], steps: list[int
     if len(steps) != len(members):
         raise ValueError(f"refit_members needs one step count per member; got {len(steps)} "
                          f"for {len(members)} members")
-    group = _Group(members, config, "trainval", steps=max(int(s) for s in steps))
+    group = _Group(members, config, "trainval", options, steps=max(int(s) for s in steps))
     left = [max(1, int(s)) for s in steps]
     while any(left):
         n = min(s for s in left if s > 0)

@@ -20,10 +20,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cellpick.data.prepared import Prepared
-from cellpick.engine.threads import frozen_heap
+from cellpick.engine import internals
+from cellpick.engine.members import Member, fit_members
+from cellpick.engine.options import DEFAULT, EngineOptions
+from cellpick.engine.threads import frozen_heap, gc_paused
 from cellpick.engine.train import Budget, Schedule, callbacks, summary_metrics
 from cellpick.errors import FitFailed
 from cellpick.events import Event
+from cellpick.models.candidates import tuner_class
 from cellpick.models.cells import hypermodel, user_units
 from cellpick.tracking import TRIAL_ID_TAG, Role, summary_key, trial_run_name
 from cellpick.vocab import METRICS
@@ -60,8 +64,6 @@ class SearchResult:
 def _tuner_class(kind: str):
     import keras_tuner as kt
 
-    from cellpick.models.candidates import tuner_class
-
     # random and grid: one fixed candidate list for every cell (candidates.py)
     base = (tuner_class() if kind in ("random", "grid") else
             {"bayesian": kt.BayesianOptimization, "hyperband": kt.Hyperband}[kind])
@@ -70,15 +72,15 @@ def _tuner_class(kind: str):
         """A keras-tuner tuner that reports every trial to MLflow and to a progress callback."""
 
         def setup(self, *, prep, tracker, result, progress, seed, counter, worker=None,
-                  schedule=None, deadline=None):
+                  schedule=None, deadline=None, options: EngineOptions = DEFAULT):
             """`worker` (distributed.WorkerHooks) numbers, tags and heartbeats the trials of
             a distributed worker; None on one machine. With `schedule`, trials train on the
-            members engine (members.py), validating every round of steps, instead of Keras
-            `fit` validating every epoch (Hyperband, which sets each trial's epochs, and a
-            tf.distribute strategy keep `fit`)."""
+            members engine (members.py, as `options` say), validating every round of steps,
+            instead of Keras `fit` validating every epoch (Hyperband, which sets each trial's
+            epochs, and a tf.distribute strategy keep `fit`)."""
             self._cp = dict(prep=prep, tracker=tracker, result=result, progress=progress,
                             seed=seed, counter=counter, worker=worker, schedule=schedule,
-                            deadline=deadline)
+                            deadline=deadline, options=options)
 
         def _on_members(self, trial) -> bool:
             return not (self._cp["schedule"] is None or "tuner/epochs" in trial.hyperparameters.values
@@ -172,12 +174,10 @@ def _trial_row(trial, cp: dict, score, summary: dict, seconds: float, error: str
 def _train_on_members(tuner, trial) -> dict[str, float]:
     """One trial as a single member of the members engine; its rounds reach the tuner's
     `on_epoch_end` hook (MLflow, progress) as epochs do from Keras `fit`."""
-    from cellpick.engine.members import Member, fit_members
-
     cp = tuner._cp
     config = {k: v for k, v in trial.hyperparameters.values.items() if k not in TUNER_KEYS}
     [res] = fit_members([Member(cp["prep"], cp["seed"] + cp["n"])], config, cp["schedule"],
-                        deadline=cp["deadline"])
+                        deadline=cp["deadline"], options=cp["options"])
     for r in range(len(res.history["val_loss"])):
         tuner.on_epoch_end(trial, res.model, r, {k: v[r] for k, v in res.history.items()})
     losses = [v for v in res.history["val_loss"] if v == v]
@@ -191,8 +191,6 @@ def _run_round(search: Callable, tuners: list, jobs: int) -> None:
             search(t)
     else:
         from concurrent.futures import ThreadPoolExecutor
-
-        from cellpick.engine.threads import gc_paused
 
         with gc_paused(), ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="cellpick-trial") as pool:
             for future in [pool.submit(search, t) for t in tuners]:
@@ -213,11 +211,8 @@ _KT_SAVE_JSON: list = []  # keras-tuner's own writer, kept for remote paths
 
 def save_json_atomically(path, obj) -> str:
     """keras-tuner's `utils.save_json`, but the file is never seen half-written: the JSON goes
-    to a temporary file beside it, renamed over the old one (atomic on POSIX and Windows).
-
-    keras-tuner writes its oracle.json, trial.json and tuner0.json in place (open "w", then
-    write): a fit killed in between leaves an empty or cut file, and `--resume` then stopped
-    on a JSONDecodeError (test_robust's SIGKILL test caught one oracle.json of 0 bytes).
+    to a temporary file beside it, renamed over the old one (atomic on POSIX and Windows), so
+    a fit killed while keras-tuner writes its state leaves a state `--resume` can read.
     Remote paths (gs://, used by no cellpick fit) keep keras-tuner's own writer."""
     path = os.fspath(path)
     if "://" in path:
@@ -236,9 +231,8 @@ def save_json_atomically(path, obj) -> str:
 
 def _atomic_tuner_state() -> None:
     """Every keras-tuner state file (Stateful.save and the tuner's build configs go through
-    `keras_tuner.src.utils.save_json`) written by `save_json_atomically`. Idempotent."""
-    from keras_tuner.src import utils
-
+    keras-tuner's `utils.save_json`) written by `save_json_atomically`. Idempotent."""
+    utils = internals.keras_tuner_utils()
     if utils.save_json is not save_json_atomically:
         _KT_SAVE_JSON[:] = [utils.save_json]
         utils.save_json = save_json_atomically
@@ -269,7 +263,8 @@ def make_tuner(prep: Prepared, cell: str, *, units: list[int], layers: list[int]
 def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: list[int],
                tuner: str, max_trials: int, schedule: Schedule, seed: int, workdir: Path,
                tracker, progress: Callable[[str, dict], None], resume: bool = False,
-               budget: "Budget | None" = None, distribute=None, jobs: int = 1) -> SearchResult:
+               budget: "Budget | None" = None, distribute=None, jobs: int = 1,
+               options: EngineOptions = DEFAULT) -> SearchResult:
     """One tuner per cell, run round-robin (one trial per cell per round) so that every cell
     has the same number of trials whenever the search stops; returns every trial's record
     and each cell's best configuration.
@@ -279,6 +274,7 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
     numbered (and seeded) before the round in cell order, so the same --seed gives the same
     trials whatever `jobs` is; the records are put back in that order after each round.
     Hyperband and a tf.distribute strategy train through Keras `fit`: one trial at a time.
+    `options`: how trials train on the members engine.
 
     `budget` stops the search at a round boundary when the time left cannot cover another
     round plus the later stages. `previous` holds the records of trials finished before a
@@ -298,7 +294,7 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
                        distribute=distribute)
         t.setup(prep=prep, tracker=tracker, result=result, progress=progress, seed=seed,
                 counter=counter, schedule=schedule,
-                deadline=budget.deadline if budget else None)
+                deadline=budget.deadline if budget else None, options=options)
         tuners[cell] = t
     if resume:
         _reconcile(tuners, tracker)

@@ -1,44 +1,28 @@
 """K models of one architecture run as one graph, their recurrent and dense layers batched.
 
-members.py trains K members (seeds, folds x seeds) of one configuration together. Called one
-by one, K Keras models put K recurrent loops into the step: K loops to trace and compile,
-and K small matrix products per time step. `Stacked` walks the K models' functional graphs
-side by side instead (they are built by one `space.build_model` call each, so node j of one
-is node j of every other) and runs:
-
-- every recurrent layer (LSTM, GRU, SimpleRNN, and Bidirectional around them) of the K
-  members as one loop over time steps whose step is one batched matrix product over a
-  member axis: the members' weights are stacked at run time (`tf.stack` of each member's
-  own variables, so gradients flow back to every member's own variables and its own Adam);
-- every Dense layer as one batched product the same way;
-- every other node (input scaling with the member's own statistics, the forecast's
-  preprocessing with its own constants, dropout with its own draws, the mask) as the member's
-  own operation on the member's own tensors, exactly as its model would.
-
-`StackedAdam` updates the K members' variables in one elementwise Adam over member-stacked
-moments, one learning rate per member (members.py halves, freezes and subsets them).
-
-A member's outputs are its model's outputs up to float summation order (tests/test_stacked.py
-checks forward passes and training against the models themselves). The Keras models stay
-the members: they hold the weights, so export, MLflow and `get_weights` see nothing new.
-
-Supported: the layers `space.build_model` creates for numeric input, with the defaults it
-uses (tanh / sigmoid, biases, GRU reset_after, no recurrent dropout, Bidirectional concat).
-Anything else (text's TextVectorization and Embedding are per member anyway, but string
-input cannot be XLA-compiled) makes `stackable` say no, and members.py calls the models one
-by one as before. bench/RESULTS.md, "Stacked members", has the measured rounds and compiles.
+`Stacked(models)(xs)` gives each of K same-architecture functional models' outputs on its
+own input, computed together: every LSTM/GRU/SimpleRNN (and Bidirectional around them) as
+one loop over time steps with one batched product over a member axis, every Dense as one
+batched product, every other node as the member's own operation on its own tensors. The
+members' own Keras variables are stacked at run time, so gradients reach each member's
+variables and the models stay the members. `stackable(models)` says whether it applies (the
+layers `cells.build_model` makes for numeric input, with their defaults). `StackedAdam`
+updates the K members in one elementwise Adam, a learning rate per member. A member's
+outputs are its model's up to float summation order. docs/engine.md, "Stacking".
 """
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from cellpick.engine import internals
+
 _RNNS = ("LSTM", "GRU", "SimpleRNN")
 
 
 def _walk(model) -> list:
     """The model's computing nodes in the order Keras' own `_run_through_graph` visits them."""
-    by_depth = model._nodes_by_depth
+    by_depth = internals.nodes_by_depth(model)
     return [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]
             if node.operation is not None and not node.is_input]
 
@@ -71,7 +55,7 @@ def _kind(op) -> str | None:
         plain = op.use_bias and not getattr(op, "lora_enabled", False) and getattr(op, "quantization_mode", None) is None
         return "dense" if plain else None  # an unusual Dense still runs correctly per member
     if name in ("TextVectorization", "StringLookup"):
-        return "unsupported"  # string ops: no XLA, and members.py only stacks under XLA
+        return "unsupported"  # string input: text members are called one by one
     return None
 
 
@@ -119,15 +103,13 @@ class Stacked:
 
     def __call__(self, xs: list, training: bool = False) -> list:
         """Each model's output on its own input (K tensors in, K tensors out)."""
-        from keras.src.models.functional import operation_fn
-
         values = [{id(m.inputs[0]): x} for m, x in zip(self.models, xs)]
         for j, kind in enumerate(self.kinds):
             nodes = [walk[j] for walk in self.walks]
             filled = [node.arguments.fill_in(v) for node, v in zip(nodes, values)]
             ops = [node.operation for node in nodes]
             if kind is None:
-                outs = [operation_fn(op, training=training)(*args, **kwargs)
+                outs = [internals.call_operation(op, args, kwargs, training)
                         for op, (args, kwargs) in zip(ops, filled)]
             elif kind == "dense":
                 outs = _dense(ops, [args[0] for args, _ in filled])
@@ -163,10 +145,9 @@ def _dense(layers: list, xs: list) -> list:
 def _recurrent(kind: str, layers: list, filled: list) -> list:
     """K recurrent (or Bidirectional) layers on K inputs, masks as Keras applies them."""
     import tensorflow as tf
-    from keras.src import backend
 
     xs = [args[0] for args, _ in filled]
-    masks = [kwargs.get("mask") if kwargs.get("mask") is not None else backend.get_keras_mask(x)
+    masks = [kwargs.get("mask") if kwargs.get("mask") is not None else internals.keras_mask(x)
              for x, (_, kwargs) in zip(xs, filled)]
     mask = None if any(m is None for m in masks) else tf.stack([tf.cast(m, tf.bool) for m in masks])
     x = tf.stack(xs)  # (K, B, T, f)
@@ -183,7 +164,7 @@ def _recurrent(kind: str, layers: list, filled: list) -> list:
     outs = tf.unstack(y, num=len(layers))
     if return_sequences and mask is not None:
         for out, m in zip(outs, masks):  # the next recurrent layer reads it, as in Keras
-            backend.set_keras_mask(out, m)
+            internals.set_keras_mask(out, m)
     return outs
 
 
@@ -272,8 +253,7 @@ class StackedAdam:
     Elementwise, so each member's update is the one its own Adam would make; a member whose
     `active` flag is off gets zero gradients and, stopped, rate 0 (its weights stay exactly
     where they are, even if its loss went NaN). One update for all members instead of K
-    Keras optimizers halves the stacked step's trace and compile (airline, 15 GRU members:
-    trace and first call 17.6 s -> 7.8 s; bench/RESULTS.md "Stacked members")."""
+    Keras optimizers shortens the stacked step's trace and compile (docs/engine.md)."""
 
     def __init__(self, models: list, opts: list):
         import tensorflow as tf

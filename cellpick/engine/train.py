@@ -1,4 +1,4 @@
-"""Training policy shared by search trials and verdict seeds: schedule, callbacks, one fit.
+"""Training policy shared by search trials and verdict seeds: schedule, callbacks, budget, scoring.
 
 Early stopping watches val_loss and restores the best weights, so a model is always
 judged at its best epoch. Budgets are counted in gradient steps, not epochs: 40 epochs of a
@@ -13,11 +13,10 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
-from cellpick.data.prepared import Prepared, split_arrays
+from cellpick.data.prepared import split_arrays
+from cellpick.tracking import summary_key
 
 DEFAULT_EPOCHS = 40
 MIN_STEPS = 1200
@@ -122,28 +121,6 @@ def strategy(name: str):
     return tf.distribute.MirroredStrategy()
 
 
-def fit_one(prep: Prepared, config: dict[str, Any], seed: int, schedule: Schedule,
-            deadline: float | None = None, distribute=None):
-    """Train one configuration with one seed; return (model, history dict, seconds)."""
-    import contextlib
-
-    import keras
-
-    from cellpick.models.cells import build_model
-
-    keras.utils.set_random_seed(seed)
-    with distribute.scope() if distribute is not None else contextlib.nullcontext():
-        model = build_model(prep, config)
-    bs = prep.batch_size()
-    t0 = time.perf_counter()
-    history = model.fit(
-        prep.dataset("train", bs, shuffle=True, seed=seed),
-        validation_data=prep.dataset("val", bs),
-        epochs=schedule.epochs, callbacks=callbacks(schedule, deadline), shuffle=False, verbose=0,
-    )
-    return model, history.history, time.perf_counter() - t0
-
-
 def best_epoch(history: dict[str, list[float]]) -> int:
     """Index of the epoch with the lowest val_loss (the weights early stopping restored)."""
     losses = history.get("val_loss") or []
@@ -156,8 +133,6 @@ def summary_metrics(history: dict[str, list[float]], metric: str) -> dict[str, f
 
     `history` holds per-epoch lists in user units (as logged): `val_loss` and `val_<metric>`.
     """
-    from cellpick.tracking import summary_key
-
     be = best_epoch(history)
     out = {"best_epoch": be, "best_val_loss": history["val_loss"][be]}
     values = history.get(f"val_{metric}") or []
@@ -169,19 +144,17 @@ def summary_metrics(history: dict[str, list[float]], metric: str) -> dict[str, f
 DIRECT_BELOW = 512  # samples: score a split this small by calling the model, not predict()
 
 
-
 def split_predictions(model, prep, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(y raw, prediction in user units) for a split, through the export model."""
     x, y = split_arrays(prep, split)
     return y, predictions(model, x)
 
 
-
 def predictions(model, x) -> np.ndarray:
-    """The model's outputs for `x`. A small input (a fold's scoring block) is one direct call:
-    `predict()` traces a new function for every model, 0.2-0.35 s, against 0.08-0.16 s for
-    the call (bench/engine.py scoring); a large one goes through `predict()`, whose traced
-    loop is several times faster than eager calls from a few thousand samples on."""
+    """The model's outputs for `x`. A small input (up to DIRECT_BELOW samples: a fold's
+    scoring block) is one direct call, since `predict()` traces a new function for every
+    model; a large one goes through `predict()`, whose traced loop is the faster one there
+    (docs/engine.md, "Scoring")."""
     if isinstance(x, np.ndarray) and len(x) <= DIRECT_BELOW:
         import tensorflow as tf
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 from conftest import DATA_LEVEL, DATA_LEVEL_ARGS, store_uri
+from helpers import free_port, stop_group
 
 from cellpick.config import FitConfig
-from cellpick.engine.distributed import free_port, stop_group
 from cellpick.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,6 +18,7 @@ from cellpick.engine.members import (
     fit_members,
     refit_members,
 )
+from cellpick.engine.options import EngineOptions
 from cellpick.engine.train import Schedule
 
 CLASSIFY = {"cell": "gru", "units": 8, "layers": 1, "dropout": 0.0, "learning_rate": 3e-3}
@@ -30,10 +31,8 @@ def _deterministic():
     tf.config.experimental.enable_op_determinism()  # as pipeline.run does on a CPU
 
 
-@pytest.fixture(autouse=True)
-def _no_xla(monkeypatch):
-    """XLA's compile takes seconds; the first test checks the XLA step explicitly."""
-    monkeypatch.setenv("CELLPICK_XLA", "0")
+# XLA's compile takes seconds: groups here train without it; the first test checks the XLA step.
+NO_XLA = EngineOptions(xla=False)
 
 
 def _sign_of_mean(n=52, steps=12, seed=0) -> Dataset:
@@ -66,8 +65,8 @@ def test_a_member_trains_as_plain_keras_would_alone_and_beside_others():
     assert prep.sizes["train"] % prep.batch_size() != 0  # a short batch every epoch, padded here
     other = prepare(_sign_of_mean(seed=5), lookback=None, horizon=1, test_size=0.0, seed=0)
     steps = 18  # three epochs, each with its short batch; a multiple of steps_per_execution
-    group = _Group([Member(prep, 7), Member(other, 8)], CLASSIFY, "train", jit_compile=True)
-    alone = _Group([Member(prep, 7)], CLASSIFY, "train", jit_compile=False)
+    group = _Group([Member(prep, 7), Member(other, 8)], CLASSIFY, "train", EngineOptions(xla=True))
+    alone = _Group([Member(prep, 7)], CLASSIFY, "train", NO_XLA)
     assert group.stacked is not None and alone.stacked is None  # both engines, one answer
     for g in (group, alone):
         g.train(steps)
@@ -90,9 +89,9 @@ def test_three_members_without_xla_are_stacked_and_each_trains_as_keras_would_al
     prep = _classify_prep()
     others = [prepare(_sign_of_mean(seed=s), lookback=None, horizon=1, test_size=0.0, seed=0) for s in (5, 6)]
     members = [Member(prep, 7), Member(others[0], 8), Member(others[1], 9)]
-    group = _Group(members, CLASSIFY, "train", jit_compile=False)
+    group = _Group(members, CLASSIFY, "train", NO_XLA)
     assert group.stacked is not None and not group.jit
-    assert _Group(members[:2], CLASSIFY, "train", jit_compile=False).stacked is None
+    assert _Group(members[:2], CLASSIFY, "train", NO_XLA).stacked is None
     steps = 18
     group.train(steps)
     keras.utils.set_random_seed(7)
@@ -105,7 +104,7 @@ def test_three_members_without_xla_are_stacked_and_each_trains_as_keras_would_al
 
 def test_a_stopped_member_is_frozen_exactly_while_the_other_trains():
     prep = _classify_prep()
-    group = _Group([Member(prep, 1), Member(prep, 2)], CLASSIFY, "train")
+    group = _Group([Member(prep, 1), Member(prep, 2)], CLASSIFY, "train", NO_XLA)
     group.train(3)
     before = [m.get_weights() for m in group.models]
     group.set_lr(0, 0.0)
@@ -130,7 +129,7 @@ def test_a_trained_group_leaves_no_graph_behind_in_tensorflows_gradient_registry
 
     registry = ops._gradient_registry._registry
     before = set(registry)
-    group = _Group([Member(_classify_prep(), 1), Member(_classify_prep(), 2)], CLASSIFY, "train")
+    group = _Group([Member(_classify_prep(), 1), Member(_classify_prep(), 2)], CLASSIFY, "train", NO_XLA)
     assert group.stacked is None  # the unstacked step: each member's own Keras Adam
     group.train(3)
     assert set(registry) == before
@@ -164,7 +163,7 @@ def test_stop_and_halve_act_per_member_in_one_group():
     flipped = copy.copy(prep)  # same training data, validation labels flipped: val_loss rises
     flipped._y = {**prep._y, "val": 1 - prep._y["val"]}
     schedule = Schedule(epochs=60, patience=8, steps_per_epoch=5)  # rounds of 5 steps
-    good, bad = fit_members([Member(prep, 3), Member(flipped, 3)], CLASSIFY, schedule)
+    good, bad = fit_members([Member(prep, 3), Member(flipped, 3)], CLASSIFY, schedule, options=NO_XLA)
     assert bad.rounds_trained < good.rounds_trained  # it stopped, the other trained on
     assert min(bad.history["learning_rate"]) < CLASSIFY["learning_rate"]  # halved on its own
     assert bad.best_round == int(np.argmin(bad.history["val_loss"]))
@@ -186,7 +185,7 @@ def test_members_with_different_data_and_scaling_train_and_export():
     config = {"cell": "lstm", "units": 8, "layers": 1, "dropout": 0.2, "learning_rate": 3e-3,
               "scaling": "relative", "linear": True}
     schedule = Schedule(epochs=8, patience=4, steps_per_epoch=4)
-    results = fit_members([Member(p, 11 + i) for i, p in enumerate(preps)], config, schedule)
+    results = fit_members([Member(p, 11 + i) for i, p in enumerate(preps)], config, schedule, options=NO_XLA)
     for prep, r in zip(preps, results):
         assert isinstance(r, MemberResult) and r.steps == (r.best_round + 1) * r.round_steps
         assert set(r.history) == {"loss", "mae", "val_loss", "val_mae", "learning_rate"}
@@ -196,7 +195,7 @@ def test_members_with_different_data_and_scaling_train_and_export():
         assert pred.shape == y.shape
         assert np.mean(np.abs(pred - y)) < 2 * np.std(y)  # original units, not standardised
     refit = refit_members([Member(p, 11 + i) for i, p in enumerate(preps)], config,
-                          [r.steps for r in results])
+                          [r.steps for r in results], options=NO_XLA)
     assert [export_model(p, m).predict(p.arrays("val")[0], verbose=0).shape[1] for p, m in zip(preps, refit)] == [6, 6]
 
 
@@ -204,18 +203,17 @@ def test_same_seeds_give_the_same_members_twice():
     prep = _classify_prep()
     schedule = Schedule(epochs=6, patience=3, steps_per_epoch=5)
     config = {**CLASSIFY, "dropout": 0.2}
-    runs = [fit_members([Member(prep, 1), Member(prep, 2)], config, schedule) for _ in range(2)]
+    runs = [fit_members([Member(prep, 1), Member(prep, 2)], config, schedule, options=NO_XLA) for _ in range(2)]
     for a, b in zip(*runs):
         assert a.history == b.history and a.best_round == b.best_round
         assert all(np.array_equal(u, v) for u, v in zip(a.model.get_weights(), b.model.get_weights()))
     assert runs[0][0].history != runs[0][1].history  # different seeds, different members
 
 
-def test_xla_only_for_groups_that_train_long_enough(monkeypatch):
+def test_xla_only_for_groups_that_train_long_enough():
     """XLA's compile (seconds) pays over many steps: a short schedule trains without it."""
     from cellpick.engine.members import XLA_FROM_STEPS, _use_xla, fit_groups
 
-    monkeypatch.delenv("CELLPICK_XLA")
     prep = _classify_prep()
     two = [Member(prep, 1), Member(prep, 2)]
     assert _use_xla(two, XLA_FROM_STEPS) and _use_xla(two, None)
@@ -290,7 +288,7 @@ def test_groups_in_threads_are_the_groups_trained_one_after_another():
     groups = [([Member(prep, 1), Member(prep, 2)], {**CLASSIFY, "dropout": 0.2}),
               ([Member(prep, 3)], {**CLASSIFY, "cell": "lstm"}),
               ([Member(prep, 4)], {**CLASSIFY, "cell": "rnn"})]
-    one, three = (fit_groups(groups, schedule, jobs=j) for j in (1, 3))
+    one, three = (fit_groups(groups, schedule, jobs=j, options=NO_XLA) for j in (1, 3))
     assert [len(g) for g in three] == [2, 1, 1]
     for group_a, group_b in zip(one, three):
         for a, b in zip(group_a, group_b):
@@ -322,9 +320,9 @@ def test_text_members_train_without_xla(tmp_path):
 
 def test_refit_trains_each_member_for_its_own_steps():
     prep = _classify_prep()
-    refit = refit_members([Member(prep, 1), Member(prep, 2)], CLASSIFY, [7, 12])
+    refit = refit_members([Member(prep, 1), Member(prep, 2)], CLASSIFY, [7, 12], options=NO_XLA)
     for seed, steps, model in ((1, 7, refit[0]), (2, 12, refit[1])):
-        alone = _Group([Member(prep, seed)], CLASSIFY, "trainval")
+        alone = _Group([Member(prep, seed)], CLASSIFY, "trainval", NO_XLA)
         alone.train(steps)
         for a, b in zip(model.get_weights(), alone.models[0].get_weights()):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -337,5 +335,6 @@ def test_a_passed_deadline_stops_the_group_after_one_round():
 
     prep = _classify_prep()
     results = fit_members([Member(prep, 1), Member(prep, 2)], CLASSIFY,
-                          Schedule(epochs=50, patience=20, steps_per_epoch=5), deadline=time.time())
+                          Schedule(epochs=50, patience=20, steps_per_epoch=5), deadline=time.time(),
+                          options=NO_XLA)
     assert [r.rounds_trained for r in results] == [1, 1] and results[0].best_round == 0

@@ -7,6 +7,7 @@ from test_members import _sign_of_mean, _sine
 
 from cellpick.data.prepared import prepare
 from cellpick.engine.members import Member, _Group
+from cellpick.engine.options import EngineOptions
 from cellpick.engine.stacked import Stacked, stackable
 
 
@@ -73,7 +74,7 @@ def test_stacked_members_train_as_keras_would_alone(vowels):
     from cellpick.models.cells import _fit_options, build_model
 
     config = {"cell": "lstm", "units": 8, "layers": 2, "bidirectional": True, "learning_rate": 3e-3}
-    group = _Group([Member(vowels[0], 7), Member(vowels[1], 8)], config, "train", jit_compile=True)
+    group = _Group([Member(vowels[0], 7), Member(vowels[1], 8)], config, "train", EngineOptions(xla=True))
     assert group.stacked is not None
     steps = solo_steps = _fit_options(vowels[0])["steps_per_execution"]  # Keras runs whole executions
     assert steps >= 10
@@ -90,7 +91,7 @@ def test_stacked_members_train_as_keras_would_alone(vowels):
 def test_a_stopped_stacked_member_stays_put_even_with_a_nan_loss():
     prep = prepare(_sign_of_mean(), lookback=None, horizon=1, test_size=0.0, seed=0)
     config = {"cell": "gru", "units": 8, "layers": 1, "learning_rate": 3e-3}
-    group = _Group([Member(prep, 1), Member(prep, 2), Member(prep, 3)], config, "train", jit_compile=True)
+    group = _Group([Member(prep, 1), Member(prep, 2), Member(prep, 3)], config, "train", EngineOptions(xla=True))
     assert group.stacked is not None
     group.train(3)
     group.stop(0)
@@ -108,20 +109,21 @@ def test_a_stopped_stacked_member_stays_put_even_with_a_nan_loss():
     assert group.lr(0) == 0.0 and group.lr(2) == pytest.approx(1.5e-3) and group.lr(1) == pytest.approx(3e-3)
 
 
-def test_a_compacted_group_trains_its_active_member_on_as_before(monkeypatch):
+def test_a_compacted_group_trains_its_active_member_on_as_before():
     """Dropping stopped members from the stacked step changes nothing for the one left."""
     from cellpick.engine.members import _rebuild_pays
 
     prep = prepare(_sign_of_mean(), lookback=None, horizon=1, test_size=0.0, seed=0)
     config = {"cell": "gru", "units": 8, "layers": 1, "learning_rate": 3e-3}
-    groups = [_Group([Member(prep, s) for s in (1, 2, 3)], config, "train", jit_compile=True) for _ in range(2)]
+    # The same members twice: by the rule (compact=None), and rebuilt whenever half have stopped.
+    groups = [_Group([Member(prep, s) for s in (1, 2, 3)], config, "train", EngineOptions(xla=True, compact=c))
+              for c in (None, True)]
     for g in groups:
         g.train(3)
         g.stop(0)
         g.stop(2)
         g.set_lr(1, g.lr(1) * 0.5)
     assert not groups[0].compact(10**4)  # GRU-8: the compute saved would not pay the compile
-    monkeypatch.setenv("CELLPICK_COMPACT", "1")
     assert groups[1].compact(10**4) and groups[1].live == [1] and groups[1].compactions == [1]
     sums = [g.train(5) for g in groups]
     vals = [g.validate() for g in groups]

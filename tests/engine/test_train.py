@@ -5,10 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from helpers import fit_one
 
 from cellpick.data.dataset import Dataset
 from cellpick.data.prepared import prepare
-from cellpick.engine.train import MIN_PATIENCE_STEPS, MIN_STEPS, Schedule, fit_one, strategy
+from cellpick.engine.train import MIN_PATIENCE_STEPS, MIN_STEPS, Schedule, strategy
 
 
 def test_small_data_gets_a_step_floor_and_explicit_epochs_are_literal():

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import fit_one
 
 from cellpick.data.dataset import Dataset
 from cellpick.data.prepared import prepare
-from cellpick.engine.train import Schedule, fit_one
+from cellpick.engine.train import Schedule
 from cellpick.models.cells import build_model, export_model
 
 

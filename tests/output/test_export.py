@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import DATA_LEVEL, DATA_LEVEL_ARGS, store_uri
+from helpers import free_port
 from typer.testing import CliRunner
 
 import cellpick
 from cellpick.cli import app
-from cellpick.engine.distributed import free_port
 
 BUDGET = {"cells": "gru", "units": "8", "layers": "1", "max_trials": 1, "epochs": 2, "folds": 2,
           "seeds": 1}

@@ -22,10 +22,10 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import pandas as pd
 import pytest
 from conftest import store_uri, tiny
+from helpers import free_port
 
 import cellpick
 from cellpick import tracking
-from cellpick.engine.distributed import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

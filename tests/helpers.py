@@ -1,0 +1,70 @@
+"""What tests and benches need beside cellpick: one plain Keras training, free ports, stopping
+a process group. Tests import it as `from helpers import ...` (tests/ is on sys.path);
+bench scripts put tests/ on sys.path first."""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from typing import Any
+
+from cellpick.data.prepared import Prepared
+from cellpick.engine.train import Schedule, callbacks
+
+
+def fit_one(prep: Prepared, config: dict[str, Any], seed: int, schedule: Schedule,
+            deadline: float | None = None, distribute=None):
+    """Train one configuration with one seed through Keras' own `fit` (what a members group
+    is compared against); return (model, history dict, seconds)."""
+    import keras
+
+    from cellpick.models.cells import build_model
+
+    keras.utils.set_random_seed(seed)
+    with distribute.scope() if distribute is not None else contextlib.nullcontext():
+        model = build_model(prep, config)
+    bs = prep.batch_size()
+    t0 = time.perf_counter()
+    history = model.fit(
+        prep.dataset("train", bs, shuffle=True, seed=seed),
+        validation_data=prep.dataset("val", bs),
+        epochs=schedule.epochs, callbacks=callbacks(schedule, deadline), shuffle=False, verbose=0,
+    )
+    return model, history.history, time.perf_counter() - t0
+
+
+def free_port(consecutive: int = 1) -> int:
+    """A port p with p .. p + consecutive - 1 free on 127.0.0.1 (for an oracle at p and its
+    cells at p + i, or an MLflow server)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + consecutive > 65535:
+            continue
+        try:
+            for p in range(port, port + consecutive):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free ports")
+
+
+def stop_group(proc) -> None:
+    """Stop a process started in its own process group (`start_new_session=True`: a chief, a
+    worker, an MLflow server) and its children: SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    except ProcessLookupError:
+        pass
