@@ -1,26 +1,17 @@
-"""Writing and loading exports; the only module that writes models.
+"""Writing and loading exports; the only module that writes models. An export directory:
 
-DIR/saved_model/   TF SavedModel, signature serving_default: raw input (named `window`,
-                   `sequence` or `text`: strings) -> named outputs (`forecast`; `probabilities` + `label`;
-                   `prediction`), all scaling and label lookup inside the graph.
-                   Forecast exports add `rolling`: one raw series `series` (steps, features)
-                   -> `forecast` for every window in it (a backtest in one call).
-                   A `"kind": "history"` input (ETS, ARIMA, seasonal naive: graphs/series.py)
-                   takes each series from its first row instead of a window, and its
-                   `rolling` gives the forecast from every origin of one series.
-DIR/model.keras    the same Keras model (built-in layers, or cellpick's series layer after
-                   cellpick.models.graphs.series.register(): loads with safe_mode=True).
-DIR/model.onnx     optional (`onnx=True`): serving_default converted by tf2onnx, checked
-                   against the SavedModel with onnxruntime before it is kept.
-DIR/cellpick.json  schema version, columns, window, classes, scaling, scores, verdict,
-                   versions, MLflow ids, and sha256 of every model file (verified on load).
+DIR/saved_model/   TF SavedModel: serving_default maps the raw input (`window`, `sequence` or
+                   `text`) to named outputs (`forecast`; `probabilities` + `label`; `prediction`),
+                   scaling and label lookup inside the graph; forecasts add `rolling` (every
+                   window of one raw series). A history graph (models/graphs/series.py) takes
+                   each series from its first row instead of a window.
+DIR/model.keras    the same Keras model (loads with safe_mode=True; a history graph after
+                   cellpick.models.graphs.series.register()).
+DIR/model.onnx     optional (`onnx=True`), checked against the SavedModel with onnxruntime.
+DIR/cellpick.json  schema version, columns, window, classes, scaling, scores, the fit's record
+                   (`verdict`), versions, MLflow ids, sha256 of every model file (checked on load).
 DIR/report.html    the fit's report.
-
-An export is written into a hidden temporary sibling and renamed into place. An existing
-DIR is kept as DIR.bak (replacing an older DIR.bak), so a crash at any moment leaves the
-old export or the new one, never a mix (killed between the two renames, the old one is
-DIR.bak and DIR is absent for that instant). Temporary siblings left by a killed process are
-removed by the next export.
+Written atomically (`write_export`).
 """
 from __future__ import annotations
 
@@ -95,7 +86,12 @@ def write_export(out: str | Path, model, prep, meta: dict[str, Any],
                  warn: Callable[[str], None] | None = None) -> Path:
     """Write DIR atomically; return its path. With `onnx`, also DIR/model.onnx when the model
     converts and onnxruntime reproduces the SavedModel; otherwise `warn` says why, and the
-    export goes on without it."""
+    export goes on without it.
+
+    DIR is written into a hidden temporary sibling and renamed into place; an existing DIR
+    is kept as DIR.bak (replacing an older one), so a crash leaves the old export or the new
+    one, never a mix (killed between the two renames, DIR is absent and the old one is
+    DIR.bak). Temporary siblings left by a killed process are removed here."""
     import keras
 
     out = Path(out).resolve()

@@ -33,40 +33,7 @@ from cellpick.verdict.statistics import (
 from cellpick.verdict.wording import _probs, _Say
 from cellpick.vocab import metric_label
 
-# --- scores -------------------------------------------------------------------------------
-
-
-# --- statistics ---------------------------------------------------------------------------
-#
-# Scores come as a folds x seeds matrix per cell (one row per fold or origin, one column per
-# seed, NaN for a failed unit); `Design` says how they were produced. Every comparison is the
-# Bayesian correlated t-test of Benavoli et al. (2017, JMLR 18(77), "Time for a change"), the
-# Bayesian form of Nadeau & Bengio's (2003) corrected resampled t-test: the mean difference has
-# a Student posterior with n - 1 degrees of freedom and variance
-#     s^2 * (1/n + rho / (1 - rho))
-# where s^2 is the sample variance of the n differences and rho the correlation between the
-# differences of two folds that share training data. rho / (1 - rho) is Nadeau and Bengio's
-# n_score / n_train; for K-fold cross-validation rho = 1/K (baycomp's `runs` correction).
-#   - repeated (stratified) K-fold: the n = F x S fold x seed differences, rho = 1/F; each
-#     repetition is its own partition, as the correction assumes.
-#   - rolling origin: the seeds are averaged within each origin (they share the data, so they
-#     are not independent evidence about it), and the n = F per-origin differences are tested
-#     with rho = 1/F, as if they were one run of F-fold cross-validation. Every origin trains
-#     on all rows before it, so training sets overlap even more than in K-fold; but each
-#     scoring block is small beside its training part (folds.py scores at most the last half
-#     of the series, so n_score / (n_train + n_score) <= 1/F at every origin) and 1/F is the
-#     larger, more conservative of the two.
-#   - single split (no resampling: the seeds of one train/validation split): rho = 0. This
-#     measures seed noise only and is kept for callers that have not moved to folds.
-# Probabilities come from baycomp's posterior (`baycomp.single.Posterior`), intervals from
-# scipy's Student t. With every difference identical (zero spread) there is no posterior: the
-# comparison says so (`degenerate`, probability None) and the decision reads the difference's
-# position against the ROPE instead.
-
 VERDICT_SCHEMA_VERSION = 2  # 1: seeds on one split (no schema_version key); 2: folds x seeds
-
-
-# --- the verdict --------------------------------------------------------------------------
 
 
 @dataclass
