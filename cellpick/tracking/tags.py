@@ -54,10 +54,6 @@ VERDICT_VIEW_ID = "cellpick-verdict"  # the latest fit's verdict: its cells and 
 _VIEW_TAG = "mlflow.sharedViewState."
 # How cellpick's experiment description starts: one that starts otherwise is the user's.
 _DESCRIPTION_START = "Latest fit, "
-# The experiment's kind, for MLflow UIs that choose the GenAI or model-training layout by it.
-# MLflow 3.17's own UI ignores it: a feature flag that is always on makes the layout follow
-# the `workflowType` URL parameter, else the browser's GenAI / Model training switch
-# (localStorage `mlflow.workflowType`, GenAI until the user flips it). Every URL cellpick
-# prints carries workflowType=machine_learning; MLflow's home page links to an experiment
-# without it, so from there the layout is the switch's (docs/mlflow.md).
+# The experiment's kind, for MLflow UIs that choose the GenAI or model-training layout by it
+# (MLflow 3.17's own UI ignores it; docs/mlflow.md, "Why not MLflow's home page").
 _KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"

@@ -363,7 +363,7 @@ class Tracker(VerdictView, ModelLog):
 
     def log_epoch(self, run_id: str, metrics: dict[str, float], step: int) -> None:
         """One epoch's metrics (step = epoch), written by a background thread so training does
-        not wait for SQLite (~5 ms of Python a write). One writer keeps the epochs in order;
+        not wait for SQLite (docs/mlflow.md). One writer keeps the epochs in order;
         `end_child` and `finish_fit` wait for them (`flush`), so a finished run has them all.
         """
         items = _metric_items(self._named(run_id, metrics), step)

@@ -1,12 +1,10 @@
 """`cellpick ui`: MLflow's UI over a store, opening experiments in the Model training layout.
 
-MLflow 3.17's UI picks an experiment's layout from the `workflowType` URL parameter, else
-from the browser's GenAI / Model training switch (localStorage `mlflow.workflowType_v1`),
-which is GenAI until the user flips it; it ignores the experiment's `mlflow.experimentKind`
-tag (a feature flag, always on). So from the home page a cellpick experiment opened on an
-empty GenAI overview. `serve` runs `mlflow ui` on an internal port behind a small proxy on
-127.0.0.1:PORT that adds one line to the UI's HTML page: where the browser has no choice
-stored yet, it stores "Model training". A user's own choice is kept; nothing else changes.
+`serve` runs `mlflow ui` on an internal port behind a small proxy on 127.0.0.1:PORT that adds
+one line to the UI's HTML page: where the browser has no layout choice stored yet
+(localStorage `mlflow.workflowType_v1`), it stores "Model training"; a user's own choice is
+kept and nothing else changes. Why (MLflow 3.17 opens experiments as GenAI from its home
+page): docs/mlflow.md, "Why not MLflow's home page".
 """
 from __future__ import annotations
 
@@ -71,7 +69,7 @@ def _handler(upstream_port: int):
 
 
 def serve(uri: str, port: int) -> int:
-    """Run MLflow's UI over `uri` on 127.0.0.1:`port` (see the module notes) until Ctrl-C
+    """Run MLflow's UI over `uri` on 127.0.0.1:`port` behind the proxy until Ctrl-C
     or until MLflow's server stops; returns its exit status (0 after Ctrl-C)."""
     import socket
     import threading

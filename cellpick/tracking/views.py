@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cellpick.errors import CellpickError
 from cellpick.tracking.names import SEARCHED_COLUMNS, cv_key, search_key
 from cellpick.tracking.store import _quiet_mlflow, resolve_uri
 from cellpick.tracking.tags import (
@@ -24,12 +25,9 @@ from cellpick.vocab import METRICS
 def view_state(parent_run_id: str, metric: str, greater_is_better: bool) -> dict[str, Any]:
     """The trials view's state, as MLflow 3.17's runs page stores one (search facets and UI
     state): a fit's trials sorted by their search validation score (`search_key`), key
-    columns (cell, width and the other searched values) in the table, and charts in this
-    order: that score, its per-epoch curve, that score against parameter count, val_loss
-    per epoch, training time. Every trial is its own point or line in its cell's colour: no
-    grouping, as a group's aggregate (min of each axis) plots points that match no trial.
-    Every run is charted (by default the UI charts the first 10 runs and one chart per
-    metric in name order)."""
+    columns in the table, and charts: that score, its per-epoch curve, that score against
+    parameter count, val_loss per epoch, training time; every trial its own point or line,
+    every run charted (docs/mlflow.md, "The trials view")."""
     key = search_key(metric)
     section = "cellpick"
     many = 1000  # runs per chart
@@ -64,14 +62,11 @@ def view_state(parent_run_id: str, metric: str, greater_is_better: bool) -> dict
 
 
 def verdict_view_state(parent_run_id: str, metric: str) -> dict[str, Any]:
-    """The verdict view's state: the fit's parent run first (metric rank 0: its verdict
-    column holds the headline, its page the verdict's sentence), then its summary runs
-    (role summary), one per cell and per baseline in the leaderboard's order (metric
-    `rank`), with its place (first, best cell, exported), the cross-validated mean and
-    interval, cost, configuration and standing as columns. Charts: the parent's image
-    `verdict` (every mean with its 95% interval, one labelled row per run: MLflow's bar
-    charts have no error bars), the means as bars, the mean against parameter count. The
-    fold x seed runs (role verdict, v-...) are in the parent's child runs."""
+    """The verdict view's state: the fit's parent run first (metric rank 0), then its summary
+    runs, one per cell and per baseline in the leaderboard's order (metric `rank`), with
+    place, cross-validated mean and interval, cost, configuration and standing as columns;
+    charts: the parent's image `verdict`, the means as bars, the mean against parameter
+    count (docs/mlflow.md, "The verdict view")."""
     key = cv_key(metric)
     section, means = "cellpick-verdict", "cellpick-verdict-means"
 
@@ -112,13 +107,10 @@ def runs_url(experiment_id: str, *, port: int = UI_PORT, view: str | None = VIEW
              filters: bool = True) -> str:
     """The experiment's runs page in `mlflow ui` on 127.0.0.1 (or at `base`, a tracking server).
 
-    With `view` (the default), the saved view that `Tracker.show_in_ui` wrote: the latest
-    fit's trials sorted by the summary metric, key columns, every run charted. Without it,
-    the same filter and sort as plain URL parameters (columns and charts stay the UI's
-    defaults). MLflow 3.17's runs page reads `searchFilter`, `orderByKey` and `orderByAsc`
-    (which make it ignore a view), `viewStateShareKey`, `compareRunsMode` (TABLE or CHART)
-    and `workflowType` (without `machine_learning` it opens the experiment as GenAI).
-    `filters=False` with no view: the experiment's whole runs list, MLflow's own columns.
+    With `view` (the default), the saved view that `Tracker.show_in_ui` wrote. Without it,
+    the latest fit's trials by filter and sort URL parameters (which make MLflow 3.17's runs
+    page ignore a view), or with `filters=False` the experiment's whole runs list. Every URL
+    carries `workflowType=machine_learning` (else the UI opens the experiment as GenAI).
     """
     from urllib.parse import quote, urlencode
 
@@ -202,8 +194,6 @@ def load_fit(run_id: str | None = None, uri: str | None = None) -> dict[str, Any
 
     import pandas as pd
     from mlflow.tracking import MlflowClient
-
-    from cellpick.errors import CellpickError
 
     _quiet_mlflow()
     uri = resolve_uri(uri)
