@@ -107,7 +107,7 @@ LIBRARIES = {"snaive": "numpy", "naive": "numpy", "ets": "statsforecast AutoETS"
 
 def baseline_winner(plan: Plan, name: str, baseline, model=None) -> Winner:
     """`--export best`: the contestant `name` as the model to export (`model`: its checked
-    Keras graph; by default the linear graph baselines.keras_model writes)."""
+    Keras graph; by default the linear graph models.contestants.keras_model writes)."""
     from cellpick.models.contestants import describe, keras_model
 
     model = model if model is not None else keras_model(plan.prep, baseline)
