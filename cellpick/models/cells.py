@@ -1,47 +1,28 @@
 """The search space: cell x units x layers (+ dropout, learning rate, bidirectional) -> Keras model.
 
-Every model takes raw input: a Normalization layer with the training split's statistics
-comes first. Regression and forecast models train on standardised targets; `export_model`
-appends a Rescaling layer so the exported model answers in original units. Only built-in
-layers and keras.ops are used, so `model.keras` loads with `safe_mode=True` and without
-cellpick installed.
-
-Variable-length input (long sequences, text) carries an explicit mask into the first
-recurrent layer, computed from the raw input before any scaling (`right_padded_mask`): a
-step counts while any later step is not padding, and the first step always counts. So the
-mask is right-padded by construction and never empty, the two conditions under which
-Keras keeps the cuDNN kernels for a masked LSTM/GRU (an all-padding row would fail cuDNN's
-mask check, a hole in the middle would leave the fused kernel), and a prediction does not
-depend on how much padding follows the sequence. Text: TextVectorization (vocabulary from
-the training split) -> token ids -> Embedding -> the cells.
-
-Long fixed-length sequences (wide layout, from PATCH_FROM steps) are read in patches: a
-strided Conv1D (kernel 2p, stride p, ReLU, as many filters as the cell has units) turns
-`steps` raw steps into about PATCHES learned patch vectors before the cells. A recurrent
-cell over 150 raw steps of a univariate signal trains slowly and forgets the start; over 25
-patches it does not (GunPoint, 40 training sequences: LSTM/GRU test accuracy 0.88-0.99 with
-patches against 0.63 without, bench/RESULTS.md). `--patch 1` turns it off.
-
-The export can average several models (`ensemble_model`): the winner's seed models, each a
-nested model, their outputs averaged (probabilities, forecasts or predictions).
-
-LSTM and GRU keep their cuDNN-eligible defaults (tanh/sigmoid, no recurrent dropout,
-GRU reset_after=True, unroll=False), so a GPU uses the fused kernels with no flag.
+`build_model(prep, config)` is the compiled training model: raw input in (a Normalization
+layer with the training statistics first; text through TextVectorization and Embedding;
+long fixed-length sequences read in learned patches, `patch_size`), regression and forecast
+models trained on standardised targets, forecasts with the searched preprocessing in the
+graph (models/scaling.py). Variable-length input carries a right-padded mask
+(`right_padded_mask`) into the first recurrent layer. `export_model` gives the model users
+get (original units, named output), `ensemble_model` an average of several. Only built-in
+layers and keras.ops are used, so model.keras loads with safe_mode=True without cellpick;
+LSTM and GRU keep their cuDNN-eligible defaults. `hypermodel` is the keras-tuner
+HyperModel of one cell. docs/engine.md, "The cells' models", says why.
 """
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from cellpick.data.prepared import Prepared
+from cellpick.models import scaling as scaling_rule
 from cellpick.vocab import CELL_NAMES, SCALINGS  # noqa: F401 - SCALINGS: part of this module's API
 
 DROPOUTS = [0.0, 0.2]
 # The first value of each list is its default, the candidate list's first trial
-# (candidates.py): learning rate 3e-3, which the plateau halving (members._Policy) can lower;
-# started at 1e-3 a one-trial search of a small cell stayed on the initial plateau of the
-# masked-length and text-score tasks in tests/test_layouts.py (3e-3 left it).
+# (candidates.py): 3e-3 leaves a small cell's initial plateau where 1e-3 may not, and the
+# plateau halving (members._Policy) can lower it (docs/engine.md).
 LEARNING_RATES = [3e-3, 1e-3]
 # Forecast preprocessing when no data-level stage has chosen it (datalevel.py chooses it
 # for every fit; a Prepared built by hand, or a test, gets these).
@@ -117,17 +98,12 @@ STEPS_PER_EXECUTION = 32  # at most this many steps per call into the graph
 
 def _fit_options(prep: Prepared) -> dict[str, Any]:
     """How Keras' fit runs a step: a whole small epoch per call into the graph (tiny data
-    spends its time in per-step Python overhead, bench/RESULTS.md "Training engine"). No
-    jit_compile here: with TensorFlow's op determinism on (pipeline.run, CPU) Keras declines
-    it ("Model doesn't support jit_compile=True"); members.py compiles its own step instead."""
+    spends its time in per-step Python overhead). No jit_compile: with TensorFlow's op
+    determinism on, Keras declines it; members.py compiles its own step instead."""
     import math
-    import os
 
     spe = max(1, math.ceil(max(1, prep.sizes.get("train", 1)) / prep.batch_size()))
-    opts: dict[str, Any] = {"steps_per_execution": int(min(spe, STEPS_PER_EXECUTION))}
-    if os.environ.get("CELLPICK_FIT_SPE") == "0":  # the old path, for side-by-side benchmarks
-        opts["steps_per_execution"] = 1
-    return opts
+    return {"steps_per_execution": int(min(spe, STEPS_PER_EXECUTION))}
 
 
 def _recurrent(x, config: dict[str, Any], cell_cls):
@@ -143,20 +119,11 @@ def _recurrent(x, config: dict[str, Any], cell_cls):
 
 
 def _forecast(prep: Prepared, config: dict[str, Any], window, cell_cls):
-    """Raw window -> forecast in original units, with the searched preprocessing in the graph.
-
-    The target channel (feature 0) is worked on in `space` = log (strictly positive series,
-    `log=True`) or raw units, and presented to the cells as
-      global:   (u - mean) / std                     forecast u = mean + std * out
-      relative: (u - u_last) / std                   forecast u = u_last + std * out
-      diff:     first differences / std(differences) forecast u = u_last + cumsum(std_d * out)
-    Covariates are standardised with the training statistics. `linear` adds a dense layer on
-    the flattened inputs to the recurrent head (LSTNet's autoregressive path), so the model
-    can always fall back to a linear autoregression. Relative and difference forms follow a
-    level or trend beyond the training range, where global scaling saturates.
-    The training output is the forecast re-standardised with the raw training mean and std,
-    so every configuration's val_loss is on one scale.
-    """
+    """Raw window -> forecast in original units, with the searched preprocessing in the graph
+    (models/scaling.py's rule, in the model's own layers). `linear` adds a dense layer on the
+    flattened inputs to the recurrent head (LSTNet's autoregressive path). The training
+    output is the forecast re-standardised with the raw training mean and std, so every
+    configuration's val_loss is on one scale."""
     import keras
 
     scaling, log = config.get("scaling", "global"), bool(config.get("log"))
@@ -172,25 +139,14 @@ def _forecast(prep: Prepared, config: dict[str, Any], window, cell_cls):
 
 
 def forecast_inputs(prep: Prepared, window, scaling: str, log: bool):
-    """(z, last): the raw window as the model reads it (see `_forecast`), and the target's
-    last value in the working space. Shared with baselines.keras_model (ridge exports)."""
+    """(z, last): the raw window as the model reads it (scaling.target_inputs on the target
+    channel, standardised covariates beside it), and the target's last value in the working
+    space. Shared with contestants.keras_model (ridge exports)."""
     from keras import ops
 
-    st = prep.target_stats["log" if log else "raw"]
-    u = window[:, :, :1]
-    if log:
-        u = ops.log(ops.maximum(u, 1e-12))
-    last = u[:, -1, :]  # (batch, 1)
-    if scaling == "global":
-        z = (u - st["mean"]) / st["std"]
-    elif scaling == "relative":
-        z = (u - last[:, None, :]) / st["std"]
-    else:
-        d = (u[:, 1:, :] - u[:, :-1, :]) / st["diff_std"]
-        z = ops.concatenate([ops.zeros_like(u[:, :1, :]), d], axis=1)
+    z, last = scaling_rule.target_inputs(ops, window[:, :, :1], scaling_rule.stats(prep, log), scaling, log)
     if prep.input_shape[1] > 1:
-        cov = (window[:, :, 1:] - prep.x_mean[1:]) / np.sqrt(prep.x_var[1:])
-        z = ops.concatenate([z, cov], axis=-1)
+        z = ops.concatenate([z, scaling_rule.covariates(window, prep.x_mean, prep.x_var)], axis=-1)
     return z, last
 
 
@@ -198,17 +154,7 @@ def forecast_outputs(prep: Prepared, out, last, scaling: str, log: bool):
     """The model's standardised output `out` back to a forecast in original units."""
     from keras import ops
 
-    st = prep.target_stats["log" if log else "raw"]
-    if scaling == "global":
-        u_hat = st["mean"] + st["std"] * out
-    elif scaling == "relative":
-        u_hat = last + st["std"] * out
-    else:
-        u_hat = last + ops.cumsum(st["diff_std"] * out, axis=1)
-    if log:
-        span = st["max"] - st["min"] + 10 * st["std"]
-        u_hat = ops.exp(ops.clip(u_hat, st["min"] - span, st["max"] + span))
-    return u_hat
+    return scaling_rule.to_forecast(ops, out, last, scaling_rule.stats(prep, log), scaling, log)
 
 
 def right_padded_mask(present):
@@ -246,7 +192,7 @@ def ensemble_model(prep: Prepared, models: list):
 
 
 def preprocessing(prep: Prepared) -> dict[str, Any]:
-    """The forecast preprocessing every cell and the ridge baseline use: the data-level
+    """The forecast preprocessing every cell and the ridge contestant use: the data-level
     stage's choice (prep.preprocessing), else DEFAULT_PREPROCESSING; never logs for a
     target that is not strictly positive."""
     chosen = {**DEFAULT_PREPROCESSING, **(prep.preprocessing or {})}

@@ -22,6 +22,8 @@ from typing import Any, Callable
 import numpy as np
 
 from cellpick.data.prepared import Prepared
+from cellpick.models import scaling as scaling_rule
+from cellpick.models.cells import forecast_inputs, forecast_outputs, preprocessing
 
 # Size limits (rows of the fit split; samples for sequences). Above them a baseline is
 # skipped with a note: each is where its fit or its predictions stop being seconds.
@@ -231,33 +233,22 @@ def _model_names(name: str, models: dict) -> str:
     return top if count == len(models) else f"{top} ({count} of {len(models)} series)"
 
 
-# Ridge on lag windows, with the cells' forecast preprocessing (mirrors space._forecast).
+# Ridge on lag windows, with the cells' forecast preprocessing (models/scaling.py).
 
 
 def _ridge_space(prep: Prepared):
     """The cells' (scaling, log): the data-level stage's choice, fixed for ridge as for them."""
-    from cellpick.models.cells import preprocessing
-
     chosen = preprocessing(prep)
     return [(chosen["scaling"], chosen["log"])]
 
 
 def _z(prep: Prepared, x: np.ndarray, scaling: str, log: bool):
-    """Raw windows (n, lookback, F) -> (flattened model input, last value, stats)."""
-    st = prep.target_stats["log" if log else "raw"]
-    u = x[:, :, 0].astype("float64")
-    if log:
-        u = np.log(np.maximum(u, 1e-12))
-    last = u[:, -1:]
-    if scaling == "global":
-        z = (u - st["mean"]) / st["std"]
-    elif scaling == "relative":
-        z = (u - last) / st["std"]
-    else:
-        z = np.concatenate([np.zeros_like(u[:, :1]), np.diff(u, axis=1) / st["diff_std"]], axis=1)
-    z = z[:, :, None]
+    """Raw windows (n, lookback, F) -> (flattened model input, last value, stats), in float64
+    (the cells' rule: scaling.target_inputs)."""
+    st = scaling_rule.stats(prep, log)
+    z, last = scaling_rule.target_inputs(np, x[:, :, :1].astype("float64"), st, scaling, log)
     if x.shape[2] > 1:
-        cov = (x[:, :, 1:] - prep.x_mean[1:]) / np.sqrt(prep.x_var[1:])
+        cov = scaling_rule.covariates(x, prep.x_mean, prep.x_var)
         z = np.concatenate([z, cov.astype("float64")], axis=2)
     return z.reshape(len(z), -1), last, st
 
@@ -268,32 +259,18 @@ def _to_out(prep, x, y, scaling, log):
     if y.shape != (len(x), prep.horizon):  # a (windows,) target would broadcast against `last`
         raise ValueError(f"ridge targets have shape {y.shape}; a forecast block is "
                          f"(windows, horizon) = ({len(x)}, {prep.horizon})")
-    u = np.log(np.maximum(y.astype("float64"), 1e-12)) if log else y.astype("float64")
-    if scaling == "global":
-        return (u - st["mean"]) / st["std"]
-    if scaling == "relative":
-        return (u - last) / st["std"]
-    return np.diff(np.concatenate([last, u], axis=1), axis=1) / st["diff_std"]
+    return scaling_rule.from_targets(np, y.astype("float64"), last, st, scaling, log)
 
 
 def _from_out(prep, x, out, scaling, log):
-    """Dense output (windows, horizon) -> forecast in user units (the inverse of _to_out, as
-    the graph does it). Any other shape is refused: against `last` (windows, 1) it would
-    broadcast to (windows, windows)."""
+    """Dense output (windows, horizon) -> forecast in user units, as the graph computes it.
+    Any other shape is refused: against `last` (windows, 1) it would broadcast to
+    (windows, windows)."""
     _, last, st = _z(prep, x, scaling, log)
     if out.ndim != 2 or out.shape != (len(x), prep.horizon):
         raise ValueError(f"ridge output has shape {out.shape}; a forecast block is "
                          f"(windows, horizon) = ({len(x)}, {prep.horizon})")
-    if scaling == "global":
-        u = st["mean"] + st["std"] * out
-    elif scaling == "relative":
-        u = last + st["std"] * out
-    else:
-        u = last + np.cumsum(st["diff_std"] * out, axis=1)
-    if log:
-        span = st["max"] - st["min"] + 10 * st["std"]
-        u = np.exp(np.clip(u, st["min"] - span, st["max"] + span))
-    return u
+    return scaling_rule.to_forecast(np, out, last, st, scaling, log)
 
 
 def _block(model, z: np.ndarray) -> np.ndarray:
@@ -554,7 +531,7 @@ def _tfidf(prep: Prepared, fit_on: str, choose_on: tuple[str, str]) -> Baseline:
 
 
 def keras_model(prep: Prepared, baseline: Baseline):
-    """The exportable baseline as the Keras model space.export_model would give for a cell:
+    """The exportable baseline as the Keras model cells.export_model would give for a cell:
     input `prep.input_name` of shape `prep.input_shape` (raw values), preprocessing inside
     the graph, one Dense layer over the flattened window/sequence, output `forecast` (n, H)
     in user units, `probabilities` (n, C), or `prediction` (n, 1) in user units."""
@@ -576,9 +553,7 @@ def keras_model(prep: Prepared, baseline: Baseline):
             return keras.Model(inputs, keras.layers.Identity(name="probabilities")(out), name=name)
         return keras.Model(inputs, keras.layers.Identity(name="prediction")(out), name=name)
 
-    # Forecast: space._forecast's preprocessing, with the Dense in place of the cells.
-    from cellpick.models.cells import forecast_inputs, forecast_outputs
-
+    # Forecast: cells._forecast's preprocessing, with the Dense in place of the cells.
     scaling, log = lin["scaling"], bool(lin["log"])
     z, last = forecast_inputs(prep, inputs, scaling, log)
     out = dense(keras.layers.Flatten(name="flat_window")(z))
@@ -596,8 +571,6 @@ def describe(baseline: Baseline) -> dict[str, Any]:
 def chosen(prep, names: list[str] | None) -> list[str]:
     """The contestants to run on prep: all built-ins that fit it, or `names` (a built-in
     that does not fit prep's task raises ValueError)."""
-    from cellpick.models.contestants import _task_words, names_for
-
     fits = names_for(prep)
     if names is None:
         return fits
