@@ -12,6 +12,7 @@ budget cannot cover a retraining, the winner's best fold models are exported as 
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,7 +120,7 @@ def baseline_winner(plan: Plan, name: str, baseline, model=None) -> Winner:
                   kind="baseline", baseline=info)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExportChoice:
     """The three things every report of the fit says: the best cell, the first place overall
     (a contestant whose cross-validated mean beats the best cell, else that cell), and what
@@ -182,9 +183,10 @@ def choose_export(plan: Plan, decision, winner: Winner, baselines, final) -> tup
     choice = ExportChoice(cell, cell_mean, first, "contestant" if above else "cell", first_mean,
                           winner.cell, "contestant" if winner.kind == "baseline" else "cell", "",
                           graphs)
-    choice.line = _export_line(plan, choice, ship[0] if ship else None, baselines.means)
-    choice.export_best = _export_best(choice, ship[0] if ship else None, baselines.means)
-    return winner, choice
+    shippable = ship[0] if ship else None
+    return winner, dataclasses.replace(
+        choice, line=_export_line(plan, choice, shippable, baselines.means),
+        export_best=_export_best(choice, shippable, baselines.means))
 
 
 def _export_best(c: ExportChoice, shippable: str | None, means: dict) -> str:
