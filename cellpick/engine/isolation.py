@@ -1,7 +1,7 @@
 """Contestants under one contract: every model that is not a cell is fitted and scored here.
 
-A contestant is a function `(prep, *, season, fit_on, choose_on) -> baselines.Baseline`: the
-built-in ones (baselines.names_for), or `package.module:function` given to `--contestants`.
+A contestant is a function `(prep, *, season, fit_on, choose_on) -> contestants.Baseline`: the
+built-in ones (contestants.names_for), or `package.module:function` given to `--contestants`.
 Each job (fit on one fold's rows, predict the splits asked for) runs in one reusable worker
 process started with spawn (never fork: the fit holds TensorFlow's threads), which imports no
 TensorFlow. A contestant has one time limit for all its folds and its final refit; a job
@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+
+from cellpick.models.contestants import Skip, fit_one
 
 LIMIT_FLOOR = 60.0  # seconds: the least a contestant gets by default
 BUDGET_FLOOR = 5.0  # seconds: the least a contestant gets from what --time-budget has left
@@ -200,8 +202,6 @@ def serve(conn, preload: tuple[str, ...] = ()) -> None:
 
 
 def _answer(job: Job) -> tuple[str, Any]:
-    from cellpick.models.contestants import Skip
-
     try:
         b = resolve(job.name)(job.prep, season=job.season, fit_on=job.fit_on,
                               choose_on=job.choose_on)
@@ -226,10 +226,8 @@ def _answer(job: Job) -> tuple[str, Any]:
 def resolve(name: str) -> Callable:
     """The contestant function for a built-in name or `package.module:function`."""
     if ":" not in name:
-        from cellpick.models import contestants as baselines
-
         def builtin(prep, *, season, fit_on, choose_on):
-            return baselines.fit_one(name, prep, season=season, fit_on=fit_on, choose_on=choose_on)
+            return fit_one(name, prep, season=season, fit_on=fit_on, choose_on=choose_on)
 
         return builtin
     module, _, attr = name.partition(":")

@@ -277,8 +277,8 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
     `options`: how trials train on the members engine.
 
     `budget` stops the search at a round boundary when the time left cannot cover another
-    round plus the later stages. `previous` holds the records of trials finished before a
-    resume (keras-tuner's own project state decides what is rerun).
+    round plus the later stages. With `resume`, the records of trials finished before come
+    from the tracker (keras-tuner's own project state decides what is rerun).
     """
     result = SearchResult()
     counter = {"n": 0}

@@ -1,22 +1,14 @@
 """One fixed list of candidate configurations, shared by every cell's search.
 
-The cells are compared by their best configuration, so each cell must get the same chance to
-find it: the same configurations in the same order, not draws from a random oracle that
-gives one cell a lucky learning rate and another a poor one. `candidate_list` is the grid of
-the searched hyperparameters (units, layers, dropout, learning rate, bidirectional) when the
-trial budget covers it; otherwise a scrambled Sobol sequence (fixed scramble, LIST_SEED),
-mapped to grid indices and de-duplicated, so the subset spreads over every dimension. The
-list depends on the space and the budget only, never on results nor on --seed: every cell,
-every parallel worker, every resumed run and every --seed sees the same one, so two fits of
-one data set differ by the training's randomness only, not by which configurations they
-happened to try (with the list seeded by --seed, airline's winner over --seed 1..5 was a
-different width, depth or rate each time; bench/RESULTS.md, "Stability").
-
+`candidate_list` is the grid of the searched hyperparameters (units, layers, dropout,
+learning rate, bidirectional) when the trial budget covers it; otherwise a scrambled Sobol
+sequence (fixed scramble, LIST_SEED) mapped to grid indices and de-duplicated. The list
+depends on the space and the budget only, never on results nor on --seed, so every cell,
+parallel worker, resumed run and --seed tries the same configurations in the same order.
 `CandidateOracle` serves the list as a keras-tuner Oracle (trial k runs candidate k), so
-keras-tuner's resume (its saved trials), retries and distributed chief (gRPC) work unchanged.
-`CandidateSearch` is the tuner for `--tuner random` and `--tuner grid`: "random" now means
-the fixed quasi-random list (the grid when the budget covers it); bayesian and hyperband
-stay adaptive.
+keras-tuner's resume, retries and distributed chief work unchanged; `CandidateSearch` is the
+tuner for `--tuner random` and `--tuner grid` (bayesian and hyperband stay adaptive).
+docs/engine.md, "The candidate list", says why.
 """
 from __future__ import annotations
 

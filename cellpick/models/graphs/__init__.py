@@ -5,7 +5,7 @@ library model's own parameters (never retrained), and checked against the librar
 takes ("cells": the cells' input, `prep.input_name`; "history": a series from its first row),
 and how far its answers on `split` are from `expected`, the library's own predictions there.
 A contestant whose graph cannot be built or does not match is not exportable, and `reason`
-says why. Families: linear (baselines.keras_model), sequence.py (MiniRocket, 1-NN, TF-IDF,
+says why. Families: linear (contestants.keras_model), sequence.py (MiniRocket, 1-NN, TF-IDF,
 majority/mean), series.py (seasonal naive, ETS, ARIMA, Theta). docs/contestants.md states
 the tolerances.
 """
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from cellpick.models.contestants import keras_model as linear_model
 
 
 class NotExportable(Exception):
@@ -44,9 +46,7 @@ def keras_model(prep, baseline, series_keys: list | None = None):
     """The contestant's Keras graph (raises NotExportable with the reason). `series_keys`: a
     panel's id values in prep's series order (series.series_keys), for history graphs."""
     if baseline._linear is not None:
-        from cellpick.models.contestants import keras_model as linear
-
-        return linear(prep, baseline)
+        return linear_model(prep, baseline)
     if baseline.name in SEQUENCE:
         from cellpick.models.graphs.sequence import keras_model as sequence
 
