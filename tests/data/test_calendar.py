@@ -3,6 +3,7 @@ calendar, no window spans a gap, a few duplicates keep the last line."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -241,3 +242,27 @@ def test_business_day_holidays_are_not_gaps_but_a_long_break_is(tmp_path):
     assert "1 gap in 'date' (expected business-day steps; 30 time stamps missing): no window " \
            "spans a gap" in ds.notes
     assert np.diff(ds.positions).max() == 31 and (np.diff(ds.positions) > 1).sum() == 1
+
+
+# --- the season a calendar gives (data/season.py; detection: test_season.py) ---------------
+
+
+@pytest.mark.parametrize("freq,season,word", [("MS", 12, "monthly"), ("ME", 12, "monthly"),
+                                              ("QS-JAN", 4, "quarterly"), ("QE-DEC", 4, "quarterly"),
+                                              ("W-SUN", 52, "weekly"), ("D", 7, "daily"),
+                                              ("h", 24, "hourly")])
+def test_season_from_the_calendar(freq, season, word):
+    ds = SimpleNamespace(freq=freq)
+    flat = [np.ones(200)]  # no pattern at all: the calendar alone decides
+    assert season_for(ds, flat) == (season, f"calendar: {word}")
+
+
+def test_season_from_a_real_monthly_and_quarterly_file(tmp_path):
+    def series(n, freq, name):
+        return write(tmp_path, pd.DataFrame({"date": pd.date_range("2000-01-01", periods=n, freq=freq),
+                                             "y": np.arange(float(n))}), name)
+
+    monthly = load(series(60, "MS", "m.csv"), target="y", forecast_hint=True)
+    assert season_for(monthly, training_rows(monthly, 1, 0.2))[0] == 12
+    quarterly = load(series(40, "QS", "q.csv"), target="y", forecast_hint=True)
+    assert season_for(quarterly, training_rows(quarterly, 1, 0.2)) == (4, "calendar: quarterly")

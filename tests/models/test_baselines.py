@@ -1,17 +1,16 @@
-"""Baselines (baselines.py) and the season (season.py) on tiny data with known answers."""
+"""The contestants (models/contestants.py) on tiny data with known answers; the season they
+are given: tests/data/test_season.py and test_calendar.py."""
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from cellpick.data import detection as data_mod
-from cellpick.data import season as season_mod
 from cellpick.data.prepared import prepare
 from cellpick.models.contestants import _ridge_windows, fit_baselines, keras_model
 from cellpick.verdict import score
@@ -181,7 +180,7 @@ def test_ridge_export_reproduces_scikit_learn_through_a_saved_model(tmp_path):
     x, _ = prep.arrays("val")
     model = keras_model(prep, ridge)
     assert model.input.name == prep.input_name and tuple(model.input.shape[1:]) == prep.input_shape
-    assert model.output_names == ["forecast"] or model.layers[-1].name == "forecast"
+    assert model.layers[-1].name == "forecast"  # the output users read by name
     got = _export_and_load(model, x, tmp_path)
     want = ridge.predict("val")
     assert got.shape == want.shape
@@ -207,48 +206,6 @@ def test_logreg_export_gives_the_same_probabilities(tmp_path):
     got = np.asarray(model.predict(x, verbose=0))
     np.testing.assert_allclose(got, logreg.predict("test"), atol=1e-4)
     assert model.layers[-1].name == "probabilities"
-
-
-# --- season -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("freq,season,word", [("MS", 12, "monthly"), ("ME", 12, "monthly"),
-                                              ("QS-JAN", 4, "quarterly"), ("QE-DEC", 4, "quarterly"),
-                                              ("W-SUN", 52, "weekly"), ("D", 7, "daily"),
-                                              ("h", 24, "hourly")])
-def test_season_from_the_calendar(freq, season, word):
-    ds = SimpleNamespace(freq=freq)
-    flat = [np.ones(200)]  # no pattern at all: the calendar alone decides
-    assert season_mod.season_for(ds, flat) == (season, f"calendar: {word}")
-
-
-def test_season_from_a_real_monthly_and_quarterly_file(tmp_path):
-    monthly = data_mod.load(_series_csv(tmp_path, np.arange(60.0)), target="y", forecast_hint=True)
-    assert season_mod.season_for(monthly, season_mod.training_rows(monthly, 1, 0.2))[0] == 12
-    quarterly = data_mod.load(_series_csv(tmp_path, np.arange(40.0), freq="QS", name="q.csv"),
-                              target="y", forecast_hint=True)
-    assert season_mod.season_for(quarterly, season_mod.training_rows(quarterly, 1, 0.2)) == (
-        4, "calendar: quarterly")
-
-
-def test_season_is_detected_on_training_rows_only():
-    t = np.arange(300)
-    # Training rows cycle every 7 steps; the later rows (validation, test) every 10 steps.
-    y = np.concatenate([np.sin(2 * np.pi * t[:180] / 7), 3 * np.sin(2 * np.pi * t[180:] / 10)])
-    ds = SimpleNamespace(freq=None, frame=pd.DataFrame({"y": y}), id=None, target="y")
-    rows = season_mod.training_rows(ds, horizon=1, test_size=0.2)
-    assert len(rows[0]) == 180
-    assert season_mod.season_for(ds, rows) == (7, "detected on training rows")
-
-
-def test_panel_season_is_the_most_common_per_series():
-    t = np.arange(90)  # fewer than two weekly seasons (104 rows)
-    rows = [np.sin(2 * np.pi * t / 6), np.sin(2 * np.pi * t / 6) + 0.1, np.sin(2 * np.pi * t / 9)]
-    ds = SimpleNamespace(freq="2h")  # a multiple: the calendar says nothing
-    assert season_mod.season_for(ds, rows) == (6, "detected on training rows")
-    # Too few training rows for the calendar's season: detected instead, and said so.
-    season, how = season_mod.season_for(SimpleNamespace(freq="W-SUN"), rows)
-    assert season == 6 and how.startswith("calendar: weekly (52) needs 104 training rows per series, the shortest has 90")
 
 
 def test_a_ridge_export_serves_through_cellpick_predict(tmp_path):

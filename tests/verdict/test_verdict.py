@@ -1,14 +1,11 @@
 import json
 import math
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from baycomp import CorrelatedTTest
 from scipy import stats
 
-from cellpick.data.season import detect_season
 from cellpick.errors import ConfigError
 from cellpick.verdict import (
     VERDICT_SCHEMA_VERSION,
@@ -23,8 +20,6 @@ from cellpick.verdict import (
     score,
 )
 from cellpick.vocab import METRICS, format_score
-
-AIRLINE = Path(__file__).resolve().parents[2] / "recipes" / "data" / "airline_train.csv"
 
 
 # --- score ----------------------------------------------------------------------------------
@@ -184,6 +179,43 @@ def cell(name, scores, n_params, seconds=10.0, **config):
 
 
 NOISE = np.random.default_rng(7).normal(size=(5, 3))
+
+
+# Score matrices (MAE, 5 folds x 3 seeds) whose answer is certain: every probability the rule
+# reads is below 1e-9 or above 1 - 1e-9, or the comparison is degenerate (one difference on
+# every unit, read against the ROPE), or between 0.08 and 0.6 for the undecided case.
+RULE = {
+    "clearly better": ([cell("rnn", 9 + 0.1 * NOISE[::-1], 1000), cell("lstm", 5 + 0.1 * NOISE, 9000)],
+                       None, ("lstm", "better", "lstm")),
+    "equivalent and cheaper": ([cell("lstm", 10 + 0.1 * NOISE, 4000),
+                                cell("gru", 10.01 + 0.1 * NOISE + 0.001 * NOISE[::-1], 3000)],
+                               0.2, ("gru", "equivalent", "lstm")),
+    "dearer and not better": ([cell("lstm", 10.01 + 0.05 * NOISE[:, ::-1], 9000),
+                               cell("rnn", 10 + 0.05 * NOISE, 1000)], 0.2, ("rnn", "equivalent", "rnn")),
+    "undecided": ([cell("lstm", 10 + 2 * NOISE, 9000), cell("gru", 10.3 + 2 * NOISE[::-1], 3000)],
+                  None, ("lstm", "undecided", "lstm")),
+    "only": ([cell("gru", 10 + NOISE, 3000)], None, ("gru", "only", "gru")),
+    "one difference beyond the ROPE": ([cell("gru", 10 + NOISE, 3000), cell("rnn", 11 + NOISE, 1000)],
+                                       0.1, ("gru", "better", "gru")),
+    "one difference within the ROPE, cheaper": ([cell("gru", 10 + NOISE, 3000),
+                                                 cell("rnn", 10.05 + NOISE, 1000)],
+                                                0.1, ("rnn", "equivalent", "gru")),
+    "one equivalent and cheaper, one worse": ([cell("lstm", 10 + 0.1 * NOISE, 9000),
+                                               cell("gru", 10.01 + 0.1 * NOISE, 3000),
+                                               cell("rnn", 12 + 0.1 * NOISE, 1000)],
+                                              0.2, ("gru", "equivalent", "lstm")),
+    "the cheapest of two equivalents": ([cell("lstm", 10 + 0.1 * NOISE, 9000),
+                                         cell("gru", 10.01 + 0.1 * NOISE + 0.001 * NOISE[::-1], 3000),
+                                         cell("rnn", 10.02 + 0.1 * NOISE + 0.001 * NOISE[:, ::-1], 1000)],
+                                        0.2, ("rnn", "equivalent", "lstm")),
+}
+
+
+@pytest.mark.parametrize("case", list(RULE))
+def test_the_rule_on_score_matrices_whose_answer_is_certain(case):
+    cells, rope, want = RULE[case]
+    v = decide(cells, "mae", False, resampling=KFOLD, rope=rope)
+    assert (v.winner, v.decision, v.best_mean_cell) == want
 
 
 def test_equal_cells_cheapest_wins():
@@ -364,30 +396,6 @@ def test_a_perfect_cell_against_one_that_collapses_on_some_folds_is_not_equivale
                        [1.0, 1.0, 0.7]], 4706)
     v = decide([gru, rnn], "accuracy", True, resampling=KFOLD, n_validated=50)
     assert v.winner == "gru" and v.decision != "equivalent"
-
-
-# --- seasonality ----------------------------------------------------------------------------
-
-
-def test_detect_season_airline_monthly():
-    y = pd.read_csv(AIRLINE)["value"].to_numpy()
-    assert detect_season(y, 24) == 12
-    assert detect_season(y, 48) == 12
-
-
-def test_detect_season_white_noise_and_short_series():
-    rng = np.random.default_rng(0)
-    assert detect_season(rng.normal(size=200), 50) is None
-    assert detect_season(np.cumsum(rng.normal(size=200)), 50) is None
-    assert detect_season([1.0, 2.0, 3.0], 12) is None
-    assert detect_season(np.ones(50), 12) is None
-
-
-def test_detect_season_noisy_weekly_sine():
-    rng = np.random.default_rng(3)
-    t = np.arange(140)
-    y = 10 + np.sin(2 * np.pi * t / 7) + 0.3 * rng.normal(size=140) + 0.05 * t
-    assert detect_season(y, 21) == 7
 
 
 def test_a_cell_that_failed_everywhere_does_not_make_the_verdict_undecided():
