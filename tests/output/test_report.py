@@ -119,7 +119,11 @@ def test_plots_write_three_pngs(tmp_path, verdict, trials):
 def test_plots_with_nothing_to_draw(tmp_path):
     v = decide([CellResult("gru", {"units": 8}, [1.0], 10, 1.0)], "mae", False).to_dict()
     paths = plots(v, [], {}, tmp_path)
-    assert all(p.stat().st_size > 0 for p in paths)
+    # No curves and no trials still give the three pictures (empty axes), under their names.
+    assert [p.name for p in paths] == ["curves.png", "scores.png", "params.png"]
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["curves.png", "params.png", "scores.png"]
+    for p in paths:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 1000
 
 
 def test_html_is_self_contained(tmp_path, verdict, trials):
