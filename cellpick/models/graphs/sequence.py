@@ -244,17 +244,32 @@ def _one_hot_columns(index, classes: list, width: int):
 
 @functools.cache
 def _layers() -> dict:
-    import keras
-    import tensorflow as tf
+    """The custom layers of the sequence graphs, by class name (each registered once as
+    "cellpick>Name" for model.keras)."""
+    classes = (_mini_rocket_features_class(), _ridge_head_class(), _nearest_neighbour_class(),
+               _tfidf_linear_class(), _constant_class())
+    return {cls.__name__: cls for cls in classes}
 
-    register = keras.saving.register_keras_serializable(package="cellpick")
-    # aeon's 84 kernels: 9 taps of weight -1, three of them (the combinations of 3 of 9) +2.
+
+def _kernel_taps() -> np.ndarray:
+    """aeon's 84 MiniRocket kernels (9, 84): 9 taps of weight -1, three of them (the
+    combinations of 3 of 9) +2."""
     from itertools import combinations
 
     triples = np.array(list(combinations(range(9), 3)), dtype="int64")
     taps = -np.ones((9, 84), dtype="float32")
     for k, (a, b, c) in enumerate(triples):
         taps[[a, b, c], k] = 2.0
+    return taps
+
+
+def _mini_rocket_features_class():
+    """The MiniRocketFeatures layer class: aeon MiniRocket's transform, with the fitted kernels' dilations and biases."""
+    import keras
+    import tensorflow as tf
+
+    register = keras.saving.register_keras_serializable(package="cellpick")
+    taps = _kernel_taps()
 
     @register
     class MiniRocketFeatures(keras.layers.Layer):
@@ -347,6 +362,16 @@ def _layers() -> dict:
                 out.append(tf.reshape(share, [-1, 84 * nf]))
             return tf.concat(out, axis=-1)
 
+    return MiniRocketFeatures
+
+
+def _ridge_head_class():
+    """The RidgeHead layer class: the fitted scaler and ridge (or ridge classifier) over the features."""
+    import keras
+    import tensorflow as tf
+
+    register = keras.saving.register_keras_serializable(package="cellpick")
+
     @register
     class RidgeHead(keras.layers.Layer):
         """Features (n, F) float32 -> the fitted StandardScaler and ridge, in sklearn's
@@ -384,6 +409,16 @@ def _layers() -> dict:
                 index = tf.argmax(score, axis=-1)
             return _one_hot_columns(index, self.classes, self.width)
 
+    return RidgeHead
+
+
+def _nearest_neighbour_class():
+    """The NearestNeighbour layer class: 1-NN over the training samples stored in the graph."""
+    import keras
+    import tensorflow as tf
+
+    register = keras.saving.register_keras_serializable(package="cellpick")
+
     @register
     class NearestNeighbour(keras.layers.Layer):
         """Raw (n, steps, C) -> one-hot (n, width) at the label of the nearest stored training
@@ -414,6 +449,16 @@ def _layers() -> dict:
                   + tf.reduce_sum(s * s, 1)[None, :])
             nearest = tf.argmin(d2, axis=1)
             return tf.one_hot(tf.gather(self.labels, nearest), self.width, dtype=tf.float32)
+
+    return NearestNeighbour
+
+
+def _tfidf_linear_class():
+    """The TfidfLinear layer class: scikit-learn's TF-IDF tokens, vocabulary, idf and norm, then the linear head."""
+    import keras
+    import tensorflow as tf
+
+    register = keras.saving.register_keras_serializable(package="cellpick")
 
     @register
     class TfidfLinear(keras.layers.Layer):
@@ -475,6 +520,16 @@ def _layers() -> dict:
             full = tf.scatter_nd(cols[:, None], tf.transpose(proba), [self.width, n])
             return tf.cast(tf.transpose(full), tf.float32)
 
+    return TfidfLinear
+
+
+def _constant_class():
+    """The Constant layer class: the majority class or the training mean."""
+    import keras
+    import tensorflow as tf
+
+    register = keras.saving.register_keras_serializable(package="cellpick")
+
     @register
     class Constant(keras.layers.Layer):
         """Any input (n, ...) -> the fitted constant row (n, len(value)) float32."""
@@ -493,5 +548,4 @@ def _layers() -> dict:
             n = tf.shape(x)[0]
             return tf.tile(tf.constant([self.value], tf.float32), [n, 1])
 
-    return {cls.__name__: cls for cls in (MiniRocketFeatures, RidgeHead, NearestNeighbour,
-                                          TfidfLinear, Constant)}
+    return Constant
