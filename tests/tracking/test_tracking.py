@@ -133,29 +133,6 @@ def test_a_search_leaves_every_epoch_of_every_trial_in_its_run(tracker, tmp_path
             m.value for m in _history(tracker.client, record["run_id"], "val_loss")))
 
 
-def test_nested_frozen_heaps_give_the_heap_back_once_at_the_outermost_exit():
-    """The fit freezes the heap, its stages freeze what appeared since (libraries imported
-    late); an inner exit must not unfreeze the fit's heap, a caller's own freeze stays."""
-    from cellpick.engine.threads import frozen_heap
-
-    assert gc.get_freeze_count() == 0
-    with frozen_heap():
-        outer = gc.get_freeze_count()
-        late = [[i] for i in range(1000)]  # tracked containers made after the outer freeze
-        with frozen_heap():
-            assert gc.get_freeze_count() >= outer + len(late)
-        assert gc.get_freeze_count() >= outer + len(late)
-    assert gc.get_freeze_count() == 0
-    gc.freeze()
-    try:
-        mine = gc.get_freeze_count()
-        with frozen_heap():
-            assert gc.get_freeze_count() == mine
-        assert gc.get_freeze_count() == mine
-    finally:
-        gc.unfreeze()
-
-
 def test_trials_in_threads_are_the_trials_run_one_after_another(tmp_path, data_dir):
     """--jobs 2: a round's trials (one per cell) train at once; same numbers, seeds, scores,
     record order and finished runs as one at a time, in one SQLite store."""
@@ -185,24 +162,6 @@ def test_trials_in_threads_are_the_trials_run_one_after_another(tmp_path, data_d
         ["t01-rn", "t02-gr", "t03-rn", "t04-gr"]
     assert [s for _, s in one] == [s for _, s in two]
     assert results[1].best == results[2].best
-
-
-def test_the_search_leaves_a_heap_its_caller_froze_as_it_was():
-    from cellpick.engine.threads import frozen_heap
-
-    gc.freeze()
-    try:
-        frozen = gc.get_freeze_count()
-        with frozen_heap():
-            pass
-        # Still frozen (no unfreeze) and nothing frozen again (no second freeze); a frozen
-        # object freed meanwhile (pytest-xdist's I/O thread) leaves the count, so not `==`.
-        assert 0 < gc.get_freeze_count() <= frozen
-    finally:
-        gc.unfreeze()
-    with frozen_heap():
-        assert gc.get_freeze_count() > 0
-    assert gc.get_freeze_count() == 0
 
 
 def test_each_role_shows_metric_names_that_say_what_the_value_is(tracker):
