@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA_LEVEL, store_uri, tiny
+from conftest import store_uri, tiny
 
 import cellpick
 
@@ -23,6 +24,9 @@ def _fit(tmp_path_factory, name, data, **options):
     return root, uri, result
 
 
+EVENTS: dict[str, list] = {}  # a module fit's progress events, in order
+
+
 @pytest.fixture(scope="module")
 def airline(tmp_path_factory, data_dir):
     from cellpick.engine import members
@@ -32,7 +36,9 @@ def airline(tmp_path_factory, data_dir):
     # path once, export included.
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(members, "XLA_FROM_STEPS", 0)
+        events = EVENTS.setdefault("airline", [])
         return _fit(tmp_path_factory, "airline", data_dir / "airline_train.csv",
+                    progress=lambda event, info: events.append((event, info)),
                     **tiny(horizon=12, lookback=24, cells="lstm,gru"))
 
 
@@ -42,64 +48,32 @@ def gunpoint(tmp_path_factory, data_dir):
                 **tiny(target="label", cells="gru,rnn", epochs=3))
 
 
-def _assert_verdict_follows_its_rule(verdict: dict, cells: set[str]) -> None:
-    """The winner and the decision are the ones the practical-equivalence rule gives on the
-    verdict's own numbers (its comparisons' posterior probabilities and the ROPE).
+def _assert_verdict_is_the_rule_on_its_own_scores(verdict: dict, cells: set[str], task: str) -> None:
+    """The verdict holds a folds x seeds matrix, its mean and interval per cell, and the winner
+    and decision that verdict.decide gives on those recorded scores: the fit hands the rule
+    what it recorded. The rule itself is tested on fixed inputs in tests/verdict/test_verdict.py."""
+    from cellpick.verdict import CellResult, decide
 
-    The rule: B, the best cross-validated mean (a tie goes to the cheaper cell: fewer
-    parameters, then less training time), is compared with every other cell C. A cheaper C
-    with P(C not practically worse than B) >= 0.95 is equivalent, and the cheapest such C wins
-    ("equivalent"). Else B wins: "better" when P(B practically better) >= 0.95 against every
-    C; "equivalent" when each C is that or dearer and P(C not practically better) >= 0.95;
-    otherwise "undecided". A degenerate comparison (every difference the same) reads the one
-    difference against the ROPE.
-    """
-    from cellpick.vocab import display_name
+    def matrix(rows):
+        return [[math.nan if s is None else s for s in row] for row in rows]
 
-    table, greater = verdict["cells"], verdict["greater_is_better"]
+    table, res = verdict["cells"], verdict["resampling"]
     assert set(table) == cells
-    folds, seeds = verdict["resampling"]["folds"], verdict["resampling"]["seeds"]
     for cell, info in table.items():
-        assert np.shape(info["fold_scores"]) == (folds, seeds), cell
+        assert np.shape(info["fold_scores"]) == (res["folds"], res["seeds"]), cell
         scores = [s for row in info["fold_scores"] for s in row if s is not None]
         assert info["mean"] == pytest.approx(np.mean(scores)), cell
         assert info["ci95"][0] <= info["mean"] <= info["ci95"][1], cell
-
-    def cost(cell):
-        return table[cell]["n_params"], table[cell]["train_seconds"]
-
-    best = min(table, key=lambda c: ((-1 if greater else 1) * table[c]["mean"], cost(c)))
-    assert verdict["best_mean_cell"] == best
-    status = {}
-    for comp in verdict["comparisons"]:
-        assert comp["a"] == best and {"test", "rope", "mean_diff", "ci95", "probability"} <= set(comp)
-        p = comp["probability"]
-        if p is None and comp["degenerate"]:
-            d, rope = comp["mean_diff"], comp["rope"]
-            p = {"a_better": float(d > rope), "equivalent": float(-rope <= d <= rope),
-                 "b_better": float(d < -rope)}
-        c = comp["b"]
-        if p is None:
-            status[c] = "open"
-        elif p["a_better"] >= 0.95:
-            status[c] = "worse"
-        elif cost(c) < cost(best) and p["equivalent"] + p["b_better"] >= 0.95:
-            status[c] = "equivalent"
-        elif cost(c) > cost(best) and p["equivalent"] + p["a_better"] >= 0.95:
-            status[c] = "not better"
-        else:
-            status[c] = "open"
-    equivalent = [c for c, s in status.items() if s == "equivalent"]
-    if equivalent:
-        winner, decision = min(equivalent, key=cost), "equivalent"
-    elif all(s in ("worse", "not better") for s in status.values()):
-        winner = best
-        decision = "better" if all(s == "worse" for s in status.values()) else "equivalent"
-    else:
-        winner, decision = best, "undecided"
-    assert (verdict["winner"], verdict["decision"]) == (winner, decision), verdict
-    assert display_name(winner) in verdict["reason"]
-    assert "ROPE" in verdict["reason"] or decision == "only"
+    again = decide([CellResult(c, info["config"], n_params=info["n_params"],
+                               train_seconds=info["train_seconds"],
+                               fold_scores=matrix(info["fold_scores"]))
+                    for c, info in table.items()],
+                   verdict["metric"], verdict["greater_is_better"],
+                   baselines={n: matrix(m) for n, m in verdict["baseline_fold_scores"].items()},
+                   resampling=res, task=task)
+    assert (verdict["winner"], verdict["decision"], verdict["best_mean_cell"], verdict["rope"]) == \
+        (again.winner, again.decision, again.best_mean_cell, again.rope)
+    assert verdict["reason"].startswith(again.reason) and "ROPE" in verdict["reason"]
 
 
 def _runs(uri, run_id):
@@ -116,7 +90,7 @@ def test_airline_forecast_detected_and_exported(airline, data_dir):
     root, uri, result = airline
     assert (result.task, result.layout, result.metric) == ("forecast", "series", "mae")
     assert result.winner == result.verdict["winner"]
-    _assert_verdict_follows_its_rule(result.verdict, {"lstm", "gru"})
+    _assert_verdict_is_the_rule_on_its_own_scores(result.verdict, {"lstm", "gru"}, "forecast")
     out = Path(result.export_path)
     assert {p.name for p in out.iterdir()} >= {"saved_model", "model.keras", "cellpick.json", "report.html"}
     meta = json.loads((out / "cellpick.json").read_text())
@@ -168,6 +142,38 @@ def test_every_trial_is_a_child_run_with_params_and_curves(airline):
     assert {"leaderboard.csv", "verdict.json", "report.html"} <= artifacts
     dataset_inputs = parent.inputs.dataset_inputs
     assert dataset_inputs and dataset_inputs[0].dataset.name == "airline_train"
+
+
+# Each progress event's stage (a "stage" event: by its name); notes and warnings may come anywhere.
+PHASES = {"dataset": "plan", "plan": "plan", "tracking": "plan", "data": "data-level",
+          "data_candidate": "data-level", "trial_begin": "search", "trial_end": "search",
+          "verdict": "verdict", "cell_end": "verdict", "baselines": "contestants",
+          "contestant": "contestants", "refit": "refit", "final": "refit", "export": "export",
+          "done": "done"}
+
+
+def test_the_stages_run_in_the_order_the_terminal_shows(airline):
+    """pipeline.run's order, in the progress it reported and in the child runs it opened:
+    plan -> data-level -> search -> verdict -> contestants -> refit -> export."""
+    root, uri, result = airline
+    phases = []
+    for event, info in EVENTS["airline"]:
+        if event in ("note", "warning"):
+            continue
+        phase = PHASES[info["name"] if event == "stage" else event]
+        if not phases or phases[-1] != phase:
+            phases.append(phase)
+    assert phases == ["plan", "data-level", "search", "verdict", "contestants", "refit",
+                      "export", "done"]
+    client, parent, children = _runs(uri, result.parent_run_id)
+    started: dict[str, list[int]] = {}
+    for run in children:
+        started.setdefault(run.data.tags["cellpick.role"], []).append(run.info.start_time)
+    # (summary runs are dated by the runs they summarise: not in this order)
+    order = ["data", "trial", "verdict", "baseline"]
+    assert set(started) == {*order, "summary"}
+    for before, after in zip(order, order[1:]):
+        assert max(started[before]) <= min(started[after]), (before, after)
 
 
 _SERVE = """
@@ -276,7 +282,7 @@ def test_gunpoint_classification_end_to_end(gunpoint, tmp_path, data_dir):
     assert set(verdict["baselines"]) == {"minirocket", "majority", "1nn", "logreg"}
     assert verdict["resampling"]["kind"] == "repeated-stratified-kfold"
     assert np.shape(verdict["baseline_fold_scores"]["1nn"]) == (2, 2)
-    _assert_verdict_follows_its_rule(verdict, {"gru", "rnn"})
+    _assert_verdict_is_the_rule_on_its_own_scores(verdict, {"gru", "rnn"}, "classify")
 
 
 def test_long_wide_sequences_are_read_in_patches_and_the_seeds_are_averaged(gunpoint, data_dir):
@@ -310,25 +316,13 @@ def test_long_wide_sequences_are_read_in_patches_and_the_seeds_are_averaged(gunp
             f"data, reading patches of {patch} steps.") in report
 
 
-def test_no_ensemble_exports_the_best_seed_and_patch_1_reads_raw_steps(tmp_path_factory, data_dir):
-    import keras
-
-    root, uri, result = _fit(tmp_path_factory, "single", data_dir / "GunPoint_train.csv",
-                             **tiny(target="label", cells="gru", ensemble=False, patch=1))
-    meta = json.loads((Path(result.export_path) / "cellpick.json").read_text())
-    assert meta["verdict"]["ensemble"] is None and meta["winner"]["models"] == 1
-    assert meta["verdict"]["patch"] == 1 and "patch" not in result.config
-    model = keras.saving.load_model(Path(result.export_path) / "model.keras", safe_mode=True)
-    names = [layer.name for layer in model.layers]
-    # (a unidirectional or bidirectional GRU: whichever the candidate list gave first)
-    assert {"gru_1", "bi_gru_1"} & set(names) and "patches" not in names and not any(n.startswith("member") for n in names)
-
-
 def test_36_sequences_are_judged_over_folds_not_a_handful_of_validation_samples(
         tmp_path_factory, data_dir):
     """The 36-sequence case: with one validation block of 6 samples, cells and baselines tied
     at 5 of 6 and a cell was crowned. Over folds x seeds every sample is scored, and the
-    verdict either finds a difference with P >= 0.95 or says it cannot (undecided)."""
+    verdict either finds a difference with P >= 0.95 or says it cannot (undecided).
+    --no-ensemble: the export is the winner's one model (test_refit.py trains it alone;
+    --patch 1's model: test_plan.py)."""
     from sklearn.model_selection import train_test_split
 
     frame = pd.read_csv(data_dir / "GunPoint_train.csv")
@@ -336,38 +330,14 @@ def test_36_sequences_are_judged_over_folds_not_a_handful_of_validation_samples(
     root = tmp_path_factory.mktemp("gp36")
     small.to_csv(root / "gp36.csv", index=False)
     _, _, result = _fit(tmp_path_factory, "gp36-fit", root / "gp36.csv",
-                        **tiny(target="label", cells="gru,rnn", folds=3, patch=6))
+                        **tiny(target="label", cells="gru,rnn", folds=3, patch=6, ensemble=False))
     v = result.verdict
     assert v["test_size"] == 0 and v["resampling"]["n_validated"] == 36  # no sample given up
     assert (v["resampling"]["folds"], v["resampling"]["seeds"]) == (3, 2)
-    _assert_verdict_follows_its_rule(v, {"gru", "rnn"})
+    _assert_verdict_is_the_rule_on_its_own_scores(v, {"gru", "rnn"}, "classify")
+    # Every unit is paired: the comparison reads 3 folds x 2 seeds, and the reason says so.
     [comp] = v["comparisons"]
-    p = comp["probability"]
-    if v["decision"] == "undecided":
-        assert "cannot separate" in v["reason"] and "--folds" in v["reason"]
-    else:  # a decision needs the posterior behind it
-        assert p is None or max(p["a_better"], p["equivalent"] + p["b_better"]) >= 0.95
-    assert "ROPE" in v["reason"] and "P" in v["reason"]
-
-
-def test_export_best_writes_a_winning_linear_baseline_in_the_same_layout(tmp_path_factory,
-                                                                          data_dir):
-    """Two epochs of a GRU-8 cannot forecast airline; the contestants can: with --export best
-    the first place is exported (a statistical model takes each series from its first row,
-    ridge the same raw windows) and predicts."""
-    _, _, result = _fit(tmp_path_factory, "best", data_dir / "airline_train.csv",
-                        **tiny(horizon=12, lookback=24, cells="gru", export="best", **DATA_LEVEL))
-    v = result.verdict
-    assert result.exported == "baseline" and v["export"]["kind"] == "baseline"
-    name = v["export"]["baseline"]
-    assert v["baselines"][name] < v["cells"]["gru"]["mean"]  # it beat the cell, cross-validated
+    assert comp["n"] == 6 and "over 3 folds x 2 seeds" in v["reason"]
+    assert v["rope"] == pytest.approx(1 / 36)  # one sample of the 36 scored
     meta = json.loads((Path(result.export_path) / "cellpick.json").read_text())
-    assert (meta["model"]["kind"], meta["model"]["name"]) == ("baseline", name)
-    assert v["first_place"]["name"] == name and v["exported"] == {"name": name, "kind": "contestant"}
-    assert v["contestant_graphs"][name]["exportable"] is True
-    assert v["export_line"].startswith(f"Exported: {name}, first place (cross-validated MAE")
-    assert meta["winner"]["cell"] == "gru"  # the verdict's winning cell is still named
-    table = cellpick.predict(result.export_path, data_dir / "airline_train.csv")
-    assert len(table) == 12 and table["prediction"].between(50, 1500).all()
-    assert f"Export: the {name} baseline (--export best)" in (
-        Path(result.export_path) / "report.html").read_text()
+    assert v["ensemble"] is None and meta["winner"]["models"] == 1

@@ -258,7 +258,16 @@ def test_a_panel_with_a_covariate_exports_the_winning_ridge_at_horizon_one(tmp_p
     meta = json.loads((Path(summary["export_path"]) / "cellpick.json").read_text())
     assert meta["model"] == {"kind": "baseline", "name": "ridge", "library": "scikit-learn Ridge"}
     assert meta["horizon"] == 1 and meta["columns"]["features"] == ["y", "x"]
-    assert meta["verdict"]["baselines"]["ridge"] < 0.1
+    v = meta["verdict"]
+    assert v["baselines"]["ridge"] < 0.1 and v["baselines"]["ridge"] < v["cells"]["gru"]["mean"]
+    # The record says what was shipped, why, and still names the verdict's winning cell.
+    assert v["export"]["kind"] == "baseline" and meta["winner"]["cell"] == "gru"
+    assert v["first_place"]["name"] == "ridge"
+    assert v["exported"] == {"name": "ridge", "kind": "contestant"}
+    assert v["contestant_graphs"]["ridge"]["exportable"] is True
+    assert v["export_line"].startswith("Exported: ridge, first place (cross-validated MAE")
+    assert "Export: the ridge baseline (--export best)" in (
+        Path(summary["export_path"]) / "report.html").read_text()
 
     pred = runner.invoke(app, ["predict", summary["export_path"], str(data)])
     assert pred.exit_code == 0, pred.stderr

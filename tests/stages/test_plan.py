@@ -97,6 +97,26 @@ def test_windowed_rebuilds_the_windows_and_every_unit_for_a_patch(data_dir):
         np.testing.assert_array_equal(other.prep.arrays(split)[0], plan.prep.arrays(split)[0])
 
 
+@pytest.mark.parametrize("patch", [1, 6])
+def test_the_candidates_read_patches_only_when_the_plan_has_them(data_dir, patch):
+    """--patch 1 reads the raw steps: no patch hyperparameter and no patch layer; a patch
+    size is fixed for every candidate (a strided Conv1D of kernel 2p, stride p)."""
+    import keras_tuner as kt
+
+    from cellpick.models.cells import hypermodel
+
+    plan = _plan(data_dir / "GunPoint_train.csv", target="label", patch=patch)
+    assert plan.prep.patch == patch
+    hp = kt.HyperParameters()
+    model = hypermodel(plan.prep, "gru", [8], [1]).build(hp)
+    names = [layer.name for layer in model.layers]
+    if patch == 1:
+        assert "patch" not in hp.values and "patches" not in names
+    else:
+        conv = model.get_layer("patches")
+        assert hp.values["patch"] == 6 and (conv.kernel_size, conv.strides) == ((12,), (6,))
+
+
 def test_the_summary_holds_every_key_dry_run_prints(data_dir, tmp_path):
     plan = _plan(data_dir / "airline_train.csv", horizon=12, folds=2, seeds=1,
                  out=str(tmp_path / "model"), tracking_uri=f"sqlite:///{tmp_path}/m.db")
