@@ -73,3 +73,19 @@ def test_no_import_cycles_between_modules():
         if not state.get(m):
             cycle = visit(m, [])
             assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_test_files_mirror_the_packages_and_heavy_first_names_files_that_exist():
+    """tests/<package>/test_*.py beside cellpick/<package>/; file stems are unique (pytest's
+    default import mode needs it, and conftest.HEAVY_FIRST ranks files by stem), and
+    HEAVY_FIRST names no file that was renamed or moved away."""
+    from conftest import HEAVY_FIRST
+
+    tests = Path(__file__).resolve().parent
+    files = sorted(tests.rglob("test_*.py"))
+    stems = [p.stem for p in files]
+    assert len(stems) == len(set(stems)), sorted(s for s in stems if stems.count(s) > 1)
+    folders = {p.parent.name for p in files if p.parent != tests}
+    assert folders <= {p.name for p in PACKAGE.iterdir() if p.is_dir()} | {"e2e"}, folders
+    assert len(HEAVY_FIRST) == len(set(HEAVY_FIRST))
+    assert set(HEAVY_FIRST) <= set(stems), set(HEAVY_FIRST) - set(stems)
