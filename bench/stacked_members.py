@@ -16,7 +16,7 @@ Shapes: the airline recipe's (batch 8, lookback 24, 1 feature, 12 outputs), GRU 
 layers, rounds of 24 gradient steps (members.ROUND_STEPS) on random data of those shapes
 (the speed of a step does not depend on the values). For each K it prints the compile
 (first round) and the median later round of: the prototype with XLA, without XLA, and
-cellpick's engine (`members._Trainer` through `fit_members` on the airline plan, GRU 16x2;
+cellpick's engine (`members._Group` through `fit_members` on the airline plan, GRU 16x2;
 its `round_seconds`). The prototype's GRU is checked against `keras.layers.GRU` (Keras 3,
 reset_after=True) with member k's slice of the stacked weights: the largest output
 difference is printed (the prototype computes the same cell).
