@@ -52,7 +52,7 @@ def run_set(name: str) -> list[dict]:
     from cellpick.data.prepared import labels, prepare, sequences
     from cellpick.data.season import season_for, training_rows
     from cellpick.models.contestants import fit_baselines
-    from cellpick.verdict.decision import mase, score
+    from cellpick.verdict import mase, score
 
     notes: list[str] = []
     skip = lambda n, r: notes.append(f"{n}: {r}")  # noqa: E731
