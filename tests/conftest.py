@@ -59,10 +59,12 @@ DATA_LEVEL_ARGS = ["--scaling", "relative", "--no-log", "--linear"]
 # ...), so that xdist's whole-file scheduling (pyproject: --dist loadfile
 # --no-loadscope-reorder) ends on small files on both workers. Its default order (most tests
 # first) left test_fit_e2e.py for last: one worker ran it alone for the last ~5 minutes.
+# tests/test_layout.py checks that every name here is a test file that exists.
 HEAVY_FIRST = ["test_fit_e2e", "test_robust", "test_inputs", "test_layouts", "test_export",
                "test_distributed", "test_horizon_one", "test_members", "test_recipes",
                "test_mlflow_ui", "test_contestants", "test_forecast", "test_tracking",
-               "test_stacked", "test_baselines", "test_train", "test_cli", "test_candidates"]
+               "test_stacked", "test_baselines", "test_refit", "test_crossval", "test_train",
+               "test_cli", "test_candidates"]
 
 
 def pytest_xdist_auto_num_workers(config):
