@@ -131,6 +131,8 @@ class _Progress:
                       f"{info['time_budget'] or 'none'}")
             self.echo(f"mlflow: {info['tracking_uri']} experiment '{info['experiment']}'")
             self.echo(f"export: {info['out']}")
+        if info.get("budget"):  # --time-budget: its division (pipeline.budget_for)
+            self.echo(info["budget"])
 
     def _on_data(self, info: dict) -> None:
         how = " (as chosen before this resume)" if info.get("reused") else ""
@@ -279,6 +281,7 @@ def fit(recipe: Optional[Path] = None, dry_run: bool = False, debug: bool = Fals
         from cellpick.config import resolve
         from cellpick.pipeline import start
 
+        t0 = time.time()  # a dry run's budget counts from here, as a fit's from pipeline.run
         config = resolve(given, recipe)
         shown.update(json=config.json, quiet=config.quiet)
         total = None if config.tuner == "hyperband" else config.max_trials * len(config.cells)
@@ -287,9 +290,22 @@ def fit(recipe: Optional[Path] = None, dry_run: bool = False, debug: bool = Fals
             from cellpick.stages.datalevel import planned
 
             plan = make_plan(config)
+            info, refused = {**plan.summary(), "dry_run": True, "data_level": planned(plan)}, None
+            if config.time_budget:  # the division needs the calibration: a few training steps
+                from cellpick._quiet import tensorflow
+                from cellpick.errors import ConfigError
+                from cellpick.pipeline import budget_for
+
+                tensorflow()
+                try:
+                    info["budget"] = budget_for(plan, t0).line()
+                except ConfigError as e:  # the plan is shown, then the refusal (exit 2)
+                    refused = e
             show = _Progress(False, total, echo=typer.echo)
             show(Event.DATASET, {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
-            show(Event.PLAN, {**plan.summary(), "dry_run": True, "data_level": planned(plan)})
+            show(Event.PLAN, info)
+            if refused:
+                raise refused
             return None
         return start(config, _Progress(config.quiet, total))
 

@@ -110,7 +110,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     """The fit on one machine, or as a distributed chief: every stage, in the order shown."""
     from cellpick._quiet import tensorflow
     from cellpick.engine.threads import deterministic, frozen_heap
-    from cellpick.engine.train import Budget, strategy
+    from cellpick.engine.train import strategy
     from cellpick.errors import ConfigError
     from cellpick.output.export import export_fit
     from cellpick.output.report import write_report
@@ -123,15 +123,14 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     if config.role == "worker":
         raise ConfigError("a worker runs trials only: call pipeline.start (or cellpick.fit)")
     say = progress or (lambda event, info: None)
-    t_start = time.perf_counter()
+    t_start, wall_start = time.perf_counter(), time.time()  # the budget counts from here
     plan = make_plan(config)
     _check_contestants(plan)
-    budget = (Budget(config.time_budget, time.time(), plan.resampling.seeds)
-              if config.time_budget else None)
     deterministic(tensorflow())
     distribute = strategy(config.strategy)
+    budget = budget_for(plan, wall_start) if config.time_budget else None  # exit 2 if too small
     say(Event.DATASET, {"description": plan.dataset.describe(), "notes": plan.dataset.notes})
-    say(Event.PLAN, plan.summary())
+    say(Event.PLAN, {**plan.summary(), **({"budget": budget.line()} if budget else {})})
     tracker = _open_fit(plan)
     say(Event.TRACKING, {"uri": tracker.uri, "experiment": tracker.experiment_name,
                          "run_id": tracker.parent_id, "resumed": config.resume})
@@ -139,20 +138,28 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         tracker.show_in_ui(plan.metric, plan.greater_is_better)
         tracker.log_dataset(plan.dataset.frame, source=str(plan.path.resolve()),
                             name=plan.path.stem, on_parent=not config.resume)
+        _stage(budget, "data-level")
         with frozen_heap():  # as the search and the verdict do: collections skip the libraries
             plan, data_choice = choose(plan, tracker=tracker, budget=budget, progress=say)
+        _stage(budget, "search", after="data-level")
         search = _search(plan, tracker, budget, distribute, say)
-        plan, n_seeds = _seeds_that_fit(plan, search, budget)
+        if budget:
+            budget.end("search")
+        plan, n_seeds = _seeds_that_fit(plan, search, budget)  # begins the verdict's share
         t_cells = time.perf_counter()
         cv = cross_validate(plan, search.best, tracker=tracker, budget=budget, progress=say)
+        _stage(budget, "contestants", after="verdict")
         baselines = run_baselines(plan, tracker=tracker, progress=say, budget=budget,
                                   cells_seconds=time.perf_counter() - t_cells)
+        _stage(budget, "refit+export", after="contestants")
         decision = _decide(plan, cv, baselines)
         winner = build_winner(plan, decision.winner, cv, budget=budget, progress=say)
         final = final_baselines(plan, baselines, refit=winner.refit, progress=say)
         baselines = with_final(baselines, final)
         winner, choice = choose_export(plan, decision, winner, baselines, final)
         test = score_test(plan, winner, decision.best_baseline, final.test)
+        if budget:  # what follows (report, export) is what the reserve and tolerance are for
+            budget.end("refit+export")
         record = build_record(plan, decision, winner, test, choice, search=search,
                               baselines=baselines, data_level=data_choice, n_seeds=n_seeds,
                               budget=budget)
@@ -201,13 +208,88 @@ def _check_contestants(plan: Plan) -> None:
         raise ConfigError(f"The 'contestants' option: {e}.") from None
 
 
+def budget_for(plan: Plan, start: float):
+    """The fit's time budget (engine.budget.Budget), counted from `start` (time.time()): each
+    cell's largest candidate calibrated on the plan's windows, each stage's minimum and
+    expected seconds from those costs, the division fixed. ConfigError (exit 2) when one
+    minimum-trained trial per cell and one seed per fold cannot fit. docs/budget.md."""
+    from cellpick.engine.budget import FINISH_SECONDS, Budget, calibrate
+    from cellpick.engine.isolation import BUDGET_FLOOR
+    from cellpick.engine.members import round_steps
+    from cellpick.stages.contest import contestant_names
+    from cellpick.stages.crossval import unit_schedule
+    from cellpick.stages.datalevel import REFERENCE_UNITS, planned
+
+    config, res, sched = plan.config, plan.resampling, plan.schedule
+    costs = calibrate(plan.prep, _largest(plan), seed=config.seed)
+    budget = Budget(config.time_budget, start, res.seeds, min_steps=sched.min_steps,
+                    round_steps=round_steps(sched), costs=costs)
+    unit = unit_schedule(plan)
+    u_n = round_steps(unit)
+
+    def expected(s):  # a trial is expected to train its minimum and one patience more
+        return min(s.epochs * s.steps_per_epoch, s.min_steps + s.patience * s.steps_per_epoch)
+
+    unit_min = sum(c.seconds(unit.min_steps, u_n) for c in costs.values())
+    unit_exp = [c.seconds(expected(unit), u_n) for c in costs.values()]
+    trial_exp = sum(c.seconds(expected(sched), budget.round_steps) for c in costs.values())
+    # The reference model (GRU-16) costs at most the cheapest cell's largest candidate.
+    ref = costs.get("gru") or min(costs.values(), key=lambda c: c.step)
+    budget.estimates["reference_fit"] = ref.seconds(unit.min_steps, u_n, REFERENCE_UNITS)
+    verdict = res.folds * res.seeds * sum(unit_exp)
+    contestants = len(contestant_names(plan))
+    exported = res.seeds if config.ensemble else 1
+    budget.plan = {
+        "data-level": (0.0, planned(plan)["fits"] * budget.estimates["reference_fit"]),
+        "search": (sum(budget.trial_seconds(c) for c in costs), config.max_trials * trial_exp),
+        "verdict": (res.folds * unit_min, verdict),
+        "contestants": (0.0, max(contestants * BUDGET_FLOOR, verdict / 2) if contestants else 0.0),
+        "refit+export": (FINISH_SECONDS, FINISH_SECONDS + exported * max(unit_exp)),
+    }
+    budget.check()
+    return budget
+
+
+def _largest(plan: Plan) -> dict[str, dict[str, Any]]:
+    """Each cell's costliest candidate: the most units and layers, bidirectional if searched."""
+    from cellpick.models.cells import DROPOUTS, LEARNING_RATES
+
+    c, prep = plan.config, plan.prep
+    config = {"units": max(c.units), "layers": max(c.layers), "dropout": DROPOUTS[0],
+              "learning_rate": LEARNING_RATES[0], **(prep.preprocessing or {})}
+    if "bidirectional" in plan.space():
+        config["bidirectional"] = True
+    if prep.patch > 1:
+        config["patch"] = prep.patch
+    return {cell: {"cell": cell, **config} for cell in c.cells}
+
+
+def _stage(budget, stage: str, after: str | None = None) -> None:
+    """The budget's clock: `after` ends, `stage` begins with its re-balanced share."""
+    if budget is not None:
+        if after:
+            budget.end(after)
+        budget.begin(stage)
+
+
 def _seeds_that_fit(plan: Plan, search, budget) -> tuple[Plan, int]:
-    """(plan, the verdict's seeds per fold): all of them, or as many as the time budget
-    leaves, in a new plan whose resampling keeps its first repetitions."""
+    """(plan, the verdict's seeds per fold): all of them, or as many as the verdict's share
+    covers (it begins here, re-balanced), in a new plan whose resampling keeps its first
+    repetitions. A seed costs every cell's folds, each a model at its cell's mean measured
+    trial time (all trials' mean, or its largest candidate's estimate, when it has none)."""
     res = plan.resampling
     if budget is None:
         return plan, res.seeds
-    n = budget.seeds_that_fit(search.trials, len(search.best))
+    scored = [r for r in search.trials
+              if r.get("status", "COMPLETED") == "COMPLETED" and r.get("train_seconds")]
+    per_seed = 0.0
+    for cell in search.best:
+        times = ([r["train_seconds"] for r in scored if r.get("cell") == cell]
+                 or [r["train_seconds"] for r in scored])
+        per_seed += res.folds * (sum(times) / len(times) if times else budget.trial_seconds(cell))
+    budget.plan["verdict"] = (per_seed, per_seed * res.seeds)
+    share = budget.begin("verdict")
+    n = max(1, min(res.seeds, int(share // per_seed))) if per_seed > 0 else res.seeds
     if n >= res.seeds:
         return plan, res.seeds
     cut = dataclasses.replace(res, seeds=n, units=[u for u in res.units if u.repeat < n])

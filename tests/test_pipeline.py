@@ -11,7 +11,7 @@ from conftest import store_uri
 
 from cellpick.config import FitConfig
 from cellpick.engine.search import SearchResult
-from cellpick.engine.train import Budget
+from cellpick.engine.budget import Budget
 from cellpick.errors import ConfigError
 from cellpick.pipeline import _check_contestants, _open_fit, _seeds_that_fit, make_plan, run
 
@@ -30,10 +30,12 @@ SEARCH = SearchResult(trials=[{"cell": "gru", "train_seconds": 20.0},
                               {"cell": "rnn", "train_seconds": 20.0}], best={"gru": {}, "rnn": {}})
 
 
-def test_the_verdict_keeps_the_seeds_the_budget_leaves_in_a_new_plan(airline):
-    # 100 s left, 15 s kept for contestants, report and export: 85 s cover two seeds.
-    cut, n = _seeds_that_fit(airline, SEARCH, Budget(seconds=100.0, start=time.time(), seeds=3))
-    assert n == 2 and cut is not airline
+def test_the_verdict_keeps_the_seeds_its_share_covers_in_a_new_plan(airline):
+    # A seed: 2 folds x (gru 20 s + rnn 20 s) = 80 s, one model after another. 200 s less the
+    # reserve (20 s) is the verdict's share (no other stage expects time here): two seeds.
+    budget = Budget(seconds=200.0, start=time.time(), seeds=3)
+    cut, n = _seeds_that_fit(airline, SEARCH, budget)
+    assert n == 2 and cut is not airline and budget.plan["verdict"] == (80.0, 240.0)
     assert (cut.resampling.folds, cut.resampling.seeds) == (2, 2)
     assert [(u.fold, u.repeat) for u in cut.resampling.units] == [(0, 0), (1, 0), (0, 1), (1, 1)]
     assert airline.resampling.seeds == 3 and len(airline.resampling.units) == 6  # untouched

@@ -8,10 +8,14 @@ choices (datalevel.py) are fixed before the search and reach the trials as hp.Fi
 to `search()` are deep-copied per trial and never see the trial. keras-tuner swallows a
 trial's exception into `trial.message`; it is surfaced as the child run's error tag and in
 the progress line, and a cell whose every trial fails stops the fit with that message.
+Under --time-budget (engine/budget.py) a round starts only when the search's share covers it,
+and a trial is scored only once it has trained the schedule's `min_steps`: one the budget
+stopped before is marked CUT (its run KILLED) and never ranked.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -24,7 +28,8 @@ from cellpick.engine import internals
 from cellpick.engine.members import Member, fit_members
 from cellpick.engine.options import DEFAULT, EngineOptions
 from cellpick.engine.threads import frozen_heap, gc_paused
-from cellpick.engine.train import Budget, Schedule, callbacks, summary_metrics
+from cellpick.engine.budget import SAFETY, Budget
+from cellpick.engine.train import Schedule, callbacks, summary_metrics
 from cellpick.errors import FitFailed
 from cellpick.events import Event
 from cellpick.models.candidates import tuner_class
@@ -52,6 +57,11 @@ class SearchFailed(FitFailed, RuntimeError):
     """Every trial of a cell failed: the first error is in the message (exit code 1)."""
 
 
+class TrialCut(RuntimeError):
+    """The time budget stopped a trial before the minimum training the plan states: the
+    trial is not scored (keras-tuner records it as failed, so its oracle never ranks it)."""
+
+
 @dataclass
 class SearchResult:
     trials: list[dict[str, Any]] = field(default_factory=list)  # one record per trial
@@ -59,6 +69,7 @@ class SearchResult:
     curves: dict[str, dict[str, Any]] = field(default_factory=dict)  # run name -> cell, val_loss
     rounds: int = 0  # trials per cell actually run
     cut_short: bool = False  # the time budget stopped the search early
+    not_scored: int = 0  # trials the budget stopped before their minimum training (status CUT)
 
 
 def _tuner_class(kind: str):
@@ -72,15 +83,17 @@ def _tuner_class(kind: str):
         """A keras-tuner tuner that reports every trial to MLflow and to a progress callback."""
 
         def setup(self, *, prep, tracker, result, progress, seed, counter, worker=None,
-                  schedule=None, deadline=None, options: EngineOptions = DEFAULT):
+                  schedule=None, deadline=None, options: EngineOptions = DEFAULT,
+                  min_seconds: float = 0.0):
             """`worker` (distributed.WorkerHooks) numbers, tags and heartbeats the trials of
             a distributed worker; None on one machine. With `schedule`, trials train on the
             members engine (members.py, as `options` say), validating every round of steps,
             instead of Keras `fit` validating every epoch (Hyperband, which sets each trial's
-            epochs, and a tf.distribute strategy keep `fit`)."""
+            epochs, and a tf.distribute strategy keep `fit`). `deadline`: the search's share
+            ends; a trial on the members engine still gets `min_seconds` from its start."""
             self._cp = dict(prep=prep, tracker=tracker, result=result, progress=progress,
                             seed=seed, counter=counter, worker=worker, schedule=schedule,
-                            deadline=deadline, options=options)
+                            deadline=deadline, options=options, min_seconds=min_seconds)
 
         def _on_members(self, trial) -> bool:
             return not (self._cp["schedule"] is None or "tuner/epochs" in trial.hyperparameters.values
@@ -143,6 +156,10 @@ def _tuner_class(kind: str):
             summary = summary_metrics(history, metric) if ok else {}
             error = None if ok else (trial.message or "trial ended without training")
             row = _trial_row(trial, cp, summary.get(summary_key(metric)), summary, seconds, error)
+            cut = error is not None and TrialCut.__name__ in error
+            if cut:
+                row["status"] = "CUT"
+                cp["result"].not_scored += 1
             cp["result"].trials.append(row)
             cp["result"].curves[cp["name"]] = {"cell": hp["cell"], "val_loss": history["val_loss"]}
             tracker = cp["tracker"]
@@ -150,7 +167,8 @@ def _tuner_class(kind: str):
                 **summary, "score": row["score"], "n_params": row["n_params"],
                 "train_seconds": seconds,
             })
-            tracker.end_child(cp["run_id"], "FINISHED" if ok else "FAILED", error)
+            tracker.end_child(cp["run_id"], "FINISHED" if ok else "KILLED" if cut else "FAILED",
+                              row["error"] if cut else error)
             cp["progress"](Event.TRIAL_END, {**row, "n": cp["n"]})
 
     return TrackedTuner
@@ -176,8 +194,17 @@ def _train_on_members(tuner, trial) -> dict[str, float]:
     `on_epoch_end` hook (MLflow, progress) as epochs do from Keras `fit`."""
     cp = tuner._cp
     config = {k: v for k, v in trial.hyperparameters.values.items() if k not in TUNER_KEYS}
-    [res] = fit_members([Member(cp["prep"], cp["seed"] + cp["n"])], config, cp["schedule"],
-                        deadline=cp["deadline"], options=cp["options"])
+    deadline, schedule = cp["deadline"], cp["schedule"]
+    if deadline is not None:  # never before the time its minimum training is estimated at
+        deadline = max(deadline, time.time() + cp["min_seconds"])
+    [res] = fit_members([Member(cp["prep"], cp["seed"] + cp["n"])], config, schedule,
+                        deadline=deadline, options=cp["options"])
+    trained = res.rounds_trained * res.round_steps
+    if (deadline is not None and trained < schedule.min_steps and time.time() >= deadline
+            and res.rounds_trained < math.ceil(schedule.epochs * schedule.steps_per_epoch
+                                               / max(1, res.round_steps))):
+        raise TrialCut(f"not scored: the time budget stopped it after {trained} of the "
+                       f"{schedule.min_steps} steps a trial trains before it is scored")
     for r in range(len(res.history["val_loss"])):
         tuner.on_epoch_end(trial, res.model, r, {k: v[r] for k, v in res.history.items()})
     losses = [v for v in res.history["val_loss"] if v == v]
@@ -276,8 +303,9 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
     Hyperband and a tf.distribute strategy train through Keras `fit`: one trial at a time.
     `options`: how trials train on the members engine.
 
-    `budget` stops the search at a round boundary when the time left cannot cover another
-    round plus the later stages. With `resume`, the records of trials finished before come
+    `budget` (begun for "search"): a round after the first starts only when the search's
+    share has left what the last round took; trials stop when the share ends, but not before
+    SAFETY times their minimum training's estimate (else they are CUT). With `resume`, the records of trials finished before come
     from the tracker (keras-tuner's own project state decides what is rerun).
     """
     result = SearchResult()
@@ -286,15 +314,16 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
     train_ds = prep.dataset("train", bs, shuffle=True, seed=seed)
     val_ds = prep.dataset("val", bs)
     epochs = schedule.epochs
-    cbs = callbacks(schedule, deadline=budget.deadline if budget else None)
+    deadline = budget.stage_deadline("search") if budget else None
+    cbs = callbacks(schedule, deadline=deadline)
     tuners = {}
     for cell in cells:
         t = make_tuner(prep, cell, units=units, layers=layers, tuner=tuner, max_trials=max_trials,
                        epochs=epochs, seed=seed, workdir=workdir, resume=resume,
                        distribute=distribute)
         t.setup(prep=prep, tracker=tracker, result=result, progress=progress, seed=seed,
-                counter=counter, schedule=schedule,
-                deadline=budget.deadline if budget else None, options=options)
+                counter=counter, schedule=schedule, deadline=deadline, options=options,
+                min_seconds=SAFETY * budget.trial_seconds(cell) if budget else 0.0)
         tuners[cell] = t
     if resume:
         _reconcile(tuners, tracker)
@@ -313,21 +342,29 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
             result.rounds = max_trials
         else:
             jobs = 1 if distribute is not None else max(1, min(jobs, len(tuners)))
+            last = 0.0  # the last round's wall time: what the next is expected to take
             for round_ in range(1, max_trials + 1):
-                if budget is not None and round_ > 1 and not budget.can_afford_round(result.trials, len(cells)):
+                if budget is not None and round_ > 1 and budget.stage_left("search") < last:
                     result.cut_short = True
                     break
                 first = counter["n"]
                 for i, t in enumerate(tuners.values()):
                     t.oracle.max_trials = round_
                     t._cp["next_n"] = first + i + 1
+                t0 = time.perf_counter()
                 _run_round(search, list(tuners.values()), jobs)
+                last = time.perf_counter() - t0
                 counter["n"] = first + len(tuners)  # a cell with no trial left leaves a gap
                 _in_trial_order(result)
                 result.rounds = round_
 
     for cell, t in tuners.items():
         done = [r for r in result.trials if r["cell"] == cell and r["status"] == "COMPLETED"]
+        cut = [r for r in result.trials if r["cell"] == cell and r["status"] == "CUT"]
+        if not done and cut:  # no trial of this cell may be ranked: the verdict trains its first
+            first = t.oracle.trials[cut[0]["trial_id"]].hyperparameters.values
+            result.best[cell] = {k: v for k, v in first.items() if k not in TUNER_KEYS}
+            continue
         if not done:
             errors = [r["error"] for r in result.trials if r["cell"] == cell and r["error"]]
             raise SearchFailed(

@@ -1,10 +1,11 @@
-"""Training policy shared by search trials and verdict seeds: schedule, callbacks, budget, scoring.
+"""Training policy shared by search trials and verdict seeds: schedule, callbacks, scoring.
 
 Early stopping watches val_loss and restores the best weights, so a model is always
 judged at its best epoch. Budgets are counted in gradient steps, not epochs: 40 epochs of a
 50-sample set are 160 steps, too few to leave the initial plateau, so by default every
 trial may take at least MIN_STEPS steps and waits at least MIN_PATIENCE_STEPS steps without
-improvement before stopping. An explicit --epochs is taken literally (patience still a
+improvement before stopping. Under --time-budget a search trial is scored only once it has
+trained `Schedule.min_steps` (engine/budget.py, docs/budget.md). An explicit --epochs is taken literally (patience still a
 quarter of it, at least 5 epochs). The learning rate halves when validation loss stalls for
 half the patience.
 """
@@ -40,6 +41,13 @@ class Schedule:
         wait = math.ceil(max(max(5, DEFAULT_EPOCHS // 4) * spe, MIN_PATIENCE_STEPS) / spe)
         return cls(cap, wait, spe)
 
+    @property
+    def min_steps(self) -> int:
+        """The steps a search trial trains before a time budget may stop it and it is still
+        scored: MIN_PATIENCE_STEPS and at least one epoch, never more than the schedule's cap."""
+        return min(self.epochs * self.steps_per_epoch,
+                   max(MIN_PATIENCE_STEPS, self.steps_per_epoch))
+
 
 def callbacks(schedule: Schedule, deadline: float | None = None) -> list:
     import keras
@@ -72,43 +80,6 @@ def _deadline_callback(deadline: float):
                 self.model.stop_training = True
 
     return Deadline(deadline)
-
-
-@dataclass
-class Budget:
-    """A wall-clock budget for the whole fit (search, seeds, baselines, export).
-
-    The search starts another round (one trial per cell) only when the time left covers
-    the slowest recent round plus the reserve for the later stages: K seeds per cell at the
-    mean trial time, and a fixed allowance for baselines, report and export.
-    """
-
-    seconds: float
-    start: float
-    seeds: int
-    finish_allowance: float = 15.0  # baselines, report, MLflow model, export
-
-    @property
-    def deadline(self) -> float:
-        return self.start + self.seconds
-
-    def left(self) -> float:
-        return self.deadline - time.time()
-
-    def _trial_seconds(self, trials: list[dict]) -> float:
-        times = [r["train_seconds"] for r in trials if r.get("train_seconds")]
-        return float(sum(times) / len(times)) if times else 0.0
-
-    def can_afford_round(self, trials: list[dict], n_cells: int) -> bool:
-        per_trial = self._trial_seconds(trials)
-        reserve = self.seeds * n_cells * per_trial + self.finish_allowance
-        return self.left() >= n_cells * per_trial + reserve
-
-    def seeds_that_fit(self, trials: list[dict], n_cells: int) -> int:
-        """As many verdict seeds (at most the asked-for K, at least 1) as the time left covers."""
-        per_trial = max(self._trial_seconds(trials), 1e-3)
-        fit = int((self.left() - self.finish_allowance) // (n_cells * per_trial))
-        return max(1, min(self.seeds, fit))
 
 
 def strategy(name: str):

@@ -7,6 +7,8 @@ rows (its own hyperparameters chosen on the same two parts) and scored on the fo
 block, so `verdict.decide` compares them unit by unit; a series' seeds share one origin's
 data, so a contestant is fitted once per origin. One MLflow child run per contestant (role
 baseline): FINISHED with its mean and per-unit scores, or FAILED/KILLED with the reason.
+Under --time-budget the stage spends its share: each contestant's limit is an equal part of
+it (isolation.default_limit), and those the share cannot give BUDGET_FLOOR are not run.
 docs/contestants.md says why these contestants and this contract.
 """
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from cellpick.config import contestant_names as named_contestants
 from cellpick.data.prepared import BASELINE_LIMIT
-from cellpick.engine.isolation import Job, default_limit, display, family, worker
+from cellpick.engine.isolation import BUDGET_FLOOR, Job, default_limit, display, family, worker
 from cellpick.events import Event
 from cellpick.models.contestants import chosen
 from cellpick.stages.plan import Plan
@@ -88,10 +90,16 @@ def run_baselines(plan: Plan, *, tracker, progress: Progress | None = None,
     say = progress or (lambda event, info: None)
     res, task = plan.resampling, plan.dataset.task
     out = BaselineScores()
-    specs = contestant_names(plan)
+    specs, cut = contestant_names(plan), []
+    left = None
+    if budget is not None and specs:
+        left = budget.stage_left("contestants")
+        keep = max(0, int(left // BUDGET_FLOOR))  # the last ones in the list, if any, are cut:
+        specs, cut = specs[:keep], specs[keep:]  # each would get less than the floor
+        if cut:
+            budget.cut("contestants", [_label(s, plan.season) for s in cut])
     if not specs:
-        return out
-    left = None if budget is None else budget.left() - budget.finish_allowance
+        return _cut(out, cut, tracker, plan.season)
     limit = plan.config.contestant_limit or default_limit(cells_seconds, len(specs), left)
     say(Event.STAGE, {"name": "baselines", "folds": res.folds, "seeds": res.seeds,
                   "contestants": [display(s) for s in specs], "limit": limit})
@@ -131,6 +139,16 @@ def run_baselines(plan: Plan, *, tracker, progress: Progress | None = None,
         say(Event.CONTESTANT, {"name": name, "status": entry.status, "reason": entry.reason,
                            "seconds": entry.seconds, "metric": plan.metric,
                            "mean": out.means.get(name)})
+    return _cut(out, cut, tracker, plan.season)
+
+
+def _cut(out: BaselineScores, cut: list[str], tracker, season) -> BaselineScores:
+    """The contestants the time budget left no time for, as skipped entries (and runs); the
+    notes for every contestant left out."""
+    for spec in cut:
+        name = _label(spec, season)
+        out.entries[name] = Entry(spec, "skipped", "the time budget left it no time")
+        _log_run(tracker, name, out.entries[name], out, baseline_run_name, [])
     out.notes = [f"contestant {n} left out ({e.status}, {e.seconds:.1f} s): {e.reason}"
                  for n, e in out.entries.items() if e.status != "scored"]
     return out

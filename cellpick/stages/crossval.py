@@ -7,17 +7,20 @@ on its unit's inner validation part; `--jobs` cells train at once, in threads. E
 scored on its unit's scoring block in user units and logged as an MLflow child run (role
 verdict; fold and repeat counted from 1). The result is plain records: the verdict's
 `CellResult`s (a folds x seeds matrix each) and each unit's best epoch count (what the
-final retraining follows; stages/refit.py).
+final retraining follows; stages/refit.py). Under --time-budget the models stop when the
+verdict's share ends, but not before SAFETY times its estimated minimum (engine/budget.py).
 """
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
 from cellpick import verdict
+from cellpick.engine.budget import SAFETY
 from cellpick.engine.members import Member, fit_groups
 from cellpick.engine.threads import default_jobs, frozen_heap
 from cellpick.engine.train import Schedule, split_predictions, summary_metrics
@@ -75,7 +78,7 @@ def cross_validate(plan: Plan, best: dict[str, dict[str, Any]], *, tracker, budg
         # Each cell's units are one group; `jobs` cells train at once.
         trained_all = fit_groups([([Member(u.prep, u.seed) for u in res.units], cfg)
                                   for _, cfg in cells], schedule, jobs=jobs,
-                                 deadline=budget.deadline if budget else None)
+                                 deadline=_deadline(budget))
         for (cell, cfg), trained in zip(cells, trained_all):
             runs = [_score_unit(plan, cfg, unit, member, tracker, result.curves)
                     for unit, member in zip(res.units, trained)]
@@ -92,6 +95,15 @@ def cross_validate(plan: Plan, best: dict[str, dict[str, Any]], *, tracker, budg
                              "high": max(finite, default=math.nan),
                              "seconds": sum(m.seconds for m in trained)})  # its group's wall
     return result
+
+
+def _deadline(budget) -> float | None:
+    """When the verdict's training stops: its share's end, never before SAFETY times the
+    estimated minimum (one seed per fold) from now."""
+    if budget is None:
+        return None
+    return max(budget.stage_deadline("verdict"),
+               time.time() + SAFETY * budget.plan.get("verdict", (0.0, 0.0))[0])
 
 
 def _score_unit(plan: Plan, cfg: dict, unit, member, tracker, curves: dict) -> UnitRun:

@@ -8,7 +8,9 @@ best so far; a challenger replaces the incumbent only when it scores better on e
 (`_pick`). The choice is then fixed for every cell and the ridge contestant, and logged:
 each candidate a child run (role data), the chosen values `chosen.<name>` params on the
 parent run, from which a resumed fit and a distributed worker read them (`choose` reuses
-them). With --time-budget the stage takes at most BUDGET_SHARE of it.
+them). With --time-budget the stage spends its share (engine/budget.py): a step's candidates
+start only when the share left covers their estimated minimum training, else the best so far
+(at first the defaults) is kept and the budget's record says what was not tried.
 What is tried, the rule and why: docs/datalevel.md.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 
 from cellpick import verdict
 from cellpick.data.prepared import default_lookback, series_blocks, series_groups
+from cellpick.engine.budget import SAFETY
 from cellpick.engine.members import Member, fit_groups
 from cellpick.engine.threads import default_jobs
 from cellpick.engine.train import split_predictions, summary_metrics
@@ -40,7 +43,6 @@ REFERENCE = {"cell": "gru", "units": 16, "layers": 1, "dropout": 0.0, "learning_
 REFERENCE_NAME = "GRU-16"
 REFERENCE_UNITS = 3  # of the verdict's resampling units (repetition 0)
 REFERENCE_SEEDS = 1  # reference models per unit, their mean its score (docs/datalevel.md)
-BUDGET_SHARE = 0.25  # of --time-budget, at most, for this stage
 # The options that override each choice, as the progress line names them.
 FLAGS = {"scaling": "--scaling", "log": "--log/--no-log", "linear": "--linear/--no-linear",
          "lookback": "--lookback", "patch": "--patch"}
@@ -208,14 +210,15 @@ def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] 
         say(Event.STAGE, {"name": "data", "fits": todo["fits"], "reference": REFERENCE_NAME,
                       "units": len(reference_units(plan)), "steps": todo["steps"],
                       "unit_word": "origins" if plan.prep.task == "forecast" else "folds"})
-    # With --time-budget the stage gets at most BUDGET_SHARE of it: candidates not started
-    # by then are skipped (the best so far is kept), the running fit stops at a round.
-    deadline = budget.start + BUDGET_SHARE * budget.seconds if budget else None
+    gate = _Gate(budget)
     tried: list[Candidate] = []
     if plan.prep.task == "forecast":
-        values = _forecast(plan, tried, tracker, deadline, say)
+        values = _forecast(plan, tried, tracker, gate, say)
     else:
-        values = _patch(plan, tried, tracker, deadline, say)
+        values = _patch(plan, tried, tracker, gate, say)
+    if gate.skipped and budget is not None:
+        budget.cut("data_level", f"{gate.skipped} of {todo['fits']} candidates not tried "
+                                 f"(the best so far kept)")
     given = _given(plan)
     choice = DataChoice(values=values, decided=[n for n in values if n not in given],
                         given=given, candidates=tried, greater=plan.greater_is_better)
@@ -233,7 +236,29 @@ def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] 
     return plan, choice
 
 
-def _forecast(plan, tried, tracker, deadline, say) -> dict[str, Any]:
+class _Gate:
+    """The stage's share of a time budget: whether a step's candidates may start, and when
+    their training stops (never before SAFETY times their estimated minimum)."""
+
+    def __init__(self, budget):
+        self.budget, self.skipped = budget, 0
+
+    def allows(self, n: int) -> bool:
+        b = self.budget
+        if b is None or b.stage_left("data-level") >= n * b.estimates.get("reference_fit", 0.0):
+            return True
+        self.skipped += n
+        return False
+
+    def deadline(self, n: int) -> float | None:
+        b = self.budget
+        if b is None:
+            return None
+        return max(b.stage_deadline("data-level"),
+                   time.time() + SAFETY * n * b.estimates.get("reference_fit", 0.0))
+
+
+def _forecast(plan, tried, tracker, gate, say) -> dict[str, Any]:
     """One choice at a time (scaling, linear path, logs, lookback), each against the best so
     far. A step's candidates train at once (--jobs): the defaults with the first choice's
     options, then each later choice's options."""
@@ -243,8 +268,8 @@ def _forecast(plan, tried, tracker, deadline, say) -> dict[str, Any]:
     steps = _forecast_steps(plan)
     current = {**_start(plan), "lookback": lb0}
 
-    def score(batch: list[dict[str, Any]], first: bool = False) -> list[Candidate]:
-        if not first and deadline is not None and time.time() >= deadline:
+    def score(batch: list[dict[str, Any]]) -> list[Candidate]:
+        if not gate.allows(len(batch)):
             return []
         items = []
         for values in batch:
@@ -254,16 +279,17 @@ def _forecast(plan, tried, tracker, deadline, say) -> dict[str, Any]:
             except Exception:  # noqa: BLE001
                 continue
             items.append((other, {k: values[k] for k in PREPROCESSING}, lb))
-        return _score(plan, items, tracker, deadline, say)
+        return _score(plan, items, tracker, gate.deadline(len(items)), say)
 
     if sum(len(options) for _, options in steps) > 0:
         (name, options), rest = steps[0], steps[1:]
-        best = _pick(score([current] + [{**current, name: v} for v in options], first=True),
-                     plan, tried)
-        for name, options in rest:
-            base = {**best.values, "log": best.values.get("log", False)}
-            best = _pick([best] + score([{**base, name: v} for v in options]), plan, tried)
-        current = {**current, **best.values}
+        first = score([current] + [{**current, name: v} for v in options])
+        if first:  # else the budget left no time for the stage: the defaults stay
+            best = _pick(first, plan, tried)
+            for name, options in rest:
+                base = {**best.values, "log": best.values.get("log", False)}
+                best = _pick([best] + score([{**base, name: v} for v in options]), plan, tried)
+            current = {**current, **best.values}
     out = {"scaling": current["scaling"]}
     if has_log:
         out["log"] = bool(current["log"])
@@ -294,16 +320,18 @@ def _forecast_steps(plan) -> list[tuple[str, list]]:
     return steps
 
 
-def _patch(plan, tried, tracker, deadline, say) -> dict[str, Any]:
+def _patch(plan, tried, tracker, gate, say) -> dict[str, Any]:
     if plan.config.patch is not None:
         return {"patch": plan.prep.patch}
     patches = _patches(plan)
     if len(patches) == 1:
         return {"patch": patches[0]}
+    if not gate.allows(len(patches)):  # the budget left no time for the stage: the default
+        return {"patch": plan.prep.patch}
     items = [(plan_with(plan, patch=p) if p != plan.prep.patch else plan, {"patch": p}, None)
              for p in patches]
-    return {"patch": int(_pick(_score(plan, items, tracker, deadline, say), plan,
-                               tried).values["patch"])}
+    return {"patch": int(_pick(_score(plan, items, tracker, gate.deadline(len(items)), say),
+                               plan, tried).values["patch"])}
 
 
 def _pick(candidates: list[Candidate], plan, tried: list[Candidate]) -> Candidate:

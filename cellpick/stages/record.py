@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cellpick.engine.search import SearchResult
-    from cellpick.engine.train import Budget
+    from cellpick.engine.budget import Budget
     from cellpick.stages.contest import BaselineScores
     from cellpick.stages.datalevel import DataChoice
     from cellpick.stages.plan import Plan
@@ -96,12 +96,9 @@ def build(plan: Plan, decision: Verdict, winner: Winner, test: TestScores, choic
     v["resampling"] = {**(v["resampling"] or {}), **plan.resampling.to_dict()}
     cut = None
     if budget:
-        cut = {"seconds": budget.seconds, "cut_short": search.cut_short or n_seeds < budget.seeds,
-               "trials_per_cell": search.rounds, "seeds": n_seeds}
+        cut = _budget(budget, search, plan.config.max_trials, n_seeds)
         if cut["cut_short"]:
-            v["reason"] += (f" The time budget ({budget.seconds:g} s) cut the search to "
-                            f"{search.rounds} of {plan.config.max_trials} trials per cell and the "
-                            f"verdict to {n_seeds} of {budget.seeds} seeds per fold.")
+            v["reason"] += " " + _cut_sentence(budget.seconds, cut["cut"])
     cell = winner.kind == "cell"
     return FitRecord(
         **v,
@@ -124,3 +121,46 @@ def build(plan: Plan, decision: Verdict, winner: Winner, test: TestScores, choic
         data_level=data_level.to_dict(),
         budget=cut,
     )
+
+
+def _budget(budget: Budget, search: SearchResult, max_trials: int, n_seeds: int) -> dict[str, Any]:
+    """verdict.json's `budget`: the division up front, the seconds each stage spent, and what
+    the budget cut: search rounds, trials not scored, seeds, and what the stages noted
+    (data-level candidates, contestants, the refit)."""
+    cuts = dict(budget.cuts)
+    if search.cut_short:
+        cuts["trials"] = f"{search.rounds} of {max_trials} per cell"
+    if search.not_scored:
+        cuts["not_scored"] = search.not_scored
+    if n_seeds < budget.seeds:
+        cuts["seeds"] = f"{n_seeds} of {budget.seeds} per fold"
+    record = budget.record()
+    order = ("data_level", "trials", "not_scored", "seeds", "contestants", "refit")
+    record["cut"] = {k: cuts[k] for k in order if k in cuts}
+    record.update(cut_short=bool(cuts), trials_per_cell=search.rounds, seeds=n_seeds)
+    return record
+
+
+def _cut_sentence(seconds: float, cut: dict[str, Any]) -> str:
+    """'The time budget (60 s) cut the search to 1 of 30 trials per cell and the verdict to 1
+    of 3 seeds per fold.', naming each cut in the stages' order."""
+    parts = []
+    if "data_level" in cut:
+        parts.append(f"the data-level choices ({cut['data_level']})")
+    if "trials" in cut or "not_scored" in cut:
+        text = "the search"
+        if "trials" in cut:
+            text += " to " + cut["trials"].replace(" per cell", " trials per cell")
+        if "not_scored" in cut:
+            n = cut["not_scored"]
+            text += (f" ({n} trial{'s' if n > 1 else ''} stopped before the minimum training "
+                     f"{'were' if n > 1 else 'was'} not scored)")
+        parts.append(text)
+    if "seeds" in cut:
+        parts.append("the verdict to " + cut["seeds"].replace(" per fold", " seeds per fold"))
+    if "contestants" in cut:
+        parts.append("the contestants " + ", ".join(cut["contestants"]))
+    if "refit" in cut:
+        parts.append(f"the refit ({cut['refit']})")
+    listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+    return f"The time budget ({seconds:g} s) cut {listed}."

@@ -7,7 +7,8 @@ left to stop it, each member trains for the median of the winner's best epoch co
 its folds, scaled to the larger data: epochs x ceil(non-test samples / batch size) steps.
 `--no-refit` (default from REFIT_BELOW training samples on) trains them on the search
 split's training part with early stopping on its validation part instead. When the time
-budget cannot cover a retraining, the winner's best fold models are exported as they are.
+budget's share for refit+export cannot cover a retraining and FINISH_SECONDS for the export,
+the winner's best fold models are exported as they are (the budget's record says so).
 `score_test` scores the export once on the test split, when there is one.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from cellpick.engine.budget import FINISH_SECONDS
 from cellpick.engine.train import split_predictions
 from cellpick.events import Event, Progress
 from cellpick.stages.crossval import CrossValResult
@@ -77,7 +79,9 @@ def build_winner(plan: Plan, cell: str, cv: CrossValResult, *, budget=None,
     refit = config.refit if config.refit is not None else prep.sizes["train"] < REFIT_BELOW
     epochs = refit_epochs([r.epochs for r in runs])
     members = [Member(prep, s) for s in seeds]
-    if budget and budget.left() < np.mean([r.seconds for r in runs]) * n + budget.finish_allowance:
+    if budget and (budget.stage_left("refit+export")
+                   < np.mean([r.seconds for r in runs]) * n + FINISH_SECONDS):
+        budget.cut("refit", "the winner's fold models are exported")
         best = sorted((r for r in runs if math.isfinite(r.score)),
                       key=lambda r: -r.score if plan.greater_is_better else r.score)[:n] or runs[:1]
         models = [r.model for r in best]

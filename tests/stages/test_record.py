@@ -14,7 +14,7 @@ from conftest import DATA_LEVEL
 
 from cellpick.config import FitConfig
 from cellpick.engine.search import SearchResult
-from cellpick.engine.train import Budget
+from cellpick.engine.budget import Budget
 from cellpick.output.leaderboard import leaderboard, leaderboard_text
 from cellpick.pipeline import _seeds_that_fit
 from cellpick.stages.contest import BaselineScores, Entry
@@ -115,10 +115,13 @@ def test_the_budget_says_what_it_cut(plan, cut_short, n_seeds, cut):
                    data_level=data, n_seeds=n_seeds, budget=budget)
     d = record.to_dict()
     assert list(d) == [*KEYS, "budget"]
-    assert d["budget"] == {"seconds": 60.0, "cut_short": cut, "trials_per_cell": 3,
-                           "seeds": n_seeds}
-    sentence = (f"The time budget (60 s) cut the search to 3 of 4 trials per cell and the "
-                f"verdict to {n_seeds} of 2 seeds per fold.")
+    b = d["budget"]
+    assert (b["seconds"], b["cut_short"], b["trials_per_cell"], b["seeds"]) == (60.0, cut, 3, n_seeds)
+    said = {"trials": "the search to 3 of 4 trials per cell",
+            "seeds": f"the verdict to {n_seeds} of 2 seeds per fold"}
+    cuts = [k for k, on in (("trials", cut_short), ("seeds", n_seeds < 2)) if on]
+    assert list(b["cut"]) == cuts
+    sentence = f"The time budget (60 s) cut {' and '.join(said[k] for k in cuts)}."
     assert d["reason"].endswith(sentence) == cut
     assert d["reason"].startswith(decision.reason)
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import DATA_LEVEL, store_uri
 
 from cellpick.config import FitConfig
-from cellpick.engine.train import Budget
+from cellpick.engine.budget import Budget
 from cellpick.stages.contest import BaselineScores, Entry, FinalBaselines, final_baselines
 from cellpick.stages.crossval import cross_validate
 from cellpick.stages.plan import make_plan
