@@ -4,8 +4,9 @@
 those that fit the task): forecast snaive (naive without a season), ets, arima, theta
 (statsforecast; each window's forecast conditions on its series' whole history up to the
 origin, parameters fixed) and ridge on lag windows with the cells' preprocessing; classify
-minirocket (aeon + RidgeClassifierCV: one-hot "probabilities"), 1nn, logreg, majority;
-regress minirocket, ridge, mean; text tfidf_logreg / tfidf_ridge and majority / mean.
+minirocket (aeon + RidgeClassifierCV, from MINIROCKET_SGD_FROM samples SGD logistic
+regression: one-hot "probabilities"), 1nn, logreg, majority; regress minirocket (RidgeCV, or
+SGD least squares), ridge, mean; text tfidf_logreg / tfidf_ridge and majority / mean.
 A contestant trains on `fit_on` rows only; its hyperparameters are chosen by fitting on
 choose_on[0] and scoring on choose_on[1]. `predict(split, limit)` answers in user units:
 forecast (n, H), classify (n, C), regress (n,). `Skip` says it does not apply or is too big.
@@ -35,7 +36,15 @@ ARIMA_MAX_SEASON = 12
 # Forecasts per split of the statistical models: each is a forward pass over its history.
 STAT_WINDOWS = 50_000
 MINIROCKET_SAMPLES = 20_000  # 10k float32 features per sample: 0.8 GB at this size
+# From this many training samples MiniRocket's head is a linear model trained by SGD on the
+# standardised features, as its authors train it on large data (RidgeCV's leave-one-out
+# eigendecomposes a 10k x 10k covariance per fit above it: docs/contestants.md).
+MINIROCKET_SGD_FROM = 10_000
+SGD_EPOCHS = 50  # at most; early stopping on a held-out tenth of the samples ends it sooner
 NN_SAMPLES = 50_000  # 1-NN: brute-force distances, fit x predict samples
+# 1-NN: stored values (fit samples x steps x features). A split's predictions cost its rows x
+# this many multiply-adds: about 16 s for 15,000 rows against 30,000 x 120 values on 2 cores.
+NN_VALUES = 10_000_000
 RIDGE_WINDOWS = 100_000  # ridge on windows: evenly spaced windows above this
 ALPHAS = [1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0]
 CS = [0.01, 0.1, 1.0, 10.0]
@@ -357,10 +366,15 @@ def _minirocket(prep: Prepared, fit_on: str) -> Baseline:
         return np.ascontiguousarray(xs)
 
     rocket = MiniRocket(n_kernels=10_000, random_state=0).fit(panel(x))
-    alphas = np.logspace(-3, 3, 10)
-    head = make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=alphas) if prep.task == "classify"
-                         else RidgeCV(alphas=alphas))
-    head.fit(rocket.transform(panel(x)), y)
+    features = rocket.transform(panel(x))
+    if len(x) >= MINIROCKET_SGD_FROM:
+        head = make_pipeline(StandardScaler(), _sgd_head(prep.task, features.shape[1]))
+    else:
+        alphas = np.logspace(-3, 3, 10)
+        head = make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=alphas)
+                             if prep.task == "classify" else RidgeCV(alphas=alphas))
+    head.fit(features, y)
+    del features
 
     def predict(split: str, limit: int | None = None) -> np.ndarray:
         xs, _ = prep.arrays(split, limit)
@@ -368,11 +382,34 @@ def _minirocket(prep: Prepared, fit_on: str) -> Baseline:
         return _one_hot(pred, prep.n_outputs) if prep.task == "classify" else \
             np.asarray(pred, dtype="float64").reshape(-1)
 
-    params = {"kernels": int(rocket.n_kernels_), "alpha": float(head[-1].alpha_)}
+    if len(x) >= MINIROCKET_SGD_FROM:
+        sgd = getattr(head[-1], "regressor_", head[-1])
+        params = {"kernels": int(rocket.n_kernels_), "head": "sgd", "alpha": float(sgd.alpha),
+                  "epochs": int(sgd.n_iter_)}
+    else:
+        params = {"kernels": int(rocket.n_kernels_), "alpha": float(head[-1].alpha_)}
     if prep.masked:
         params["padded_to"] = int(x.shape[1])
     return Baseline("minirocket", predict, False, params, 0.0, fit_rows=len(x),
                     model={"rocket": rocket, "head": head})
+
+
+def _sgd_head(task: str, features: int):
+    """MiniRocket's head at size: logistic regression (classify) or least squares on the
+    standardised target (regress), trained by SGD with early stopping on a held-out tenth, at
+    most SGD_EPOCHS epochs, seed 0. The step starts at 1 / features (standardised features
+    have a squared norm of about `features`: a larger step diverges on squared loss) and is
+    divided by 5 when an epoch does not improve."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.linear_model import SGDClassifier, SGDRegressor
+    from sklearn.preprocessing import StandardScaler
+
+    sgd = dict(learning_rate="adaptive", eta0=1.0 / max(1, features), early_stopping=True,
+               validation_fraction=0.1, n_iter_no_change=5, max_iter=SGD_EPOCHS, tol=1e-3,
+               random_state=0)
+    if task == "classify":
+        return SGDClassifier(loss="log_loss", **sgd)
+    return TransformedTargetRegressor(SGDRegressor(**sgd), transformer=StandardScaler())
 
 
 def _one_nn(prep: Prepared, fit_on: str) -> Baseline:
@@ -381,6 +418,10 @@ def _one_nn(prep: Prepared, fit_on: str) -> Baseline:
     x, y = prep.arrays(fit_on)
     if len(x) > NN_SAMPLES:
         raise Skip(f"{len(x)} samples exceed its limit of {NN_SAMPLES}")
+    values = len(x) * int(np.prod(x.shape[1:]))
+    if values > NN_VALUES:
+        raise Skip(f"{len(x)} samples x {values // len(x)} values exceed its limit of "
+                   f"{NN_VALUES:,} values (every prediction is a distance to each of them)")
     m = KNeighborsClassifier(n_neighbors=1).fit(_flat(x), y)
 
     def predict(split: str, limit: int | None = None) -> np.ndarray:

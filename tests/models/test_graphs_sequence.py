@@ -339,3 +339,26 @@ def test_tfidf_tokens_vocabulary_and_head_match_scikit_learn_on_odd_text(task):
         assert np.max(np.abs(got - want)) <= RTOL and got[:, 3].max() == 0  # class 3: unseen
     else:
         assert np.max(np.abs(got[:, 0] - pipe.predict(texts))) <= RTOL * np.std(y)
+
+
+@pytest.mark.parametrize("task", ["classify", "regress"])
+def test_minirocket_sgd_head_exports_as_scikit_learn_predicts(tmp_path, monkeypatch, task):
+    """At size MiniRocket's head is SGD (here from 10 samples): the graph carries its weights
+    (a regressor's target scaling folded in) and answers as scikit-learn does."""
+    from cellpick.models import contestants
+    from cellpick.models.graphs.sequence import compare, graph_inputs, keras_model
+
+    monkeypatch.setattr(contestants, "MINIROCKET_SGD_FROM", 10)
+    plan = _plan(_wide_csv(tmp_path / f"{task}.csv", task, n=60, steps=20), target="y",
+                 task=task, test_size=0.25)
+    prep = plan.prep
+    rocket = contestants.fit_one("minirocket", prep, season=None)
+    assert rocket.params["head"] == "sgd" and rocket.params["epochs"] >= 1
+    got = np.asarray(keras_model(prep, rocket)(graph_inputs(prep, "test")))
+    want = rocket.predict("test")
+    result = compare(prep, rocket, got, "test")
+    assert result["reason"] == "" and result["near_ties"] == 0, result
+    if task == "classify":
+        assert np.array_equal(got, want)
+    else:
+        assert np.max(np.abs(got[:, 0] - want)) <= RTOL * prep.y_std

@@ -4,7 +4,7 @@ contract, built from the fitted library objects in `baseline.model` (never retra
 `keras_model(prep, baseline)` takes `prep.input_name` as a cell does and answers
 `probabilities` (n, C) or `prediction` (n, 1) in user units: minirocket (aeon's kernels,
 dilations, channel combinations and stored biases, input fitted to the training length,
-then the fitted scaler and ridge), 1nn (the training samples inside the graph; NotExportable
+then the fitted scaler and linear head: ridge, or SGD at size), 1nn (the training samples inside the graph; NotExportable
 above NN_EXPORT_VALUES), tfidf_* (sklearn's tokens, vocabulary, idf, norm and head, on raw
 strings), majority/mean. `graph_inputs` is a split's raw input; `compare` and `margins`
 measure an export against the library. The custom layers are registered (package
@@ -23,6 +23,8 @@ from cellpick.models.graphs import NotExportable
 # 4 bytes per value in the SavedModel and again in model.keras, and a batch of n rows
 # computes n x samples distances over every value.
 NN_EXPORT_VALUES = 10_000_000
+# 1-NN's margins (compare on differing labels): distances computed this many bytes at a time.
+NN_MARGIN_BYTES = 64 << 20
 # MiniRocket: rows of a batch are computed in chunks whose convolution output (rows x 84
 # kernels x steps float32, per dilation) is at most this; peak memory is a few times it.
 MINIROCKET_CHUNK_BYTES = 64 << 20
@@ -49,12 +51,7 @@ def margins(prep, baseline, split: str, limit: int | None = None) -> np.ndarray 
         return None
     x, _ = prep.arrays(split, limit)
     if baseline.name == "1nn":
-        m = baseline.model
-        flat = np.asarray(x, dtype="float64").reshape(len(x), -1)
-        dist, idx = m.kneighbors(flat, n_neighbors=len(m._fit_X))
-        lab = np.asarray(m._y)[idx]
-        other = np.where(lab != lab[:, :1], dist, np.inf).min(axis=1)
-        return (other - dist[:, 0]) / np.maximum(other, 1e-300)
+        return _nn_margins(baseline.model, np.asarray(x, dtype="float64").reshape(len(x), -1))
     if baseline.name == "minirocket":
         steps = max(9, training_length(prep))
         panel = np.asarray(x, "float32").transpose(0, 2, 1)[:, :, :steps]
@@ -68,6 +65,23 @@ def margins(prep, baseline, split: str, limit: int | None = None) -> np.ndarray 
         return np.abs(score)
     top = np.sort(score, axis=1)
     return top[:, -1] - top[:, -2]
+
+
+def _nn_margins(m, flat: np.ndarray) -> np.ndarray:
+    """1-NN's margins in row chunks of at most NN_MARGIN_BYTES of distances (all distances
+    at once are rows x training samples x 16 bytes: gigabytes at 10k x 20k)."""
+    from sklearn.metrics import pairwise_distances
+
+    stored, lab = np.asarray(m._fit_X, dtype="float64"), np.asarray(m._y)
+    out = np.empty(len(flat))
+    rows = max(1, NN_MARGIN_BYTES // (8 * max(1, len(stored))))
+    for start in range(0, len(flat), rows):
+        _, idx = m.kneighbors(flat[start:start + rows], n_neighbors=1)
+        dist = pairwise_distances(flat[start:start + rows], stored)
+        near = dist[np.arange(len(dist)), idx[:, 0]]
+        other = np.where(lab[None, :] != lab[idx[:, :1]], dist, np.inf).min(axis=1)
+        out[start:start + rows] = (other - near) / np.maximum(other, 1e-300)
+    return out
 
 
 def compare(prep, baseline, got: np.ndarray, split: str, limit: int | None = None) -> dict:
@@ -166,9 +180,16 @@ def _minirocket(prep, baseline, inputs):
 
 
 def _ridge_head(prep, head, z):
+    """The fitted StandardScaler and linear model (ridge, or at size SGD: a regressor on the
+    standardised target has that scaling folded into its weights)."""
     scaler, ridge = head[0], head[-1]
-    coef = np.atleast_2d(np.asarray(ridge.coef_, dtype="float64"))  # (K, F)
-    intercept = np.atleast_1d(np.asarray(ridge.intercept_, dtype="float64"))
+    coef = np.atleast_2d(np.asarray(getattr(ridge, "regressor_", ridge).coef_, dtype="float64"))
+    intercept = np.atleast_1d(np.asarray(getattr(ridge, "regressor_", ridge).intercept_,
+                                         dtype="float64"))
+    target = getattr(ridge, "transformer_", None)  # y = score * scale + mean
+    if target is not None:
+        coef = coef * float(target.scale_[0])
+        intercept = intercept * float(target.scale_[0]) + float(target.mean_[0])
     classes = (np.asarray(ridge.classes_, dtype="int64").tolist()
                if prep.task == "classify" else [])
     layer = _layers()["RidgeHead"](features=coef.shape[1], outputs=coef.shape[0],
@@ -366,7 +387,7 @@ def _mini_rocket_features_class():
 
 
 def _ridge_head_class():
-    """The RidgeHead layer class: the fitted scaler and ridge (or ridge classifier) over the features."""
+    """The RidgeHead layer class: the fitted scaler and linear head over the features."""
     import keras
     import tensorflow as tf
 
@@ -374,10 +395,10 @@ def _ridge_head_class():
 
     @register
     class RidgeHead(keras.layers.Layer):
-        """Features (n, F) float32 -> the fitted StandardScaler and ridge, in sklearn's
-        precision (scaled features rounded to float32, the product in float64): classify
-        -> one-hot (n, width) at the predicted class (a ridge classifier has no
-        probabilities); regress -> (n, 1)."""
+        """Features (n, F) float32 -> the fitted StandardScaler and linear model (ridge, or
+        SGD at size), in sklearn's precision (scaled features rounded to float32, the product
+        in float64): classify -> one-hot (n, width) at the predicted class (as the
+        contestant answers, a ridge classifier having no probabilities); regress -> (n, 1)."""
 
         def __init__(self, features, outputs, classes, width, **kw):
             super().__init__(**kw)
