@@ -139,7 +139,7 @@ class Budget:
 
     def smallest(self) -> float:
         """The least budget that covers what is spent, every stage's minimum and the reserve."""
-        need = sum(self.spent.values()) + sum(m for m, _ in self.plan.values())
+        need = round(sum(self.spent.values()) + sum(m for m, _ in self.plan.values()), 1)
         return nice_ceiling(max(need + RESERVE_FLOOR, need / (1 - RESERVE_SHARE)))
 
     def divide(self) -> dict[str, float]:

@@ -158,7 +158,7 @@ def _tuner_class(kind: str):
             row = _trial_row(trial, cp, summary.get(summary_key(metric)), summary, seconds, error)
             cut = error is not None and TrialCut.__name__ in error
             if cut:
-                row["status"] = "CUT"
+                row["status"], row["error"] = "CUT", row["error"].split("TrialCut: ", 1)[-1]
                 cp["result"].not_scored += 1
             cp["result"].trials.append(row)
             cp["result"].curves[cp["name"]] = {"cell": hp["cell"], "val_loss": history["val_loss"]}
