@@ -217,8 +217,8 @@ def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] 
     else:
         values = _patch(plan, tried, tracker, gate, say)
     if gate.skipped and budget is not None:
-        budget.cut("data_level", f"{gate.skipped} of {todo['fits']} candidates not tried "
-                                 f"(the best so far kept)")
+        budget.cut("data_level", f"{todo['fits'] - len(tried)} of {todo['fits']} candidates "
+                                 f"not tried (the best so far kept)")
     given = _given(plan)
     choice = DataChoice(values=values, decided=[n for n in values if n not in given],
                         given=given, candidates=tried, greater=plan.greater_is_better)
