@@ -67,9 +67,10 @@ def test_the_smallest_budget_the_refusal_names_runs_the_fit_within_its_division(
     from cellpick.engine.budget import STAGES
     from cellpick.errors import ConfigError
 
-    options = dict(horizon=12, lookback=24, cells="gru,rnn", units="8", layers="1", **DATA_LEVEL,
-                   max_trials=30, epochs=2, folds=2, seeds=3, contestants="snaive,ridge",
-                   tracking_uri=store_uri(tmp_path), out=str(tmp_path / "m"))
+    options = dict(horizon=12, lookback=24, cells="gru,rnn", units="8,16,32,64", layers="1,2",
+                   **DATA_LEVEL, max_trials=30, epochs=2, folds=2, seeds=3,
+                   contestants="snaive,ridge", tracking_uri=store_uri(tmp_path),
+                   out=str(tmp_path / "m"))
     with pytest.raises(ConfigError, match=r"^--time-budget 1s is too small for this data: one "
                                           r"trained trial per cell and one seed per fold need "
                                           r"about \S+; pass --time-budget \S+ or more$") as refused:
@@ -77,19 +78,26 @@ def test_the_smallest_budget_the_refusal_names_runs_the_fit_within_its_division(
     assert not (tmp_path / "m").exists()
     smallest = re.search(r"pass --time-budget (\S+) or more", str(refused.value)).group(1)
     result = cellpick.fit(AIRLINE, time_budget=smallest, **options)
-    b = result.verdict["budget"]
+    b, cut = result.verdict["budget"], result.verdict["budget"]["cut"]
     assert list(b["division"]) == list(STAGES) and set(b["spent"]) == {"start", *STAGES}
-    rounds = b["trials_per_cell"]
-    assert rounds < 30 and b["cut"]["trials"] == f"{rounds} of 30 per cell" and b["cut_short"]
+    # What was cut depends on the machine; that the record, the runs and the sentence agree
+    # on it does not (30 rounds of up to 64 units x 2 layers rarely fit the smallest budget).
+    rounds, seeds = b["trials_per_cell"], b["seeds"]
+    assert b["cut_short"] == bool(cut) and 1 <= seeds <= 3
+    assert cut.get("trials") == (f"{rounds} of 30 per cell" if rounds < 30 else None)
+    assert cut.get("seeds") == (f"{seeds} of 3 per fold" if seeds < 3 else None)
     statuses = {}
     for run in _trial_runs(f"sqlite:///{tmp_path}/mlflow.db"):
         statuses.setdefault(run.info.status, []).append(run.data.params["cell"])
     assert set(statuses) <= {"FINISHED", "KILLED"}  # KILLED: stopped before its minimum
     assert sorted(statuses.get("FINISHED", []) + statuses.get("KILLED", [])) == \
         sorted(["gru", "rnn"] * rounds)
-    assert b["cut"].get("not_scored", 0) == len(statuses.get("KILLED", []))
-    assert f"the search to {rounds} of 30 trials per cell" in result.reason
-    assert result.reason.startswith(result.verdict["reason"].split(" The time budget")[0])
+    assert cut.get("not_scored", 0) == len(statuses.get("KILLED", []))
+    said = {"trials": f"the search to {rounds} of 30 trials per cell",
+            "seeds": f"the verdict to {seeds} of 3 seeds per fold",
+            "contestants": "the contestants ", "refit": "the refit (the winner's fold models"}
+    assert [k for k in said if said[k] in result.reason] == [k for k in said if k in cut]
+    assert ("The time budget" in result.reason) == bool(cut)
 
 
 def test_sigkill_then_resume_reaches_the_exact_trial_count(tmp_path):
