@@ -28,7 +28,10 @@ from cellpick.models.cells import forecast_inputs, forecast_outputs, preprocessi
 
 # Size limits (rows of the fit split; samples for sequences). Above them a baseline is
 # skipped with a note: each is where its fit or its predictions stop being seconds.
-STAT_ROWS = {"ets": 100_000, "theta": 100_000, "arima": 20_000}
+# Each scored window's forecast is a forward pass over its series' history, so a split costs
+# windows x rows: AutoTheta's forward refits its decomposition (45 ms a window at 3,500 rows,
+# 240 ms at 7,000), AutoETS's is cheap per row but its fit is not (docs/contestants.md).
+STAT_ROWS = {"ets": 20_000, "theta": 5_000, "arima": 20_000}
 # AutoARIMA searches seasonal orders only up to this period; above it, it runs non-seasonal
 # (its seasonal search grows steeply with the period: docs/contestants.md). AutoETS drops
 # periods above 24 itself.
@@ -368,7 +371,8 @@ def _minirocket(prep: Prepared, fit_on: str) -> Baseline:
     rocket = MiniRocket(n_kernels=10_000, random_state=0).fit(panel(x))
     features = rocket.transform(panel(x))
     if len(x) >= MINIROCKET_SGD_FROM:
-        head = make_pipeline(StandardScaler(), _sgd_head(prep.task, features.shape[1]))
+        # Scaled in place: the features are this function's own (n x 10k float32 each copy).
+        head = make_pipeline(StandardScaler(copy=False), _sgd_head(prep.task, features.shape[1]))
     else:
         alphas = np.logspace(-3, 3, 10)
         head = make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=alphas)
