@@ -1,5 +1,5 @@
 """What tests and benches need beside cellpick: one plain Keras training, free ports, stopping
-a process group. Tests import it as `from helpers import ...` (tests/ is on sys.path);
+a process group, a calendar with a gap. Tests import it as `from helpers import ...` (tests/ is on sys.path);
 bench scripts put tests/ on sys.path first."""
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from cellpick.data.prepared import Prepared
 from cellpick.engine.train import Schedule, callbacks
@@ -68,3 +72,17 @@ def stop_group(proc) -> None:
         proc.wait(10)
     except ProcessLookupError:
         pass
+
+
+def hourly_with_a_missing_month(tmp_path: Path) -> Path:
+    """600 hourly rows, a 24-hour load cycle and a covariate on a 63-row cycle (which
+    autocorrelation detection would pick), the 744 stamps of a month missing after row 300."""
+    rng = np.random.default_rng(0)
+    stamps = pd.date_range("2024-01-01", periods=600 + 744, freq="h")[np.r_[0:300, 1044:1344]]
+    k = np.arange(600)
+    temp = np.sin(2 * np.pi * k / 63) + 0.1 * rng.standard_normal(600)
+    load_ = 100 + 20 * np.sin(2 * np.pi * k / 24) + 5 * temp + rng.standard_normal(600)
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"time": stamps.strftime("%Y-%m-%d %H:%M"), "temp": temp.round(3),
+                  "load": load_.round(2)}).to_csv(path, index=False)
+    return path

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import hourly_with_a_missing_month
 
 from cellpick.data.detection import load
 from cellpick.data.folds import resample
@@ -21,18 +22,6 @@ def write(tmp_path: Path, frame: pd.DataFrame, name: str = "d.csv") -> Path:
     path = tmp_path / name
     frame.to_csv(path, index=False)
     return path
-
-
-def hourly_with_a_missing_month(tmp_path: Path) -> Path:
-    """600 hourly rows, a 24-hour load cycle and a covariate on a 63-row cycle (which
-    autocorrelation detection would pick), the 744 stamps of a month missing after row 300."""
-    rng = np.random.default_rng(0)
-    stamps = pd.date_range("2024-01-01", periods=600 + 744, freq="h")[np.r_[0:300, 1044:1344]]
-    k = np.arange(600)
-    temp = np.sin(2 * np.pi * k / 63) + 0.1 * rng.standard_normal(600)
-    load_ = 100 + 20 * np.sin(2 * np.pi * k / 24) + 5 * temp + rng.standard_normal(600)
-    return write(tmp_path, pd.DataFrame({"time": stamps.strftime("%Y-%m-%d %H:%M"),
-                                         "temp": temp.round(3), "load": load_.round(2)}))
 
 
 def window_rows(prep, split: str) -> np.ndarray:

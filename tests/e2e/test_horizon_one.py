@@ -207,7 +207,7 @@ def test_a_yearly_series_fits_exports_and_predicts_one_step(tmp_path, monkeypatc
             super().__init__(models)
 
     monkeypatch.setattr(members, "STACK_FROM_MEMBERS", 2)
-    monkeypatch.setattr(stacked, "Stacked", Recorded)
+    monkeypatch.setattr(members, "Stacked", Recorded)
     y = _cycle()
     data = _csv(tmp_path / "yearly.csv", y, freq="YS", start="1800-01-01")
     summary = _fit(tmp_path, data, "--cells", "gru,rnn", "--scaling", "relative")

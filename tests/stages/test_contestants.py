@@ -1,4 +1,4 @@
-"""Contestants under one contract (cellpick/contest.py): a worker process, a time limit that
+"""Contestants under one contract (cellpick/engine/isolation.py): a worker process, a time limit that
 really stops them, a check of what they return, and a fit that always goes on."""
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from conftest import DATA_LEVEL_ARGS, store_uri
 from cellpick.config import resolve
 from cellpick.engine import isolation as contest
 from cellpick.errors import ConfigError
+from cellpick.models.contestants import chosen
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = Path(__file__).resolve().parents[1]
@@ -112,9 +113,9 @@ def test_options_name_known_contestants_only():
 def test_a_contestant_that_does_not_fit_the_task_is_refused_before_training(prep):
     with pytest.raises(ValueError, match=r"contestant 'minirocket' does not apply to a forecast; "
                                          r"those that do are snaive, ets, arima, theta, ridge"):
-        contest.chosen(prep, ["ets", "minirocket"])
-    assert contest.chosen(prep, None) == ["snaive", "ets", "arima", "theta", "ridge"]
-    assert contest.chosen(prep, []) == []
+        chosen(prep, ["ets", "minirocket"])
+    assert chosen(prep, None) == ["snaive", "ets", "arima", "theta", "ridge"]
+    assert chosen(prep, []) == []
 
 
 def test_the_default_limit_follows_the_cells_and_spends_from_the_budget():
@@ -134,7 +135,7 @@ def _fit(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def test_misbehaving_contestants_are_left_out_with_their_notes_and_the_fit_ends(tmp_path):
     """Issue 35's hourly case too: 600 hourly rows with a covariate and a missing month, where
     detection chose a season of 63 and AutoARIMA ran for 24 minutes."""
-    from test_calendar import hourly_with_a_missing_month
+    from helpers import hourly_with_a_missing_month
 
     csv = hourly_with_a_missing_month(tmp_path)
     uri = store_uri(tmp_path)
@@ -189,7 +190,12 @@ def test_misbehaving_contestants_are_left_out_with_their_notes_and_the_fit_ends(
 
 
 def test_a_contestant_that_overruns_only_its_refit_keeps_its_score_and_is_not_exportable(tmp_path):
-    from cellpick.stages.contest import BaselineScores, Entry, final_baselines, with_final
+    from cellpick.stages.contest import (
+        BaselineScores,
+        Entry,
+        final_baselines,
+        with_final,
+    )
     from cellpick.stages.plan import make_plan
 
     plan = make_plan(resolve({"data": str(_series_csv(tmp_path / "m.csv")), "horizon": 2,

@@ -97,9 +97,9 @@ def test_every_run_of_a_cell_has_that_cells_colour_and_baselines_are_grey(fit):
             assert colour == tracking.CELL_COLORS[cell], name
             colours.setdefault(cell, set()).add(colour)
     assert len({c for cs in colours.values() for c in cs}) == 2  # lstm and gru differ
-    from cellpick.output import report
+    from cellpick.output import leaderboard
 
-    assert report.CELL_COLORS is tracking.CELL_COLORS  # the plots use the same colours
+    assert leaderboard.CELL_COLORS is tracking.CELL_COLORS  # the plots and the report use them
 
 
 def test_metric_names_say_what_each_value_is_and_rank_like_the_leaderboard(fit):
