@@ -189,15 +189,8 @@ def decide(
     base = {str(k): design.matrix(_broadcast(v, design), f"baseline {k!r}")
             for k, v in (baselines or {}).items()}
     base_summary = {k: summarize(m, design, bounds, level) for k, m in base.items()}
-    finite = {k: s[0] for k, s in base_summary.items() if math.isfinite(s[0])}
-    best_baseline = min(finite, key=lambda k: -sign * finite[k]) if finite else None
-    beats, baseline_comps = None, None
-    if best_baseline is not None:
-        baseline_comps = [comp(c.cell, best_baseline, matrices[c.cell], base[best_baseline])
-                          for c in ranked]
-        beats, lead, tail = say.baseline(best_baseline, finite[best_baseline], winner,
-                                         summary, baseline_comps, task)
-        reason = " ".join(s for s in (lead, reason, tail) if s)
+    best_baseline, beats, baseline_comps, reason = _against_baselines(
+        base, base_summary, sign, ranked, winner, matrices, summary, comp, say, task, reason)
 
     return Verdict(
         metric=metric,
@@ -219,6 +212,20 @@ def decide(
         baseline_ci95={k: list(base_summary[k][1]) for k in base} if base else None,
         standing=_standing(winner, best, status),
     )
+
+
+def _against_baselines(base, base_summary, sign, ranked, winner, matrices, summary, comp, say,
+                       task, reason):
+    """(best baseline, whether the winner beats it, every cell compared with it, the reason
+    with the baseline's sentences around it); Nones when no baseline has a finite score."""
+    finite = {k: s[0] for k, s in base_summary.items() if math.isfinite(s[0])}
+    if not finite:
+        return None, None, None, reason
+    best_baseline = min(finite, key=lambda k: -sign * finite[k])
+    comps = [comp(c.cell, best_baseline, matrices[c.cell], base[best_baseline]) for c in ranked]
+    beats, lead, tail = say.baseline(best_baseline, finite[best_baseline], winner, summary, comps,
+                                     task)
+    return best_baseline, beats, comps, " ".join(s for s in (lead, reason, tail) if s)
 
 
 def _rope(rope, metric: str, best_mean: float, n_validated: int | None, resampling) -> float:
