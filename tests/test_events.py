@@ -24,7 +24,7 @@ def test_the_cli_has_a_handler_for_every_event_and_refuses_an_unknown_one():
 
 def _progress_calls():
     """(where, first argument) of every call to a progress callback in cellpick: `say(...)`,
-    `progress(...)`, `cp["progress"](...)` and the CLI's `show(...)`."""
+    `progress(...)`, `state.progress(...)` and the CLI's `show(...)`."""
     for path in sorted(PACKAGE.rglob("*.py")):
         names = ("say", "progress", "show") if path.name == "cli.py" else ("say", "progress")
         for node in ast.walk(ast.parse(path.read_text())):
@@ -32,8 +32,7 @@ def _progress_calls():
                 continue
             f = node.func
             if ((isinstance(f, ast.Name) and f.id in names)
-                    or (isinstance(f, ast.Subscript) and isinstance(f.slice, ast.Constant)
-                        and f.slice.value == "progress")):
+                    or (isinstance(f, ast.Attribute) and f.attr == "progress")):
                 yield f"{path.relative_to(PACKAGE.parent)}:{node.lineno}", node.args[0]
 
 

@@ -72,6 +72,31 @@ class SearchResult:
     not_scored: int = 0  # trials the budget stopped before their minimum training (status CUT)
 
 
+@dataclass
+class TrialState:
+    """What a TrackedTuner carries: the search's fixed inputs (`setup`) and the trial in
+    progress (numbered and opened in `on_trial_begin`)."""
+
+    prep: Prepared
+    tracker: Any
+    result: Any  # SearchResult
+    progress: Callable
+    seed: int
+    counter: dict
+    worker: Any = None  # distributed.WorkerHooks on a distributed worker
+    schedule: Schedule | None = None
+    deadline: float | None = None
+    options: EngineOptions = DEFAULT
+    min_seconds: float = 0.0
+    next_n: int | None = None  # set by run_search before a round of trials in threads
+    n: int = 0
+    name: str = ""
+    t0: float = 0.0
+    history: list = field(default_factory=list)
+    n_params: int | None = None
+    run_id: str | None = None
+
+
 def _tuner_class(kind: str):
     import keras_tuner as kt
 
@@ -91,12 +116,11 @@ def _tuner_class(kind: str):
             instead of Keras `fit` validating every epoch (Hyperband, which sets each trial's
             epochs, and a tf.distribute strategy keep `fit`). `deadline`: the search's share
             ends; a trial on the members engine still gets `min_seconds` from its start."""
-            self._cp = dict(prep=prep, tracker=tracker, result=result, progress=progress,
-                            seed=seed, counter=counter, worker=worker, schedule=schedule,
-                            deadline=deadline, options=options, min_seconds=min_seconds)
+            self._cp = TrialState(prep, tracker, result, progress, seed, counter, worker,
+                                  schedule, deadline, options, min_seconds)
 
         def _on_members(self, trial) -> bool:
-            return not (self._cp["schedule"] is None or "tuner/epochs" in trial.hyperparameters.values
+            return not (self._cp.schedule is None or "tuner/epochs" in trial.hyperparameters.values
                         or getattr(self, "distribution_strategy", None) is not None)
 
         def _build_and_fit_model(self, trial, *args, **kwargs):
@@ -109,83 +133,85 @@ def _tuner_class(kind: str):
             import keras
 
             cp = self._cp
-            worker = cp["worker"]
-            if "next_n" in cp:  # numbered by run_search before the round (trials in threads)
-                n = cp.pop("next_n")
+            worker = cp.worker
+            if cp.next_n is not None:  # numbered by run_search before the round (threads)
+                n, cp.next_n = cp.next_n, None
             else:
-                cp["counter"]["n"] += 1
-                n = worker.number(trial) if worker else cp["counter"]["n"]
+                cp.counter["n"] += 1
+                n = worker.number(trial) if worker else cp.counter["n"]
             hp = trial.hyperparameters.values
             if not self._on_members(trial):  # the members engine seeds each model as it builds it
-                keras.utils.set_random_seed(cp["seed"] + n)
+                keras.utils.set_random_seed(cp.seed + n)
             name = trial_run_name(n, hp)
             params = {k: v for k, v in hp.items() if k not in TUNER_KEYS}
-            cp.update(n=n, name=name, t0=time.perf_counter(), history=[], n_params=None,
-                      run_id=cp["tracker"].start_child(Role.TRIAL, name, params,
-                                                       {TRIAL_ID_TAG: trial.trial_id,
-                                                        **(worker.tags if worker else {})}))
+            cp.n, cp.name, cp.t0, cp.history, cp.n_params = n, name, time.perf_counter(), [], None
+            cp.run_id = cp.tracker.start_child(Role.TRIAL, name, params, {
+                TRIAL_ID_TAG: trial.trial_id, **(worker.tags if worker else {})})
             if worker:
                 worker.begin(self.oracle, trial)
-            cp["progress"](Event.TRIAL_BEGIN, {"n": n, "name": name, **params})
+            cp.progress(Event.TRIAL_BEGIN, {"n": n, "name": name, **params})
 
         def on_epoch_end(self, trial, model, epoch, logs=None):
             super().on_epoch_end(trial, model, epoch, logs)
             cp = self._cp
-            logs = user_units(cp["prep"], logs or {})
-            if cp["n_params"] is None:
-                cp["n_params"] = int(model.count_params())
-            cp["history"].append(logs)
-            cp["tracker"].log_epoch(cp["run_id"], logs, step=epoch)
+            logs = user_units(cp.prep, logs or {})
+            if cp.n_params is None:
+                cp.n_params = int(model.count_params())
+            cp.history.append(logs)
+            cp.tracker.log_epoch(cp.run_id, logs, step=epoch)
 
         def on_trial_end(self, trial):
             cp = self._cp
-            if cp["worker"]:
-                cp["worker"].end()
+            if cp.worker:
+                cp.worker.end()
             try:
                 super().on_trial_end(trial)
             finally:
-                self._record(trial)
-
-        def _record(self, trial):
-            cp = self._cp
-            seconds = time.perf_counter() - cp["t0"]
-            hp = trial.hyperparameters.values
-            metric = METRICS[cp["prep"].task][0]
-            history = {k: [h.get(k) for h in cp["history"]] for k in ("val_loss", f"val_{metric}")}
-            ok = trial.status == "COMPLETED" and cp["history"]
-            summary = summary_metrics(history, metric) if ok else {}
-            error = None if ok else (trial.message or "trial ended without training")
-            row = _trial_row(trial, cp, summary.get(summary_key(metric)), summary, seconds, error)
-            cut = error is not None and TrialCut.__name__ in error
-            if cut:
-                row["status"], row["error"] = "CUT", row["error"].split("TrialCut: ", 1)[-1]
-                cp["result"].not_scored += 1
-            cp["result"].trials.append(row)
-            cp["result"].curves[cp["name"]] = {"cell": hp["cell"], "val_loss": history["val_loss"]}
-            tracker = cp["tracker"]
-            tracker.log_metrics(cp["run_id"], {
-                **summary, "score": row["score"], "n_params": row["n_params"],
-                "train_seconds": seconds,
-            })
-            tracker.end_child(cp["run_id"], "FINISHED" if ok else "KILLED" if cut else "FAILED",
-                              row["error"] if cut else error)
-            cp["progress"](Event.TRIAL_END, {**row, "n": cp["n"]})
+                _record(self._cp, trial)
 
     return TrackedTuner
 
 
-def _trial_row(trial, cp: dict, score, summary: dict, seconds: float, error: str | None) -> dict:
+
+def _record(cp: TrialState, trial) -> None:
+    """A finished trial: its row in the result, its MLflow run closed, its progress event."""
+    seconds = time.perf_counter() - cp.t0
+    hp = trial.hyperparameters.values
+    metric = METRICS[cp.prep.task][0]
+    history = {k: [h.get(k) for h in cp.history] for k in ("val_loss", f"val_{metric}")}
+    ok = trial.status == "COMPLETED" and cp.history
+    summary = summary_metrics(history, metric) if ok else {}
+    error = None if ok else (trial.message or "trial ended without training")
+    row = _trial_row(trial, cp, summary.get(summary_key(metric)), summary, seconds, error)
+    cut = error is not None and TrialCut.__name__ in error
+    if cut:
+        row["status"], row["error"] = "CUT", row["error"].split("TrialCut: ", 1)[-1]
+        cp.result.not_scored += 1
+    cp.result.trials.append(row)
+    cp.result.curves[cp.name] = {"cell": hp["cell"], "val_loss": history["val_loss"]}
+    tracker = cp.tracker
+    tracker.log_metrics(cp.run_id, {
+        **summary, "score": row["score"], "n_params": row["n_params"],
+        "train_seconds": seconds,
+    })
+    tracker.end_child(cp.run_id, "FINISHED" if ok else "KILLED" if cut else "FAILED",
+                      row["error"] if cut else error)
+    cp.progress(Event.TRIAL_END, {**row, "n": cp.n})
+
+
+def _trial_row(trial, cp: TrialState, score, summary: dict, seconds: float,
+               error: str | None) -> dict:
     """One trial's record (SearchResult.trials): its values, score, cost and status."""
     hp = trial.hyperparameters.values
     return {
-        "trial_id": trial.trial_id, "name": cp["name"], "cell": hp["cell"],
+        "trial_id": trial.trial_id, "name": cp.name, "cell": hp["cell"],
         "units": hp["units"], "layers": hp["layers"],
         **{k: v for k, v in hp.items() if k not in ("cell", "units", "layers") + TUNER_KEYS},
         "score": score, "best_val_loss": summary.get("best_val_loss"),
-        "epochs": len(cp["history"]), "n_params": cp["n_params"],
+        "epochs": len(cp.history), "n_params": cp.n_params,
         "train_seconds": round(seconds, 3), "status": "FAILED" if error else "COMPLETED",
         "error": error.strip().splitlines()[-1] if error else None,
-        "run_id": cp["run_id"],
+        "run_id": cp.run_id,
     }
 
 
@@ -194,11 +220,11 @@ def _train_on_members(tuner, trial) -> dict[str, float]:
     `on_epoch_end` hook (MLflow, progress) as epochs do from Keras `fit`."""
     cp = tuner._cp
     config = {k: v for k, v in trial.hyperparameters.values.items() if k not in TUNER_KEYS}
-    deadline, schedule = cp["deadline"], cp["schedule"]
+    deadline, schedule = cp.deadline, cp.schedule
     if deadline is not None:  # never before the time its minimum training is estimated at
-        deadline = max(deadline, time.time() + cp["min_seconds"])
-    [res] = fit_members([Member(cp["prep"], cp["seed"] + cp["n"])], config, schedule,
-                        deadline=deadline, options=cp["options"])
+        deadline = max(deadline, time.time() + cp.min_seconds)
+    [res] = fit_members([Member(cp.prep, cp.seed + cp.n)], config, schedule,
+                        deadline=deadline, options=cp.options)
     trained = res.rounds_trained * res.round_steps
     if (deadline is not None and trained < schedule.min_steps and time.time() >= deadline
             and res.rounds_trained < math.ceil(schedule.epochs * schedule.steps_per_epoch
@@ -223,7 +249,7 @@ def _run_round(search: Callable, tuners: list, jobs: int) -> None:
             for future in [pool.submit(search, t) for t in tuners]:
                 future.result()
     for t in tuners:
-        t._cp.pop("next_n", None)  # a tuner whose oracle had no trial left
+        t._cp.next_n = None  # a tuner whose oracle had no trial left
 
 
 def _in_trial_order(result: SearchResult) -> None:
@@ -350,7 +376,7 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
                 first = counter["n"]
                 for i, t in enumerate(tuners.values()):
                     t.oracle.max_trials = round_
-                    t._cp["next_n"] = first + i + 1
+                    t._cp.next_n = first + i + 1
                 t0 = time.perf_counter()
                 _run_round(search, list(tuners.values()), jobs)
                 last = time.perf_counter() - t0
