@@ -346,44 +346,51 @@ def _mini_rocket_features_class():
             return fn
 
         def _features(self, x):
-            t, c = self.steps, self.channels
             out, start = [], 0
             for j, (d, nf) in enumerate(zip(self.dilations, self.features_per_dilation)):
-                padded = tf.pad(x, [[0, 0], [4 * d, 4 * d], [0, 0]])
-                patches = tf.concat([padded[:, p * d:p * d + t] for p in range(9)], axis=-1)
-                # kernel (9 * C, 84): tap weight x channel mask of the kernel's combination
-                kernel = (taps[:, None, :] * self.masks[j].T[None, :, :]).reshape(9 * c, 84)
-                conv = tf.einsum("ntk,kf->ntf", patches, tf.constant(kernel))  # (n, T, 84)
-                conv = tf.transpose(conv, [0, 2, 1])  # (n, 84, T)
                 b = tf.reshape(self.biases[start:start + 84 * nf], [84, nf])
                 start += 84 * nf
-                # PPV by ranks, not by a sort of C (slow on CPU) nor a (n, 84, T, nf)
-                # comparison: pos = how many of the kernel's sorted biases lie below C[t];
-                # C[t] > the r-th smallest bias <=> pos > r, so each bias's count is a
-                # suffix sum of the histogram of pos.
-                order = tf.argsort(b, axis=-1, stable=True)
-                rank = tf.argsort(order, axis=-1)
-                n = tf.shape(conv)[0]
-                pos = tf.searchsorted(tf.broadcast_to(tf.gather(b, order, batch_dims=1), [n, 84, nf]),
-                                      tf.ensure_shape(conv, [None, 84, t]), side="left")
-                # Kernels aeon pads with (j + k odd) count only the steps 4d .. T-4d: the
-                # others go to an extra bin that is dropped.
-                cut = np.array([(j + k) % 2 == 1 for k in range(84)])
-                step = tf.range(t)
-                padded_step = (step < 4 * d) | (step >= t - 4 * d)
-                outside = tf.logical_and(tf.constant(cut)[:, None], padded_step[None, :])
-                pos = tf.where(outside[None], nf + 1, pos)
-                hist = tf.math.bincount(tf.reshape(pos, [-1, t]), minlength=nf + 2,
-                                        maxlength=nf + 2, axis=-1)[:, :nf + 1]
-                above = tf.cumsum(hist, axis=-1, exclusive=True, reverse=True)[:, :nf]
-                above = tf.reshape(above, [n, 84, nf])
-                above = tf.gather(above, tf.broadcast_to(rank, [n, 84, nf]), batch_dims=2)
-                steps = np.where(cut, t - 8 * d, t).astype("float64")[:, None]
-                share = tf.cast(tf.cast(above, tf.float64) / steps, tf.float32)
-                out.append(tf.reshape(share, [-1, 84 * nf]))
+                out.append(_dilation_features(x, self.steps, self.channels, taps,
+                                              self.masks[j], b, j, d, nf))
             return tf.concat(out, axis=-1)
 
     return MiniRocketFeatures
+
+
+def _dilation_features(x, t: int, c: int, taps, mask, b, j: int, d: int, nf: int):
+    """aeon MiniRocket's features of dilation index `j` (dilation `d`, `nf` biases per kernel
+    in `b` (84, nf)) for raw windows x (n, t, c): (n, 84 * nf) float32 proportions."""
+    import tensorflow as tf
+
+    padded = tf.pad(x, [[0, 0], [4 * d, 4 * d], [0, 0]])
+    patches = tf.concat([padded[:, p * d:p * d + t] for p in range(9)], axis=-1)
+    # kernel (9 * C, 84): tap weight x channel mask of the kernel's combination
+    kernel = (taps[:, None, :] * mask.T[None, :, :]).reshape(9 * c, 84)
+    conv = tf.einsum("ntk,kf->ntf", patches, tf.constant(kernel))  # (n, T, 84)
+    conv = tf.transpose(conv, [0, 2, 1])  # (n, 84, T)
+    # PPV by ranks, not by a sort of C (slow on CPU) nor a (n, 84, T, nf) comparison:
+    # pos = how many of the kernel's sorted biases lie below C[t]; C[t] > the r-th smallest
+    # bias <=> pos > r, so each bias's count is a suffix sum of the histogram of pos.
+    order = tf.argsort(b, axis=-1, stable=True)
+    rank = tf.argsort(order, axis=-1)
+    n = tf.shape(conv)[0]
+    pos = tf.searchsorted(tf.broadcast_to(tf.gather(b, order, batch_dims=1), [n, 84, nf]),
+                          tf.ensure_shape(conv, [None, 84, t]), side="left")
+    # Kernels aeon pads with (j + k odd) count only the steps 4d .. T-4d: the others go to an
+    # extra bin that is dropped.
+    cut = np.array([(j + k) % 2 == 1 for k in range(84)])
+    step = tf.range(t)
+    padded_step = (step < 4 * d) | (step >= t - 4 * d)
+    outside = tf.logical_and(tf.constant(cut)[:, None], padded_step[None, :])
+    pos = tf.where(outside[None], nf + 1, pos)
+    hist = tf.math.bincount(tf.reshape(pos, [-1, t]), minlength=nf + 2, maxlength=nf + 2,
+                            axis=-1)[:, :nf + 1]
+    above = tf.cumsum(hist, axis=-1, exclusive=True, reverse=True)[:, :nf]
+    above = tf.reshape(above, [n, 84, nf])
+    above = tf.gather(above, tf.broadcast_to(rank, [n, 84, nf]), batch_dims=2)
+    steps = np.where(cut, t - 8 * d, t).astype("float64")[:, None]
+    share = tf.cast(tf.cast(above, tf.float64) / steps, tf.float32)
+    return tf.reshape(share, [-1, 84 * nf])
 
 
 def _ridge_head_class():
