@@ -2,9 +2,9 @@
 
 Fairness: one search per cell with the cell fixed, each with the same trial and epoch
 budget, so no cell is starved by an oracle that likes another; with the random and grid
-tuners every cell also tries the very same candidate list (candidates.py). The data-level
-choices (datalevel.py) are fixed before the search and reach the trials as hp.Fixed values. Logging lives in
-`on_trial_begin` / `on_epoch_end` / `on_trial_end` (calling super() first): callbacks passed
+tuners every cell also tries the very same candidate list (models/candidates.py). The
+data-level choices (stages/datalevel.py) are fixed before the search and reach the trials as
+hp.Fixed values. Logging lives in `on_trial_begin` / `on_epoch_end` / `on_trial_end` (calling super() first): callbacks passed
 to `search()` are deep-copied per trial and never see the trial. keras-tuner swallows a
 trial's exception into `trial.message`; it is surfaced as the child run's error tag and in
 the progress line, and a cell whose every trial fails stops the fit with that message.

@@ -29,8 +29,7 @@ from cellpick.models.cells import forecast_inputs, forecast_outputs, preprocessi
 # Size limits (rows of the fit split; samples for sequences). Above them a baseline is
 # skipped with a note: each is where its fit or its predictions stop being seconds.
 # Each scored window's forecast is a forward pass over its series' history, so a split costs
-# windows x rows: AutoTheta's forward refits its decomposition (45 ms a window at 3,500 rows,
-# 240 ms at 7,000), AutoETS's is cheap per row but its fit is not (docs/contestants.md).
+# windows x rows (measured: docs/contestants.md, "Contestants at size").
 STAT_ROWS = {"ets": 20_000, "theta": 5_000, "arima": 20_000}
 # AutoARIMA searches seasonal orders only up to this period; above it, it runs non-seasonal
 # (its seasonal search grows steeply with the period: docs/contestants.md). AutoETS drops
@@ -38,7 +37,7 @@ STAT_ROWS = {"ets": 20_000, "theta": 5_000, "arima": 20_000}
 ARIMA_MAX_SEASON = 12
 # Forecasts per split of the statistical models: each is a forward pass over its history.
 STAT_WINDOWS = 50_000
-MINIROCKET_SAMPLES = 20_000  # 10k float32 features per sample: 0.8 GB at this size
+MINIROCKET_SAMPLES = 20_000  # 10k float32 features per sample
 # From this many training samples MiniRocket's head is a linear model trained by SGD on the
 # standardised features, as its authors train it on large data (RidgeCV's leave-one-out
 # eigendecomposes a 10k x 10k covariance per fit above it: docs/contestants.md).
@@ -46,7 +45,7 @@ MINIROCKET_SGD_FROM = 10_000
 SGD_EPOCHS = 50  # at most; early stopping on a held-out tenth of the samples ends it sooner
 NN_SAMPLES = 50_000  # 1-NN: brute-force distances, fit x predict samples
 # 1-NN: stored values (fit samples x steps x features). A split's predictions cost its rows x
-# this many multiply-adds: about 16 s for 15,000 rows against 30,000 x 120 values on 2 cores.
+# this many multiply-adds (measured: docs/contestants.md, "Contestants at size").
 NN_VALUES = 10_000_000
 RIDGE_WINDOWS = 100_000  # ridge on windows: evenly spaced windows above this
 ALPHAS = [1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0]
