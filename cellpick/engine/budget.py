@@ -24,6 +24,7 @@ CALIBRATION_STEPS = 8  # steps per calibration round; 3 rounds per cell
 TRIAL_OVERHEAD = 1.0  # s per trial: its MLflow run and keras-tuner's bookkeeping
 FINISH_SECONDS = 15.0  # s: report, MLflow model and export after the last training
 SAFETY = 2.0  # a trial may always run this many times its estimated minimum
+HEADROOM = 1.5  # the budget a refusal names: the smallest times this (the timing varies)
 
 
 @dataclass(frozen=True)
@@ -151,11 +152,11 @@ class Budget:
         """Fix the division up front; ConfigError (exit 2) when the minimums cannot fit."""
         self.spent["start"] = time.time() - self.start
         if self.smallest() > self.seconds:
-            need = duration(self.smallest())
+            need, ask = duration(self.smallest()), duration(nice_ceiling(HEADROOM * self.smallest()))
             raise ConfigError(
                 f"--time-budget {duration(self.seconds)} is too small for this data: one trained "
                 f"trial per cell and one seed per fold need about {need}; pass --time-budget "
-                f"{need} or more")
+                f"{ask} or more")
         self.division = self.divide()
 
     # -- the stages -------------------------------------------------------------------------

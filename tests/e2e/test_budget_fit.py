@@ -48,7 +48,6 @@ def test_a_budget_below_the_minimum_exits_2_naming_the_smallest(data_dir, tmp_pa
     assert "split: " in text  # the plan is shown first
     m = re.search(r"--time-budget 2s is too small for this data: one trained trial per cell and "
                   r"one seed per fold need about (\S+); pass --time-budget (\S+) or more", text)
-    assert m and m.group(1) == m.group(2)
     from cellpick.config import parse_duration
 
-    assert parse_duration(m.group(2)) > 2
+    assert m and parse_duration(m.group(2)) >= 1.5 * parse_duration(m.group(1)) > 2
