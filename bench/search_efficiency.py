@@ -12,7 +12,7 @@ Grid: every cell (lstm, gru, rnn) x every width, one layer, each trained `--grid
 times with `fit_one` (tests/helpers.py). The rest of cellpick's space is held at one setting
 (with all of it the grid would be 576 configurations): `--rest best` (default) where the
 default search's best trial put it, so both sides compare cells and widths on equal terms;
-`--rest first` at the first value of each list in cellpick/space.py (FIRST below).
+`--rest first` at the first value of each list in cellpick/models/cells.py (FIRST below).
 
 Both score the validation MAE (passengers, at the epoch early stopping keeps). The grid's
 seeds are shared by all configurations, so its noise is that of a paired difference: the
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "recipes" / "data" / "airline_train.csv"
 CELLS = ["lstm", "gru", "rnn"]
 REST = ("dropout", "learning_rate", "scaling", "linear", "log")  # the space beyond cell x units
-# `--rest first`: the first value of each list in cellpick/space.py, with the linear path on
+# `--rest first`: the first value of each list in cellpick/models/cells.py, with the linear path on
 # (what makes airline work, recipes/airline.toml).
 FIRST = {"dropout": 0.0, "learning_rate": 1e-3, "scaling": "relative", "linear": True, "log": False}
 SHAPE = {"horizon": 12, "lookback": 24, "season": 12}
@@ -166,7 +166,7 @@ def main() -> None:
 
     print(f"\nairline, horizon 12, lookback 24; epoch cap {args.epochs} for every training; "
           f"units {args.units}, 1 layer; grid with {n} seeds per configuration, the rest held at "
-          f"{'the default search' + chr(39) + 's best trial' if args.rest == 'best' else 'space.py' + chr(39) + 's first values'}: "
+          f"{'the default search' + chr(39) + 's best trial' if args.rest == 'best' else 'models/cells.py' + chr(39) + 's first values'}: "
           f"{', '.join(f'{k} {v}' for k, v in rest.items())}\n")
     print("Grid, validation MAE (mean of seeds, +- seed sd):\n")
     print("| cell | " + " | ".join(f"u{u}" for u in args.units) + " |")

@@ -10,7 +10,7 @@ SGD least squares), ridge, mean; text tfidf_logreg / tfidf_ridge and majority / 
 A contestant trains on `fit_on` rows only; its hyperparameters are chosen by fitting on
 choose_on[0] and scoring on choose_on[1]. `predict(split, limit)` answers in user units:
 forecast (n, H), classify (n, C), regress (n,). `Skip` says it does not apply or is too big.
-The fit runs them under contest.py's contract; docs/contestants.md says why these models.
+The fit runs them under engine/isolation.py's contract; docs/contestants.md says why these models.
 """
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def fit_baselines(prep: Prepared, *, season: int | None, fit_on: str = "trainval
                   skip: Callable[[str, str], None] | None = None) -> list[Baseline]:
     """Every built-in contestant of prep's task fitted in this process, as `fit_one` fits
     them; one that is skipped or fails is reported to `skip(name, reason)`. (The fit itself
-    runs them under contest.py's contract; this is for tests and benches.)"""
+    runs them under engine/isolation.py's contract; this is for tests and benches.)"""
     skip = skip or (lambda name, reason: None)
     out = []
     for name in names_for(prep):
