@@ -178,3 +178,11 @@ def patch_tf2onnx() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         patch()
+
+
+def tf2onnx_convert(graph_def, **kwargs):
+    """tf2onnx's private `convert._convert_common`, on the graph `tf_loader.from_saved_model`
+    loaded (with its initialized tables and renamed tensors)."""
+    from tf2onnx import convert
+
+    return convert._convert_common(graph_def, **kwargs)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from cellpick.engine import internals
 from cellpick.errors import ExportError
 from cellpick.stages.record import FitRecord
 
@@ -183,13 +184,12 @@ def write_onnx(saved_model: Path, path: Path, serve, prep, layer_names: list[str
     (and no file). Converting the SavedModel rather than the Keras model keeps the named
     input and outputs (label included) and the scaling constants inside the graph."""
     import logging
-    import warnings
 
     import numpy as np
 
     try:
         import onnxruntime
-        from tf2onnx import convert, tf_loader
+        from tf2onnx import tf_loader
     except ImportError as e:
         return (f"ONNX skipped: {e.name} is not installed (pip install 'cellpick[onnx]'); "
                 f"the export has no model.onnx")
@@ -206,22 +206,13 @@ def write_onnx(saved_model: Path, path: Path, serve, prep, layer_names: list[str
     log.setLevel(logging.ERROR)
     log.propagate = False  # the reason goes to `warn`, not as log lines on stderr
     try:
-        try:
-            from keras.src.export.tf2onnx_lib import (
-                patch_tf2onnx,  # numpy 2 fixes Keras applies too
-            )
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)
-                patch_tf2onnx()
-        except ImportError:
-            pass
+        internals.patch_tf2onnx()  # the numpy 2 fixes Keras applies too
         graph_def, inputs, outputs, tables, renames = tf_loader.from_saved_model(
             str(saved_model), None, None, signatures=["serving_default"],
             return_initialized_tables=True, return_tensors_to_rename=True)
-        convert._convert_common(graph_def, name="cellpick", input_names=inputs, output_names=outputs,
-                                tensors_to_rename=renames, initialized_tables=tables,
-                                output_path=str(path))
+        internals.tf2onnx_convert(graph_def, name="cellpick", input_names=inputs,
+                                  output_names=outputs, tensors_to_rename=renames,
+                                  initialized_tables=tables, output_path=str(path))
         if unsupported:
             raise ValueError("unsupported TensorFlow ops")
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
