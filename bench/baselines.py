@@ -38,6 +38,7 @@ from pathlib import Path
 import _env  # noqa: F401  (quiet TF, machine facts)
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
 SHARED = ROOT.parent / "shared" / "data"
 if not SHARED.is_dir():
     SHARED = Path("/work/shared/data")
@@ -47,11 +48,11 @@ def run_set(name: str) -> list[dict]:
     os.environ.setdefault("NIXTLA_NUMBA_CACHE", "1")
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     import numpy as np
+    from helpers import fit_baselines  # tests/helpers.py
 
     from cellpick.data import detection as data_mod
     from cellpick.data.prepared import labels, prepare, sequences
     from cellpick.data.season import season_for, training_rows
-    from cellpick.models.contestants import fit_baselines
     from cellpick.verdict import mase, score
 
     notes: list[str] = []

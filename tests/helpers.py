@@ -1,5 +1,6 @@
 """What tests and benches need beside cellpick: one plain Keras training, free ports, stopping
-a process group, a calendar with a gap. Tests import it as `from helpers import ...` (tests/ is on sys.path);
+a process group, a calendar with a gap, the built-in contestants fitted in-process, a
+sequence set with a known answer. Tests import it as `from helpers import ...` (tests/ is on sys.path);
 bench scripts put tests/ on sys.path first."""
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from cellpick.data.prepared import Prepared
 from cellpick.engine.train import Schedule, callbacks
+from cellpick.models import contestants
 
 
 def fit_one(prep: Prepared, config: dict[str, Any], seed: int, schedule: Schedule,
@@ -86,3 +88,33 @@ def hourly_with_a_missing_month(tmp_path: Path) -> Path:
     pd.DataFrame({"time": stamps.strftime("%Y-%m-%d %H:%M"), "temp": temp.round(3),
                   "load": load_.round(2)}).to_csv(path, index=False)
     return path
+
+
+def fit_baselines(prep: Prepared, *, season: int | None, fit_on: str = "trainval",
+                  choose_on: tuple[str, str] = ("train", "val"),
+                  skip: Callable[[str, str], None] | None = None) -> list:
+    """Every built-in contestant of prep's task fitted in this process, as `fit_one` fits
+    them; one that is skipped or fails is reported to `skip(name, reason)`. (The fit itself
+    runs them under cellpick/engine/isolation.py's contract.)"""
+    skip = skip or (lambda name, reason: None)
+    out = []
+    for name in contestants.names_for(prep):
+        try:
+            out.append(contestants.fit_one(name, prep, season=season, fit_on=fit_on, choose_on=choose_on))
+        except contestants.Skip as s:
+            skip(name, str(s))
+        except Exception as e:
+            skip(name, f"failed: {type(e).__name__}: {e}"[:300])
+    return out
+
+
+def sign_of_mean(n: int, steps: int, seed: int = 0):
+    """A wide Dataset of `n` sequences whose class is the sign of their mean: a known answer."""
+    from cellpick.data.dataset import Dataset
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, steps)) + np.repeat([-0.7, 0.7], n // 2)[:, None]
+    frame = pd.DataFrame(x, columns=[f"t{i}" for i in range(steps)])
+    frame.insert(0, "label", np.where(x.mean(axis=1) > 0, "up", "down"))
+    return Dataset(path=Path("sign.csv"), frame=frame, layout="wide", task="classify",
+                   target="label", features=[f"t{i}" for i in range(steps)], classes=["down", "up"])

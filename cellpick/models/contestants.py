@@ -94,24 +94,6 @@ def fit_one(name: str, prep: Prepared, *, season: int | None, fit_on: str = "tra
     return made
 
 
-def fit_baselines(prep: Prepared, *, season: int | None, fit_on: str = "trainval",
-                  choose_on: tuple[str, str] = ("train", "val"),
-                  skip: Callable[[str, str], None] | None = None) -> list[Baseline]:
-    """Every built-in contestant of prep's task fitted in this process, as `fit_one` fits
-    them; one that is skipped or fails is reported to `skip(name, reason)`. (The fit itself
-    runs them under engine/isolation.py's contract; this is for tests and benches.)"""
-    skip = skip or (lambda name, reason: None)
-    out = []
-    for name in names_for(prep):
-        try:
-            out.append(fit_one(name, prep, season=season, fit_on=fit_on, choose_on=choose_on))
-        except Skip as s:
-            skip(name, str(s))
-        except Exception as e:
-            skip(name, f"failed: {type(e).__name__}: {e}"[:300])
-    return out
-
-
 class Skip(Exception):
     """A contestant that does not apply to or is too big for this data (the message says why)."""
 

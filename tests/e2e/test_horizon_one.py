@@ -20,12 +20,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import DATA_LEVEL_ARGS, store_uri
+from helpers import fit_baselines
 from typer.testing import CliRunner
 
 from cellpick.cli import app
 from cellpick.data import detection
 from cellpick.data.prepared import prepare
-from cellpick.models.contestants import _ridge_windows, fit_baselines, keras_model
+from cellpick.models.contestants import _ridge_windows, keras_model
 from cellpick.verdict import score
 
 runner = CliRunner()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import sign_of_mean
 
 from cellpick.data.dataset import Dataset
 from cellpick.data.prepared import prepare
@@ -35,16 +36,6 @@ def _deterministic():
 NO_XLA = EngineOptions(xla=False)
 
 
-def _sign_of_mean(n=52, steps=12, seed=0) -> Dataset:
-    """Wide sequences whose class is the sign of their mean (a known answer)."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, steps)) + np.repeat([-0.7, 0.7], n // 2)[:, None]
-    frame = pd.DataFrame(x, columns=[f"t{i}" for i in range(steps)])
-    frame.insert(0, "label", np.where(x.mean(axis=1) > 0, "up", "down"))
-    return Dataset(path=Path("sign.csv"), frame=frame, layout="wide", task="classify",
-                   target="label", features=[f"t{i}" for i in range(steps)], classes=["down", "up"])
-
-
 def _sine(n: int, scale: float, level: float) -> Dataset:
     t = np.arange(n)
     frame = pd.DataFrame({"y": level + scale * np.sin(2 * np.pi * t / 12) + 0.1 * scale * np.cos(t)})
@@ -53,7 +44,7 @@ def _sine(n: int, scale: float, level: float) -> Dataset:
 
 
 def _classify_prep():
-    return prepare(_sign_of_mean(), lookback=None, horizon=1, test_size=0.0, seed=0)
+    return prepare(sign_of_mean(52, 12), lookback=None, horizon=1, test_size=0.0, seed=0)
 
 
 def test_a_member_trains_as_plain_keras_would_alone_and_beside_others():
@@ -63,7 +54,7 @@ def test_a_member_trains_as_plain_keras_would_alone_and_beside_others():
 
     prep = _classify_prep()
     assert prep.sizes["train"] % prep.batch_size() != 0  # a short batch every epoch, padded here
-    other = prepare(_sign_of_mean(seed=5), lookback=None, horizon=1, test_size=0.0, seed=0)
+    other = prepare(sign_of_mean(52, 12, seed=5), lookback=None, horizon=1, test_size=0.0, seed=0)
     steps = 18  # three epochs, each with its short batch; a multiple of steps_per_execution
     group = _Group([Member(prep, 7), Member(other, 8)], CLASSIFY, "train", EngineOptions(xla=True))
     alone = _Group([Member(prep, 7)], CLASSIFY, "train", NO_XLA)
@@ -87,7 +78,7 @@ def test_three_members_without_xla_are_stacked_and_each_trains_as_keras_would_al
     from cellpick.models.cells import build_model
 
     prep = _classify_prep()
-    others = [prepare(_sign_of_mean(seed=s), lookback=None, horizon=1, test_size=0.0, seed=0) for s in (5, 6)]
+    others = [prepare(sign_of_mean(52, 12, seed=s), lookback=None, horizon=1, test_size=0.0, seed=0) for s in (5, 6)]
     members = [Member(prep, 7), Member(others[0], 8), Member(others[1], 9)]
     group = _Group(members, CLASSIFY, "train", NO_XLA)
     assert group.stacked is not None and not group.jit

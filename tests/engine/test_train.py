@@ -1,13 +1,9 @@
 """Training policy: step-counted schedules, the one-device mirrored strategy, small data leaving the plateau."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
-from helpers import fit_one
+from helpers import fit_one, sign_of_mean
 
-from cellpick.data.dataset import Dataset
 from cellpick.data.prepared import prepare
 from cellpick.engine.train import MIN_PATIENCE_STEPS, MIN_STEPS, Schedule, strategy
 
@@ -21,18 +17,8 @@ def test_small_data_gets_a_step_floor_and_explicit_epochs_are_literal():
     assert Schedule.for_data(n_train=32, batch_size=8, epochs=3) == Schedule(3, 5, 4)
 
 
-def _sign_of_mean(n=48, steps=20, seed=0) -> Dataset:
-    """Wide sequences whose class is the sign of their mean: a known answer."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, steps)) + np.repeat([-0.7, 0.7], n // 2)[:, None]
-    frame = pd.DataFrame(x, columns=[f"t{i}" for i in range(steps)])
-    frame.insert(0, "label", np.where(x.mean(axis=1) > 0, "up", "down"))
-    return Dataset(path=Path("sign.csv"), frame=frame, layout="wide", task="classify",
-                   target="label", features=[f"t{i}" for i in range(steps)], classes=["down", "up"])
-
-
 def test_tiny_classification_leaves_the_plateau_with_the_default_schedule():
-    prep = prepare(_sign_of_mean(), lookback=None, horizon=1, test_size=0.0, seed=0)
+    prep = prepare(sign_of_mean(48, 20), lookback=None, horizon=1, test_size=0.0, seed=0)
     schedule = Schedule.for_data(prep.sizes["train"], prep.batch_size(), None)
     config = {"cell": "gru", "units": 8, "layers": 1, "dropout": 0.0, "learning_rate": 3e-3}
     model, history, _ = fit_one(prep, config, seed=1, schedule=schedule)
@@ -41,7 +27,7 @@ def test_tiny_classification_leaves_the_plateau_with_the_default_schedule():
 
 
 def test_mirrored_strategy_trains_on_the_one_local_device():
-    prep = prepare(_sign_of_mean(), lookback=None, horizon=1, test_size=0.0, seed=0)
+    prep = prepare(sign_of_mean(48, 20), lookback=None, horizon=1, test_size=0.0, seed=0)
     config = {"cell": "lstm", "units": 4, "layers": 1, "dropout": 0.0, "learning_rate": 1e-3}
     model, history, _ = fit_one(prep, config, seed=1, schedule=Schedule(2, 2, 1),
                                 distribute=strategy("mirrored"))

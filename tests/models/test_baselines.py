@@ -9,10 +9,11 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import fit_baselines
 
 from cellpick.data import detection as data_mod
 from cellpick.data.prepared import prepare
-from cellpick.models.contestants import _ridge_windows, fit_baselines, keras_model
+from cellpick.models.contestants import _ridge_windows, keras_model
 from cellpick.verdict import score
 
 
