@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_members import _sign_of_mean, _sine
+from helpers import sign_of_mean
+from test_members import _sine
 
 from cellpick.data.prepared import prepare
 from cellpick.engine.members import Member, _Group
@@ -56,7 +57,7 @@ def test_a_stacked_forward_pass_is_each_models_own(request, data, config):
     elif data == "series":
         preps = [prepare(_sine(*s), lookback=24, horizon=6, test_size=0.0, season=12) for s in SERIES]
     else:
-        preps = [prepare(_sign_of_mean(steps=70, seed=s), lookback=None, horizon=1, test_size=0.0, seed=0)
+        preps = [prepare(sign_of_mean(52, 70, seed=s), lookback=None, horizon=1, test_size=0.0, seed=0)
                  for s in (0, 5)]
     models = _models(preps, config)
     assert stackable(models)
@@ -89,7 +90,7 @@ def test_stacked_members_train_as_keras_would_alone(vowels):
 
 
 def test_a_stopped_stacked_member_stays_put_even_with_a_nan_loss():
-    prep = prepare(_sign_of_mean(), lookback=None, horizon=1, test_size=0.0, seed=0)
+    prep = prepare(sign_of_mean(52, 12), lookback=None, horizon=1, test_size=0.0, seed=0)
     config = {"cell": "gru", "units": 8, "layers": 1, "learning_rate": 3e-3}
     group = _Group([Member(prep, 1), Member(prep, 2), Member(prep, 3)], config, "train", EngineOptions(xla=True))
     assert group.stacked is not None
@@ -113,7 +114,7 @@ def test_a_compacted_group_trains_its_active_member_on_as_before():
     """Dropping stopped members from the stacked step changes nothing for the one left."""
     from cellpick.engine.members import _rebuild_pays
 
-    prep = prepare(_sign_of_mean(), lookback=None, horizon=1, test_size=0.0, seed=0)
+    prep = prepare(sign_of_mean(52, 12), lookback=None, horizon=1, test_size=0.0, seed=0)
     config = {"cell": "gru", "units": 8, "layers": 1, "learning_rate": 3e-3}
     # The same members twice: by the rule (compact=None), and rebuilt whenever half have stopped.
     groups = [_Group([Member(prep, s) for s in (1, 2, 3)], config, "train", EngineOptions(xla=True, compact=c))
