@@ -198,7 +198,9 @@ class _Group:
             metric = keras.metrics.sparse_categorical_accuracy(ops.reshape(y, (-1, 1)), pred)
             metric = ops.reshape(metric, (-1,))
         else:
-            metric = ops.mean(ops.abs(ops.cast(y, pred.dtype) - pred), axis=-1)
+            # y as pred's shape: a one-value target (n,) against (n, 1) would broadcast to n x n
+            y = ops.reshape(ops.cast(y, pred.dtype), ops.shape(pred))
+            metric = ops.mean(ops.abs(y - pred), axis=-1)
         return loss, metric
 
     def _round_py(self, n):

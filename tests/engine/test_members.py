@@ -329,3 +329,21 @@ def test_a_passed_deadline_stops_the_group_after_one_round():
                           Schedule(epochs=50, patience=20, steps_per_epoch=5), deadline=time.time(),
                           options=NO_XLA)
     assert [r.rounds_trained for r in results] == [1, 1] and results[0].best_round == 0
+
+
+def test_the_metric_of_a_one_value_target_is_each_samples_own_error():
+    """A regression with one target per sequence (y of shape (n,), predictions (n, 1)): the
+    engine's mae is |y_i - p_i| averaged, not every target against every prediction."""
+    from cellpick.models.cells import export_model, user_units
+
+    ds = sign_of_mean(60, 10)
+    frame = ds.frame.assign(label=ds.frame[ds.features].mean(axis=1) * 3 + 5)
+    regress = Dataset(path=Path("mean.csv"), frame=frame, layout="wide", task="regress",
+                      target="label", features=ds.features)
+    prep = prepare(regress, lookback=None, horizon=1, test_size=0.0, seed=0)
+    schedule = Schedule(epochs=30, patience=30, steps_per_epoch=4)
+    [r] = fit_members([Member(prep, 1)], {**CLASSIFY, "learning_rate": 1e-2}, schedule, options=NO_XLA)
+    x, y = prep.arrays("val")
+    pred = export_model(prep, r.model).predict(x, verbose=0).reshape(y.shape)
+    val_mae = user_units(prep, r.history)["val_mae"][r.best_round]  # in the target's units
+    assert val_mae == pytest.approx(np.mean(np.abs(pred - y)), rel=1e-3)
