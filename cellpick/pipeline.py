@@ -210,38 +210,47 @@ def _check_contestants(plan: Plan) -> None:
 
 def budget_for(plan: Plan, start: float):
     """The fit's time budget (engine.budget.Budget), counted from `start` (time.time()): each
-    cell's largest candidate calibrated on the plan's windows, each stage's minimum and
-    expected seconds from those costs, the division fixed. ConfigError (exit 2) when one
-    minimum-trained trial per cell and one seed per fold cannot fit. docs/budget.md."""
-    from cellpick.engine.budget import FINISH_SECONDS, Budget, calibrate
+    cell's cheapest and costliest candidates calibrated on the plan's windows, each stage's
+    minimum and expected seconds from those costs, the division fixed. ConfigError (exit 2)
+    when one minimum-trained trial per cell and one seed per fold cannot fit. docs/budget.md."""
+    from cellpick.engine.budget import FINISH_SECONDS, Budget, calibrate_range
     from cellpick.engine.isolation import BUDGET_FLOOR
     from cellpick.engine.members import round_steps
     from cellpick.stages.contest import contestant_names
     from cellpick.stages.crossval import unit_schedule
     from cellpick.stages.datalevel import REFERENCE_UNITS, planned
 
-    config, res, sched = plan.config, plan.resampling, plan.schedule
-    costs = calibrate(plan.prep, _largest(plan), seed=config.seed)
+    config, res, sched, prep = plan.config, plan.resampling, plan.schedule, plan.prep
+    ends = _candidates_at_the_ends(plan)
+    costs = calibrate_range(prep, *ends, seed=config.seed)
     budget = Budget(config.time_budget, start, res.seeds, min_steps=sched.min_steps,
-                    round_steps=round_steps(sched), costs=costs)
+                    round_steps=round_steps(sched), costs=costs,
+                    features=int(prep.input_shape[-1]) if prep.kind != "text" else int(prep.embed_dim))
     unit = unit_schedule(plan)
     u_n = round_steps(unit)
 
-    def expected(s):  # a trial is expected to train its minimum and one patience more
+    def expected(s):  # a model is expected to train its minimum and one patience more
         return min(s.epochs * s.steps_per_epoch, s.min_steps + s.patience * s.steps_per_epoch)
 
-    unit_min = sum(c.seconds(unit.min_steps, u_n) for c in costs.values())
-    unit_exp = [c.seconds(expected(unit), u_n) for c in costs.values()]
-    trial_exp = sum(c.seconds(expected(sched), budget.round_steps) for c in costs.values())
-    # The reference model (GRU-16) costs at most the cheapest cell's largest candidate.
-    ref = costs.get("gru") or min(costs.values(), key=lambda c: c.step)
+    def middle(cell):  # a candidate of the cell's middle cost (the search may choose any)
+        m = costs[cell]
+        return m.at((m.low_macs + m.high_macs) // 2)
+
+    first = {c: budget.cost(c) for c in costs}
+    unit_min = sum(first[c].seconds(unit.min_steps, u_n) for c in costs)
+    unit_exp = [middle(c).seconds(expected(unit), u_n) for c in costs]
+    trial_exp = sum(first[c].seconds(expected(sched), budget.round_steps)
+                    + (config.max_trials - 1) * middle(c).seconds(expected(sched), budget.round_steps)
+                    for c in costs)
+    # The reference model (GRU-16) costs about the cheapest cell's first candidate.
+    ref = first.get("gru") or min(first.values(), key=lambda c: c.step)
     budget.estimates["reference_fit"] = ref.seconds(unit.min_steps, u_n, REFERENCE_UNITS)
     verdict = res.folds * res.seeds * sum(unit_exp)
     contestants = len(contestant_names(plan))
     exported = res.seeds if config.ensemble else 1
     budget.plan = {
         "data-level": (0.0, planned(plan)["fits"] * budget.estimates["reference_fit"]),
-        "search": (sum(budget.trial_seconds(c) for c in costs), config.max_trials * trial_exp),
+        "search": (sum(budget.trial_seconds(c) for c in costs), trial_exp),
         "verdict": (res.folds * unit_min, verdict),
         "contestants": (0.0, max(contestants * BUDGET_FLOOR, verdict / 2) if contestants else 0.0),
         "refit+export": (FINISH_SECONDS, FINISH_SECONDS + exported * max(unit_exp)),
@@ -250,18 +259,25 @@ def budget_for(plan: Plan, start: float):
     return budget
 
 
-def _largest(plan: Plan) -> dict[str, dict[str, Any]]:
-    """Each cell's costliest candidate: the most units and layers, bidirectional if searched."""
+def _candidates_at_the_ends(plan: Plan) -> tuple[dict, dict, dict]:
+    """Per cell: its cheapest candidate (fewest units and layers, one direction), its
+    costliest (most units and layers, bidirectional if searched), and the first candidate
+    every search's first round trains (each list's first value: models/candidates.py)."""
     from cellpick.models.cells import DROPOUTS, LEARNING_RATES
 
     c, prep = plan.config, plan.prep
-    config = {"units": max(c.units), "layers": max(c.layers), "dropout": DROPOUTS[0],
-              "learning_rate": LEARNING_RATES[0], **(prep.preprocessing or {})}
-    if "bidirectional" in plan.space():
-        config["bidirectional"] = True
-    if prep.patch > 1:
-        config["patch"] = prep.patch
-    return {cell: {"cell": cell, **config} for cell in c.cells}
+    common = {"dropout": DROPOUTS[0], "learning_rate": LEARNING_RATES[0],
+              **(prep.preprocessing or {}), **({"patch": prep.patch} if prep.patch > 1 else {})}
+    both = "bidirectional" in plan.space()
+    cheapest = {"units": min(c.units), "layers": min(c.layers), **common}
+    costliest = {"units": max(c.units), "layers": max(c.layers), **common,
+                 **({"bidirectional": True} if both else {})}
+    first = {"units": c.units[0], "layers": c.layers[0], **common,
+             **({"bidirectional": False} if both else {})}
+    if both:
+        cheapest["bidirectional"] = False
+    return tuple({cell: {"cell": cell, **cfg} for cell in c.cells}
+                 for cfg in (cheapest, costliest, first))
 
 
 def _stage(budget, stage: str, after: str | None = None) -> None:
@@ -275,18 +291,20 @@ def _stage(budget, stage: str, after: str | None = None) -> None:
 def _seeds_that_fit(plan: Plan, search, budget) -> tuple[Plan, int]:
     """(plan, the verdict's seeds per fold): all of them, or as many as the verdict's share
     covers (it begins here, re-balanced), in a new plan whose resampling keeps its first
-    repetitions. A seed costs every cell's folds, each a model at its cell's mean measured
-    trial time (all trials' mean, or its largest candidate's estimate, when it has none)."""
+    repetitions. A seed costs every cell's folds, each a model at the measured trial time of
+    its cell's chosen configuration (else its cell's trials' mean, else the estimate)."""
     res = plan.resampling
     if budget is None:
         return plan, res.seeds
     scored = [r for r in search.trials
               if r.get("status", "COMPLETED") == "COMPLETED" and r.get("train_seconds")]
     per_seed = 0.0
-    for cell in search.best:
-        times = ([r["train_seconds"] for r in scored if r.get("cell") == cell]
-                 or [r["train_seconds"] for r in scored])
-        per_seed += res.folds * (sum(times) / len(times) if times else budget.trial_seconds(cell))
+    for cell, chosen in search.best.items():
+        mine = [r for r in scored if r.get("cell") == cell]
+        times = ([r["train_seconds"] for r in mine if _same_config(r, chosen)]
+                 or [r["train_seconds"] for r in mine] or [r["train_seconds"] for r in scored])
+        per_seed += res.folds * (sum(times) / len(times) if times
+                                 else budget.trial_seconds(cell, chosen))
     budget.plan["verdict"] = (per_seed, per_seed * res.seeds)
     share = budget.begin("verdict")
     n = max(1, min(res.seeds, int(share // per_seed))) if per_seed > 0 else res.seeds
@@ -294,6 +312,11 @@ def _seeds_that_fit(plan: Plan, search, budget) -> tuple[Plan, int]:
         return plan, res.seeds
     cut = dataclasses.replace(res, seeds=n, units=[u for u in res.units if u.repeat < n])
     return dataclasses.replace(plan, resampling=cut), n
+
+
+def _same_config(trial: dict, config: dict) -> bool:
+    """A search trial's record holds `config` (the keys both have agree)."""
+    return all(trial[k] == v for k, v in config.items() if k in trial)
 
 
 def _decide(plan: Plan, cv, baselines):

@@ -1,12 +1,13 @@
 """One wall-clock budget for the whole fit (--time-budget): estimated, divided, re-balanced.
 
-`calibrate` times a few training steps of each cell's largest candidate on the plan's own
-windows (`Cost`). The caller states each stage's minimum and expected seconds (`Budget.plan`)
-from those costs; `Budget.check` refuses a budget below the sum of the minimums, naming the
-smallest that would do. `Budget.begin(stage)` gives a stage its share of the time left when it
-starts (the division re-balanced: what earlier stages left unused flows on); `end(stage)`
-records what it spent; `cut` what the budget took from it. `record()` is verdict.json's
-`budget` entry. How and why (the minimum training, the reserve, the tolerance): docs/budget.md.
+`calibrate` times a few training steps of a configuration on the plan's own windows (`Cost`);
+`CostModel` holds a cell's cheapest and costliest candidates' costs and interpolates any
+candidate between them by its recurrent multiply-adds. The caller states each stage's minimum
+and expected seconds (`Budget.plan`) from those costs; `Budget.check` refuses a budget below
+the sum of the minimums, naming the smallest that would do. `Budget.begin(stage)` gives a
+stage its share of the time left when it starts (the division re-balanced: what earlier stages
+left unused flows on); `end(stage)` records what it spent; `cut` what the budget took from it.
+`record()` is verdict.json's `budget` entry. How and why: docs/budget.md.
 """
 from __future__ import annotations
 
@@ -47,10 +48,47 @@ class Cost:
                 "round": round(self.round, 4)}
 
 
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def recurrent_macs(config: dict[str, Any], features: int) -> int:
+    """Multiply-adds of one time step of `config`'s recurrent layers on `features` inputs (the
+    dense head and the patching are left out: they are the same for every candidate)."""
+    g, u = GATES.get(config.get("cell"), 4), int(config["units"])
+    both = 2 if config.get("bidirectional") else 1
+    total, width = 0, features
+    for _ in range(int(config["layers"])):
+        total += both * g * (width + u) * u
+        width = both * u
+    return total
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """A cell's cost at its cheapest (`low`) and costliest (`high`) candidate, measured; any
+    candidate in between is interpolated linearly in recurrent multiply-adds."""
+
+    low: Cost
+    high: Cost
+    low_macs: int
+    high_macs: int
+    first: dict[str, Any]  # the candidate every search's first round trains
+
+    def at(self, macs: int) -> Cost:
+        span = self.high_macs - self.low_macs
+        f = 0.0 if span <= 0 else min(1.0, max(0.0, (macs - self.low_macs) / span))
+        return Cost(*(a + f * (b - a) for a, b in ((self.low.setup, self.high.setup),
+                                                    (self.low.step, self.high.step),
+                                                    (self.low.round, self.high.round))))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cheapest": self.low.to_dict(), "costliest": self.high.to_dict()}
+
+
 def calibrate(prep, configs: dict[str, dict[str, Any]], seed: int = 0) -> dict[str, Cost]:
-    """Per cell, `Cost` of its configuration in `configs` (the largest candidate), timed on
-    `prep`'s training windows: 3 rounds of CALIBRATION_STEPS steps on the members engine, the
-    engine a search trial trains on (the first round holds the trace)."""
+    """Per key, `Cost` of its configuration in `configs`, timed on `prep`'s training windows:
+    3 rounds of CALIBRATION_STEPS steps on the members engine, the engine a search trial
+    trains on (the first round holds the trace)."""
     from cellpick.engine.members import Member, fit_members
     from cellpick.engine.train import Schedule
 
@@ -58,7 +96,7 @@ def calibrate(prep, configs: dict[str, dict[str, Any]], seed: int = 0) -> dict[s
     # patience 8 epochs of k steps: rounds of k steps (members.round_steps), none stopped early
     schedule = Schedule(epochs=3, patience=8, steps_per_epoch=k)
     out = {}
-    for cell, config in configs.items():
+    for key, config in configs.items():
         t0 = time.perf_counter()
         [res] = fit_members([Member(prep, seed)], config, schedule)
         wall = time.perf_counter() - t0
@@ -66,8 +104,20 @@ def calibrate(prep, configs: dict[str, dict[str, Any]], seed: int = 0) -> dict[s
         step = later / k
         rounds = max(0.0, (res.seconds - first - 2 * later) / 3)  # validation and bookkeeping
         setup = max(0.0, wall - 3 * k * step - 3 * rounds)
-        out[cell] = Cost(setup=setup, step=step, round=rounds)
+        out[key] = Cost(setup=setup, step=step, round=rounds)
     return out
+
+
+def calibrate_range(prep, cheapest: dict[str, dict[str, Any]], costliest: dict[str, dict[str, Any]],
+                    first: dict[str, dict[str, Any]], seed: int = 0) -> dict[str, CostModel]:
+    """Per cell, a `CostModel` from its cheapest and costliest candidates, each calibrated
+    (once when they are the same configuration)."""
+    features = int(prep.input_shape[-1]) if prep.kind != "text" else int(prep.embed_dim)
+    low = calibrate(prep, cheapest, seed)
+    todo = {c: cfg for c, cfg in costliest.items() if cfg != cheapest[c]}
+    high = {**low, **calibrate(prep, todo, seed)}
+    return {c: CostModel(low[c], high[c], recurrent_macs(cheapest[c], features),
+                         recurrent_macs(costliest[c], features), first[c]) for c in cheapest}
 
 
 def duration(seconds: float) -> str:
@@ -107,7 +157,8 @@ class Budget:
     seeds: int  # the verdict's seeds per fold asked for
     min_steps: int = 0  # the steps a search trial trains before it may be scored
     round_steps: int = 1  # a search trial's steps between validations
-    costs: dict[str, Cost] = field(default_factory=dict)  # per cell, calibrated
+    costs: dict[str, CostModel] = field(default_factory=dict)  # per cell, calibrated
+    features: int = 1  # the recurrent input's width (the candidates' multiply-adds)
     plan: dict[str, tuple[float, float]] = field(default_factory=dict)  # stage -> (min, expected)
     estimates: dict[str, float] = field(default_factory=dict)  # named costs the stages read
     division: dict[str, float] = field(default_factory=dict)  # the shares up front
@@ -131,10 +182,21 @@ class Budget:
     def left(self) -> float:
         return self.deadline - time.time()
 
-    def trial_seconds(self, cell: str) -> float:
-        """A search trial of `cell`'s largest candidate trained `min_steps` (0: not measured)."""
-        cost = self.costs.get(cell)
-        return cost.seconds(self.min_steps, self.round_steps) if cost else 0.0
+    def cost(self, cell: str, config: dict[str, Any] | None = None) -> Cost | None:
+        """`config`'s cost (default: the cell's first candidate); None if not measured."""
+        model = self.costs.get(cell)
+        if model is None:
+            return None
+        return model.at(recurrent_macs({**(config or model.first), "cell": cell}, self.features))
+
+    def trial_seconds(self, cell: str, config: dict[str, Any] | None = None,
+                      steps: int | None = None) -> float:
+        """A search trial of `config` (default: the cell's first candidate) trained `steps`
+        (default: `min_steps`); 0 when not measured."""
+        cost = self.cost(cell, config)
+        if cost is None:
+            return 0.0
+        return cost.seconds(self.min_steps if steps is None else steps, self.round_steps)
 
     # -- the division -----------------------------------------------------------------------
 
@@ -195,8 +257,8 @@ class Budget:
     def line(self) -> str:
         """The division as the plan prints it."""
         shares = ", ".join(f"{s} {duration(v)}" for s, v in self.division.items())
-        per = ", ".join(f"{c} {self.trial_seconds(c):.1f}s" for c in self.costs)
+        per = ", ".join(f"{c} {self.trial_seconds(c):.1f}s" for c in self.costs)  # first candidate
         return (f"time budget {duration(self.seconds)}: start {duration(self.spent.get('start', 0))} "
                 f"(spent), {shares}, reserve {duration(self.reserve)}; ends by "
                 f"{duration(self.seconds)} + {duration(self.tolerance)} tolerance. A trial trains "
-                f"at least {self.min_steps} steps before it is scored (measured: {per} each)")
+                f"at least {self.min_steps} steps before it is scored (a first-round trial, measured: {per})")

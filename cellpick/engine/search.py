@@ -87,7 +87,7 @@ class TrialState:
     schedule: Schedule | None = None
     deadline: float | None = None
     options: EngineOptions = DEFAULT
-    min_seconds: float = 0.0
+    budget: Any = None  # engine.budget.Budget: a trial's minimum training, estimated
     next_n: int | None = None  # set by run_search before a round of trials in threads
     n: int = 0
     name: str = ""
@@ -109,15 +109,16 @@ def _tuner_class(kind: str):
 
         def setup(self, *, prep, tracker, result, progress, seed, counter, worker=None,
                   schedule=None, deadline=None, options: EngineOptions = DEFAULT,
-                  min_seconds: float = 0.0):
+                  budget=None):
             """`worker` (distributed.WorkerHooks) numbers, tags and heartbeats the trials of
             a distributed worker; None on one machine. With `schedule`, trials train on the
             members engine (members.py, as `options` say), validating every round of steps,
             instead of Keras `fit` validating every epoch (Hyperband, which sets each trial's
             epochs, and a tf.distribute strategy keep `fit`). `deadline`: the search's share
-            ends; a trial on the members engine still gets `min_seconds` from its start."""
+            ends; a trial on the members engine still gets SAFETY times its minimum training,
+            as `budget` estimates it for its configuration, from its start."""
             self._cp = TrialState(prep, tracker, result, progress, seed, counter, worker,
-                                  schedule, deadline, options, min_seconds)
+                                  schedule, deadline, options, budget)
 
         def _on_members(self, trial) -> bool:
             return not (self._cp.schedule is None or "tuner/epochs" in trial.hyperparameters.values
@@ -221,8 +222,8 @@ def _train_on_members(tuner, trial) -> dict[str, float]:
     cp = tuner._cp
     config = {k: v for k, v in trial.hyperparameters.values.items() if k not in TUNER_KEYS}
     deadline, schedule = cp.deadline, cp.schedule
-    if deadline is not None:  # never before the time its minimum training is estimated at
-        deadline = max(deadline, time.time() + cp.min_seconds)
+    if deadline is not None and cp.budget is not None:  # never before SAFETY x its minimum
+        deadline = max(deadline, time.time() + SAFETY * cp.budget.trial_seconds(config["cell"], config))
     [res] = fit_members([Member(cp.prep, cp.seed + cp.n)], config, schedule,
                         deadline=deadline, options=cp.options)
     trained = res.rounds_trained * res.round_steps
@@ -235,6 +236,20 @@ def _train_on_members(tuner, trial) -> dict[str, float]:
         tuner.on_epoch_end(trial, res.model, r, {k: v[r] for k, v in res.history.items()})
     losses = [v for v in res.history["val_loss"] if v == v]
     return {"val_loss": min(losses) if losses else float("nan")}
+
+
+def _round_estimate(tuners: dict, round_: int, budget: "Budget", schedule: Schedule) -> float:
+    """Seconds the round's trials (candidate `round_` of each cell that has one) are estimated
+    at, one after another, each training its minimum and one patience more."""
+    steps = min(schedule.epochs * schedule.steps_per_epoch,
+                schedule.min_steps + schedule.patience * schedule.steps_per_epoch)
+    total = 0.0
+    for cell, t in tuners.items():
+        listed = t.oracle.candidates() if hasattr(t.oracle, "candidates") else []
+        config = listed[round_ - 1] if round_ <= len(listed) else None
+        if config is not None or not listed:
+            total += budget.trial_seconds(cell, config and {**config, "cell": cell}, steps)
+    return total
 
 
 def _run_round(search: Callable, tuners: list, jobs: int) -> None:
@@ -330,7 +345,8 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
     `options`: how trials train on the members engine.
 
     `budget` (begun for "search"): a round after the first starts only when the search's
-    share has left what the last round took; trials stop when the share ends, but not before
+    share covers its candidates' estimate at the last round's pace (measured over estimated
+    wall time); trials stop when the share ends, but not before
     SAFETY times their minimum training's estimate (else they are CUT). With `resume`, the records of trials finished before come
     from the tracker (keras-tuner's own project state decides what is rerun).
     """
@@ -349,7 +365,7 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
                        distribute=distribute)
         t.setup(prep=prep, tracker=tracker, result=result, progress=progress, seed=seed,
                 counter=counter, schedule=schedule, deadline=deadline, options=options,
-                min_seconds=SAFETY * budget.trial_seconds(cell) if budget else 0.0)
+                budget=budget)
         tuners[cell] = t
     if resume:
         _reconcile(tuners, tracker)
@@ -368,9 +384,10 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
             result.rounds = max_trials
         else:
             jobs = 1 if distribute is not None else max(1, min(jobs, len(tuners)))
-            last = 0.0  # the last round's wall time: what the next is expected to take
+            pace = 1.0  # the last round's wall time over its estimate
             for round_ in range(1, max_trials + 1):
-                if budget is not None and round_ > 1 and budget.stage_left("search") < last:
+                estimate = _round_estimate(tuners, round_, budget, schedule) if budget else 0.0
+                if budget is not None and round_ > 1 and budget.stage_left("search") < pace * estimate:
                     result.cut_short = True
                     break
                 first = counter["n"]
@@ -379,7 +396,8 @@ def run_search(prep: Prepared, *, cells: list[str], units: list[int], layers: li
                     t._cp.next_n = first + i + 1
                 t0 = time.perf_counter()
                 _run_round(search, list(tuners.values()), jobs)
-                last = time.perf_counter() - t0
+                if estimate > 0:
+                    pace = (time.perf_counter() - t0) / estimate
                 counter["n"] = first + len(tuners)  # a cell with no trial left leaves a gap
                 _in_trial_order(result)
                 result.rounds = round_

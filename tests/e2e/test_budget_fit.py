@@ -37,7 +37,8 @@ def test_the_dry_run_prints_the_division_and_otherwise_the_same_plan(data_dir, t
     assert re.fullmatch(
         r"time budget 10m: start \S+ \(spent\), data-level \S+, search \S+, verdict \S+, "
         r"contestants \S+, refit\+export \S+, reserve 1m; ends by 10m \+ 1m tolerance\. A trial "
-        r"trains at least \d+ steps before it is scored \(measured: gru \d+\.\ds each\)", after[-1])
+        r"trains at least \d+ steps before it is scored \(a first-round trial, measured: gru "
+        r"\d+\.\ds\)", after[-1])
     assert not (tmp_path / "m").exists()
 
 

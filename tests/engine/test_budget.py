@@ -10,7 +10,8 @@ import pytest
 from conftest import store_uri
 
 from cellpick.config import FitConfig
-from cellpick.engine.budget import STAGES, Budget, Cost, calibrate, duration, nice_ceiling, split
+from cellpick.engine.budget import (STAGES, Budget, Cost, CostModel, calibrate, calibrate_range,
+                                   duration, nice_ceiling, recurrent_macs, split)
 from cellpick.errors import ConfigError
 from cellpick.stages.plan import make_plan
 
@@ -80,12 +81,56 @@ def test_each_cells_cost_is_measured_on_the_plans_windows(airline):
         # more steps and more models cost more; the per-trial overhead is in every estimate
         assert cost.seconds(200, 24) > cost.seconds(24, 24) > 0
         assert cost.seconds(24, 24, members=2) > cost.seconds(24, 24)
+    # One candidate per cell: the cheapest is the costliest, calibrated once.
+    same = {c: {"cell": c, **cfg} for c in ("gru",)}
+    [model] = calibrate_range(airline.prep, same, same, same).values()
+    assert model.low is model.high and model.low_macs == model.high_macs
     b = Budget(600.0, time.time(), 1, min_steps=airline.schedule.min_steps, round_steps=3,
-               costs=costs, plan=dict(PLAN))
+               costs={"gru": model}, plan=dict(PLAN), features=1)
     b.check()
-    assert b.trial_seconds("gru") == costs["gru"].seconds(airline.schedule.min_steps, 3)
+    assert b.trial_seconds("gru") == model.low.seconds(airline.schedule.min_steps, 3)
     assert b.line().startswith("time budget 10m: start ")
     assert f"A trial trains at least {airline.schedule.min_steps} steps before it is scored" in b.line()
+
+
+def test_a_candidates_cost_lies_between_the_cheapest_and_costliest_by_multiply_adds():
+    assert recurrent_macs({"cell": "lstm", "units": 16, "layers": 1}, 2) == 4 * 18 * 16
+    assert recurrent_macs({"cell": "gru", "units": 8, "layers": 2, "bidirectional": True}, 3) == \
+        2 * 3 * (3 + 8) * 8 + 2 * 3 * (16 + 8) * 8
+    low, high = Cost(1.0, 0.01, 0.1), Cost(3.0, 0.05, 0.3)
+    model = CostModel(low, high, low_macs=100, high_macs=300, first={"units": 4, "layers": 1})
+    assert model.at(100) == low and model.at(300) == high and model.at(10_000) == high
+    assert model.at(200) == Cost(2.0, pytest.approx(0.03), pytest.approx(0.2))
+    b = Budget(600.0, time.time(), 1, min_steps=100, round_steps=10, costs={"rnn": model})
+    # rnn, 1 feature: 4 units -> (1+4)*4 = 20 MACs (below the cheapest: its cost), 16 -> 272
+    assert b.trial_seconds("rnn") == low.seconds(100, 10)
+    assert low.seconds(100, 10) < b.trial_seconds("rnn", {"units": 16, "layers": 1}) < \
+        high.seconds(100, 10)
+
+
+def test_a_rounds_estimate_is_its_candidates_cost():
+    """A later round's trials are estimated at their own candidates' cost (run_search starts
+    it only when the share left covers that estimate at the last round's pace)."""
+    from types import SimpleNamespace
+
+    from cellpick.engine.search import _round_estimate
+    from cellpick.engine.train import Schedule
+
+    def tuner(cell, *units):
+        listed = [{"cell": cell, "units": u, "layers": 1} for u in units]
+        return SimpleNamespace(oracle=SimpleNamespace(candidates=lambda: listed))
+
+    # 1 feature: rnn 4 units (1+4)*4 = 20 MACs, 32 units 1056; gru 4 units 3*20 = 60
+    cheap, dear = Cost(0.0, 0.01, 0.0), Cost(0.0, 1.0, 0.0)
+    b = Budget(600.0, time.time(), 1, min_steps=10, round_steps=10,
+               costs={"rnn": CostModel(cheap, dear, 20, 1056, {"units": 4, "layers": 1}),
+                      "gru": CostModel(cheap, dear, 60, 3168, {"units": 4, "layers": 1})})
+    schedule = Schedule(epochs=4, patience=2, steps_per_epoch=5)  # a trial: 10 + 2 x 5 steps
+    tuners = {"rnn": tuner("rnn", 4, 32), "gru": tuner("gru", 4)}
+    assert _round_estimate(tuners, 1, b, schedule) == pytest.approx(2 * (20 * 0.01 + 1.0))
+    # Round 2: only rnn has a candidate, its costliest (32 units: 1056 MACs), 100x the step.
+    assert _round_estimate(tuners, 2, b, schedule) == pytest.approx(20 * 1.0 + 1.0)
+    assert _round_estimate(tuners, 3, b, schedule) == 0.0
 
 
 def test_the_schedule_states_the_minimum_a_trial_trains():
