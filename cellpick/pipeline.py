@@ -292,20 +292,22 @@ def _seeds_that_fit(plan: Plan, search, budget) -> tuple[Plan, int]:
     """(plan, the verdict's seeds per fold): all of them, or as many as the verdict's share
     covers (it begins here, re-balanced), in a new plan whose resampling keeps its first
     repetitions. A seed costs every cell's folds, each a model at the measured trial time of
-    its cell's chosen configuration (else its cell's trials' mean, else the estimate)."""
+    its cell's chosen configuration (else its cell's trials' mean, else the estimate); the
+    verdict's minimum stays the chosen configurations' estimated minimum training."""
     res = plan.resampling
     if budget is None:
         return plan, res.seeds
     scored = [r for r in search.trials
               if r.get("status", "COMPLETED") == "COMPLETED" and r.get("train_seconds")]
-    per_seed = 0.0
+    per_seed = minimum = 0.0
     for cell, chosen in search.best.items():
         mine = [r for r in scored if r.get("cell") == cell]
         times = ([r["train_seconds"] for r in mine if _same_config(r, chosen)]
                  or [r["train_seconds"] for r in mine] or [r["train_seconds"] for r in scored])
-        per_seed += res.folds * (sum(times) / len(times) if times
-                                 else budget.trial_seconds(cell, chosen))
-    budget.plan["verdict"] = (per_seed, per_seed * res.seeds)
+        estimate = budget.trial_seconds(cell, chosen)
+        per_seed += res.folds * (sum(times) / len(times) if times else estimate)
+        minimum += res.folds * estimate
+    budget.plan["verdict"] = (minimum, per_seed * res.seeds)
     share = budget.begin("verdict")
     n = max(1, min(res.seeds, int(share // per_seed))) if per_seed > 0 else res.seeds
     if n >= res.seeds:

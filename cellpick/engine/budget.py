@@ -22,6 +22,7 @@ STAGES = ("data-level", "search", "verdict", "contestants", "refit+export")
 RESERVE_SHARE, RESERVE_FLOOR = 0.10, 5.0  # of the budget, given to no stage: estimate errors
 TOLERANCE_SHARE, TOLERANCE_FLOOR = 0.10, 10.0  # the most a fit may end past its budget
 CALIBRATION_STEPS = 8  # steps per calibration round; 3 rounds per cell
+COSTLIEST_STEPS = 4  # the same for the costliest candidate (one cell's: its steps are long)
 TRIAL_OVERHEAD = 1.0  # s per trial: its MLflow run and keras-tuner's bookkeeping
 FINISH_SECONDS = 15.0  # s: report, MLflow model and export after the last training
 SAFETY = 2.0  # a trial may always run this many times its estimated minimum
@@ -85,14 +86,15 @@ class CostModel:
         return {"cheapest": self.low.to_dict(), "costliest": self.high.to_dict()}
 
 
-def calibrate(prep, configs: dict[str, dict[str, Any]], seed: int = 0) -> dict[str, Cost]:
+def calibrate(prep, configs: dict[str, dict[str, Any]], seed: int = 0,
+              steps: int = CALIBRATION_STEPS) -> dict[str, Cost]:
     """Per key, `Cost` of its configuration in `configs`, timed on `prep`'s training windows:
-    3 rounds of CALIBRATION_STEPS steps on the members engine, the engine a search trial
-    trains on (the first round holds the trace)."""
+    3 rounds of `steps` steps on the members engine, the engine a search trial trains on (the
+    first round holds the build and trace)."""
     from cellpick.engine.members import Member, fit_members
     from cellpick.engine.train import Schedule
 
-    k = CALIBRATION_STEPS
+    k = steps
     # patience 8 epochs of k steps: rounds of k steps (members.round_steps), none stopped early
     schedule = Schedule(epochs=3, patience=8, steps_per_epoch=k)
     out = {}
@@ -110,14 +112,27 @@ def calibrate(prep, configs: dict[str, dict[str, Any]], seed: int = 0) -> dict[s
 
 def calibrate_range(prep, cheapest: dict[str, dict[str, Any]], costliest: dict[str, dict[str, Any]],
                     first: dict[str, dict[str, Any]], seed: int = 0) -> dict[str, CostModel]:
-    """Per cell, a `CostModel` from its cheapest and costliest candidates, each calibrated
-    (once when they are the same configuration)."""
+    """Per cell, a `CostModel`: its cheapest candidate calibrated; the costliest candidate of
+    the cell with the most multiply-adds calibrated (COSTLIEST_STEPS a round), and the other
+    cells' costliest taken from it in proportion to their multiply-adds (never below their
+    own cheapest)."""
     features = int(prep.input_shape[-1]) if prep.kind != "text" else int(prep.embed_dim)
     low = calibrate(prep, cheapest, seed)
-    todo = {c: cfg for c, cfg in costliest.items() if cfg != cheapest[c]}
-    high = {**low, **calibrate(prep, todo, seed)}
-    return {c: CostModel(low[c], high[c], recurrent_macs(cheapest[c], features),
-                         recurrent_macs(costliest[c], features), first[c]) for c in cheapest}
+    lo_macs = {c: recurrent_macs(cfg, features) for c, cfg in cheapest.items()}
+    hi_macs = {c: recurrent_macs(cfg, features) for c, cfg in costliest.items()}
+    top = max(hi_macs, key=hi_macs.get)
+    if costliest[top] == cheapest[top]:
+        measured = low[top]
+    else:
+        measured = calibrate(prep, {top: costliest[top]}, seed, steps=COSTLIEST_STEPS)[top]
+    out = {}
+    for c in cheapest:
+        f = hi_macs[c] / max(1, hi_macs[top])
+        high = low[c] if hi_macs[c] <= lo_macs[c] else Cost(
+            setup=max(low[c].setup, measured.setup), step=max(low[c].step, f * measured.step),
+            round=max(low[c].round, f * measured.round))
+        out[c] = CostModel(low[c], high, lo_macs[c], hi_macs[c], first[c])
+    return out
 
 
 def duration(seconds: float) -> str:

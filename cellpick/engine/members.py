@@ -64,6 +64,7 @@ class MemberResult:
     seconds: float  # the group's wall time / number of members
     rounds_trained: int = 0  # rounds before this member stopped
     round_steps: int = 0  # gradient steps per round
+    by_deadline: bool = False  # the deadline stopped it: neither its policy nor the epoch cap
     extra: dict = field(default_factory=dict)  # xla, first_round_seconds (trace + compile), round_seconds
 
 
@@ -541,6 +542,7 @@ def _train(group: "_Group", schedule: Schedule, deadline: float | None) -> list[
         results.append(MemberResult(model=model, history=histories[i], best_round=pol.best_round,
                                     steps=(pol.best_round + 1) * n, seconds=seconds,
                                     rounds_trained=trained[i], round_steps=n,
+                                    by_deadline=not pol.stopped and trained[i] < max_rounds,
                                     extra={"xla": group.jit, "compactions": list(group.compactions),
                                            "first_round_seconds": round_seconds[0],
                                            "round_seconds": float(np.median(round_seconds[1:] or round_seconds))}))

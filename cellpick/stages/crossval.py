@@ -88,6 +88,9 @@ def cross_validate(plan: Plan, best: dict[str, dict[str, Any]], *, tracker, budg
                 cell=cell, config=cfg, scores=scores, fold_scores=res.matrix(scores),
                 n_params=int(trained[0].model.count_params()),
                 train_seconds=float(np.mean([r.seconds for r in runs]))))
+            stopped = sum(m.by_deadline for m in trained)
+            if budget is not None and stopped:
+                budget.cuts.setdefault("training", {})[cell] = f"{stopped} of {len(trained)}"
             finite = [s for s in scores if math.isfinite(s)]
             say(Event.CELL_END, {"cell": cell, "units": len(runs), "metric": plan.metric,
                              "mean": float(np.mean(finite)) if finite else math.nan,

@@ -126,7 +126,7 @@ def build(plan: Plan, decision: Verdict, winner: Winner, test: TestScores, choic
 def _budget(budget: Budget, search: SearchResult, max_trials: int, n_seeds: int) -> dict[str, Any]:
     """verdict.json's `budget`: the division up front, the seconds each stage spent, and what
     the budget cut: search rounds, trials not scored, seeds, and what the stages noted
-    (data-level candidates, contestants, the refit)."""
+    (data-level candidates, the verdict models it stopped per cell, contestants, the refit)."""
     cuts = dict(budget.cuts)
     if search.cut_short:
         cuts["trials"] = f"{search.rounds} of {max_trials} per cell"
@@ -135,7 +135,7 @@ def _budget(budget: Budget, search: SearchResult, max_trials: int, n_seeds: int)
     if n_seeds < budget.seeds:
         cuts["seeds"] = f"{n_seeds} of {budget.seeds} per fold"
     record = budget.record()
-    order = ("data_level", "trials", "not_scored", "seeds", "contestants", "refit")
+    order = ("data_level", "trials", "not_scored", "seeds", "training", "contestants", "refit")
     record["cut"] = {k: cuts[k] for k in order if k in cuts}
     record.update(cut_short=bool(cuts), trials_per_cell=search.rounds, seeds=n_seeds)
     return record
@@ -158,6 +158,10 @@ def _cut_sentence(seconds: float, cut: dict[str, Any]) -> str:
         parts.append(text)
     if "seeds" in cut:
         parts.append("the verdict to " + cut["seeds"].replace(" per fold", " seeds per fold"))
+    if "training" in cut:
+        stopped = ", ".join(f"{n} {c}" for c, n in cut["training"].items())
+        parts.append(f"the verdict's training (it stopped {stopped} fold models before early "
+                     "stopping did)")
     if "contestants" in cut:
         parts.append("the contestants " + ", ".join(cut["contestants"]))
     if "refit" in cut:

@@ -329,6 +329,11 @@ def test_a_passed_deadline_stops_the_group_after_one_round():
                           Schedule(epochs=50, patience=20, steps_per_epoch=5), deadline=time.time(),
                           options=NO_XLA)
     assert [r.rounds_trained for r in results] == [1, 1] and results[0].best_round == 0
+    assert [r.by_deadline for r in results] == [True, True]
+    # Without a deadline a group ends by its policy or the epoch cap: not by_deadline.
+    capped = fit_members([Member(prep, 1)], CLASSIFY, Schedule(epochs=2, patience=20, steps_per_epoch=5),
+                         options=NO_XLA)
+    assert [r.by_deadline for r in capped] == [False]
 
 
 def test_the_metric_of_a_one_value_target_is_each_samples_own_error():

@@ -137,6 +137,26 @@ def test_a_budget_that_cuts_seeds_gives_a_new_plan_and_leaves_the_old_one(plan):
     assert _seeds_that_fit(plan, search, None) == (plan, 2)
 
 
+def test_the_verdicts_minimum_is_the_chosen_configurations_minimum_not_their_whole_trials(plan):
+    """Trials train to convergence: what they took is what a seed is expected to cost, while
+    the verdict's floor (SAFETY times its minimum) stays the estimated minimum training."""
+    from cellpick.engine.budget import Cost, CostModel
+
+    cost = Cost(setup=1.0, step=0.01, round=0.0)  # 200 steps: 3 s, + 1 s a trial
+    model = CostModel(cost, cost, 20, 20, {"units": 4, "layers": 1})
+    budget = Budget(600.0, time.time(), seeds=2, min_steps=200, round_steps=200,
+                    costs={"gru": model, "rnn": model})
+    chosen = {"units": 4, "layers": 1}
+    search = SearchResult(trials=[{"cell": "gru", "units": 4, "layers": 1, "train_seconds": 90.0},
+                                  {"cell": "gru", "units": 64, "layers": 1, "train_seconds": 500.0},
+                                  {"cell": "rnn", "units": 4, "layers": 1, "train_seconds": 30.0}],
+                          best={"gru": chosen, "rnn": chosen})
+    _seeds_that_fit(plan, search, budget)
+    folds = plan.resampling.folds
+    assert budget.plan["verdict"] == (pytest.approx(folds * 2 * 4.0),
+                                      pytest.approx(folds * (90.0 + 30.0) * 2))
+
+
 def test_a_version_1_verdict_json_reads_on_the_report_path():
     """`cellpick report` prints a past fit's verdict.json as MLflow holds it; one written
     before folds (no schema_version, resampling, decision, standing) still reads."""
@@ -150,3 +170,15 @@ def test_a_version_1_verdict_json_reads_on_the_report_path():
     text = leaderboard_text(leaderboard(old, []), old)
     assert "GRU is cheaper." in text
     assert "naive" in text and "1.05" in text
+
+
+def test_the_budget_names_the_verdict_models_it_stopped_before_early_stopping(plan):
+    decision, winner, test, choice, baselines, data = _stages(plan)
+    budget = Budget(60.0, time.time(), seeds=2)
+    budget.cuts["training"] = {"gru": "3 of 3", "rnn": "1 of 3"}  # as cross_validate notes it
+    d = build(plan, decision, winner, test, choice, search=SearchResult(rounds=4),
+              baselines=baselines, data_level=data, n_seeds=2, budget=budget).to_dict()
+    assert d["budget"]["cut"] == {"training": {"gru": "3 of 3", "rnn": "1 of 3"}}
+    assert d["reason"].endswith(
+        "The time budget (60 s) cut the verdict's training (it stopped 3 of 3 gru, 1 of 3 rnn "
+        "fold models before early stopping did).")
