@@ -454,11 +454,13 @@ def fit_members(members: list[Member], config: dict[str, Any], schedule: Schedul
 
 def fit_groups(groups: list[tuple[list[Member], dict[str, Any]]],
                schedule: Schedule | list[Schedule], *, jobs: int = 1,
-               deadline: float | None = None, options: EngineOptions = DEFAULT,
+               deadline: float | list | None = None, options: EngineOptions = DEFAULT,
                errors: str = "raise") -> list:
     """Several independent groups (each: members of one configuration), `jobs` of them
     training at once in threads; one list of results per group, in order. `schedule` is one
-    for all groups or one per group. errors="return": a group that fails to build or train
+    for all groups or one per group; `deadline` (time.time()) one for all, or one per group,
+    each a time or a function giving it, called when the group starts training (so a group
+    that waits for a thread gets its time from its own start). errors="return": a group that fails to build or train
     gets its exception in place of its results (the others finish). The models are built
     here, one group after another, and only the training runs in threads, so a group's
     members are the same models whatever `jobs` is."""
@@ -477,17 +479,21 @@ def fit_groups(groups: list[tuple[list[Member], dict[str, Any]]],
     built = [guarded(_Group, members, config, "train", options, sched.epochs * sched.steps_per_epoch)
              if members else None for (members, config), sched in zip(groups, schedules)]
 
-    def run(g, sched):
+    deadlines = deadline if isinstance(deadline, list) else [deadline] * n
+
+    def run(g, sched, until):
         if g is None:
             return []
-        return g if isinstance(g, Exception) else guarded(_train, g, sched, deadline)
+        if isinstance(g, Exception):
+            return g
+        return guarded(_train, g, sched, until() if callable(until) else until)
 
     if jobs <= 1 or sum(isinstance(g, _Group) for g in built) <= 1:
-        return [run(g, sched) for g, sched in zip(built, schedules)]
+        return [run(*args) for args in zip(built, schedules, deadlines)]
     from concurrent.futures import ThreadPoolExecutor
 
     with gc_paused(), ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="cellpick-group") as pool:
-        futures = [pool.submit(run, g, sched) for g, sched in zip(built, schedules)]
+        futures = [pool.submit(run, *args) for args in zip(built, schedules, deadlines)]
         return [f.result() for f in futures]
 
 
