@@ -7,9 +7,9 @@ on its unit's inner validation part; `--jobs` cells train at once, in threads. E
 scored on its unit's scoring block in user units and logged as an MLflow child run (role
 verdict; fold and repeat counted from 1). The result is plain records: the verdict's
 `CellResult`s (a folds x seeds matrix each) and each unit's best epoch count (what the
-final retraining follows; stages/refit.py). Under --time-budget every cell gets the same wall
-time from the verdict's share, counted from its own start, but never less than SAFETY times its
-estimated minimum (engine/budget.py).
+final retraining follows; stages/refit.py). Under --time-budget every cell trains at once until
+the verdict's share ends, but never less than SAFETY times its estimated minimum
+(engine/budget.py).
 """
 from __future__ import annotations
 
@@ -69,7 +69,9 @@ def cross_validate(plan: Plan, best: dict[str, dict[str, Any]], *, tracker, budg
     """Train and score `best` (cell -> config) on every unit of `plan.resampling`."""
     say = progress or (lambda event, info: None)
     res = plan.resampling
-    jobs = min(plan.config.jobs or default_jobs(), len(best))
+    # Under a budget every cell trains at once: one deadline gives each the same wall time,
+    # and a cell that stops early leaves its cores to the others.
+    jobs = len(best) if budget is not None else min(plan.config.jobs or default_jobs(), len(best))
     say(Event.STAGE, {"name": "verdict", "cells": list(best), "folds": res.folds,
                   "seeds": res.seeds, "kind": res.kind, "jobs": jobs})
     schedule = unit_schedule(plan)
@@ -79,7 +81,7 @@ def cross_validate(plan: Plan, best: dict[str, dict[str, Any]], *, tracker, budg
         # Each cell's units are one group; `jobs` cells train at once.
         trained_all = fit_groups([([Member(u.prep, u.seed) for u in res.units], cfg)
                                   for _, cfg in cells], schedule, jobs=jobs,
-                                 deadline=_deadlines(budget, cells, jobs, res.folds))
+                                 deadline=_deadlines(budget, cells, res.folds))
         for (cell, cfg), trained in zip(cells, trained_all):
             runs = [_score_unit(plan, cfg, unit, member, tracker, result.curves)
                     for unit, member in zip(res.units, trained)]
@@ -101,23 +103,20 @@ def cross_validate(plan: Plan, best: dict[str, dict[str, Any]], *, tracker, budg
     return result
 
 
-def _deadlines(budget, cells: list, jobs: int, folds: int) -> list | None:
-    """Each cell's group's deadline, taken when it starts: the same wall time for every cell
-    (the verdict's share left, over the waves of `jobs` cells still to start: a cell that
-    waits for a thread is not left the end of the share), never less than SAFETY times its
-    configuration's estimated minimum (one model per fold)."""
+def _deadlines(budget, cells: list, folds: int) -> list | None:
+    """Each cell's group's deadline, taken when it starts: the verdict's share's end (every
+    cell trains at once under a budget, so each gets the same wall time), never less than
+    SAFETY times its configuration's estimated minimum (one model per fold) from its start."""
     if budget is None:
         return None
-    waves = math.ceil(len(cells) / max(1, jobs))
 
-    def deadline(i: int, cell: str, config: dict):
+    def deadline(cell: str, config: dict):
         def at_start() -> float:
-            now, wave = time.time(), i // max(1, jobs)
-            share = max(0.0, budget.stage_left("verdict")) / max(1, waves - wave)
-            return now + max(share, SAFETY * folds * budget.trial_seconds(cell, config))
+            floor = SAFETY * folds * budget.trial_seconds(cell, config)
+            return max(budget.stage_deadline("verdict"), time.time() + floor)
         return at_start
 
-    return [deadline(i, cell, cfg) for i, (cell, cfg) in enumerate(cells)]
+    return [deadline(cell, cfg) for cell, cfg in cells]
 
 
 def _score_unit(plan: Plan, cfg: dict, unit, member, tracker, curves: dict) -> UnitRun:

@@ -101,27 +101,24 @@ def test_each_unit_is_a_verdict_child_run_counted_from_one(fit):
     assert cv.curves["v-gru-u8-l1-f1s1"]["cell"] == "gru"
 
 
-def test_under_a_budget_every_cell_gets_the_same_wall_time_from_its_own_start():
-    """Three cells, two at a time: the first two share the verdict's share left in two
-    waves; the third, starting later, gets the rest from its own start, not the share's end;
-    none gets less than SAFETY times its estimated minimum."""
+def test_under_a_budget_every_cell_trains_until_the_shares_end_or_its_floor():
+    """Every cell's deadline is the verdict's share's end (they train at once: the same wall
+    time each), and never less than SAFETY times its own estimated minimum from its start."""
     import time
 
     from cellpick.engine.budget import SAFETY, Budget, Cost, CostModel
     from cellpick.stages.crossval import _deadlines
 
+    # 100 steps: 1 + 1 + 1 s and 1 + 100 + 1 s a model (its setup, its steps, its run)
+    cheap, dear = Cost(1.0, 0.01, 0.0), Cost(1.0, 1.0, 0.0)
     budget = Budget(200.0, time.time(), seeds=1, min_steps=100, round_steps=100,
-                    costs={c: CostModel(Cost(1.0, 0.01, 0.0), Cost(1.0, 0.01, 0.0), 1, 1,
-                                        {"units": 4, "layers": 1}) for c in ("lstm", "gru", "rnn")})
+                    costs={"gru": CostModel(cheap, cheap, 1, 1, {"units": 4, "layers": 1}),
+                           "lstm": CostModel(dear, dear, 1, 1, {"units": 4, "layers": 1})})
     budget.plan = {"verdict": (0.0, 100.0)}
-    share = budget.begin("verdict")  # the whole budget less the reserve: one stage planned
-    cells = [(c, {"units": 4, "layers": 1}) for c in ("lstm", "gru", "rnn")]
-    first, second, third = _deadlines(budget, cells, jobs=2, folds=3)
-    now = time.time()
-    assert first() - now == pytest.approx(share / 2, abs=0.5)
-    assert second() - now == pytest.approx(share / 2, abs=0.5)
-    assert third() - now == pytest.approx(share, abs=0.5)  # called now: the whole share is left
-    budget.shares["verdict"] = 0.0  # the share is spent: each still gets its floor
-    floor = SAFETY * 3 * budget.trial_seconds("rnn", cells[2][1])
-    assert third() - time.time() == pytest.approx(floor, abs=0.5)
-    assert _deadlines(None, cells, jobs=2, folds=3) is None
+    budget.begin("verdict")
+    cells = [(c, {"units": 4, "layers": 1}) for c in ("gru", "lstm")]
+    gru, lstm = _deadlines(budget, cells, folds=3)
+    end = budget.stage_deadline("verdict")
+    assert gru() == end  # 2 x 3 x 3 s of floor: within the share
+    assert lstm() - time.time() == pytest.approx(SAFETY * 3 * 102.0, abs=0.5)  # its floor
+    assert _deadlines(None, cells, folds=3) is None
