@@ -92,7 +92,7 @@ def _with_batch(prep, batch: int | None):
     return prep
 
 
-def engine_run(prep, cell: str, epochs: int, wall: float | None = None) -> dict:
+def engine_run(prep, cell: str, epochs: int, wall: float | None = None, lr: float = 1e-3) -> dict:
     """One member through fit_members; one round per epoch (patience beyond the epochs)."""
     import math
 
@@ -101,7 +101,7 @@ def engine_run(prep, cell: str, epochs: int, wall: float | None = None) -> dict:
 
     spe = max(1, math.ceil(prep.sizes["train"] / prep.batch_size()))
     schedule = Schedule(epochs=epochs, patience=10 * epochs, steps_per_epoch=spe)
-    config = {"cell": cell, "units": UNITS, "layers": 1, "dropout": 0.0, "learning_rate": 1e-3}
+    config = {"cell": cell, "units": UNITS, "layers": 1, "dropout": 0.0, "learning_rate": lr}
     deadline = time.time() + wall if wall else None
     t0 = time.perf_counter()
     [r] = fit_members([Member(prep, 0)], config, schedule, deadline=deadline)
@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", default="", help="e.g. 128,512,2048: the batch-size table")
     parser.add_argument("--wall", type=float, default=60.0, help="seconds for the batch table")
     parser.add_argument("--no-throughput", action="store_true", help="only the batch table")
+    parser.add_argument("--scale-lr", choices=("none", "sqrt", "linear"), default="none",
+                        help="batch table: the learning rate 1e-3 x (batch / 128)^(0, 1/2, 1)")
     args = parser.parse_args(argv)
     _env.print_env()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -180,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.batches:
         batches = [int(b) for b in args.batches.split(",")]
-        print(f"\nBatch size (engine, one member, lr 1e-3): samples/s over {args.epochs} epochs, "
+        power = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}[args.scale_lr]
+        print(f"\nBatch size (engine, one member, lr 1e-3 x (batch/128)^{power:g}): samples/s over "
+              f"{args.epochs} epochs, "
               f"and the best validation MSE (scaled target) after {args.wall:.0f} s of training")
         print("| samples (train) | cell | batch | steps/epoch | samples/s | epochs in wall | "
               "val MSE after wall |")
@@ -189,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
             for cell in cells:
                 for b in batches:
                     prep = _with_batch(preps[n], b)
-                    e = engine_run(prep, cell, args.epochs)
-                    w = engine_run(prep, cell, 1000, wall=args.wall)
+                    lr = 1e-3 * (b / 128) ** power
+                    e = engine_run(prep, cell, args.epochs, lr=lr)
+                    w = engine_run(prep, cell, 1000, wall=args.wall, lr=lr)
                     print(f"| {n} ({prep.sizes['train']}) | {cell} | {b} | {e['spe']} | "
                           f"{prep.sizes['train'] / e['round_seconds']:,.0f} | {w['rounds']} | "
                           f"{w['val_loss']:.4f} |", flush=True)
