@@ -99,7 +99,7 @@ class Worker:
             ready = self._conn.poll(max(seconds, 0.0))
             if not ready:
                 self.close(kill=True)
-                return Outcome("killed", f"ran past its limit ({_secs(seconds)})",
+                return Outcome("killed", f"ran past its limit ({seconds_text(seconds)})",
                                seconds=time.perf_counter() - t0)
             status, payload = self._conn.recv()
         except (EOFError, OSError, BrokenPipeError) as e:
@@ -264,6 +264,7 @@ def _check(job: Job, predictions: dict[str, Any]) -> str | None:
     return None
 
 
-def _secs(seconds: float) -> str:
+def seconds_text(seconds: float) -> str:
+    """12.3 -> '12 s', 1.5 -> '1.5 s' (a limit as the notes say it)."""
     return f"{seconds:.0f} s" if seconds >= 10 or math.isclose(seconds, round(seconds)) \
         else f"{seconds:.1f} s"

@@ -22,7 +22,8 @@ import numpy as np
 
 from cellpick.config import contestant_names as named_contestants
 from cellpick.data.prepared import BASELINE_LIMIT
-from cellpick.engine.isolation import BUDGET_FLOOR, Job, default_limit, display, family, worker
+from cellpick.engine.isolation import (BUDGET_FLOOR, Job, default_limit, display, family,
+                                       seconds_text, worker)
 from cellpick.events import Event
 from cellpick.models.contestants import chosen
 from cellpick.stages.plan import Plan
@@ -122,6 +123,8 @@ def run_baselines(plan: Plan, *, tracker, progress: Progress | None = None,
                 except ValueError as e:
                     got.status, got.reason = "failed", str(e)
             if got.status != "ok":
+                if got.status == "killed":  # the whole limit, not what its last fold had left
+                    got.reason = f"ran past its limit ({seconds_text(limit)} for its folds and refit)"
                 entry = Entry(spec, got.status, got.reason, spent, limit)
                 break
             name = got.baseline.name if ":" not in spec else name

@@ -153,7 +153,7 @@ def test_misbehaving_contestants_are_left_out_with_their_notes_and_the_fit_ends(
                and "RuntimeError: this contestant always fails" in line for line in lines)
     assert any(line.startswith("[contest] wrong_shape") and "returned shape" in line for line in lines)
     assert any(line.startswith("[contest] sleeps") and "left out (killed" in line
-               and "ran past its limit (10 s)" in line for line in lines)
+               and "ran past its limit (10 s for its folds and refit)" in line for line in lines)
     verdict = json.loads((out / "cellpick.json").read_text())["verdict"]
     table = verdict["contestants"]
     assert {n: c["status"] for n, c in table.items()} == {
@@ -163,7 +163,7 @@ def test_misbehaving_contestants_are_left_out_with_their_notes_and_the_fit_ends(
     assert set(verdict["baselines"]) == {"snaive", "arima", "last_value"}  # the scored ones
     assert any("contestant sleeps left out (killed" in n for n in verdict["baseline_notes"])
     html = (out / "report.html").read_text()
-    assert "<h2>Contestants</h2>" in html and "ran past its limit (10 s)" in html
+    assert "<h2>Contestants</h2>" in html and "ran past its limit (10 s for its folds and refit)" in html
 
     from mlflow.tracking import MlflowClient
 
