@@ -293,21 +293,36 @@ def _seeds_that_fit(plan: Plan, search, budget) -> tuple[Plan, int]:
     covers (it begins here, re-balanced), in a new plan whose resampling keeps its first
     repetitions. A seed costs every cell's folds, each a model at the measured trial time of
     its cell's chosen configuration (else its cell's trials' mean, else the estimate); the
-    verdict's minimum stays the chosen configurations' estimated minimum training."""
+    verdict's minimum stays the chosen configurations' estimated minimum training. The
+    contestants and the refit are expected from the same measurements."""
     res = plan.resampling
     if budget is None:
         return plan, res.seeds
     scored = [r for r in search.trials
               if r.get("status", "COMPLETED") == "COMPLETED" and r.get("train_seconds")]
-    per_seed = minimum = 0.0
+    from cellpick.engine.budget import FINISH_SECONDS
+    from cellpick.engine.isolation import BUDGET_FLOOR
+    from cellpick.stages.contest import contestant_names
+
+    per_seed = minimum = longest = 0.0
     for cell, chosen in search.best.items():
         mine = [r for r in scored if r.get("cell") == cell]
         times = ([r["train_seconds"] for r in mine if _same_config(r, chosen)]
                  or [r["train_seconds"] for r in mine] or [r["train_seconds"] for r in scored])
         estimate = budget.trial_seconds(cell, chosen)
-        per_seed += res.folds * (sum(times) / len(times) if times else estimate)
+        model = sum(times) / len(times) if times else estimate
+        per_seed += res.folds * model
         minimum += res.folds * estimate
-    budget.plan["verdict"] = (minimum, per_seed * res.seeds)
+        longest = max(longest, model)
+    # The later stages' expectations from the same measurements (not the calibration's
+    # middle-cost candidate), so the verdict's share is not held back for them.
+    n_contestants = len(contestant_names(plan))
+    exported = res.seeds if plan.config.ensemble else 1
+    budget.plan.update({
+        "verdict": (minimum, per_seed * res.seeds),
+        "contestants": (0.0, max(n_contestants * BUDGET_FLOOR, per_seed / 2) if n_contestants else 0.0),
+        "refit+export": (FINISH_SECONDS, FINISH_SECONDS + exported * longest),
+    })
     share = budget.begin("verdict")
     n = max(1, min(res.seeds, int(share // per_seed))) if per_seed > 0 else res.seeds
     if n >= res.seeds:

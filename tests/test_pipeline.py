@@ -31,12 +31,15 @@ SEARCH = SearchResult(trials=[{"cell": "gru", "train_seconds": 20.0},
 
 
 def test_the_verdict_keeps_the_seeds_its_share_covers_in_a_new_plan(airline):
-    # A seed: 2 folds x (gru 20 s + rnn 20 s) = 80 s, one model after another. 200 s less the
-    # reserve (20 s) is the verdict's share (no other stage expects time here): two seeds.
-    budget = Budget(seconds=200.0, start=time.time(), seeds=3)
+    # A seed: 2 folds x (gru 20 s + rnn 20 s) = 80 s, one model after another; 3 seeds 240 s.
+    # The contestants expect half a seed (40 s), the refit+export 15 s + 3 seeds' models x 20 s.
+    # 300 s less the reserve (30 s) and the refit's 15-s minimum: 255 s in proportion
+    # 240 : 40 : 60, the verdict's 180 s covers two seeds.
+    budget = Budget(seconds=300.0, start=time.time(), seeds=3)
     cut, n = _seeds_that_fit(airline, SEARCH, budget)
     # The minimum stays the estimated minimum training (no costs measured here: 0 s).
     assert n == 2 and cut is not airline and budget.plan["verdict"] == (0.0, 240.0)
+    assert budget.plan["contestants"] == (0.0, 40.0) and budget.plan["refit+export"] == (15.0, 75.0)
     assert (cut.resampling.folds, cut.resampling.seeds) == (2, 2)
     assert [(u.fold, u.repeat) for u in cut.resampling.units] == [(0, 0), (1, 0), (0, 1), (1, 1)]
     assert airline.resampling.seeds == 3 and len(airline.resampling.units) == 6  # untouched

@@ -155,6 +155,10 @@ def test_the_verdicts_minimum_is_the_chosen_configurations_minimum_not_their_who
     folds = plan.resampling.folds
     assert budget.plan["verdict"] == (pytest.approx(folds * 2 * 4.0),
                                       pytest.approx(folds * (90.0 + 30.0) * 2))
+    # The later stages from the same measurements: half a seed, and the finish plus the
+    # longest model once per exported seed (the ensemble of both seeds, by default).
+    assert budget.plan["contestants"][1] == pytest.approx(folds * 120.0 / 2)
+    assert budget.plan["refit+export"] == (15.0, pytest.approx(15.0 + 2 * 90.0))
 
 
 def test_a_version_1_verdict_json_reads_on_the_report_path():
