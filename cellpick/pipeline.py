@@ -213,7 +213,7 @@ def budget_for(plan: Plan, start: float):
     cell's cheapest and costliest candidates calibrated on the plan's windows, each stage's
     minimum and expected seconds from those costs, the division fixed. ConfigError (exit 2)
     when one minimum-trained trial per cell and one seed per fold cannot fit. docs/budget.md."""
-    from cellpick.engine.budget import FINISH_SECONDS, Budget, calibrate_range
+    from cellpick.engine.budget import FINISH_SECONDS, Budget, calibrate_range, recurrent_inputs
     from cellpick.engine.isolation import BUDGET_FLOOR
     from cellpick.engine.members import round_steps
     from cellpick.stages.contest import contestant_names
@@ -225,7 +225,7 @@ def budget_for(plan: Plan, start: float):
     costs = calibrate_range(prep, *ends, seed=config.seed)
     budget = Budget(config.time_budget, start, res.seeds, min_steps=sched.min_steps,
                     round_steps=round_steps(sched), costs=costs,
-                    features=int(prep.input_shape[-1]) if prep.kind != "text" else int(prep.embed_dim))
+                    features=recurrent_inputs(prep))
     unit = unit_schedule(plan)
     u_n = round_steps(unit)
 

@@ -52,6 +52,11 @@ class Cost:
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 
+def recurrent_inputs(prep) -> int:
+    """The width of what the first recurrent layer reads: the features, or text's embedding."""
+    return int(prep.embed_dim) if prep.kind == "text" else int(prep.input_shape[-1])
+
+
 def recurrent_macs(config: dict[str, Any], features: int) -> int:
     """Multiply-adds of one time step of `config`'s recurrent layers on `features` inputs (the
     dense head and the patching are left out: they are the same for every candidate)."""
@@ -81,9 +86,6 @@ class CostModel:
         return Cost(*(a + f * (b - a) for a, b in ((self.low.setup, self.high.setup),
                                                     (self.low.step, self.high.step),
                                                     (self.low.round, self.high.round))))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"cheapest": self.low.to_dict(), "costliest": self.high.to_dict()}
 
 
 def calibrate(prep, configs: dict[str, dict[str, Any]], seed: int = 0,
@@ -116,7 +118,7 @@ def calibrate_range(prep, cheapest: dict[str, dict[str, Any]], costliest: dict[s
     the cell with the most multiply-adds calibrated (COSTLIEST_STEPS a round), and the other
     cells' costliest taken from it in proportion to their multiply-adds (never below their
     own cheapest)."""
-    features = int(prep.input_shape[-1]) if prep.kind != "text" else int(prep.embed_dim)
+    features = recurrent_inputs(prep)
     low = calibrate(prep, cheapest, seed)
     lo_macs = {c: recurrent_macs(cfg, features) for c, cfg in cheapest.items()}
     hi_macs = {c: recurrent_macs(cfg, features) for c, cfg in costliest.items()}
