@@ -177,13 +177,17 @@ class FitConfig:
             raise ConfigError(f"The 'role' option needs the chief's address: add --oracle HOST:PORT "
                               f"to the {self.role}.")
         host, port = parse_oracle(self.oracle)
-        if port + len(self.cells) - 1 > 65535:
-            raise ConfigError(f"The 'oracle' option uses ports {port}..{port + len(self.cells) - 1} "
-                              f"(one per cell); choose a port <= {65536 - len(self.cells)}.")
-        for name in ("resume", "time_budget"):
-            if getattr(self, name):
-                raise ConfigError(f"The '{name}' option is not supported with --role; "
-                                  f"run the distributed fit without it.")
+        last = port + len(self.cells) + STAGE_PORTS - 1
+        if last > 65535:
+            raise ConfigError(f"The 'oracle' option uses ports {port}..{last} (one per cell, then "
+                              f"{STAGE_PORTS} for the stages' units); choose a port <= "
+                              f"{65535 - len(self.cells) - STAGE_PORTS + 1}.")
+        if self.resume:
+            raise ConfigError("The 'resume' option is not supported with --role; "
+                              "run the distributed fit without it.")
+
+
+STAGE_PORTS = 8  # oracle ports after the cells' for the stages' units (engine/units.py)
 
 
 def _contestants(value: Any) -> str | None:

@@ -88,8 +88,8 @@ def _worker(config: FitConfig, say: Progress) -> WorkerResult:
     """A distributed worker: the plan, the chief's run and its data-level choice, then trials."""
     import time
 
-    from cellpick.engine.distributed import distributed_key, find_parent, run_worker
-    from cellpick.stages.datalevel import apply
+    from cellpick.engine.distributed import distributed_key, find_parent, work
+    from cellpick.stages import contest, crossval, datalevel
     from cellpick.tracking import Tracker
 
     t0 = time.perf_counter()
@@ -98,12 +98,14 @@ def _worker(config: FitConfig, say: Progress) -> WorkerResult:
     say(Event.PLAN, plan.summary())
     tracker = Tracker(config.tracking_uri, config.experiment or plan.path.stem)
     parent = tracker.parent_id = find_parent(tracker, distributed_key(config))
-    # The chief tags its run for workers after its data-level stage: take its choice (the
-    # lookback shapes this worker's windows; the preprocessing comes with each trial too).
-    chosen = tracker.chosen_values(parent)
-    if chosen:
-        plan = apply(plan, chosen)
-    return run_worker(plan, config, tracker, parent, say, t0)
+
+    def chosen(plan):  # the chief tags its data-level choice before it opens the search
+        values = tracker.chosen_values(parent)
+        return datalevel.apply(plan, values) if values else plan
+
+    return work(plan, config, tracker, parent, say, t0, before_search=chosen,
+                stages={"data-level": datalevel.work, "verdict": crossval.work,
+                        "contestants": contest.work})
 
 
 def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
@@ -138,19 +140,28 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         tracker.show_in_ui(plan.metric, plan.greater_is_better)
         tracker.log_dataset(plan.dataset.frame, source=str(plan.path.resolve()),
                             name=plan.path.stem, on_parent=not config.resume)
+        cluster = _chief(config, tracker, say)  # None on one machine
         _stage(budget, "data-level")
         with frozen_heap():  # as the search and the verdict do: collections skip the libraries
-            plan, data_choice = choose(plan, tracker=tracker, budget=budget, progress=say)
+            plan, data_choice = choose(plan, tracker=tracker, budget=budget, progress=say,
+                                       cluster=cluster)
         _stage(budget, "search", after="data-level")
+        if cluster:
+            cluster.announce("search")
         search = _search(plan, tracker, budget, distribute, say)
+        if cluster:
+            cluster.known = set(search.workers)
         if budget:
             budget.end("search")
         plan, n_seeds = _seeds_that_fit(plan, search, budget)  # begins the verdict's share
         t_cells = time.perf_counter()
-        cv = cross_validate(plan, search.best, tracker=tracker, budget=budget, progress=say)
+        cv = cross_validate(plan, search.best, tracker=tracker, budget=budget, progress=say,
+                            cluster=cluster)
         _stage(budget, "contestants", after="verdict")
         baselines = run_baselines(plan, tracker=tracker, progress=say, budget=budget,
-                                  cells_seconds=time.perf_counter() - t_cells)
+                                  cells_seconds=time.perf_counter() - t_cells, cluster=cluster)
+        if cluster and budget:
+            budget.spread = cluster.spread
         _stage(budget, "refit+export", after="contestants")
         decision = _decide(plan, cv, baselines)
         winner = build_winner(plan, decision.winner, cv, budget=budget, progress=say)
@@ -182,6 +193,20 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
                      seconds=round(time.perf_counter() - t_start, 2))
     say(Event.DONE, {"result": result, "board": report.board})
     return result
+
+
+def _chief(config: FitConfig, tracker, say: Progress):
+    """A distributed chief's unit server (engine.units.Chief), its run tagged for the workers
+    to find before its first stage; None on one machine."""
+    if config.role != "chief":
+        return None
+    from cellpick.engine.distributed import distributed_key
+    from cellpick.engine.units import Chief
+    from cellpick.tracking import DISTRIBUTED_KEY_TAG, DISTRIBUTED_TAG, ORACLE_TAG
+
+    tracker.set_tags(tracker.parent_id, {DISTRIBUTED_TAG: "chief", ORACLE_TAG: config.oracle,
+                                         DISTRIBUTED_KEY_TAG: distributed_key(config)})
+    return Chief(config, tracker, say)
 
 
 def _result(plan: Plan, record: FitRecord, test, tracker, exported, *, trials: int,

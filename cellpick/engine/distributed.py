@@ -17,7 +17,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -30,9 +30,7 @@ from cellpick.engine.train import callbacks, strategy
 from cellpick.errors import ConfigError
 from cellpick.events import Event
 from cellpick.tracking import CELLS_DONE_TAG as DONE_TAG
-from cellpick.tracking import DISTRIBUTED_KEY_TAG as KEY_TAG
-from cellpick.tracking import DISTRIBUTED_TAG as ROLE_TAG
-from cellpick.tracking import ORACLE_TAG, WORKER_TAG, Role, fit_key
+from cellpick.tracking import WORKER_TAG, Role, fit_key
 
 HEARTBEAT_SECONDS = 3.0
 PARENT_WAIT_SECONDS = 600.0  # how long a worker waits for the chief's parent run
@@ -114,6 +112,7 @@ class WorkerResult:
     trials: int
     cells: list[str]
     seconds: float
+    units: dict[str, int] = field(default_factory=dict)  # stage -> units this worker ran
 
 
 def find_parent(tracker, key: str, wait: float = PARENT_WAIT_SECONDS) -> str:
@@ -173,6 +172,52 @@ def run_worker(plan, config: FitConfig, tracker, parent: str, say: Callable[[str
             break
     return WorkerResult(worker=me, parent_run_id=parent, trials=len(result.trials), cells=served,
                         seconds=round(time.perf_counter() - t0, 2))
+
+
+def work(plan, config: FitConfig, tracker, parent: str, say: Callable[[str, dict], None],
+         t0: float, *, stages: dict[str, Callable], before_search: Callable) -> WorkerResult:
+    """A worker's whole part in the chief's fit: each stage the chief opens (SERVING_TAG on
+    its run) joined in turn, until the chief's run ends. "search" runs trials (`run_worker`,
+    on the plan `before_search` gives: the data-level choice applied); any other stage's units
+    are trained by `stages[stage](plan, trials, tracker=, worker=, key=)` (engine/units.py)."""
+    from cellpick.engine.threads import default_jobs
+    from cellpick.engine.units import work_session
+
+    me = worker_id()
+    host, _ = parse_oracle(config.oracle)
+    jobs = config.jobs or default_jobs()
+    done = WorkerResult(worker=me, parent_run_id=parent, trials=0, cells=[], seconds=0.0)
+    seen = 0
+    say(Event.DISTRIBUTED, {"message": f"worker {me}: waiting for the chief's stages under run {parent}"})
+    while True:
+        state = tracker.fit_state(parent)
+        if not state.running:
+            break
+        open_ = state.serving
+        if not open_ or open_["n"] <= seen or open_.get("done"):
+            time.sleep(1)
+            continue
+        seen, stage = open_["n"], open_["stage"]
+        if stage == "search":
+            plan = before_search(plan)
+            searched = run_worker(plan, config, tracker, parent, say, t0)
+            done.trials, done.cells = done.trials + searched.trials, searched.cells
+            continue
+
+        def still_open(n=seen) -> bool:
+            now = tracker.fit_state(parent)
+            return now.running and bool(now.serving) and now.serving["n"] == n \
+                and not now.serving.get("done")
+
+        def train(trials, n=seen, stage=stage, plan=plan):
+            return stages[stage](plan, trials, tracker=tracker, worker=me,
+                                 key=lambda t: f"{stage}/{n}/{t.trial_id}")
+
+        ran = work_session(me, host, open_["port"], jobs, train, still_open)
+        done.units[stage] = done.units.get(stage, 0) + ran
+        say(Event.DISTRIBUTED, {"message": f"worker {me}: {ran} {stage} units"})
+    done.seconds = round(time.perf_counter() - t0, 2)
+    return done
 
 
 def _chief_state(tracker, parent: str, cell: str) -> str:
@@ -245,8 +290,11 @@ def _servicer_class():
                     # dies and its trial comes back for retry.
                     if trial_module.Trial.from_proto(response.trial).status != stopped:
                         return response
-                    others = [t for t in list(self.oracle.ongoing_trials) if t != tuner_id]
-                    if not others or not context.is_active():
+                    # A worker that holds units itself (engine/units.py) is answered at once.
+                    ongoing = list(self.oracle.ongoing_trials)
+                    mine = [t for t in ongoing if owner(t) == owner(tuner_id)]
+                    others = [t for t in ongoing if owner(t) != owner(tuner_id)]
+                    if mine or not others or not context.is_active():
                         return response
                     time.sleep(1)
             finally:
@@ -287,8 +335,18 @@ def _reap(oracle, servicer, timeout: float, on_lost: Callable[[str, str], None])
         on_lost(tuner_id, trial_id)
 
 
-def serve(oracle, host: str, port: int, on_lost: Callable[[str, str], None]) -> None:
-    """Serve one cell's oracle until its trials are done and every worker has been told so."""
+def owner(tuner_id: str) -> str:
+    """The worker behind a tuner id: a worker registers one id per unit it stacks ("W/m2")."""
+    return tuner_id.split("/")[0]
+
+
+def serve(oracle, host: str, port: int, on_lost: Callable[[str, str], None],
+          on_ready: Callable[[], None] | None = None,
+          finished: Callable[[], bool] | None = None) -> set[str]:
+    """Serve an oracle (a cell's search, or a stage's units) until its trials are done and
+    every worker has been told so. `on_ready` runs once the port listens; `finished` (the
+    oracle's own test, if given) replaces the search's: no trial left to hand out. Returns
+    the workers heard from in its last lost_after() seconds (those still alive)."""
     from concurrent import futures
 
     import grpc
@@ -304,6 +362,9 @@ def serve(oracle, host: str, port: int, on_lost: Callable[[str, str], None]) -> 
         raise ConfigError(f"cannot listen on {host}:{port} for the oracle (port in use or host not "
                           f"local); choose another --oracle HOST:PORT (cell i uses PORT + i)")
     server.start()
+    oracle.heard = servicer.seen  # when each tuner id last called (engine/units.py reads it)
+    if on_ready is not None:
+        on_ready()
     timeout = lost_after()
     try:
         while True:
@@ -311,11 +372,16 @@ def serve(oracle, host: str, port: int, on_lost: Callable[[str, str], None]) -> 
             _reap(oracle, servicer, timeout, on_lost)
             # Done when the oracle has no trial left (a lost worker's trial waits for another
             # worker, a new one if need be) and every worker has been told so.
-            if (servicer.stop_triggered and not oracle.ongoing_trials and not oracle.tuner_ids
+            if finished is not None:
+                if finished() and not servicer.waiting:
+                    break
+            elif (servicer.stop_triggered and not oracle.ongoing_trials and not oracle.tuner_ids
                     and not servicer.waiting and not internals.retry_queue(oracle)):
                 break
     finally:
         server.stop(grace=2)
+    now = time.monotonic()
+    return {owner(t) for t, seen in servicer.seen.items() if now - seen <= timeout}
 
 
 def chief_search(prep, *, oracle: str, cells: list[str], units: list[int], layers: list[int],
@@ -324,9 +390,7 @@ def chief_search(prep, *, oracle: str, cells: list[str], units: list[int], layer
     """The chief's side of `search.run_search`: serve each cell's oracle in turn, then return
     the trial records (from MLflow) and each cell's best configuration (from its oracle)."""
     host, port = parse_oracle(oracle)
-    parent = tracker.parent_id
-    tracker.set_tags(parent, {ROLE_TAG: "chief", ORACLE_TAG: oracle,
-                              KEY_TAG: distributed_key(config)})
+    parent = tracker.parent_id  # tagged for the workers when the fit began (pipeline._chief)
     result = SearchResult(rounds=max_trials)
 
     def trial_runs(cell: str, status: str | None = None) -> list:
@@ -348,7 +412,7 @@ def chief_search(prep, *, oracle: str, cells: list[str], units: list[int], layer
         t.oracle.verbose = 0
         t.save()
         progress(Event.DISTRIBUTED, {"message": f"{cell}: oracle on {host}:{port + i}, waiting for workers"})
-        serve(t.oracle, host, port + i, on_lost)
+        result.workers = serve(t.oracle, host, port + i, on_lost)
         # A worker closes its MLflow run just after it reports to the oracle: wait for it.
         deadline = time.monotonic() + SETTLE_SECONDS
         while trial_runs(cell, "RUNNING") and time.monotonic() < deadline:

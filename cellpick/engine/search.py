@@ -70,6 +70,7 @@ class SearchResult:
     rounds: int = 0  # trials per cell actually run
     cut_short: bool = False  # the time budget stopped the search early
     not_scored: int = 0  # trials the budget stopped before their minimum training (status CUT)
+    workers: set[str] = field(default_factory=set)  # a distributed search's workers alive at its end
 
 
 @dataclass

@@ -86,8 +86,10 @@ def contestant_names(plan: Plan) -> list[str]:
 
 
 def run_baselines(plan: Plan, *, tracker, progress: Progress | None = None,
-                  cells_seconds: float = 0.0, budget=None) -> BaselineScores:
-    """Every contestant on the verdict's units, each within its time limit."""
+                  cells_seconds: float = 0.0, budget=None, cluster=None) -> BaselineScores:
+    """Every contestant on the verdict's units, each within its time limit; with `cluster`
+    (engine.units.Chief) its folds run on the workers (`work`), each with the whole limit,
+    and one whose folds together overran it is killed as here."""
     say = progress or (lambda event, info: None)
     res, task = plan.resampling, plan.dataset.task
     out = BaselineScores()
@@ -108,28 +110,29 @@ def run_baselines(plan: Plan, *, tracker, progress: Progress | None = None,
     for unit in res.units:  # a series' seeds share their origin's Prepared
         preps.setdefault(id(unit.prep), unit.prep)
     runner = worker(family(plan.prep))
+    remote = _on_workers(plan, specs, preps, limit, cluster) if cluster is not None else None
     for spec in specs:
         name = _label(spec, plan.season)
         spent, per_prep, entry = 0.0, {}, None
         for key, prep in preps.items():
-            job = Job(spec, prep, plan.season, "trainval", ("train", "val"), ("score",),
-                      BASELINE_LIMIT)
-            got = runner.run(job, limit - spent)
+            if remote is not None:
+                got = remote[spec, key]
+            else:
+                got = _fold(runner, Job(spec, prep, plan.season, "trainval", ("train", "val"),
+                                        ("score",), BASELINE_LIMIT), task, limit - spent)
             spent += got.seconds
+            if got.status == "ok" and spent > limit:  # its folds ran on workers, each with the whole limit
+                got.status = "killed"
             if got.status == "ok":
-                try:
-                    per_prep[key] = score(task, prep.arrays("score", limit=BASELINE_LIMIT)[1],
-                                          got.predictions["score"])
-                except ValueError as e:
-                    got.status, got.reason = "failed", str(e)
+                per_prep[key] = got.score
             if got.status != "ok":
                 if got.status == "killed":  # the whole limit, not what its last fold had left
                     got.reason = f"ran past its limit ({seconds_text(limit)} for its folds and refit)"
                 entry = Entry(spec, got.status, got.reason, spent, limit)
                 break
-            name = got.baseline.name if ":" not in spec else name
-            out.params.setdefault(name, dict(got.baseline.params))
-            out.exportable[name] = bool(got.baseline.exportable)
+            name = got.name if ":" not in spec else name
+            out.params.setdefault(name, dict(got.params))
+            out.exportable[name] = bool(got.exportable)
         entry = entry or Entry(spec, "scored", "", spent, limit, out.exportable.get(name, False))
         out.entries[name] = entry
         if entry.status == "scored":
@@ -143,6 +146,66 @@ def run_baselines(plan: Plan, *, tracker, progress: Progress | None = None,
                            "seconds": entry.seconds, "metric": plan.metric,
                            "mean": out.means.get(name)})
     return _cut(out, cut, tracker, plan.season)
+
+
+@dataclass
+class _Fold:
+    """One contestant fold's answer: its score, or why it has none."""
+
+    status: str  # ok | failed | killed | skipped
+    reason: str = ""
+    seconds: float = 0.0
+    score: float = math.nan
+    name: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    exportable: bool = False
+
+
+def _fold(runner, job, task: str, limit: float) -> _Fold:
+    """Fit one contestant on one fold in the isolation worker and score it."""
+    got = runner.run(job, limit)
+    fold = _Fold(got.status, got.reason, got.seconds)
+    if got.status == "ok":
+        try:
+            fold.score = float(score(task, job.prep.arrays("score", limit=BASELINE_LIMIT)[1],
+                                     got.predictions["score"]))
+        except ValueError as e:
+            fold.status, fold.reason = "failed", str(e)
+        fold.name, fold.exportable = got.baseline.name, bool(got.baseline.exportable)
+        fold.params = dict(got.baseline.params)
+    return fold
+
+
+def _on_workers(plan: Plan, specs: list[str], preps: dict, limit: float,
+                cluster) -> dict[tuple[str, int], _Fold]:
+    """Every contestant x origin served to the workers: (spec, prep key) -> its answer."""
+    from cellpick.engine.units import Unit
+
+    first = {}
+    for i, u in enumerate(plan.resampling.units):
+        first.setdefault(id(u.prep), i)
+    pairs = [(spec, key) for spec in specs for key in preps]
+    units = [Unit(f"{spec} {first[key]}", {"spec": spec, "index": first[key], "limit": limit})
+             for spec, key in pairs]
+    results = cluster.run("contestants", units)
+    return {pair: _Fold(**{k: v for k, v in r.items() if k != "worker"})
+            for pair, r in zip(pairs, results)}
+
+
+def work(plan: Plan, trials: list, *, tracker, worker: str, key) -> list[dict]:
+    """A worker's contestant folds (keras-tuner trials), each in the isolation worker within
+    the contestant's whole limit; one result dict per trial."""
+    from cellpick.engine.isolation import worker as isolated
+
+    runner = isolated(family(plan.prep))
+    out = []
+    for t in trials:
+        v = t.hyperparameters.values
+        prep = plan.resampling.units[int(v["index"])].prep
+        job = Job(v["spec"], prep, plan.season, "trainval", ("train", "val"), ("score",),
+                  BASELINE_LIMIT)
+        out.append(dataclasses.asdict(_fold(runner, job, plan.dataset.task, float(v["limit"]))))
+    return out
 
 
 def _cut(out: BaselineScores, cut: list[str], tracker, season) -> BaselineScores:

@@ -188,9 +188,11 @@ def planned(plan) -> dict[str, Any]:
 # -- the stage ------------------------------------------------------------------------------
 
 
-def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] | None = None):
+def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] | None = None,
+           cluster=None):
     """Settle the data-level choices and apply them; returns (plan, DataChoice). The plan is
-    rebuilt when the chosen lookback differs from the default (plan.windowed)."""
+    rebuilt when the chosen lookback differs from the default (plan.windowed). With `cluster`
+    (engine.units.Chief) each step's candidates train on the workers (`work`)."""
     say = progress or (lambda event, info: None)
     chosen = tracker.chosen_values() if tracker is not None else None
     if chosen:  # a resumed fit (or a distributed worker): the choice made before
@@ -210,7 +212,7 @@ def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] 
         say(Event.STAGE, {"name": "data", "fits": todo["fits"], "reference": REFERENCE_NAME,
                       "units": len(reference_units(plan)), "steps": todo["steps"],
                       "unit_word": "origins" if plan.prep.task == "forecast" else "folds"})
-    gate = _Gate(budget)
+    gate = _Gate(budget, cluster)
     tried: list[Candidate] = []
     if plan.prep.task == "forecast":
         values = _forecast(plan, tried, tracker, gate, say)
@@ -240,8 +242,8 @@ class _Gate:
     """The stage's share of a time budget: whether a step's candidates may start, and when
     their training stops (never before SAFETY times their estimated minimum)."""
 
-    def __init__(self, budget):
-        self.budget, self.skipped = budget, 0
+    def __init__(self, budget, cluster=None):
+        self.budget, self.skipped, self.cluster = budget, 0, cluster
 
     def allows(self, n: int) -> bool:
         b = self.budget
@@ -279,7 +281,7 @@ def _forecast(plan, tried, tracker, gate, say) -> dict[str, Any]:
             except Exception:  # noqa: BLE001
                 continue
             items.append((other, {k: values[k] for k in PREPROCESSING}, lb))
-        return _score(plan, items, tracker, gate.deadline(len(items)), say)
+        return _score(plan, items, tracker, gate.deadline(len(items)), say, gate.cluster)
 
     if sum(len(options) for _, options in steps) > 0:
         (name, options), rest = steps[0], steps[1:]
@@ -330,8 +332,8 @@ def _patch(plan, tried, tracker, gate, say) -> dict[str, Any]:
         return {"patch": plan.prep.patch}
     items = [(plan_with(plan, patch=p) if p != plan.prep.patch else plan, {"patch": p}, None)
              for p in patches]
-    return {"patch": int(_pick(_score(plan, items, tracker, gate.deadline(len(items)), say),
-                               plan, tried).values["patch"])}
+    scored = _score(plan, items, tracker, gate.deadline(len(items)), say, gate.cluster)
+    return {"patch": int(_pick(scored, plan, tried).values["patch"])}
 
 
 def _pick(candidates: list[Candidate], plan, tried: list[Candidate]) -> Candidate:
@@ -410,12 +412,15 @@ def reference_units(plan) -> list:
 
 
 def _score(plan, items: list[tuple[Any, dict[str, Any], int | None]], tracker, deadline,
-           say) -> list[Candidate]:
+           say, cluster=None, tags: list[dict] | None = None) -> list[Candidate]:
     """Candidates (plan, values, lookback): each the reference model trained on
     `reference_units` of its plan as members of one graph (one seed each), scored on each
-    unit's scoring block; the candidates train at once, --jobs of them (members.fit_groups)."""
+    unit's scoring block; the candidates train at once, --jobs of them (members.fit_groups),
+    or on the workers of `cluster`, one unit per candidate. `tags`: per candidate, on its run."""
+    if cluster is not None:
+        return _on_workers(items, deadline, cluster, say)
     cands, groups, schedules, units_of = [], [], [], []
-    for cplan, values, lookback in items:
+    for k, (cplan, values, lookback) in enumerate(items):
         prep = cplan.prep
         shown = {**values, **({"lookback": lookback} if lookback is not None else {})}
         if prep.task == "forecast" and "log" not in prep.target_stats:
@@ -425,7 +430,8 @@ def _score(plan, items: list[tuple[Any, dict[str, Any], int | None]], tracker, d
             cand.run_id = tracker.start_child(Role.DATA, _run_name(shown),
                                               {**shown, "reference": REFERENCE_NAME,
                                                "reference_units": REFERENCE_UNITS,
-                                               "reference_seeds": REFERENCE_SEEDS})
+                                               "reference_seeds": REFERENCE_SEEDS},
+                                              tags=tags[k] if tags else None)
         units = reference_units(cplan)
         schedules.append(unit_schedule(cplan))  # short ones train without XLA (engine/members.py)
         # Seed s of unit i: plan seed + i + 1000 s (s = 0 is the one-seed stage's member).
@@ -440,6 +446,53 @@ def _score(plan, items: list[tuple[Any, dict[str, Any], int | None]], tracker, d
     for cand, units, outcome in zip(cands, units_of, outcomes):
         _record(plan, cand, units, outcome, tracker, say)
     return cands
+
+
+def _on_workers(items: list, deadline, cluster, say) -> list[Candidate]:
+    """One unit per candidate (its values, its lookback or patch), trained and logged by a
+    worker (`work`); the candidates back as this machine would have scored them."""
+    from cellpick.engine.units import Unit
+
+    timing = {"deadline": deadline} if deadline is not None else {}
+    units = [Unit(f"candidate {k}", {**values, **({"lookback": lb} if lb is not None else {}),
+                                     **({"patch": cplan.prep.patch} if "patch" in values else {}),
+                                     **timing})
+             for k, (cplan, values, lb) in enumerate(items)]
+    cands = []
+    for r in cluster.run("data-level", units):
+        cand = Candidate(values=r["values"], score=r["score"], val_loss=r["val_loss"],
+                         scores=r["scores"], seconds=r["seconds"], run_id=r["run_id"])
+        say(Event.DATA_CANDIDATE, {"values": cand.values, "score": cand.score,
+                                   "metric": r["metric"], "seconds": cand.seconds,
+                                   "error": r.get("failed"), "units": r["units"]})
+        cands.append(cand)
+    return cands
+
+
+def work(plan, trials: list, *, tracker, worker: str, key) -> list[dict]:
+    """A worker's share of a data-level step: its candidates (keras-tuner trials), trained,
+    scored and logged as `_score` does here, each run tagged with the worker; one result
+    dict per trial."""
+    from cellpick.engine.units import deadline_of
+    from cellpick.tracking import TRIAL_ID_TAG, WORKER_TAG
+
+    items, tags, deadlines = [], [], []
+    for t in trials:
+        v = t.hyperparameters.values
+        lb, patch = v.get("lookback"), v.get("patch")
+        same = (lb is None or lb == plan.prep.lookback) and (patch is None or patch == plan.prep.patch)
+        cplan = plan if same else plan_with(plan, lookback=lb, patch=patch)
+        values = {k: v[k] for k in (*PREPROCESSING, "patch") if k in v}
+        items.append((cplan, values, lb))
+        tags.append({WORKER_TAG: worker, TRIAL_ID_TAG: key(t)})
+        deadlines.append(deadline_of(v))
+    errors: list = []
+    say = (lambda event, info: errors.append(info.get("error")) if event == Event.DATA_CANDIDATE
+           else None)
+    cands = _score(plan, items, tracker, deadlines, say, tags=tags)
+    return [{**c.to_dict(), "seconds": c.seconds, "run_id": c.run_id, "metric": plan.metric,
+             "units": len(reference_units(cp)), "failed": e}
+            for c, (cp, _, _), e in zip(cands, items, errors)]
 
 
 def _run_name(shown: dict[str, Any]) -> str:

@@ -79,8 +79,9 @@ def build_winner(plan: Plan, cell: str, cv: CrossValResult, *, budget=None,
     refit = config.refit if config.refit is not None else prep.sizes["train"] < REFIT_BELOW
     epochs = refit_epochs([r.epochs for r in runs])
     members = [Member(prep, s) for s in seeds]
-    if budget and (budget.stage_left("refit+export")
-                   < np.mean([r.seconds for r in runs]) * n + FINISH_SECONDS):
+    fold_models = all(r.model is not None for r in runs)  # not when workers trained them
+    if fold_models and budget and (budget.stage_left("refit+export")
+                                   < np.mean([r.seconds for r in runs]) * n + FINISH_SECONDS):
         budget.cut("refit", "the winner's fold models are exported")
         best = sorted((r for r in runs if math.isfinite(r.score)),
                       key=lambda r: -r.score if plan.greater_is_better else r.score)[:n] or runs[:1]

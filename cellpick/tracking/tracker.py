@@ -5,6 +5,7 @@ per-epoch metrics written by one background thread, and the fit's runs read back
 verdict_view.py, the model log in registry.py; both are mixed into `Tracker`."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from cellpick.tracking.tags import (
     ROLE,
     RUN_COLOR_TAG,
     RUN_NAME_TAG,
+    SERVING_TAG,
     TRIAL_ID_TAG,
     WINNER_TAG,
     Role,
@@ -68,6 +70,7 @@ class FitState:
 
     running: bool
     cells_done: tuple[str, ...]
+    serving: dict | None = None  # the chief's open stage (SERVING_TAG), if it announced one
 
 
 def _param_value(v: Any) -> str:
@@ -261,7 +264,9 @@ class Tracker(VerdictView, ModelLog):
     def fit_state(self, run_id: str) -> FitState:
         run = self.client.get_run(run_id)
         done = run.data.tags.get(CELLS_DONE_TAG, "")
-        return FitState(run.info.status == "RUNNING", tuple(c for c in done.split(",") if c))
+        serving = run.data.tags.get(SERVING_TAG)
+        return FitState(run.info.status == "RUNNING", tuple(c for c in done.split(",") if c),
+                        json.loads(serving) if serving else None)
 
     def close_children(self, roles: tuple[str, ...], status: str, reason: str,
                        only_running: bool = True) -> int:
