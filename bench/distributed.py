@@ -1,115 +1,352 @@
-"""Wall time of a distributed fit (a chief and N workers) against one process, same budget.
+"""Issue 40: one fit's stages with a chief and 0, 1, 2 workers, and what N machines would take.
 
-Both fits run against the same local MLflow tracking server (SQL store) on 127.0.0.1 and
-the airline series (horizon 12, lookback 24), cells gru,rnn, units 8, layers 1, one seed.
-Times are from the start of the `cellpick fit` process (the chief's, for the distributed
-fit) to its exit, so both include TensorFlow's start-up, the verdict and the export; the
-workers start together with the chief. Trials per worker are read from the runs' tags.
+Each fit runs against one local MLflow tracking server: 0 workers is the plain one-process
+fit (no --role: what a chief alone would be); N > 0 is a chief plus N `cellpick fit --role
+worker` processes on this machine, started together with it. The chief (or the one process)
+is `cellpick.fit`, the function under `cellpick fit`, in a child of this script, timed per
+stage from its progress events as bench/scale.py does (`stage_seconds`). Per worker: its
+units from its MLflow runs (tag cellpick.worker, metric train_seconds) and its stderr.
+The N-machine table assumes one machine per worker and no contention: a stage of U groups
+takes ceil(U/N) x its unit time measured with the most workers run.
 
-    PYTHONPATH=. python bench/distributed.py                       # the test's budget
-    PYTHONPATH=. python bench/distributed.py --max-trials 4 --epochs 20 --workers 2
+    PYTHONPATH=. python bench/distributed.py                       # the tiny default budget
+    PYTHONPATH=. python bench/distributed.py --max-trials 4 --epochs 20 --folds 3 --workers-list 0,2
 """
 from __future__ import annotations
 
 import argparse
-import collections
+import json
+import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import _env  # noqa: E402
-from helpers import free_port, stop_group  # noqa: E402
+import _env
+from scale import STAGES, stage_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "recipes" / "data" / "airline_train.csv"
+CELLS = "gru,rnn"
+SPREAD = ("data-level", "search", "verdict", "contestants")  # the stages workers run
+UNITS_LINE = re.compile(r"^worker (\S+): (\d+) (\S+) units$")  # engine.distributed.work
+WORKER_LINE = re.compile(r"^worker (worker-\S+): ")
+SESSION_LINE = re.compile(r"^(\S+): (\d+) units on ")  # engine.units.Chief.run
+ORACLE_LINE = re.compile(r"^(\S+): oracle on ")  # engine.distributed.chief_search
+
+
+def fit_options(a: argparse.Namespace) -> dict:
+    """The fit's options as `cellpick.fit` keywords (the CLI flags are the same, `-` for `_`)."""
+    return {"cells": CELLS, "units": "8", "layers": "1", "max_trials": a.max_trials,
+            "epochs": a.epochs, "folds": a.folds, "seeds": 1, "horizon": 12, "lookback": 24,
+            "scaling": "relative", "log": False}
+
+
+def cli_flags(options: dict) -> list[str]:
+    out = []
+    for k, v in options.items():
+        flag = "--" + k.replace("_", "-")
+        out += ([flag] if v is True else [f"--no-{k}"] if v is False else [flag, str(v)])
+    return out
+
+
+# -- the child: one fit (one process, or the chief), timed from its events ---------------------
+def child(options: dict) -> dict:
+    from cellpick._quiet import tensorflow
+
+    tensorflow()
+    import cellpick
+    from cellpick.cli import _Progress
+
+    show = _Progress(False, None)  # the chief's stderr, as `cellpick fit` prints it
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+    messages: list[tuple[float, str]] = []
+
+    def progress(event, info: dict) -> None:
+        now = time.perf_counter() - t0
+        key = str(event.value if hasattr(event, "value") else event)
+        if key == "stage":
+            key = f"stage:{info.get('name')}"
+        if key == "distributed":
+            messages.append((round(now, 2), info["message"]))
+        first.setdefault(key, now)
+        last[key] = now
+        show(event, info)
+
+    t0 = time.perf_counter()
+    result = cellpick.fit(str(DATA), progress=progress, **options)
+    total = time.perf_counter() - t0
+    return {"total": round(total, 2), "stages": stage_seconds(first, last, total),
+            "messages": messages,
+            "parent_run_id": result.parent_run_id, "trials": result.trials,
+            "winner": result.winner, "val_score": result.val_score,
+            "test_score": result.test_score,
+            "spread": (result.verdict.get("distributed") or {}).get("units")}
+
+
+# -- the parent ---------------------------------------------------------------------------------
+def run_fit(n: int, options: dict, uri: str, tmp: Path, env: dict, start, timeout: float) -> dict:
+    """One fit with `n` workers (0: no --role); its stages, its workers' lines and runs."""
+    from helpers import free_port
+
+    folder = tmp / f"w{n}"
+    folder.mkdir()
+    options = {**options, "tracking_uri": uri, "experiment": f"w{n}",
+               "out": str(folder / "model")}
+    if n:
+        cells = len(options["cells"].split(","))
+        oracle = f"127.0.0.1:{free_port(consecutive=cells + 8)}"  # PORT .. PORT + cells + 7
+        options.update(role="chief", oracle=oracle)
+    t0 = time.perf_counter()
+    chief = start([sys.executable, __file__, "--child", json.dumps(options)], folder / "chief")
+    worker_options = {k: v for k, v in options.items() if k != "out"}
+    worker_options["role"] = "worker"
+    workers = [start([sys.executable, "-m", "cellpick", "fit", str(DATA),
+                      *cli_flags(worker_options)], folder / f"worker{i}") for i in range(n)]
+    try:
+        rc = chief.wait(timeout)
+    except subprocess.TimeoutExpired:
+        rc = None
+    wall = time.perf_counter() - t0
+    err = (folder / "chief" / "stderr.log").read_text()
+    out = (folder / "chief" / "stdout.log").read_text().strip().splitlines()
+    if rc != 0 or not out:
+        tails = "".join(f"\n-- worker {i}:\n" + (folder / f"worker{i}" / "stderr.log").read_text()[-1500:]
+                        for i in range(n))
+        raise SystemExit(f"fit with {n} workers: chief exit {rc} after {wall:.0f} s\n{err[-3000:]}"
+                         + tails)
+    row = {"workers": n, "wall": round(wall, 2), **json.loads(out[-1]), "procs": []}
+    for i, w in enumerate(workers):
+        try:
+            w.wait(60)
+        except subprocess.TimeoutExpired:
+            pass
+        wdir = folder / f"worker{i}"
+        lines = (wdir / "stderr.log").read_text().splitlines()
+        units: dict[str, int] = defaultdict(int)
+        me = None
+        for line in lines:
+            m = UNITS_LINE.match(line.strip())
+            if m:
+                units[m.group(3)] += int(m.group(2))
+            m = WORKER_LINE.match(line.strip())
+            me = me or (m.group(1) if m else None)
+        me = me or f"worker-?-{w.pid}"
+        row["procs"].append({"index": i, "pid": w.pid, "worker": me, "rc": w.poll(),
+                             "units": dict(units),
+                             "last": ((wdir / "stdout.log").read_text().strip().splitlines()
+                                      or [""])[-1],
+                             "tail": "\n".join(lines[-5:])})
+    row["runs"] = mlflow_runs(uri, f"w{n}")
+    return row
+
+
+def mlflow_runs(uri: str, experiment: str) -> list[dict]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], max_results=5000)
+    return [{"role": r.data.tags.get("cellpick.role"), "worker": r.data.tags.get("cellpick.worker"),
+             "status": r.info.status, "cell": r.data.params.get("cell"),
+             "train_seconds": r.data.metrics.get("train_seconds"),
+             "fit_seconds": r.data.metrics.get("fit_seconds")} for r in runs]
+
+
+ROLES = (("data", "data-level"), ("trial", "search"), ("verdict", "verdict"))
+
+
+def sessions(row: dict, options: dict) -> dict[str, list[int]]:
+    """Per stage, the groups of each session the chief served (search: one session of
+    max-trials trials per cell, cells one after another)."""
+    out: dict[str, list[int]] = {s: [] for s in SPREAD}
+    cells = len(options["cells"].split(","))
+    for _, message in row["messages"]:
+        m = SESSION_LINE.match(message)
+        if m and m.group(1) in out:
+            units = int(m.group(2))
+            # The verdict's units are cells x folds x seeds, one group per cell.
+            out[m.group(1)].append(cells if m.group(1) == "verdict" else units)
+        elif ORACLE_LINE.match(message):
+            out["search"].append(options["max_trials"])
+    return out
+
+
+def unit_train_seconds(row: dict) -> dict[str, float | None]:
+    """Mean training seconds of one group per stage, from the fit's MLflow runs."""
+    done = [r for r in row["runs"] if r["status"] == "FINISHED"]
+    out: dict[str, float | None] = {}
+    for role, stage in ROLES:
+        if role == "verdict":  # a group is a cell: its runs' seconds add up to its wall
+            per: dict[str, float] = defaultdict(float)
+            for r in done:
+                if r["role"] == role:
+                    per[r["cell"]] += r["train_seconds"] or 0.0
+            vals = list(per.values())
+        else:
+            vals = [r["train_seconds"] for r in done if r["role"] == role and r["train_seconds"]]
+        out[stage] = sum(vals) / len(vals) if vals else None
+    folds = [r["fit_seconds"] for r in done if r["role"] == "baseline" and r["fit_seconds"]]
+    n = sum(row["spread"].get("contestants", {}).values()) if row.get("spread") else 0
+    out["contestants"] = sum(folds) / n if folds and n else None
+    return out
+
+
+def fmt(v, spec: str = ".1f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def print_tables(rows: list[dict], options: dict) -> None:
+    base = next((r for r in rows if r["workers"] == 0), None)
+    print()
+    print("| workers | processes | " + " | ".join(STAGES) + " | fit s | process wall s "
+          "| vs 0 workers | val MAE | test MAE |")
+    print("|---:|---:|" + "---:|" * (len(STAGES) + 5))
+    for r in rows:
+        s = r["stages"]
+        ratio = f"{r['wall'] / base['wall']:.2f}x" if base else "-"
+        print(f"| {r['workers']} | {r['workers'] + 1} | "
+              + " | ".join(fmt(s.get(k)) for k in STAGES)
+              + f" | {r['total']:.1f} | {r['wall']:.1f} | {ratio} | {fmt(r['val_score'], '.4g')} "
+                f"| {fmt(r['test_score'], '.4g')} |")
+
+    print()
+    print("| workers | process | data-level units (train s) | search trials (train s) "
+          "| verdict units (train s) | contestant folds | train s |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    shares = []
+    for r in rows:
+        done = [x for x in r["runs"] if x["status"] == "FINISHED" and x["role"] in dict(ROLES)]
+        names = [("one process" if r["workers"] == 0 else "chief", None)]
+        names += [(f"worker {p['index']} ({p['worker']})", p["worker"]) for p in r["procs"]]
+        for label, tag in names:
+            mine = [x for x in done if x["worker"] == tag]
+            cols = []
+            for role, _ in ROLES:
+                part = [x["train_seconds"] or 0.0 for x in mine if x["role"] == role]
+                cols.append(f"{len(part)} ({sum(part):.1f})")
+            proc = next((p for p in r["procs"] if p["worker"] == tag), None)
+            folds = (proc["units"].get("contestants", 0) if proc
+                     else "all" if r["workers"] == 0 else 0)
+            total = sum(x["train_seconds"] or 0.0 for x in mine)
+            print(f"| {r['workers']} | {label} | " + " | ".join(cols) + f" | {folds} | {total:.1f} |")
+        on_workers = sum(x["train_seconds"] or 0.0 for x in done if x["worker"])
+        everything = sum(x["train_seconds"] or 0.0 for x in done)
+        shares.append((r["workers"], on_workers, everything))
+    print()
+    print("| workers | train s on workers | train s, all runs | share on workers |")
+    print("|---:|---:|---:|---:|")
+    for n, mine, everything in shares:
+        share = f"{mine / everything:.0%}" if everything else "-"
+        print(f"| {n} | {mine:.1f} | {everything:.1f} | {share} |")
+    for r in rows:  # what each worker said against what the chief counted (Chief.spread)
+        for p in r["procs"]:
+            print(f"- {r['workers']} workers, worker {p['index']}: exit {p['rc']}; stderr unit "
+                  f"lines {p['units'] or 'none'}; last stdout line: {p['last'] or '(none)'}")
+        if r["workers"]:
+            print(f"- {r['workers']} workers, the chief's count per stage and worker: {r['spread']}")
+
+    dist = max((r for r in rows if r["workers"]), key=lambda r: r["workers"], default=None)
+    if dist is None:
+        return
+    n_meas = dist["workers"]
+    groups = sessions(dist, options)
+    train = unit_train_seconds(dist)
+    fixed = sum(dist["stages"][k] for k in ("setup", "refit+export"))
+    ns = (1, 2, 4, 8)
+    print()
+    print(f"N machines, from the {n_meas}-worker fit's unit times (one machine per worker, no "
+          f"contention; unit s = the stage's wall / its rounds at {n_meas} workers; setup and "
+          f"refit+export stay on the chief):")
+    print()
+    print(f"| stage | groups per session | rounds at {n_meas} | unit s (wall) | unit train s "
+          f"(MLflow) | measured, 0 workers | " + " | ".join(f"N={n}" for n in ns) + " |")
+    print("|---|---|---:|---:|---:|---:|" + "---:|" * len(ns))
+    totals = dict.fromkeys(ns, fixed)
+    for stage in SPREAD:
+        g = groups[stage]
+        rounds = sum(math.ceil(u / n_meas) for u in g)
+        unit = dist["stages"][stage] / rounds if rounds else None
+        ideal = {n: sum(math.ceil(u / n) for u in g) * unit if unit else 0.0 for n in ns}
+        for n in ns:
+            totals[n] += ideal[n]
+        print(f"| {stage} | {', '.join(map(str, g)) or '-'} | {rounds} | {fmt(unit)} "
+              f"| {fmt(train.get(stage))} | {fmt(base['stages'][stage] if base else None)} | "
+              + " | ".join(f"{ideal[n]:.1f}" for n in ns) + " |")
+    print(f"| setup + refit+export | - | - | - | - | "
+          f"{fmt(sum(base['stages'][k] for k in ('setup', 'refit+export')) if base else None)} | "
+          + " | ".join(f"{fixed:.1f}" for _ in ns) + " |")
+    print(f"| fit (call to return) | - | - | - | - | {fmt(base['total'] if base else None)} | "
+          + " | ".join(f"{totals[n]:.1f}" for n in ns) + " |")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--max-trials", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--folds", type=int, default=2)
+    ap.add_argument("--workers-list", default="0,1,2")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per fit")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+        return
+    from helpers import free_port, stop_group
+
     _env.print_env()
-    options = ["--cells", "gru,rnn", "--units", "8", "--layers", "1", "--max-trials",
-               str(args.max_trials), "--epochs", str(args.epochs), "--seeds", "1",
-               "--horizon", "12", "--lookback", "24", "--quiet"]
-    print(f"- budget: {' '.join(options[:-1])}; {args.workers} workers")
+    counts = [int(x) for x in args.workers_list.split(",") if x.strip()]
+    options = fit_options(args)
+    print(f"- fit: {DATA.relative_to(ROOT)} {' '.join(cli_flags(options))}; workers {counts} "
+          f"(on this machine), CELLPICK_WORKER_TIMEOUT=30")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
+               CELLPICK_WORKER_TIMEOUT="30")
     procs: list[subprocess.Popen] = []
+    rows = []
     with tempfile.TemporaryDirectory(prefix="cellpick-dist-") as tmp:
         tmp = Path(tmp)
 
         def start(cmd: list[str], cwd: Path) -> subprocess.Popen:
-            cwd.mkdir(exist_ok=True)
-            p = subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True,
-                                 stdout=subprocess.DEVNULL, stderr=open(cwd / f"{len(procs)}.err", "w"))
+            cwd.mkdir(parents=True, exist_ok=True)
+            with open(cwd / "stdout.log", "w") as so, open(cwd / "stderr.log", "w") as se:
+                p = subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True,
+                                     stdout=so, stderr=se)
             procs.append(p)
             return p
 
-        port = free_port()
-        uri = f"http://127.0.0.1:{port}"
         try:
+            port = free_port()
+            uri = f"http://127.0.0.1:{port}"
             start([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-                            f"sqlite:///{tmp}/mlflow.db", "--artifacts-destination",
-                            str(tmp / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-                            "--workers", "1"], tmp)
-            for _ in range(180):
+                   f"sqlite:///{tmp}/mlflow.db", "--artifacts-destination", str(tmp / "artifacts"),
+                   "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], tmp / "mlflow")
+            for _ in range(240):
                 try:
                     urllib.request.urlopen(f"{uri}/health", timeout=2)
                     break
                 except OSError:
                     time.sleep(0.5)
-            fit = [sys.executable, "-m", "cellpick", "fit", str(DATA), *options, "--tracking-uri", uri]
-
-            t0 = time.perf_counter()
-            one = start([*fit, "--experiment", "one"], tmp / "one")
-            assert one.wait() == 0, (tmp / "one").glob("*.err")
-            single = time.perf_counter() - t0
-
-            oracle = f"127.0.0.1:{free_port(consecutive=2)}"
-            t0 = time.perf_counter()
-            chief = start([*fit, "--experiment", "dist", "--role", "chief", "--oracle", oracle],
-                          tmp / "chief")
-            workers = [start([*fit, "--experiment", "dist", "--role", "worker", "--oracle", oracle],
-                             tmp / f"worker{i}") for i in range(args.workers)]
-            assert chief.wait() == 0, "chief failed"
-            distributed = time.perf_counter() - t0
-            for w in workers:
-                w.wait(60)
-
-            from mlflow.tracking import MlflowClient
-
-            client = MlflowClient(uri)
-            exp = client.get_experiment_by_name("dist")
-            runs = client.search_runs([exp.experiment_id], max_results=1000,
-                                      filter_string="tags.`cellpick.role` = 'trial' and "
-                                                    "attributes.status = 'FINISHED'")
-            per = collections.Counter(r.data.tags.get("cellpick.worker") for r in runs)
-            busy = collections.defaultdict(float)
-            for r in runs:
-                busy[r.data.tags.get("cellpick.worker")] += r.data.metrics.get("train_seconds", 0)
+            else:
+                raise SystemExit("the MLflow server did not start")
+            for n in counts:
+                row = run_fit(n, options, uri, tmp, env, start, args.timeout)
+                rows.append(row)
+                print(f"- {n} workers: {row['wall']:.1f} s, winner {row['winner']}, "
+                      f"{row['trials']} trials; load average "
+                      f"{' / '.join(f'{v:.1f}' for v in os.getloadavg())}", flush=True)
         finally:
             for p in reversed(procs):
                 stop_group(p)
-    print()
-    print("| fit | processes | wall s | vs one process |")
-    print("|---|---:|---:|---:|")
-    print(f"| one process | 1 | {single:.1f} | 1.00x |")
-    print(f"| chief + {args.workers} workers | {args.workers + 1} | {distributed:.1f} | "
-          f"{distributed / single:.2f}x |")
-    print()
-    print("| worker | trials | trial seconds |")
-    print("|---|---:|---:|")
-    for w, n in sorted(per.items()):
-        print(f"| {w} | {n} | {busy[w]:.1f} |")
+    print_tables(rows, options)
 
 
 if __name__ == "__main__":

@@ -160,8 +160,6 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         _stage(budget, "contestants", after="verdict")
         baselines = run_baselines(plan, tracker=tracker, progress=say, budget=budget,
                                   cells_seconds=time.perf_counter() - t_cells, cluster=cluster)
-        if cluster and budget:
-            budget.spread = cluster.spread
         _stage(budget, "refit+export", after="contestants")
         decision = _decide(plan, cv, baselines)
         winner = build_winner(plan, decision.winner, cv, budget=budget, progress=say)
@@ -173,7 +171,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
             budget.end("refit+export")
         record = build_record(plan, decision, winner, test, choice, search=search,
                               baselines=baselines, data_level=data_choice, n_seeds=n_seeds,
-                              budget=budget)
+                              budget=budget, spread=cluster.spread if cluster else None)
         say(Event.STAGE, {"name": "export"})
         report = write_report(plan, record, search.trials, {**search.curves, **cv.curves},
                               tracker=tracker)

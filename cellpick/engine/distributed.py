@@ -210,6 +210,9 @@ def work(plan, config: FitConfig, tracker, parent: str, say: Callable[[str, dict
                 and not now.serving.get("done")
 
         def train(trials, n=seen, stage=stage, plan=plan):
+            groups = ", ".join(dict.fromkeys(t.hyperparameters.values["group"] for t in trials))
+            say(Event.DISTRIBUTED, {"message": f"worker {me}: training {len(trials)} {stage} "
+                                               f"units ({groups})"})
             return stages[stage](plan, trials, tracker=tracker, worker=me,
                                  key=lambda t: f"{stage}/{n}/{t.trial_id}")
 

@@ -194,6 +194,9 @@ class Chief:
         spread = self.spread.setdefault(stage, {})
         for r in results:
             spread[r.get("worker", "?")] = spread.get(r.get("worker", "?"), 0) + 1
+        self.say(Event.DISTRIBUTED, {"message": f"{stage}: {len(units)} units ran on "
+                                                f"{len(spread)} workers (" + ", ".join(
+                                                    f"{w} {n}" for w, n in spread.items()) + ")"})
         return results
 
 

@@ -68,6 +68,8 @@ class FitRecord:
     linear_path: bool
     data_level: dict[str, Any] | None = field(default=None, metadata=_ABSENT_WHEN_NONE)
     budget: dict[str, Any] | None = field(default=None, metadata=_ABSENT_WHEN_NONE)
+    # a distributed fit: stage -> worker -> the units it ran (engine.units.Chief.spread)
+    distributed: dict[str, Any] | None = field(default=None, metadata=_ABSENT_WHEN_NONE)
 
     def to_dict(self) -> dict[str, Any]:
         """verdict.json's contents (JSON-ready), in the order of the fields."""
@@ -89,7 +91,8 @@ class FitRecord:
 
 def build(plan: Plan, decision: Verdict, winner: Winner, test: TestScores, choice: ExportChoice,
           *, search: SearchResult, baselines: BaselineScores, data_level: DataChoice,
-          n_seeds: int, budget: Budget | None = None) -> FitRecord:
+          n_seeds: int, budget: Budget | None = None,
+          spread: dict[str, dict[str, int]] | None = None) -> FitRecord:
     """The record of a fit from its stages' results (`n_seeds`: the verdict's seeds per fold,
     fewer than `budget.seeds` when the time budget cut them)."""
     v = dataclasses.replace(decision, test_score=test.winner).to_dict()
@@ -120,6 +123,7 @@ def build(plan: Plan, decision: Verdict, winner: Winner, test: TestScores, choic
         linear_path=bool(winner.config.get("linear", False)),
         data_level=data_level.to_dict(),
         budget=cut,
+        distributed={"units": spread} if spread is not None else None,
     )
 
 

@@ -1,6 +1,8 @@
-"""Distributed tuning: an MLflow server, a chief and two workers, all real processes on
-127.0.0.1, bounded in time, every process stopped by its pid. A third worker is killed
-(SIGKILL) during its first trial, before the two others start: the search goes on.
+"""Distributed fits: an MLflow server, a chief and its workers, all real processes on
+127.0.0.1, bounded in time, every process stopped by its pid. worker0 runs the data-level
+stage alone and is killed (SIGKILL) during its first search trial; worker1 and worker2 then
+start, and worker1 is frozen (SIGSTOP) as it starts training verdict units: its units go to
+worker2. A one-process fit with the same options gives the scores the chief's must equal.
 
 Skipped when CELLPICK_SKIP_DISTRIBUTED=1 (it runs by default).
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,17 +20,19 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import DATA_LEVEL, DATA_LEVEL_ARGS, store_uri
+from conftest import DATA_LEVEL, store_uri
 from helpers import free_port, stop_group
 
-from cellpick.config import FitConfig
+from cellpick.config import STAGE_PORTS, FitConfig
 from cellpick.errors import ConfigError
+from cellpick.tracking import CELLS_DONE_TAG, DISTRIBUTED_KEY_TAG, DISTRIBUTED_TAG, SERVING_TAG
 
 ROOT = Path(__file__).resolve().parents[2]
-LIMIT = 300  # seconds for the whole distributed fit (2 shared CPU cores, 4 TensorFlow processes)
-OPTIONS = ["--cells", "gru,rnn", "--units", "8", "--layers", "1", "--max-trials", "2",
+LIMIT = 360  # seconds for the whole distributed fit (2 shared CPU cores, 4 TensorFlow processes)
+# The linear path is left to the data-level stage, so its two candidates run on a worker.
+OPTIONS = ["--cells", "gru,rnn", "--units", "8", "--layers", "1", "--max-trials", "1",
            "--epochs", "2", "--folds", "2", "--seeds", "1", "--horizon", "12", "--lookback", "24",
-           *DATA_LEVEL_ARGS]
+           "--scaling", "relative", "--no-log"]
 
 pytestmark = pytest.mark.skipif(os.environ.get("CELLPICK_SKIP_DISTRIBUTED") == "1",
                                 reason="CELLPICK_SKIP_DISTRIBUTED=1")
@@ -62,16 +67,33 @@ def _wait_running_trial(uri: str, proc: subprocess.Popen, deadline: float) -> No
     raise subprocess.TimeoutExpired("worker0", LIMIT)
 
 
+def _wait_line(path: Path, text: str, proc: subprocess.Popen, deadline: float) -> None:
+    """Until the process has written a line containing `text` to `path`."""
+    while time.monotonic() < deadline:
+        if text in path.read_text():
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"{path.stem} exited with {proc.returncode} before '{text}'")
+        time.sleep(0.05)
+    raise subprocess.TimeoutExpired(path.stem, LIMIT)
+
+
+def _verdict(tmp: Path, run_id: str) -> dict:
+    path = next(tmp.joinpath("artifacts").glob(f"*/{run_id}/artifacts/verdict.json"))
+    return json.loads(path.read_text())
+
+
 @pytest.fixture(scope="module")
 def distributed_fit(tmp_path_factory, data_dir):
     tmp = tmp_path_factory.mktemp("distributed")
-    mlflow_port, oracle_port = free_port(), free_port(consecutive=2)
+    mlflow_port, oracle_port = free_port(), free_port(consecutive=2 + STAGE_PORTS)
     uri = f"http://127.0.0.1:{mlflow_port}"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
-               CELLPICK_WORKER_TIMEOUT="15")  # the chief gives a silent worker's trial away after 15 s
-    common = [sys.executable, "-m", "cellpick", "fit", str(data_dir / "airline_train.csv"),
-              *OPTIONS, "--tracking-uri", uri, "--oracle", f"127.0.0.1:{oracle_port}"]
+               CELLPICK_WORKER_TIMEOUT="15")  # the chief gives a silent worker's units away after 15 s
+    fit = [sys.executable, "-m", "cellpick", "fit", str(data_dir / "airline_train.csv"),
+           *OPTIONS, "--tracking-uri", uri]
+    common = [*fit, "--oracle", f"127.0.0.1:{oracle_port}"]
     procs: dict[str, subprocess.Popen] = {}
 
     def start(name: str, cmd: list[str]) -> None:
@@ -94,16 +116,23 @@ def distributed_fit(tmp_path_factory, data_dir):
         procs["worker0"].wait(10)
         start("worker1", [*common, "--role", "worker"])
         start("worker2", [*common, "--role", "worker"])
-        for name in ("chief", "worker1", "worker2"):
+        # A worker that stops answering mid-unit: its units must go to worker2.
+        _wait_line(tmp / "worker1.err", "verdict units", procs["worker1"], deadline)
+        os.killpg(procs["worker1"].pid, signal.SIGSTOP)
+        for name in ("chief", "worker2"):
             procs[name].wait(max(1, deadline - time.monotonic()))
         seconds = time.monotonic() - t0
+        start("one", [*fit, "--experiment", "one", "--out", str(tmp / "one"), "--json"])
+        procs["one"].wait(max(1, t0 + LIMIT + 120 - time.monotonic()))
     except subprocess.TimeoutExpired:
         seconds = None
     finally:
         logs = {n: (tmp / f"{n}.err").read_text()[-3000:] for n in procs}
         outs = {n: (tmp / f"{n}.out").read_text() for n in procs}
         codes = {n: p.poll() for n, p in procs.items()}
-        for name in ("worker0", "worker1", "worker2", "chief"):
+        if "worker1" in procs and procs["worker1"].poll() is None:  # frozen: SIGTERM would wait
+            os.killpg(procs["worker1"].pid, signal.SIGKILL)
+        for name in ("worker0", "worker1", "worker2", "chief", "one"):
             if name in procs:
                 stop_group(procs[name])
     # Read the store while the server still runs, then stop it.
@@ -123,44 +152,77 @@ def _diagnose(fit) -> str:
     return "\n".join(f"--- {n} (exit {fit['codes'][n]}):\n{fit['logs'][n]}" for n in fit["logs"])
 
 
+def _summary(fit, name: str) -> dict:
+    return json.loads(fit["outs"][name].strip().splitlines()[-1])
+
+
 def test_chief_exports_and_workers_finish(distributed_fit):
     fit = distributed_fit
     assert fit["seconds"] is not None, "distributed fit exceeded its time limit\n" + _diagnose(fit)
     assert fit["codes"]["chief"] == 0, _diagnose(fit)
-    summary = json.loads(fit["outs"]["chief"].strip().splitlines()[-1])
+    summary = _summary(fit, "chief")
     assert Path(summary["export_path"], "cellpick.json").is_file()
-    assert summary["trials"] == 4
+    assert summary["trials"] == 2
     assert fit["codes"]["worker0"] == -signal.SIGKILL
-    for name in ("worker1", "worker2"):
-        assert fit["codes"][name] == 0, _diagnose(fit)
-        assert "the chief finishes the fit" in fit["outs"][name]
+    assert fit["codes"]["worker2"] == 0, _diagnose(fit)
+    assert "the chief finishes the fit" in fit["outs"]["worker2"]
 
 
 def test_trial_runs_hang_under_one_parent_tagged_by_worker(distributed_fit):
     runs = distributed_fit["runs"]
-    parents = [r for r in runs if r.data.tags.get("cellpick.role") == "search"]
+    parents = [r for r in runs if r.data.tags.get("cellpick.role") == "search"
+               and r.data.tags.get("cellpick.distributed") == "chief"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     parent = parents[0].info.run_id
-    every = [r for r in runs if r.data.tags.get("cellpick.role") == "trial"]
+    every = [r for r in runs if r.data.tags.get("cellpick.role") == "trial"
+             and r.data.tags["mlflow.parentRunId"] == parent]
     # worker0 was killed during its trial: the chief marked that run KILLED and the trial
     # was rerun by another worker.
     killed = [r for r in every if r.info.status == "KILLED"]
     assert len(killed) == 1 and "stopped answering" in killed[0].data.tags["cellpick.error"]
     trials = [r for r in every if r.info.status == "FINISHED"]
-    assert len(trials) == 4 and len(every) == 5
+    assert len(trials) == 2 and len(every) == 3
     assert killed[0].data.tags["mlflow.runName"] in {r.data.tags["mlflow.runName"] for r in trials}
     assert killed[0].data.tags["cellpick.worker"] not in {r.data.tags["cellpick.worker"] for r in trials}
-    assert {r.data.tags["mlflow.parentRunId"] for r in every} == {parent}
-    assert sorted(r.data.params["cell"] for r in trials) == ["gru", "gru", "rnn", "rnn"]
-    workers = {r.data.tags.get("cellpick.worker") for r in trials}
-    assert None not in workers
-    # Each worker asks for a trial as soon as it is ready and the cell's oracle hands them
-    # out one per request, so both workers get at least one of the 4 trials.
-    assert len(workers) == 2, distributed_fit["outs"]
-    # The verdict's fold models (2 cells x 2 folds x 1 seed) and baselines ran in the chief,
-    # under the same parent.
-    seeds = [r for r in runs if r.data.tags.get("cellpick.role") == "verdict"]
-    assert len(seeds) == 4 and all(r.data.tags["mlflow.parentRunId"] == parent for r in seeds)
+    assert sorted(r.data.params["cell"] for r in trials) == ["gru", "rnn"]
+    assert None not in {r.data.tags.get("cellpick.worker") for r in trials}
+
+
+def test_every_data_level_and_verdict_run_comes_from_a_worker(distributed_fit):
+    fit = distributed_fit
+    runs = fit["runs"]
+    parent = _summary(fit, "chief")["parent_run_id"]
+    mine = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent]
+    data = [r for r in mine if r.data.tags.get("cellpick.role") == "data"]
+    verdict = [r for r in mine if r.data.tags.get("cellpick.role") == "verdict"]
+    assert len(data) == 2 and len(verdict) == 4  # linear yes/no; 2 cells x 2 folds x 1 seed
+    for r in data + verdict:
+        assert r.info.status == "FINISHED" and r.data.tags.get("cellpick.worker", "").startswith("worker-")
+    # worker0 ran the data-level stage alone before it was killed.
+    worker0 = re.search(r"worker (worker-\S+):", fit["logs"]["worker0"]).group(1)
+    assert {r.data.tags["cellpick.worker"] for r in data} == {worker0}
+    # worker1 froze as it began its verdict units: the chief gave them to worker2, which ran
+    # every verdict unit.
+    assert "lost; the unit goes to another worker" in fit["logs"]["chief"], _diagnose(fit)
+    assert len({r.data.tags["cellpick.worker"] for r in verdict}) == 1
+    record = _verdict(fit["tmp"], parent)
+    spread = record["distributed"]["units"]
+    assert sum(spread["verdict"].values()) == 4 and sum(spread["data-level"].values()) == 2
+    assert sum(spread["contestants"].values()) == 2 * len(record["contestants"])
+
+
+def test_the_verdict_equals_the_one_process_fit(distributed_fit):
+    fit = distributed_fit
+    assert fit["codes"]["one"] == 0, _diagnose(fit)
+    chief = _verdict(fit["tmp"], _summary(fit, "chief")["parent_run_id"])
+    one = _verdict(fit["tmp"], _summary(fit, "one")["parent_run_id"])
+    for cell in ("gru", "rnn"):
+        assert chief["cells"][cell]["config"] == one["cells"][cell]["config"]
+        assert chief["cells"][cell]["scores"] == one["cells"][cell]["scores"]
+    assert [c["scores"] for c in chief["data_level"]["candidates"]] == \
+        [c["scores"] for c in one["data_level"]["candidates"]]
+    assert chief["baseline_fold_scores"] == one["baseline_fold_scores"]
+    assert (chief["winner"], chief["decision"]) == (one["winner"], one["decision"])
 
 
 @pytest.mark.parametrize("options, message", [
@@ -194,8 +256,9 @@ def test_worker_waiting_for_a_finished_cell_moves_on(tmp_path, data_dir, monkeyp
                        oracle=f"127.0.0.1:{port}").validate()
     chief = Tracker(config.tracking_uri, "airline_train")  # a chief that serves no oracle
     parent = chief.client.create_run(chief.experiment_id, tags={
-        "cellpick.role": "search", distributed.ROLE_TAG: "chief",
-        distributed.KEY_TAG: distributed.distributed_key(config)}).info.run_id
+        "cellpick.role": "search", DISTRIBUTED_TAG: "chief",
+        DISTRIBUTED_KEY_TAG: distributed.distributed_key(config),
+        SERVING_TAG: json.dumps({"n": 1, "stage": "search", "port": None, "done": False})}).info.run_id
 
     # Stands in for gru's oracle: accepts the worker's connection and never answers.
     listener = socket.create_server(("127.0.0.1", port))
@@ -203,8 +266,10 @@ def test_worker_waiting_for_a_finished_cell_moves_on(tmp_path, data_dir, monkeyp
     def close_cells():  # once the worker asks gru's oracle for a trial
         conn, _ = listener.accept()
         time.sleep(1)
-        chief.client.set_tag(parent, distributed.DONE_TAG, "gru,rnn")
+        chief.client.set_tag(parent, CELLS_DONE_TAG, "gru,rnn")
         conn.close()
+        time.sleep(6)  # the worker's watchdog polls every 5 s
+        chief.client.set_terminated(parent)  # then the chief's fit ends: the worker leaves
 
     out = {}
     threading.Thread(target=close_cells, daemon=True).start()
