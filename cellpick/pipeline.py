@@ -148,12 +148,14 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
         _stage(budget, "search", after="data-level")
         if cluster:
             cluster.announce("search")
-        search = _search(plan, tracker, budget, distribute, say)
+        search = _search(plan, tracker, budget, distribute, say, cluster)
         if cluster:
             cluster.known = set(search.workers)
         if budget:
             budget.end("search")
-        plan, n_seeds = _seeds_that_fit(plan, search, budget)  # begins the verdict's share
+        # begins the verdict's share; the workers train a seed's cells at once
+        plan, n_seeds = _seeds_that_fit(plan, search, budget,
+                                        workers=len(cluster.known) if cluster else 1)
         t_cells = time.perf_counter()
         cv = cross_validate(plan, search.best, tracker=tracker, budget=budget, progress=say,
                             cluster=cluster)
@@ -311,13 +313,14 @@ def _stage(budget, stage: str, after: str | None = None) -> None:
         budget.begin(stage)
 
 
-def _seeds_that_fit(plan: Plan, search, budget) -> tuple[Plan, int]:
+def _seeds_that_fit(plan: Plan, search, budget, workers: int = 1) -> tuple[Plan, int]:
     """(plan, the verdict's seeds per fold): all of them, or as many as the verdict's share
     covers (it begins here, re-balanced), in a new plan whose resampling keeps its first
     repetitions. A seed costs every cell's folds, each a model at the measured trial time of
     its cell's chosen configuration (else its cell's trials' mean, else the estimate); the
     verdict's minimum stays the chosen configurations' estimated minimum training. The
-    contestants and the refit are expected from the same measurements."""
+    contestants and the refit are expected from the same measurements. With `workers`
+    (a distributed chief's), a seed's cells train `workers` at once."""
     res = plan.resampling
     if budget is None:
         return plan, res.seeds
@@ -337,6 +340,7 @@ def _seeds_that_fit(plan: Plan, search, budget) -> tuple[Plan, int]:
         per_seed += res.folds * model
         minimum += res.folds * estimate
         longest = max(longest, model)
+    per_seed /= max(1, min(workers, len(search.best)))
     # The later stages' expectations from the same measurements (not the calibration's
     # middle-cost candidate), so the verdict's share is not held back for them.
     n_contestants = len(contestant_names(plan))
@@ -406,7 +410,7 @@ def _open_fit(plan: Plan):
     return tracker
 
 
-def _search(plan: Plan, tracker, budget, distribute, say: Progress):
+def _search(plan: Plan, tracker, budget, distribute, say: Progress, cluster=None):
     """The search stage: round-robin on this machine, or the chief serving its workers."""
     config = plan.config
     workdir = Path(".cellpick") / "tuner" / tracker.parent_id
@@ -416,7 +420,8 @@ def _search(plan: Plan, tracker, budget, distribute, say: Progress):
     if config.role == "chief":  # workers run the trials: cellpick.distributed
         from cellpick.engine.distributed import chief_search
 
-        return chief_search(plan.prep, oracle=config.oracle, config=config, **common)
+        return chief_search(plan.prep, oracle=config.oracle, config=config, budget=budget,
+                            workers=len(cluster.known) if cluster else 1, **common)
     from cellpick.engine.search import run_search
     from cellpick.engine.threads import default_jobs
 

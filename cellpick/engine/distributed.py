@@ -262,6 +262,20 @@ def _watchdog(tuner, tracker, parent: str, cell: str, host: str, port: int):
 
 
 # -- chief -------------------------------------------------------------------------------
+def rounds_that_fit(tuners: dict, budget, schedule, max_trials: int, workers: int) -> int:
+    """Trials per cell (at least 1) whose estimates fit the search's share left: rounds of
+    one trial per cell (search._round_estimate), a cell's trials `workers` at a time."""
+    from cellpick.engine.search import _round_estimate
+
+    left, total, rounds = budget.stage_left("search"), 0.0, 1
+    for r in range(1, max_trials + 1):
+        total += _round_estimate(tuners, r, budget, schedule)
+        if r > 1 and total / min(r, max(1, workers)) > left:
+            break
+        rounds = r
+    return rounds
+
+
 def _servicer_class():
     OracleServicer = internals.oracle_servicer_class()
     trial_module = internals.keras_tuner_trial()
@@ -389,12 +403,26 @@ def serve(oracle, host: str, port: int, on_lost: Callable[[str, str], None],
 
 def chief_search(prep, *, oracle: str, cells: list[str], units: list[int], layers: list[int],
                  tuner: str, max_trials: int, schedule, seed: int, workdir: Path, tracker,
-                 progress: Callable[[str, dict], None], config: FitConfig):
+                 progress: Callable[[str, dict], None], config: FitConfig, budget=None,
+                 workers: int = 1):
     """The chief's side of `search.run_search`: serve each cell's oracle in turn, then return
-    the trial records (from MLflow) and each cell's best configuration (from its oracle)."""
+    the trial records (from MLflow) and each cell's best configuration (from its oracle).
+    Under `budget` (begun for "search") every cell gets the same number of trials: as many
+    as the share covers at the budget's estimates, `workers` trials of a cell at once."""
     host, port = parse_oracle(oracle)
     parent = tracker.parent_id  # tagged for the workers when the fit began (pipeline._chief)
     result = SearchResult(rounds=max_trials)
+    tuners = {}
+    for i, cell in enumerate(cells):
+        with keras_tuner_env("chief", host, port + i):
+            tuners[cell] = make_tuner(prep, cell, units=units, layers=layers, tuner=tuner,
+                                      max_trials=max_trials, epochs=schedule.epochs, seed=seed,
+                                      workdir=workdir / "chief")
+    if budget is not None and tuner != "hyperband":
+        result.rounds = rounds_that_fit(tuners, budget, schedule, max_trials, workers)
+        result.cut_short = result.rounds < max_trials
+        for t in tuners.values():
+            t.oracle.max_trials = result.rounds
 
     def trial_runs(cell: str, status: str | None = None) -> list:
         return tracker.child_runs(Role.TRIAL, cell=cell, status=status)
@@ -408,10 +436,7 @@ def chief_search(prep, *, oracle: str, cells: list[str], units: list[int], layer
             progress(Event.DISTRIBUTED, {"message": f"{cell} trial {trial_id}: worker {tuner_id} lost; "
                                                 f"the trial goes to another worker"})
 
-        with keras_tuner_env("chief", host, port + i):
-            t = make_tuner(prep, cell, units=units, layers=layers, tuner=tuner,
-                           max_trials=max_trials, epochs=schedule.epochs, seed=seed,
-                           workdir=workdir / "chief")
+        t = tuners[cell]
         t.oracle.verbose = 0
         t.save()
         progress(Event.DISTRIBUTED, {"message": f"{cell}: oracle on {host}:{port + i}, waiting for workers"})

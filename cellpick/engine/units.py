@@ -131,9 +131,13 @@ def unit_oracle_class():
                 i = int(own.hyperparameters.values["unit"])
                 result = json.loads(trial.hyperparameters.values.get(RESULT) or "{}")
                 self._run_times[trial.trial_id] += 1
-                if trial.status == status.COMPLETED:
+                if trial.status == status.COMPLETED:  # perhaps from a worker given up for lost
                     own.status = status.COMPLETED
                     self.results[i] = result
+                    if trial.trial_id in internals.retry_queue(self):
+                        internals.retry_queue(self).remove(trial.trial_id)
+                elif i in self.results:
+                    pass  # a late failure of a unit another worker has finished
                 elif self._run_times[trial.trial_id] <= RETRIES:
                     own.status = status.IDLE
                     internals.retry_queue(self).append(trial.trial_id)
@@ -253,8 +257,11 @@ def work_session(me: str, host: str, port: int, jobs: int,
                 trial.hyperparameters.values[RESULT] = dumps({**result, "worker": me})
                 trial.status = (trial_module.TrialStatus.FAILED if "error" in result
                                 else trial_module.TrialStatus.COMPLETED)
-                stub.EndTrial(service.EndTrialRequest(trial=trial.to_proto()),
-                              wait_for_ready=True, timeout=60)
+                try:
+                    stub.EndTrial(service.EndTrialRequest(trial=trial.to_proto()),
+                                  wait_for_ready=True, timeout=60)
+                except grpc.RpcError:  # the chief closed the stage (another worker finished it)
+                    return done
             done += len(held)
     finally:
         stop_watch.set()

@@ -101,3 +101,15 @@ def test_a_unit_value_travels_as_keras_tuner_serialises_it():
     got = json.loads(back.hyperparameters.values[RESULT])
     assert got["val_loss"][1] == math.inf and got["n"] == 3
 
+
+
+def test_a_worker_given_up_for_lost_that_finishes_after_all_is_taken_at_its_word():
+    oracle = _oracle({"gru": 1})
+    servicer = _servicer_class()(oracle)
+    late = _take(oracle, "A/m0")
+    servicer.seen["A/m0"] = 0.0
+    _reap(oracle, servicer, 60.0, lambda tuner_id, trial_id: None)
+    assert internals.retry_queue(oracle) == [late.trial_id]
+    _end(oracle, late, {"score": 1.0})  # A was only slow: its result stands, no rerun
+    assert oracle.finished() and not internals.retry_queue(oracle)
+    assert _take(oracle, "B/m0") is None
