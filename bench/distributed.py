@@ -7,10 +7,11 @@ is `cellpick.fit`, the function under `cellpick fit`, in a child of this script,
 stage from its progress events as bench/scale.py does (`stage_seconds`). Per worker: its
 units from its MLflow runs (tag cellpick.worker, metric train_seconds) and its stderr.
 The N-machine table assumes one machine per worker and no contention: a stage of U groups
-takes ceil(U/N) x its unit time measured with the most workers run.
+takes ceil(U/N) x its mean group's training seconds in the fit with the most workers.
 
     PYTHONPATH=. python bench/distributed.py                       # the tiny default budget
     PYTHONPATH=. python bench/distributed.py --max-trials 4 --epochs 20 --folds 3 --workers-list 0,2
+    PYTHONPATH=. python bench/distributed.py --pin ...   # each process on one core: one-core machines
 """
 from __future__ import annotations
 
@@ -44,9 +45,9 @@ ORACLE_LINE = re.compile(r"^(\S+): oracle on ")  # engine.distributed.chief_sear
 
 def fit_options(a: argparse.Namespace) -> dict:
     """The fit's options as `cellpick.fit` keywords (the CLI flags are the same, `-` for `_`)."""
-    return {"cells": CELLS, "units": "8", "layers": "1", "max_trials": a.max_trials,
-            "epochs": a.epochs, "folds": a.folds, "seeds": 1, "horizon": 12, "lookback": 24,
-            "scaling": "relative", "log": False}
+    return {"cells": a.cells, "units": a.units, "layers": "1", "max_trials": a.max_trials,
+            "epochs": a.epochs, "folds": a.folds, "seeds": a.seeds, "horizon": 12, "lookback": 24,
+            "scaling": "relative", "log": False, **({"jobs": 1} if a.pin else {})}
 
 
 def cli_flags(options: dict) -> list[str]:
@@ -93,8 +94,11 @@ def child(options: dict) -> dict:
 
 
 # -- the parent ---------------------------------------------------------------------------------
-def run_fit(n: int, options: dict, uri: str, tmp: Path, env: dict, start, timeout: float) -> dict:
-    """One fit with `n` workers (0: no --role); its stages, its workers' lines and runs."""
+def run_fit(n: int, options: dict, uri: str, tmp: Path, env: dict, start, timeout: float,
+            pin: bool = False) -> dict:
+    """One fit with `n` workers (0: no --role); its stages, its workers' lines and runs. With
+    `pin` every process runs on one core (taskset): the chief or the one process on core 0,
+    worker i on core (i + 1) mod cores, so each worker is a one-core machine."""
     from helpers import free_port
 
     folder = tmp / f"w{n}"
@@ -106,10 +110,16 @@ def run_fit(n: int, options: dict, uri: str, tmp: Path, env: dict, start, timeou
         oracle = f"127.0.0.1:{free_port(consecutive=cells + 8)}"  # PORT .. PORT + cells + 7
         options.update(role="chief", oracle=oracle)
     t0 = time.perf_counter()
-    chief = start([sys.executable, __file__, "--child", json.dumps(options)], folder / "chief")
+    cores = os.cpu_count() or 1
+
+    def on(core: int) -> list[str]:
+        return ["taskset", "-c", str(core % cores)] if pin else []
+
+    chief = start([*on(0), sys.executable, __file__, "--child", json.dumps(options)],
+                  folder / "chief")
     worker_options = {k: v for k, v in options.items() if k != "out"}
     worker_options["role"] = "worker"
-    workers = [start([sys.executable, "-m", "cellpick", "fit", str(DATA),
+    workers = [start([*on(i + 1), sys.executable, "-m", "cellpick", "fit", str(DATA),
                       *cli_flags(worker_options)], folder / f"worker{i}") for i in range(n)]
     try:
         rc = chief.wait(timeout)
@@ -254,38 +264,46 @@ def print_tables(rows: list[dict], options: dict) -> None:
         if r["workers"]:
             print(f"- {r['workers']} workers, the chief's count per stage and worker: {r['spread']}")
 
+    print_machines(rows, options)
+
+
+def print_machines(rows: list[dict], options: dict, ns: tuple[int, ...] = (1, 2, 4, 8)) -> None:
+    """Each spread stage's training with N workers: sum over its sessions of ceil(groups / N)
+    x the mean group's training seconds (MLflow) in the fit with the most workers; what that
+    fit's stage took beyond its own such sum (start-up, polling, logging) is its overhead."""
     dist = max((r for r in rows if r["workers"]), key=lambda r: r["workers"], default=None)
     if dist is None:
         return
-    n_meas = dist["workers"]
+    base = next((r for r in rows if r["workers"] == 0), None)
+    m = dist["workers"]
     groups = sessions(dist, options)
     train = unit_train_seconds(dist)
     fixed = sum(dist["stages"][k] for k in ("setup", "refit+export"))
-    ns = (1, 2, 4, 8)
     print()
-    print(f"N machines, from the {n_meas}-worker fit's unit times (one machine per worker, no "
-          f"contention; unit s = the stage's wall / its rounds at {n_meas} workers; setup and "
-          f"refit+export stay on the chief):")
+    print(f"N machines from the {m}-worker fit (one machine per worker, each training one group "
+          f"at a time, no contention): stage = sum over its sessions of ceil(groups / N) x unit "
+          f"s; overhead = the stage's wall at {m} workers minus that sum at N = {m}:")
     print()
-    print(f"| stage | groups per session | rounds at {n_meas} | unit s (wall) | unit train s "
-          f"(MLflow) | measured, 0 workers | " + " | ".join(f"N={n}" for n in ns) + " |")
+    print(f"| stage | groups per session | unit s (mean group's train s) | wall, 0 workers "
+          f"| wall, {m} workers | overhead at {m} | " + " | ".join(f"N={n}" for n in ns) + " |")
     print("|---|---|---:|---:|---:|---:|" + "---:|" * len(ns))
-    totals = dict.fromkeys(ns, fixed)
+    ideal_sum, overheads = dict.fromkeys(ns, 0.0), 0.0
     for stage in SPREAD:
-        g = groups[stage]
-        rounds = sum(math.ceil(u / n_meas) for u in g)
-        unit = dist["stages"][stage] / rounds if rounds else None
-        ideal = {n: sum(math.ceil(u / n) for u in g) * unit if unit else 0.0 for n in ns}
+        g, unit = groups[stage], train.get(stage)
+        ideal = {n: sum(math.ceil(u / n) for u in g) * (unit or 0.0) for n in ns}
+        at_m = sum(math.ceil(u / m) for u in g) * (unit or 0.0)
+        overhead = dist["stages"][stage] - at_m
+        overheads += overhead
         for n in ns:
-            totals[n] += ideal[n]
-        print(f"| {stage} | {', '.join(map(str, g)) or '-'} | {rounds} | {fmt(unit)} "
-              f"| {fmt(train.get(stage))} | {fmt(base['stages'][stage] if base else None)} | "
-              + " | ".join(f"{ideal[n]:.1f}" for n in ns) + " |")
-    print(f"| setup + refit+export | - | - | - | - | "
-          f"{fmt(sum(base['stages'][k] for k in ('setup', 'refit+export')) if base else None)} | "
-          + " | ".join(f"{fixed:.1f}" for _ in ns) + " |")
-    print(f"| fit (call to return) | - | - | - | - | {fmt(base['total'] if base else None)} | "
-          + " | ".join(f"{totals[n]:.1f}" for n in ns) + " |")
+            ideal_sum[n] += ideal[n]
+        print(f"| {stage} | {', '.join(map(str, g)) or '-'} | {fmt(unit, '.2f')} "
+              f"| {fmt(base['stages'][stage] if base else None)} | {dist['stages'][stage]:.1f} "
+              f"| {overhead:.1f} | " + " | ".join(f"{ideal[n]:.1f}" for n in ns) + " |")
+    print("| the four stages, training only | | | | | | "
+          + " | ".join(f"{ideal_sum[n]:.1f}" for n in ns) + " |")
+    print(f"| fit: + setup and refit+export ({fixed:.1f} s) and the overheads ({overheads:.1f} s) "
+          f"at {m} workers | | | {fmt(base['total'] if base else None)} | {dist['total']:.1f} | | "
+          + " | ".join(f"{fixed + overheads + ideal_sum[n]:.1f}" for n in ns) + " |")
 
 
 def main() -> None:
@@ -294,7 +312,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--folds", type=int, default=2)
     ap.add_argument("--workers-list", default="0,1,2")
+    ap.add_argument("--cells", default=CELLS)
+    ap.add_argument("--units", default="8")
+    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--pin", action="store_true",
+                    help="one core per process and --jobs 1: each worker a one-core machine")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per fit")
+    ap.add_argument("--json", type=Path, help="also write every fit's measurements here")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -306,7 +330,7 @@ def main() -> None:
     counts = [int(x) for x in args.workers_list.split(",") if x.strip()]
     options = fit_options(args)
     print(f"- fit: {DATA.relative_to(ROOT)} {' '.join(cli_flags(options))}; workers {counts} "
-          f"(on this machine), CELLPICK_WORKER_TIMEOUT=30")
+          f"(on this machine{', one core each (--pin)' if args.pin else ''}), CELLPICK_WORKER_TIMEOUT=30")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
                CELLPICK_WORKER_TIMEOUT="30")
@@ -338,7 +362,7 @@ def main() -> None:
             else:
                 raise SystemExit("the MLflow server did not start")
             for n in counts:
-                row = run_fit(n, options, uri, tmp, env, start, args.timeout)
+                row = run_fit(n, options, uri, tmp, env, start, args.timeout, args.pin)
                 rows.append(row)
                 print(f"- {n} workers: {row['wall']:.1f} s, winner {row['winner']}, "
                       f"{row['trials']} trials; load average "
@@ -346,6 +370,8 @@ def main() -> None:
         finally:
             for p in reversed(procs):
                 stop_group(p)
+    if args.json:
+        args.json.write_text(json.dumps({"options": options, "fits": rows}, indent=1))
     print_tables(rows, options)
 
 

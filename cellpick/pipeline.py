@@ -150,12 +150,12 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
             cluster.announce("search")
         search = _search(plan, tracker, budget, distribute, say, cluster)
         if cluster:
-            cluster.known = set(search.workers)
+            cluster.heard(search.workers)
         if budget:
             budget.end("search")
         # begins the verdict's share; the workers train a seed's cells at once
         plan, n_seeds = _seeds_that_fit(plan, search, budget,
-                                        workers=len(cluster.known) if cluster else 1)
+                                        workers=len(cluster.workers()) if cluster else 1)
         t_cells = time.perf_counter()
         cv = cross_validate(plan, search.best, tracker=tracker, budget=budget, progress=say,
                             cluster=cluster)
@@ -421,7 +421,7 @@ def _search(plan: Plan, tracker, budget, distribute, say: Progress, cluster=None
         from cellpick.engine.distributed import chief_search
 
         return chief_search(plan.prep, oracle=config.oracle, config=config, budget=budget,
-                            workers=len(cluster.known) if cluster else 1, **common)
+                            workers=len(cluster.workers()) if cluster else 1, **common)
     from cellpick.engine.search import run_search
     from cellpick.engine.threads import default_jobs
 

@@ -52,6 +52,18 @@ def test_the_verdict_keeps_the_seeds_its_share_covers_in_a_new_plan(airline):
         assert same is airline and n == 3
 
 
+def test_with_two_workers_a_seeds_cells_train_at_once_so_more_seeds_fit(airline):
+    # The same 300 s: a seed now costs 80 / 2 = 40 s of wall, 3 seeds 120 s, which the
+    # verdict's share covers (the contestants expect 20 s, the refit+export 75 s).
+    budget = Budget(seconds=300.0, start=time.time(), seeds=3)
+    same, n = _seeds_that_fit(airline, SEARCH, budget, workers=2)
+    assert n == 3 and same is airline and budget.plan["verdict"] == (0.0, 120.0)
+    # More workers than cells train no faster than one cell per worker.
+    budget = Budget(seconds=300.0, start=time.time(), seeds=3)
+    _seeds_that_fit(airline, SEARCH, budget, workers=8)
+    assert budget.plan["verdict"] == (0.0, 120.0)
+
+
 def test_contestants_that_do_not_fit_the_task_are_a_config_error(data_dir):
     plan = _plan(data_dir / "GunPoint_train.csv", target="label", contestants="ets")
     with pytest.raises(ConfigError, match="The 'contestants' option: "):

@@ -30,7 +30,7 @@ from cellpick.engine.train import callbacks, strategy
 from cellpick.errors import ConfigError
 from cellpick.events import Event
 from cellpick.tracking import CELLS_DONE_TAG as DONE_TAG
-from cellpick.tracking import WORKER_TAG, Role, fit_key
+from cellpick.tracking import READY_PREFIX, WORKER_TAG, Role, fit_key
 
 HEARTBEAT_SECONDS = 3.0
 PARENT_WAIT_SECONDS = 600.0  # how long a worker waits for the chief's parent run
@@ -188,6 +188,7 @@ def work(plan, config: FitConfig, tracker, parent: str, say: Callable[[str, dict
     jobs = config.jobs or default_jobs()
     done = WorkerResult(worker=me, parent_run_id=parent, trials=0, cells=[], seconds=0.0)
     seen = 0
+    tracker.set_tags(parent, {READY_PREFIX + me: "joined"})  # the chief counts it from now on
     say(Event.DISTRIBUTED, {"message": f"worker {me}: waiting for the chief's stages under run {parent}"})
     while True:
         state = tracker.fit_state(parent)
@@ -262,12 +263,13 @@ def _watchdog(tuner, tracker, parent: str, cell: str, host: str, port: int):
 
 
 # -- chief -------------------------------------------------------------------------------
-def rounds_that_fit(tuners: dict, budget, schedule, max_trials: int, workers: int) -> int:
-    """Trials per cell (at least 1) whose estimates fit the search's share left: rounds of
-    one trial per cell (search._round_estimate), a cell's trials `workers` at a time."""
+def rounds_that_fit(tuners: dict, budget, schedule, max_trials: int, workers: int,
+                    left: float) -> int:
+    """Trials per cell (at least 1) whose estimates fit in `left` seconds: rounds of one
+    trial per cell (search._round_estimate), a cell's trials `workers` at a time."""
     from cellpick.engine.search import _round_estimate
 
-    left, total, rounds = budget.stage_left("search"), 0.0, 1
+    total, rounds = 0.0, 1
     for r in range(1, max_trials + 1):
         total += _round_estimate(tuners, r, budget, schedule)
         if r > 1 and total / min(r, max(1, workers)) > left:
@@ -419,7 +421,8 @@ def chief_search(prep, *, oracle: str, cells: list[str], units: list[int], layer
                                       max_trials=max_trials, epochs=schedule.epochs, seed=seed,
                                       workdir=workdir / "chief")
     if budget is not None and tuner != "hyperband":
-        result.rounds = rounds_that_fit(tuners, budget, schedule, max_trials, workers)
+        result.rounds = rounds_that_fit(tuners, budget, schedule, max_trials, workers,
+                                        budget.stage_left("search"))
         result.cut_short = result.rounds < max_trials
         for t in tuners.values():
             t.oracle.max_trials = result.rounds

@@ -160,6 +160,18 @@ class Chief:
         self.tracker, self.say, self.sessions = tracker, progress, 0
         self.spread: dict[str, dict[str, int]] = {}  # stage -> worker -> units it ran
         self.known: set[str] = set()  # the workers alive at the end of the last stage
+        self.ever: set[str] = set()  # every worker heard from
+
+    def workers(self) -> set[str]:
+        """The workers counted on now: those alive at the last stage's end, and those that
+        joined (READY_PREFIX) and have not been heard from yet."""
+        joined = set(self.tracker.fit_state(self.tracker.parent_id).workers)
+        return self.known | (joined - self.ever)
+
+    def heard(self, live: set[str]) -> None:
+        """A stage has ended: `live`, the workers heard from in its last moments."""
+        self.known = set(live)
+        self.ever |= live
 
     def announce(self, stage: str, port: int | None = None, done: bool = False) -> None:
         """Tell the workers (through the parent run) which stage is open and where."""
@@ -173,7 +185,7 @@ class Chief:
             return []
         port = self.next_port
         self.next_port += 1
-        oracle = unit_oracle_class()(units, self.known)
+        oracle = unit_oracle_class()(units, self.workers())
         oracle.verbose = 0
 
         def on_lost(tuner_id: str, trial_id: str) -> None:
@@ -187,8 +199,8 @@ class Chief:
 
         self.say(Event.DISTRIBUTED, {"message": f"{stage}: {len(units)} units on {self.host}:{port}, "
                                                 f"waiting for workers"})
-        self.known = serve(oracle, self.host, port, on_lost,
-                            on_ready=lambda: self.announce(stage, port), finished=oracle.finished)
+        self.heard(serve(oracle, self.host, port, on_lost,
+                         on_ready=lambda: self.announce(stage, port), finished=oracle.finished))
         self.announce(stage, port, done=True)
         if oracle.failed:
             i, error = next(iter(sorted(oracle.failed.items())))

@@ -37,6 +37,7 @@ from cellpick.tracking.tags import (
     FIT_KEY_TAG,
     LAYOUT_TAG,
     ORACLE_TAG,
+    READY_PREFIX,
     SERVING_TAG,
     TASK_TAG,
     TRIAL_ID_TAG,
@@ -61,7 +62,7 @@ from cellpick.vocab import BASELINE_COLOR, CELL_COLORS, DATA_COLOR, FIT_COLOR
 __all__ = [
     "BASELINE_COLOR", "CELLS_DONE_TAG", "CELL_COLORS", "DATA_COLOR", "DATA_LEVEL", "DEFAULT_URI",
     "DISTRIBUTED_KEY_TAG", "DISTRIBUTED_TAG", "FIT_COLOR", "FIT_KEY_TAG", "LAYOUT_TAG",
-    "ORACLE_TAG", "PLACES", "SEARCHED_COLUMNS", "SERVING_TAG", "TASK_TAG", "TRIAL_ID_TAG", "UI_PORT",
+    "ORACLE_TAG", "PLACES", "READY_PREFIX", "SEARCHED_COLUMNS", "SERVING_TAG", "TASK_TAG", "TRIAL_ID_TAG", "UI_PORT",
     "VERDICT_VIEW_ID", "VIEW_ID", "WORKER_TAG", "ChildRun", "FitState", "Role", "Tracker",
     "_quiet_mlflow", "baseline_run_name", "cv_key", "data_run_name", "fit_key", "fit_run_name",
     "fit_url", "fit_urls", "fold_key", "load_fit", "parse_param", "resolve_uri", "run_url",

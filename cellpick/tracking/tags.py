@@ -43,6 +43,7 @@ DISTRIBUTED_TAG = "cellpick.distributed"  # 'chief' on a distributed fit's paren
 DISTRIBUTED_KEY_TAG = "cellpick.distributed_key"  # finds the chief's parent run for workers
 CELLS_DONE_TAG = "cellpick.cells_done"  # cells whose distributed search the chief has closed
 ORACLE_TAG = "cellpick.oracle"  # the chief's HOST:PORT
+READY_PREFIX = "cellpick.ready."  # + a worker's id, on the chief's run: that worker has joined
 SERVING_TAG = "cellpick.serving"  # the chief's open stage for workers: JSON {n, stage, port, done}
 PARENT_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"

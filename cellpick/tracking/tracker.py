@@ -38,6 +38,7 @@ from cellpick.tracking.tags import (
     PARENT_TAG,
     ROLE,
     RUN_COLOR_TAG,
+    READY_PREFIX,
     RUN_NAME_TAG,
     SERVING_TAG,
     TRIAL_ID_TAG,
@@ -71,6 +72,7 @@ class FitState:
     running: bool
     cells_done: tuple[str, ...]
     serving: dict | None = None  # the chief's open stage (SERVING_TAG), if it announced one
+    workers: tuple[str, ...] = ()  # the workers that joined it (READY_PREFIX tags)
 
 
 def _param_value(v: Any) -> str:
@@ -265,8 +267,9 @@ class Tracker(VerdictView, ModelLog):
         run = self.client.get_run(run_id)
         done = run.data.tags.get(CELLS_DONE_TAG, "")
         serving = run.data.tags.get(SERVING_TAG)
+        joined = tuple(k[len(READY_PREFIX):] for k in run.data.tags if k.startswith(READY_PREFIX))
         return FitState(run.info.status == "RUNNING", tuple(c for c in done.split(",") if c),
-                        json.loads(serving) if serving else None)
+                        json.loads(serving) if serving else None, joined)
 
     def close_children(self, roles: tuple[str, ...], status: str, reason: str,
                        only_running: bool = True) -> int:

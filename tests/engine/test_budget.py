@@ -180,3 +180,29 @@ def test_a_cost_counts_members_one_after_another():
     cost = Cost(setup=2.0, step=0.01, round=0.1)
     assert cost.seconds(100, 25) == pytest.approx(2.0 + 1.0 + 0.4 + 1.0)
     assert cost.seconds(100, 25, members=3) == pytest.approx(3 * 3.4 + 1.0)
+
+
+def test_a_distributed_search_gets_as_many_rounds_as_its_share_covers_per_worker():
+    """Under a budget the chief gives every cell the same number of trials: as many rounds
+    as the search's share covers, a cell's trials counted `workers` at a time."""
+    from types import SimpleNamespace
+
+    from cellpick.engine.distributed import rounds_that_fit
+    from cellpick.engine.search import _round_estimate
+    from cellpick.engine.train import Schedule
+
+    def tuner(cell):
+        listed = [{"cell": cell, "units": 4, "layers": 1}] * 8
+        return SimpleNamespace(oracle=SimpleNamespace(candidates=lambda: listed))
+
+    cheap, dear = Cost(0.0, 0.01, 0.0), Cost(0.0, 1.0, 0.0)
+    b = Budget(600.0, time.time(), 1, min_steps=10, round_steps=10,
+               costs={c: CostModel(cheap, dear, 20, 1056, {"units": 4, "layers": 1})
+                      for c in ("rnn", "gru")})
+    schedule = Schedule(epochs=4, patience=2, steps_per_epoch=5)
+    tuners = {"rnn": tuner("rnn"), "gru": tuner("gru")}
+    one = _round_estimate(tuners, 1, b, schedule)
+    assert rounds_that_fit(tuners, b, schedule, 8, 1, left=2.5 * one) == 2
+    assert rounds_that_fit(tuners, b, schedule, 8, 4, left=2.5 * one) == 8
+    assert rounds_that_fit(tuners, b, schedule, 8, 2, left=2.5 * one) == 5  # 5 rounds / 2 at once
+    assert rounds_that_fit(tuners, b, schedule, 8, 1, left=0.0) == 1  # never fewer than one
