@@ -35,6 +35,7 @@ from cellpick.tracking import READY_PREFIX, WORKER_TAG, Role, fit_key
 HEARTBEAT_SECONDS = 3.0
 PARENT_WAIT_SECONDS = 600.0  # how long a worker waits for the chief's parent run
 SETTLE_SECONDS = 60.0  # how long the chief waits for a cell's last trial runs to be closed
+POLL_SECONDS = 0.5  # how often an idle worker reads the chief's run for the next stage
 _ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 
 
@@ -127,7 +128,7 @@ def find_parent(tracker, key: str, wait: float = PARENT_WAIT_SECONDS) -> str:
                 f"no running chief for this fit in {tracker.uri} (experiment "
                 f"'{tracker.experiment_name}') after {wait:.0f} s; start `cellpick fit --role chief` "
                 f"with the same data, options and --tracking-uri")
-        time.sleep(2)
+        time.sleep(1)
 
 
 def run_worker(plan, config: FitConfig, tracker, parent: str, say: Callable[[str, dict], None],
@@ -196,7 +197,7 @@ def work(plan, config: FitConfig, tracker, parent: str, say: Callable[[str, dict
             break
         open_ = state.serving
         if not open_ or open_["n"] <= seen or open_.get("done"):
-            time.sleep(1)
+            time.sleep(POLL_SECONDS)
             continue
         seen, stage = open_["n"], open_["stage"]
         if stage == "search":
@@ -315,7 +316,7 @@ def _servicer_class():
                     others = [t for t in ongoing if owner(t) != owner(tuner_id)]
                     if mine or not others or not context.is_active():
                         return response
-                    time.sleep(1)
+                    time.sleep(0.25)
             finally:
                 self.waiting.discard(tuner_id)
 
@@ -387,7 +388,7 @@ def serve(oracle, host: str, port: int, on_lost: Callable[[str, str], None],
     timeout = lost_after()
     try:
         while True:
-            time.sleep(0.5)
+            time.sleep(0.2)
             _reap(oracle, servicer, timeout, on_lost)
             # Done when the oracle has no trial left (a lost worker's trial waits for another
             # worker, a new one if need be) and every worker has been told so.
