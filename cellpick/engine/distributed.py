@@ -184,6 +184,7 @@ def work(plan, config: FitConfig, tracker, parent: str, say: Callable[[str, dict
     from cellpick.engine.threads import default_jobs
     from cellpick.engine.units import work_session
 
+    deterministic(tensorflow())  # TensorFlow loaded before the first stage opens, not in it
     me = worker_id()
     host, _ = parse_oracle(config.oracle)
     jobs = config.jobs or default_jobs()
