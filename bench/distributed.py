@@ -45,9 +45,11 @@ ORACLE_LINE = re.compile(r"^(\S+): oracle on ")  # engine.distributed.chief_sear
 
 def fit_options(a: argparse.Namespace) -> dict:
     """The fit's options as `cellpick.fit` keywords (the CLI flags are the same, `-` for `_`)."""
-    return {"cells": a.cells, "units": a.units, "layers": "1", "max_trials": a.max_trials,
-            "epochs": a.epochs, "folds": a.folds, "seeds": a.seeds, "horizon": 12, "lookback": 24,
-            "scaling": "relative", "log": False, **({"jobs": 1} if a.pin else {})}
+    task = ({"horizon": 12, "lookback": 24, "scaling": "relative", "log": False}
+            if a.data.resolve() == DATA else {"target": a.target})
+    return {"data": str(a.data.resolve()), "cells": a.cells, "units": a.units, "layers": "1",
+            "max_trials": a.max_trials, "epochs": a.epochs, "folds": a.folds, "seeds": a.seeds,
+            **task, **({"jobs": 1} if a.pin else {})}
 
 
 def cli_flags(options: dict) -> list[str]:
@@ -83,7 +85,8 @@ def child(options: dict) -> dict:
         show(event, info)
 
     t0 = time.perf_counter()
-    result = cellpick.fit(str(DATA), progress=progress, **options)
+    options = dict(options)
+    result = cellpick.fit(options.pop("data"), progress=progress, **options)
     total = time.perf_counter() - t0
     return {"total": round(total, 2), "stages": stage_seconds(first, last, total),
             "messages": messages,
@@ -117,9 +120,9 @@ def run_fit(n: int, options: dict, uri: str, tmp: Path, env: dict, start, timeou
 
     chief = start([*on(0), sys.executable, __file__, "--child", json.dumps(options)],
                   folder / "chief")
-    worker_options = {k: v for k, v in options.items() if k != "out"}
+    worker_options = {k: v for k, v in options.items() if k not in ("out", "data")}
     worker_options["role"] = "worker"
-    workers = [start([*on(i + 1), sys.executable, "-m", "cellpick", "fit", str(DATA),
+    workers = [start([*on(i + 1), sys.executable, "-m", "cellpick", "fit", options["data"],
                       *cli_flags(worker_options)], folder / f"worker{i}") for i in range(n)]
     try:
         rc = chief.wait(timeout)
@@ -312,6 +315,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--folds", type=int, default=2)
     ap.add_argument("--workers-list", default="0,1,2")
+    ap.add_argument("--data", type=Path, default=DATA, help="a CSV under the repository")
+    ap.add_argument("--target", default="label", help="its target (not the airline series)")
     ap.add_argument("--cells", default=CELLS)
     ap.add_argument("--units", default="8")
     ap.add_argument("--seeds", type=int, default=1)
@@ -329,7 +334,8 @@ def main() -> None:
     _env.print_env()
     counts = [int(x) for x in args.workers_list.split(",") if x.strip()]
     options = fit_options(args)
-    print(f"- fit: {DATA.relative_to(ROOT)} {' '.join(cli_flags(options))}; workers {counts} "
+    shown = {k: v for k, v in options.items() if k != "data"}
+    print(f"- fit: {Path(options['data']).relative_to(ROOT)} {' '.join(cli_flags(shown))}; workers {counts} "
           f"(on this machine{', one core each (--pin)' if args.pin else ''}), CELLPICK_WORKER_TIMEOUT=30")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",

@@ -54,6 +54,14 @@ def dumps(value: Any) -> str:
     return json.dumps(value, allow_nan=True, default=plain)
 
 
+def scalar(value: Any) -> bool | int | float | str:
+    """A unit value as keras-tuner's proto takes it (a numpy scalar as Python's)."""
+    value = value.item() if hasattr(value, "item") else value
+    if not isinstance(value, (bool, int, float, str)):
+        raise TypeError(f"a unit value must be a bool, int, float or str, not {value!r}")
+    return value
+
+
 def unit_oracle_class():
     """UnitOracle (defined lazily: keras-tuner is imported only when serving)."""
     import keras_tuner as kt
@@ -75,7 +83,8 @@ def unit_oracle_class():
             self.order = [f"{i:0{width}d}" for i in range(len(units))]
             for i, (tid, unit) in enumerate(zip(self.order, units)):
                 hps = self.hyperparameters.copy()
-                hps.values = {**unit.values, "unit": i, "group": unit.group}
+                hps.values = {**{k: scalar(v) for k, v in unit.values.items()},
+                              "unit": i, "group": unit.group}
                 self.trials[tid] = trial_module.Trial(hps, trial_id=tid, status=status.IDLE)
             self.pending = list(self.order)
 

@@ -113,3 +113,12 @@ def test_a_worker_given_up_for_lost_that_finishes_after_all_is_taken_at_its_word
     _end(oracle, late, {"score": 1.0})  # A was only slow: its result stands, no rerun
     assert oracle.finished() and not internals.retry_queue(oracle)
     assert _take(oracle, "B/m0") is None
+
+
+def test_numpy_values_are_served_as_python_scalars():
+    import numpy as np
+
+    oracle = unit_oracle_class()([Unit("gru", {"lookback": np.int64(24), "dropout": np.float32(0.5)})])
+    values = type(oracle.trials["0"]).from_proto(oracle.trials["0"].to_proto()).hyperparameters.values
+    assert values["lookback"] == 24 and type(values["lookback"]) is int
+    assert values["dropout"] == 0.5
