@@ -46,7 +46,8 @@ ORACLE_LINE = re.compile(r"^(\S+): oracle on ")  # engine.distributed.chief_sear
 def fit_options(a: argparse.Namespace) -> dict:
     """The fit's options as `cellpick.fit` keywords (the CLI flags are the same, `-` for `_`)."""
     task = ({"horizon": 12, "lookback": 24, "scaling": "relative", "log": False}
-            if a.data.resolve() == DATA else {"target": a.target})
+            if a.data.resolve() == DATA else
+            {"target": a.target, **({"id": a.id} if a.id else {}), **({"time": a.time} if a.time else {})})
     return {"data": str(a.data.resolve()), "cells": a.cells, "units": a.units, "layers": "1",
             "max_trials": a.max_trials, "epochs": a.epochs, "folds": a.folds, "seeds": a.seeds,
             **task, **({"jobs": 1} if a.pin else {})}
@@ -221,7 +222,7 @@ def print_tables(rows: list[dict], options: dict) -> None:
     base = next((r for r in rows if r["workers"] == 0), None)
     print()
     print("| workers | processes | " + " | ".join(STAGES) + " | fit s | process wall s "
-          "| vs 0 workers | val MAE | test MAE |")
+          "| vs 0 workers | cross-validated score | test score |")
     print("|---:|---:|" + "---:|" * (len(STAGES) + 5))
     for r in rows:
         s = r["stages"]
@@ -317,6 +318,8 @@ def main() -> None:
     ap.add_argument("--workers-list", default="0,1,2")
     ap.add_argument("--data", type=Path, default=DATA, help="a CSV under the repository")
     ap.add_argument("--target", default="label", help="its target (not the airline series)")
+    ap.add_argument("--id", help="its sequence id column (long layout)")
+    ap.add_argument("--time", help="its step column (long layout)")
     ap.add_argument("--cells", default=CELLS)
     ap.add_argument("--units", default="8")
     ap.add_argument("--seeds", type=int, default=1)
