@@ -81,6 +81,8 @@ def child(options: dict) -> dict:
             key = f"stage:{info.get('name')}"
         if key == "distributed":
             messages.append((round(now, 2), info["message"]))
+            if ORACLE_LINE.match(info["message"]):  # a chief's search begins with its first oracle
+                first.setdefault("trial_begin", now)
         first.setdefault(key, now)
         last[key] = now
         show(event, info)
