@@ -449,7 +449,7 @@ def chief_search(prep, *, oracle: str, cells: list[str], units: list[int], layer
         # A worker closes its MLflow run just after it reports to the oracle: wait for it.
         deadline = time.monotonic() + SETTLE_SECONDS
         while trial_runs(cell, "RUNNING") and time.monotonic() < deadline:
-            time.sleep(1)
+            time.sleep(0.2)
         for run in trial_runs(cell, "RUNNING"):
             tracker.end_child(run.run_id, "KILLED", "its worker never closed it")
         tracker.set_tags(parent, {DONE_TAG: ",".join(cells[: i + 1])})
