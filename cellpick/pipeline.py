@@ -88,7 +88,8 @@ def _worker(config: FitConfig, say: Progress) -> WorkerResult:
     """A distributed worker: the plan, the chief's run and its data-level choice, then trials."""
     import time
 
-    from cellpick.engine.distributed import distributed_key, find_parent, work
+    from cellpick.engine.distributed import distributed_key, find_parent
+    from cellpick.engine.units import work
     from cellpick.stages import contest, crossval, datalevel
     from cellpick.tracking import Tracker
 
@@ -146,16 +147,11 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
             plan, data_choice = choose(plan, tracker=tracker, budget=budget, progress=say,
                                        cluster=cluster)
         _stage(budget, "search", after="data-level")
-        if cluster:
-            cluster.announce("search")
         search = _search(plan, tracker, budget, distribute, say, cluster)
-        if cluster:
-            cluster.heard(search.workers)
         if budget:
             budget.end("search")
-        # begins the verdict's share; the workers train a seed's cells at once
-        plan, n_seeds = _seeds_that_fit(plan, search, budget,
-                                        workers=len(cluster.workers()) if cluster else 1)
+        workers = len(cluster.workers()) if cluster else 1  # a seed's cells train at once on them
+        plan, n_seeds = _seeds_that_fit(plan, search, budget, workers)  # begins the verdict's share
         t_cells = time.perf_counter()
         cv = cross_validate(plan, search.best, tracker=tracker, budget=budget, progress=say,
                             cluster=cluster)
@@ -411,7 +407,8 @@ def _open_fit(plan: Plan):
 
 
 def _search(plan: Plan, tracker, budget, distribute, say: Progress, cluster=None):
-    """The search stage: round-robin on this machine, or the chief serving its workers."""
+    """The search stage: round-robin on this machine, or the chief (`cluster`: engine.units.Chief)
+    serving its workers."""
     config = plan.config
     workdir = Path(".cellpick") / "tuner" / tracker.parent_id
     common = dict(cells=config.cells, units=config.units, layers=config.layers,
@@ -420,8 +417,11 @@ def _search(plan: Plan, tracker, budget, distribute, say: Progress, cluster=None
     if config.role == "chief":  # workers run the trials: cellpick.distributed
         from cellpick.engine.distributed import chief_search
 
-        return chief_search(plan.prep, oracle=config.oracle, config=config, budget=budget,
-                            workers=len(cluster.workers()) if cluster else 1, **common)
+        cluster.announce("search")  # the workers join the cells' oracles
+        result = chief_search(plan.prep, oracle=config.oracle, config=config, budget=budget,
+                              workers=len(cluster.workers()), **common)
+        cluster.heard(result.workers)
+        return result
     from cellpick.engine.search import run_search
     from cellpick.engine.threads import default_jobs
 

@@ -1,13 +1,14 @@
 """Distributed tuning on keras-tuner's own engine: one chief, any number of workers.
 
-`cellpick fit DATA --role chief --oracle HOST:PORT` serves the oracles (`chief_search`);
-`--role worker` with the same data and options runs trials (`run_worker`); every process
-talks to one MLflow tracking server, where workers find the chief's parent run (by
-`distributed_key`) and hang their trial runs under it. Cells run one after another, cell i's
-oracle on PORT + i. The chief serves keras-tuner's OracleServicer, changed so that a worker
-asking for a trial waits while others still run one, and a trial whose worker is silent for
-`lost_after()` seconds (CELLPICK_WORKER_TIMEOUT) goes back to the retry queue with its run
-marked KILLED. docs/engine.md, "Distribution", says how and why.
+`cellpick fit DATA --role chief --oracle HOST:PORT` serves the cells' search oracles
+(`chief_search`), and a worker runs their trials (`run_worker`); engine/units.py serves and
+runs every later stage's units over the same `serve` and servicer. Every process talks to
+one MLflow tracking server, where workers find the chief's parent run (by `distributed_key`)
+and hang their runs under it. Cells run one after another, cell i's oracle on PORT + i. The
+chief serves keras-tuner's OracleServicer, changed so that a worker asking for a trial waits
+while others still run one (unless it holds units itself), and a trial whose worker is
+silent for `lost_after()` seconds (CELLPICK_WORKER_TIMEOUT) goes back to the retry queue
+with its run marked KILLED. docs/engine.md, "Distribution", says how and why.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from cellpick.engine.train import callbacks, strategy
 from cellpick.errors import ConfigError
 from cellpick.events import Event
 from cellpick.tracking import CELLS_DONE_TAG as DONE_TAG
-from cellpick.tracking import READY_PREFIX, WORKER_TAG, Role, fit_key
+from cellpick.tracking import WORKER_TAG, Role, fit_key
 
 HEARTBEAT_SECONDS = 3.0
 PARENT_WAIT_SECONDS = 600.0  # how long a worker waits for the chief's parent run
@@ -173,57 +174,6 @@ def run_worker(plan, config: FitConfig, tracker, parent: str, say: Callable[[str
             break
     return WorkerResult(worker=me, parent_run_id=parent, trials=len(result.trials), cells=served,
                         seconds=round(time.perf_counter() - t0, 2))
-
-
-def work(plan, config: FitConfig, tracker, parent: str, say: Callable[[str, dict], None],
-         t0: float, *, stages: dict[str, Callable], before_search: Callable) -> WorkerResult:
-    """A worker's whole part in the chief's fit: each stage the chief opens (SERVING_TAG on
-    its run) joined in turn, until the chief's run ends. "search" runs trials (`run_worker`,
-    on the plan `before_search` gives: the data-level choice applied); any other stage's units
-    are trained by `stages[stage](plan, trials, tracker=, worker=, key=)` (engine/units.py)."""
-    from cellpick.engine.threads import default_jobs
-    from cellpick.engine.units import work_session
-
-    deterministic(tensorflow())  # TensorFlow loaded before the first stage opens, not in it
-    me = worker_id()
-    host, _ = parse_oracle(config.oracle)
-    jobs = config.jobs or default_jobs()
-    done = WorkerResult(worker=me, parent_run_id=parent, trials=0, cells=[], seconds=0.0)
-    seen = 0
-    tracker.set_tags(parent, {READY_PREFIX + me: "joined"})  # the chief counts it from now on
-    say(Event.DISTRIBUTED, {"message": f"worker {me}: waiting for the chief's stages under run {parent}"})
-    while True:
-        state = tracker.fit_state(parent)
-        if not state.running:
-            break
-        open_ = state.serving
-        if not open_ or open_["n"] <= seen or open_.get("done"):
-            time.sleep(POLL_SECONDS)
-            continue
-        seen, stage = open_["n"], open_["stage"]
-        if stage == "search":
-            plan = before_search(plan)
-            searched = run_worker(plan, config, tracker, parent, say, t0)
-            done.trials, done.cells = done.trials + searched.trials, searched.cells
-            continue
-
-        def still_open(n=seen) -> bool:
-            now = tracker.fit_state(parent)
-            return now.running and bool(now.serving) and now.serving["n"] == n \
-                and not now.serving.get("done")
-
-        def train(trials, n=seen, stage=stage, plan=plan):
-            groups = ", ".join(dict.fromkeys(t.hyperparameters.values["group"] for t in trials))
-            say(Event.DISTRIBUTED, {"message": f"worker {me}: training {len(trials)} {stage} "
-                                               f"units ({groups})"})
-            return stages[stage](plan, trials, tracker=tracker, worker=me,
-                                 key=lambda t: f"{stage}/{n}/{t.trial_id}")
-
-        ran = work_session(me, host, open_["port"], jobs, train, still_open)
-        done.units[stage] = done.units.get(stage, 0) + ran
-        say(Event.DISTRIBUTED, {"message": f"worker {me}: {ran} {stage} units"})
-    done.seconds = round(time.perf_counter() - t0, 2)
-    return done
 
 
 def _chief_state(tracker, parent: str, cell: str) -> str:

@@ -23,11 +23,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from cellpick.config import parse_oracle
+from cellpick.config import FitConfig, parse_oracle
 from cellpick.engine import internals
-from cellpick.engine.distributed import HEARTBEAT_SECONDS, owner, serve
+from cellpick.engine.distributed import HEARTBEAT_SECONDS, WorkerResult, owner, serve
 from cellpick.events import Event
-from cellpick.tracking import SERVING_TAG
+from cellpick.tracking import READY_PREFIX, SERVING_TAG
 
 RESULT = "result"  # the hyperparameter a worker writes its unit's result into (JSON)
 SAME = ":same"  # a tuner id ending so takes only units of the groups its worker holds
@@ -226,6 +226,58 @@ class Chief:
 
 
 # -- worker ------------------------------------------------------------------------------
+def work(plan, config: FitConfig, tracker, parent: str, say: Callable[[str, dict], None],
+         t0: float, *, stages: dict[str, Callable], before_search: Callable) -> WorkerResult:
+    """A worker's whole part in the chief's fit: each stage the chief opens (SERVING_TAG on
+    its run) joined in turn, until the chief's run ends. "search" runs trials (`run_worker`,
+    on the plan `before_search` gives: the data-level choice applied); any other stage's units
+    are trained by `stages[stage](plan, trials, tracker=, worker=, key=)` (engine/units.py)."""
+    from cellpick._quiet import tensorflow
+    from cellpick.engine.distributed import POLL_SECONDS, run_worker, worker_id
+    from cellpick.engine.threads import default_jobs, deterministic
+
+    deterministic(tensorflow())  # TensorFlow loaded before the first stage opens, not in it
+    me = worker_id()
+    host, _ = parse_oracle(config.oracle)
+    jobs = config.jobs or default_jobs()
+    done = WorkerResult(worker=me, parent_run_id=parent, trials=0, cells=[], seconds=0.0)
+    seen = 0
+    tracker.set_tags(parent, {READY_PREFIX + me: "joined"})  # the chief counts it from now on
+    say(Event.DISTRIBUTED, {"message": f"worker {me}: waiting for the chief's stages under run {parent}"})
+    while True:
+        state = tracker.fit_state(parent)
+        if not state.running:
+            break
+        open_ = state.serving
+        if not open_ or open_["n"] <= seen or open_.get("done"):
+            time.sleep(POLL_SECONDS)
+            continue
+        seen, stage = open_["n"], open_["stage"]
+        if stage == "search":
+            plan = before_search(plan)
+            searched = run_worker(plan, config, tracker, parent, say, t0)
+            done.trials, done.cells = done.trials + searched.trials, searched.cells
+            continue
+
+        def still_open(n=seen) -> bool:
+            now = tracker.fit_state(parent)
+            return now.running and bool(now.serving) and now.serving["n"] == n \
+                and not now.serving.get("done")
+
+        def train(trials, n=seen, stage=stage, plan=plan):
+            groups = ", ".join(dict.fromkeys(t.hyperparameters.values["group"] for t in trials))
+            say(Event.DISTRIBUTED, {"message": f"worker {me}: training {len(trials)} {stage} "
+                                               f"units ({groups})"})
+            return stages[stage](plan, trials, tracker=tracker, worker=me,
+                                 key=lambda t: f"{stage}/{n}/{t.trial_id}")
+
+        ran = work_session(me, host, open_["port"], jobs, train, still_open)
+        done.units[stage] = done.units.get(stage, 0) + ran
+        say(Event.DISTRIBUTED, {"message": f"worker {me}: {ran} {stage} units"})
+    done.seconds = round(time.perf_counter() - t0, 2)
+    return done
+
+
 def run_key(stage: str, session: int, trial) -> str:
     """What a unit's MLflow run is tagged with (TRIAL_ID_TAG), so a lost one can be closed."""
     return f"{stage}/{session}/{trial.trial_id}"
