@@ -178,17 +178,20 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
                               warn=lambda message: say(Event.WARNING, {"message": message}))
         tracker.finish_fit("FINISHED")
     except KeyboardInterrupt:
-        tracker.close_children((Role.DATA, Role.TRIAL, Role.VERDICT, Role.BASELINE), "KILLED", "interrupted by the user")
+        tracker.close_children(_CHILDREN, "KILLED", "interrupted by the user")
         tracker.finish_fit("KILLED", "interrupted by the user")
         raise
     except BaseException as e:
-        tracker.close_children((Role.DATA, Role.TRIAL, Role.VERDICT, Role.BASELINE), "FAILED", f"the fit failed: {e}")
+        tracker.close_children(_CHILDREN, "FAILED", f"the fit failed: {e}")
         tracker.finish_fit("FAILED", f"{type(e).__name__}: {e}")
         raise
     result = _result(plan, record, test, tracker, exported, trials=len(search.trials),
                      seconds=round(time.perf_counter() - t_start, 2))
     say(Event.DONE, {"result": result, "board": report.board})
     return result
+
+
+_CHILDREN = (Role.DATA, Role.TRIAL, Role.VERDICT, Role.BASELINE, Role.FOLD)  # closed if the fit stops
 
 
 def _chief(config: FitConfig, tracker, say: Progress):

@@ -185,7 +185,9 @@ def _on_workers(plan: Plan, specs: list[str], preps: dict, limit: float,
     for i, u in enumerate(plan.resampling.units):
         first.setdefault(id(u.prep), i)
     pairs = [(spec, key) for spec in specs for key in preps]
-    units = [Unit(f"{spec} {first[key]}", {"spec": spec, "index": first[key], "limit": limit})
+    fold = {key: k for k, key in enumerate(preps)}
+    units = [Unit(f"{spec} {first[key]}", {"spec": spec, "index": first[key], "limit": limit,
+                                           "fold": fold[key], "label": _label(spec, plan.season)})
              for spec, key in pairs]
     results = cluster.run("contestants", units)
     return {pair: _Fold(**{k: v for k, v in r.items() if k != "worker"})
@@ -194,8 +196,10 @@ def _on_workers(plan: Plan, specs: list[str], preps: dict, limit: float,
 
 def work(plan: Plan, trials: list, *, tracker, worker: str, key) -> list[dict]:
     """A worker's contestant folds (keras-tuner trials), each in the isolation worker within
-    the contestant's whole limit; one result dict per trial."""
+    the contestant's whole limit and logged as a fold run (role fold) tagged with the worker;
+    one result dict per trial."""
     from cellpick.engine.isolation import worker as isolated
+    from cellpick.tracking import TRIAL_ID_TAG, WORKER_TAG, fold_run_name
 
     runner = isolated(family(plan.prep))
     out = []
@@ -204,7 +208,16 @@ def work(plan: Plan, trials: list, *, tracker, worker: str, key) -> list[dict]:
         prep = plan.resampling.units[int(v["index"])].prep
         job = Job(v["spec"], prep, plan.season, "trainval", ("train", "val"), ("score",),
                   BASELINE_LIMIT)
-        out.append(dataclasses.asdict(_fold(runner, job, plan.dataset.task, float(v["limit"]))))
+        fold = _fold(runner, job, plan.dataset.task, float(v["limit"]))
+        run_id = tracker.start_child(Role.FOLD, fold_run_name(v["label"], int(v["fold"])),
+                                     {"baseline": v["label"], "fold": int(v["fold"]) + 1},
+                                     tags={WORKER_TAG: worker, TRIAL_ID_TAG: key(t)})
+        tracker.log_metrics(run_id, {"fit_seconds": fold.seconds,
+                                     **({"score": fold.score} if fold.status == "ok" else {})})
+        tracker.end_child(run_id, "FINISHED" if fold.status == "ok" else
+                          "KILLED" if fold.status == "killed" else "FAILED",
+                          None if fold.status == "ok" else f"{fold.status}: {fold.reason}")
+        out.append(dataclasses.asdict(fold))
     return out
 
 

@@ -21,6 +21,7 @@ from cellpick.tracking.names import (
     data_run_name,
     fit_run_name,
     fold_key,
+    fold_run_name,
     search_key,
     shown_metric,
     summary_key,
@@ -65,6 +66,6 @@ __all__ = [
     "ORACLE_TAG", "PLACES", "READY_PREFIX", "SEARCHED_COLUMNS", "SERVING_TAG", "TASK_TAG", "TRIAL_ID_TAG", "UI_PORT",
     "VERDICT_VIEW_ID", "VIEW_ID", "WORKER_TAG", "ChildRun", "FitState", "Role", "Tracker",
     "_quiet_mlflow", "baseline_run_name", "cv_key", "data_run_name", "fit_key", "fit_run_name",
-    "fit_url", "fit_urls", "fold_key", "load_fit", "parse_param", "resolve_uri", "run_url",
+    "fit_url", "fit_urls", "fold_key", "fold_run_name", "load_fit", "parse_param", "resolve_uri", "run_url",
     "runs_url", "search_key", "shown_metric", "summary_key", "trial_run_name", "unit_run_name",
     "verdict_run_name", "verdict_view_state", "view_state"]

@@ -53,6 +53,11 @@ def baseline_run_name(name: str) -> str:
     return f"b-{name}"
 
 
+def fold_run_name(name: str, fold: int) -> str:
+    """'b-arima-f2': a contestant on fold 2 (0-based `fold`), as a distributed worker ran it."""
+    return f"b-{name}-f{fold + 1}"
+
+
 def verdict_run_name(rank: int, kind: str, name: str, config: dict[str, Any] | None = None,
                      places: tuple[str, ...] = ()) -> str:
     """'#1 first: b-arima', '#4 best cell, exported: lstm-u16-l2', '#2 b-ridge': a summary run

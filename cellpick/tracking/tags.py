@@ -10,6 +10,7 @@ class Role(StrEnum):
     TRIAL = "trial"  # a search trial
     VERDICT = "verdict"  # a verdict unit: cell x fold x seed
     BASELINE = "baseline"  # a contestant on every fold
+    FOLD = "fold"  # a contestant on one fold, run by a distributed worker
     SUMMARY = "summary"  # a verdict view's row: a cell or contestant's cross-validated mean
     OLD_SUMMARY = "cell"  # the summary role in stores written before it was renamed
 
@@ -17,7 +18,7 @@ class Role(StrEnum):
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 
 # -- every tag cellpick writes or reads (no other module spells one) -------------------------
-ROLE = "cellpick.role"  # search (the parent run), data, trial, verdict, baseline, summary
+ROLE = "cellpick.role"  # search (the parent run), data, trial, verdict, baseline, fold, summary
 SUMMARY_ROLES = (Role.SUMMARY, Role.OLD_SUMMARY)
 KIND_TAG = "cellpick.kind"  # a summary run's row: cell or baseline
 VERDICT_TAG = "cellpick.verdict"  # the parent: the verdict's headline; a summary run: its standing

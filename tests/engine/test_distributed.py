@@ -209,6 +209,13 @@ def test_every_data_level_and_verdict_run_comes_from_a_worker(distributed_fit):
     spread = record["distributed"]["units"]
     assert sum(spread["verdict"].values()) == 4 and sum(spread["data-level"].values()) == 2
     assert sum(spread["contestants"].values()) == 2 * len(record["contestants"])
+    # Each contestant fold is a run of the worker that fitted it; the contestant's own run
+    # (its mean and per-fold scores) stays the chief's, as on one machine.
+    folds = [r for r in mine if r.data.tags.get("cellpick.role") == "fold"]
+    assert len(folds) == 2 * len(record["contestants"])
+    assert all(r.data.tags.get("cellpick.worker", "").startswith("worker-") for r in folds)
+    assert {(r.data.params["baseline"], r.data.params["fold"]) for r in folds} == {
+        (name, str(k)) for name in record["contestants"] for k in (1, 2)}
 
 
 def test_the_verdict_equals_the_one_process_fit(distributed_fit):
