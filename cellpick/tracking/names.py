@@ -137,6 +137,7 @@ def shown_metric(role: str | None, key: str, metric: str | None) -> str | None:
       baseline score -> cv_<m>; fold_score -> fold_<m>; best_val_<m> -> (= cv_<m>)
       data     score -> median_fold_<m> (median over its reference folds); unit_score ->
                fold_<m>; best_val_<m> -> (= median_fold_<m>)
+      fold     score -> fold_<m> (a contestant on one fold, on a distributed worker)
     and every run's per-epoch `learning_rate` (the value in effect, after decay) ->
     epoch_learning_rate, apart from the `learning_rate` param the search chose."""
     if key == "learning_rate":
@@ -151,5 +152,6 @@ def shown_metric(role: str | None, key: str, metric: str | None) -> str | None:
                      summary_key(metric): None},
         "data": {"score": f"median_fold_{metric}", "unit_score": fold_key(metric),
                  summary_key(metric): None},
+        "fold": {"score": fold_key(metric)},
     }.get(role or "", {})
     return table.get(key, key)
