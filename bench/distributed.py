@@ -318,7 +318,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--folds", type=int, default=2)
     ap.add_argument("--workers-list", default="0,1,2")
-    ap.add_argument("--data", type=Path, default=DATA, help="a CSV under the repository")
+    ap.add_argument("--data", type=Path, default=DATA, help="the CSV (default: the airline series)")
     ap.add_argument("--target", default="label", help="its target (not the airline series)")
     ap.add_argument("--id", help="its sequence id column (long layout)")
     ap.add_argument("--time", help="its step column (long layout)")
@@ -340,7 +340,9 @@ def main() -> None:
     counts = [int(x) for x in args.workers_list.split(",") if x.strip()]
     options = fit_options(args)
     shown = {k: v for k, v in options.items() if k != "data"}
-    print(f"- fit: {Path(options['data']).relative_to(ROOT)} {' '.join(cli_flags(shown))}; workers {counts} "
+    data = Path(options["data"])
+    data = data.relative_to(ROOT) if data.is_relative_to(ROOT) else data
+    print(f"- fit: {data} {' '.join(cli_flags(shown))}; workers {counts} "
           f"(on this machine{', one core each (--pin)' if args.pin else ''}), CELLPICK_WORKER_TIMEOUT=30")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
