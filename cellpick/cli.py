@@ -311,8 +311,9 @@ def fit(recipe: Optional[Path] = None, dry_run: bool = False, debug: bool = Fals
 
     result = _guard(work, debug)
     if getattr(result, "worker", None):  # a distributed worker: the chief has the verdict
-        typer.echo(f"worker {result.worker}: {result.trials} trials of {','.join(result.cells) or 'no cell'} "
-                   f"under run {result.parent_run_id}; the chief finishes the fit (verdict, export)")
+        units = "".join(f", {n} {stage} units" for stage, n in result.units.items())
+        typer.echo(f"worker {result.worker}: {result.trials} trials of {','.join(result.cells) or 'no cell'}"
+                   f"{units} under run {result.parent_run_id}; the chief finishes the fit (refit, export)")
         return
     if result is not None:
         _print_summary(result, shown["json"], shown["quiet"])

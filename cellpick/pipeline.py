@@ -8,7 +8,7 @@ Stages take records and return new ones; none changes another's. MLflow is behin
 `tracking.Tracker`.
 
 `fit()` is the Python API and `start()` the one place a role is dispatched (a distributed
-worker only runs trials); the CLI is a thin layer over them. Progress is reported through a
+worker runs the trials and units its chief serves); the CLI is a thin layer over them. Progress is reported through a
 callback of `events.Event`s (the CLI prints it); nothing here prints.
 """
 from __future__ import annotations
@@ -65,16 +65,16 @@ def fit(data: str | Path | None = None, *, recipe: str | Path | None = None,
 
     Options are the `cellpick fit` options with `_` for `-` (see FitConfig); they override
     the values of `recipe` (a TOML file, as `cellpick fit --recipe`). With role="worker" it
-    only runs trials for a chief and returns what this worker did.
+    runs the trials and units a chief serves and returns what this worker did.
     """
     config = resolve({"data": str(data) if data is not None else None, **options}, recipe)
     return start(config, progress)
 
 
 def start(config: FitConfig, progress: Progress | None = None) -> FitResult | WorkerResult:
-    """Run this process's role: a distributed worker's trials (-> distributed.WorkerResult),
+    """Run this process's role: a distributed worker's trials and units (-> WorkerResult),
     otherwise the whole fit, on one machine or as the chief (-> FitResult)."""
-    if config.role == "worker":  # trials only: the chief decides and exports
+    if config.role == "worker":  # the chief's trials and units: the chief decides and exports
         return _worker(config, progress or (lambda event, info: None))
     from cellpick.engine.threads import frozen_heap
 
@@ -124,7 +124,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     from cellpick.stages.refit import build_winner, choose_export, score_test
 
     if config.role == "worker":
-        raise ConfigError("a worker runs trials only: call pipeline.start (or cellpick.fit)")
+        raise ConfigError("a worker runs its chief's trials and units only: call pipeline.start (or cellpick.fit)")
     say = progress or (lambda event, info: None)
     t_start, wall_start = time.perf_counter(), time.time()  # the budget counts from here
     plan = make_plan(config)

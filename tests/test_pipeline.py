@@ -74,7 +74,7 @@ def test_contestants_that_do_not_fit_the_task_are_a_config_error(data_dir):
 
 def test_a_worker_config_is_refused_by_run():
     config = dataclasses.replace(FitConfig(), role="worker")
-    with pytest.raises(ConfigError, match="a worker runs trials only"):
+    with pytest.raises(ConfigError, match="a worker runs its chief.s trials and units only"):
         run(config)
 
 

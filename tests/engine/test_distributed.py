@@ -166,6 +166,7 @@ def test_chief_exports_and_workers_finish(distributed_fit):
     assert fit["codes"]["worker0"] == -signal.SIGKILL
     assert fit["codes"]["worker2"] == 0, _diagnose(fit)
     assert "the chief finishes the fit" in fit["outs"]["worker2"]
+    assert "verdict units" in fit["outs"]["worker2"]  # it took over worker1's
 
 
 def test_trial_runs_hang_under_one_parent_tagged_by_worker(distributed_fit):
