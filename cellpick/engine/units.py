@@ -216,12 +216,15 @@ class Chief:
             raise UnitsFailed(f"{stage} unit {i + 1} of {len(units)} ({units[i].group}) failed on "
                               f"{RETRIES + 1} tries; last error: {error}")
         results = [oracle.results[i] for i in range(len(units))]
-        spread = self.spread.setdefault(stage, {})
+        ran: dict[str, int] = {}
         for r in results:
-            spread[r.get("worker", "?")] = spread.get(r.get("worker", "?"), 0) + 1
-        self.say(Event.DISTRIBUTED, {"message": f"{stage}: {len(units)} units ran on "
-                                                f"{len(spread)} workers (" + ", ".join(
-                                                    f"{w} {n}" for w, n in spread.items()) + ")"})
+            ran[r.get("worker", "?")] = ran.get(r.get("worker", "?"), 0) + 1
+        spread = self.spread.setdefault(stage, {})  # the stage's sessions together
+        for worker, n in ran.items():
+            spread[worker] = spread.get(worker, 0) + n
+        self.say(Event.DISTRIBUTED, {"message": f"{stage}: {len(units)} units ran on {len(ran)} "
+                                                f"workers (" + ", ".join(
+                                                    f"{w} {n}" for w, n in ran.items()) + ")"})
         return results
 
 
