@@ -198,7 +198,7 @@ class Chief:
         oracle.verbose = 0
 
         def on_lost(tuner_id: str, trial_id: str) -> None:
-            key = f"{stage}/{self.sessions}/{trial_id}"
+            key = run_key(stage, self.sessions, trial_id)
             for run in self.tracker.child_runs(status="RUNNING"):
                 if run.trial_id == key:
                     self.tracker.end_child(run.run_id, "KILLED",
@@ -229,12 +229,17 @@ class Chief:
 
 
 # -- worker ------------------------------------------------------------------------------
+def run_key(stage: str, session: int, trial_id: str) -> str:
+    """What a unit's MLflow run is tagged with (TRIAL_ID_TAG), so a lost one can be closed."""
+    return f"{stage}/{session}/{trial_id}"
+
+
 def work(plan, config: FitConfig, tracker, parent: str, say: Callable[[str, dict], None],
          t0: float, *, stages: dict[str, Callable], before_search: Callable) -> WorkerResult:
     """A worker's whole part in the chief's fit: each stage the chief opens (SERVING_TAG on
     its run) joined in turn, until the chief's run ends. "search" runs trials (`run_worker`,
     on the plan `before_search` gives: the data-level choice applied); any other stage's units
-    are trained by `stages[stage](plan, trials, tracker=, worker=, key=)` (engine/units.py)."""
+    are trained by `stages[stage](plan, trials, tracker=, worker=, key=)`."""
     from cellpick._quiet import tensorflow
     from cellpick.engine.distributed import POLL_SECONDS, run_worker, worker_id
     from cellpick.engine.threads import default_jobs, deterministic
@@ -272,7 +277,7 @@ def work(plan, config: FitConfig, tracker, parent: str, say: Callable[[str, dict
             say(Event.DISTRIBUTED, {"message": f"worker {me}: training {len(trials)} {stage} "
                                                f"units ({groups})"})
             return stages[stage](plan, trials, tracker=tracker, worker=me,
-                                 key=lambda t: f"{stage}/{n}/{t.trial_id}")
+                                 key=lambda t: run_key(stage, n, t.trial_id))
 
         ran = work_session(me, host, open_["port"], jobs, train, still_open)
         done.units[stage] = done.units.get(stage, 0) + ran
@@ -281,9 +286,6 @@ def work(plan, config: FitConfig, tracker, parent: str, say: Callable[[str, dict
     return done
 
 
-def run_key(stage: str, session: int, trial) -> str:
-    """What a unit's MLflow run is tagged with (TRIAL_ID_TAG), so a lost one can be closed."""
-    return f"{stage}/{session}/{trial.trial_id}"
 
 
 def work_session(me: str, host: str, port: int, jobs: int,
