@@ -8,8 +8,9 @@ Stages take records and return new ones; none changes another's. MLflow is behin
 `tracking.Tracker`.
 
 `fit()` is the Python API and `start()` the one place a role is dispatched (a distributed
-worker runs the trials and units its chief serves); the CLI is a thin layer over them. Progress is reported through a
-callback of `events.Event`s (the CLI prints it); nothing here prints.
+worker runs the trials and units its chief serves); the CLI is a thin layer over them.
+Progress is reported through a callback of `events.Event`s (the CLI prints it); nothing here
+prints.
 """
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ def run(config: FitConfig, progress: Progress | None = None) -> FitResult:
     from cellpick.stages.refit import build_winner, choose_export, score_test
 
     if config.role == "worker":
-        raise ConfigError("a worker runs its chief's trials and units only: call pipeline.start (or cellpick.fit)")
+        raise ConfigError("a worker runs its chief's trials and units only: call pipeline.start")
     say = progress or (lambda event, info: None)
     t_start, wall_start = time.perf_counter(), time.time()  # the budget counts from here
     plan = make_plan(config)

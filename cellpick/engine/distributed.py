@@ -333,7 +333,8 @@ def serve(oracle, host: str, port: int, on_lost: Callable[[str, str], None],
         raise ConfigError(f"cannot listen on {host}:{port} for the oracle (port in use or host not "
                           f"local); choose another --oracle HOST:PORT (cell i uses PORT + i)")
     server.start()
-    oracle.heard = servicer.seen  # when each tuner id last called (engine/units.py reads it)
+    if hasattr(oracle, "heard"):  # a UnitOracle: when each tuner id last called
+        oracle.heard = servicer.seen
     if on_ready is not None:
         on_ready()
     timeout = lost_after()

@@ -32,6 +32,7 @@ from cellpick.tracking import READY_PREFIX, SERVING_TAG
 RESULT = "result"  # the hyperparameter a worker writes its unit's result into (JSON)
 SAME = ":same"  # a tuner id ending so takes only units of the groups its worker holds
 RETRIES = 1  # a unit whose training fails is tried once more, on any worker
+RESERVED = ("unit", "group", RESULT)  # the values this module adds to a unit's own
 
 
 class UnitsFailed(RuntimeError):

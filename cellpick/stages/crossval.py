@@ -114,8 +114,8 @@ class _Scored:
     by_deadline: bool
 
 
-# The unit values that are not the cell's configuration (engine.units.Unit.values).
-_UNIT_KEYS = ("unit", "group", "index", "deadline", "floor", "result")
+# A verdict unit's values besides the cell's configuration (with engine.units.RESERVED).
+_UNIT_KEYS = ("index", "deadline", "floor")
 
 
 def _on_workers(plan: Plan, cells: list, budget, cluster, curves: dict) -> list[list[_Scored]]:
@@ -149,13 +149,13 @@ def work(plan: Plan, trials: list, *, tracker, worker: str, key) -> list[dict]:
     """A worker's share of the verdict: its units (keras-tuner trials), one group per cell,
     trained and scored as `cross_validate` does, each logged as a verdict run tagged with
     the worker; one result dict per trial ({"error": ...} for a group that failed)."""
-    from cellpick.engine.units import by_group, deadline_of
+    from cellpick.engine.units import RESERVED, by_group, deadline_of
     from cellpick.tracking import TRIAL_ID_TAG, WORKER_TAG
 
     res = plan.resampling
     groups = list(by_group(trials).values())
-    configs = [{k: v for k, v in g[0].hyperparameters.values.items() if k not in _UNIT_KEYS}
-               for g in groups]
+    configs = [{k: v for k, v in g[0].hyperparameters.values.items()
+                if k not in _UNIT_KEYS + RESERVED} for g in groups]
     chosen = [[res.units[int(t.hyperparameters.values["index"])] for t in g] for g in groups]
     with frozen_heap():
         trained_all = fit_groups([([Member(u.prep, u.seed) for u in units], cfg)

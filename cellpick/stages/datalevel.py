@@ -58,6 +58,7 @@ class Candidate:
     seconds: float = 0.0
     run_id: str | None = None
     outcome: str = ""  # the rule's outcome for it: "won 2 of 3 origins: kept the default"
+    error: str | None = None  # why it could not train (it is then never chosen)
 
     def to_dict(self) -> dict[str, Any]:
         return {"values": self.values, "score": self.score, "val_loss": self.val_loss,
@@ -212,12 +213,12 @@ def choose(plan, *, tracker, budget=None, progress: Callable[[str, dict], None] 
         say(Event.STAGE, {"name": "data", "fits": todo["fits"], "reference": REFERENCE_NAME,
                       "units": len(reference_units(plan)), "steps": todo["steps"],
                       "unit_word": "origins" if plan.prep.task == "forecast" else "folds"})
-    gate = _Gate(budget, cluster)
+    gate = _Gate(budget)
     tried: list[Candidate] = []
     if plan.prep.task == "forecast":
-        values = _forecast(plan, tried, tracker, gate, say)
+        values = _forecast(plan, tried, tracker, gate, say, cluster)
     else:
-        values = _patch(plan, tried, tracker, gate, say)
+        values = _patch(plan, tried, tracker, gate, say, cluster)
     if gate.skipped and budget is not None:
         budget.cut("data_level", f"{todo['fits'] - len(tried)} of {todo['fits']} candidates "
                                  f"not tried (the best so far kept)")
@@ -242,8 +243,8 @@ class _Gate:
     """The stage's share of a time budget: whether a step's candidates may start, and when
     their training stops (never before SAFETY times their estimated minimum)."""
 
-    def __init__(self, budget, cluster=None):
-        self.budget, self.skipped, self.cluster = budget, 0, cluster
+    def __init__(self, budget):
+        self.budget, self.skipped = budget, 0
 
     def allows(self, n: int) -> bool:
         b = self.budget
@@ -260,7 +261,7 @@ class _Gate:
                    time.time() + SAFETY * n * b.estimates.get("reference_fit", 0.0))
 
 
-def _forecast(plan, tried, tracker, gate, say) -> dict[str, Any]:
+def _forecast(plan, tried, tracker, gate, say, cluster=None) -> dict[str, Any]:
     """One choice at a time (scaling, linear path, logs, lookback), each against the best so
     far. A step's candidates train at once (--jobs): the defaults with the first choice's
     options, then each later choice's options."""
@@ -281,7 +282,7 @@ def _forecast(plan, tried, tracker, gate, say) -> dict[str, Any]:
             except Exception:  # noqa: BLE001
                 continue
             items.append((other, {k: values[k] for k in PREPROCESSING}, lb))
-        return _score(plan, items, tracker, gate.deadline(len(items)), say, gate.cluster)
+        return _score(plan, items, tracker, gate.deadline(len(items)), say, cluster)
 
     if sum(len(options) for _, options in steps) > 0:
         (name, options), rest = steps[0], steps[1:]
@@ -322,7 +323,7 @@ def _forecast_steps(plan) -> list[tuple[str, list]]:
     return steps
 
 
-def _patch(plan, tried, tracker, gate, say) -> dict[str, Any]:
+def _patch(plan, tried, tracker, gate, say, cluster=None) -> dict[str, Any]:
     if plan.config.patch is not None:
         return {"patch": plan.prep.patch}
     patches = _patches(plan)
@@ -332,7 +333,7 @@ def _patch(plan, tried, tracker, gate, say) -> dict[str, Any]:
         return {"patch": plan.prep.patch}
     items = [(plan_with(plan, patch=p) if p != plan.prep.patch else plan, {"patch": p}, None)
              for p in patches]
-    scored = _score(plan, items, tracker, gate.deadline(len(items)), say, gate.cluster)
+    scored = _score(plan, items, tracker, gate.deadline(len(items)), say, cluster)
     return {"patch": int(_pick(scored, plan, tried).values["patch"])}
 
 
@@ -486,13 +487,10 @@ def work(plan, trials: list, *, tracker, worker: str, key) -> list[dict]:
         items.append((cplan, values, lb))
         tags.append({WORKER_TAG: worker, TRIAL_ID_TAG: key(t)})
         deadlines.append(deadline_of(v))
-    errors: list = []
-    say = (lambda event, info: errors.append(info.get("error")) if event == Event.DATA_CANDIDATE
-           else None)
-    cands = _score(plan, items, tracker, deadlines, say, tags=tags)
+    cands = _score(plan, items, tracker, deadlines, lambda event, info: None, tags=tags)
     return [{**c.to_dict(), "seconds": c.seconds, "run_id": c.run_id, "metric": plan.metric,
-             "units": len(reference_units(cp)), "failed": e}
-            for c, (cp, _, _), e in zip(cands, items, errors)]
+             "units": len(reference_units(cp)), "failed": c.error}
+            for c, (cp, _, _) in zip(cands, items)]
 
 
 def _run_name(shown: dict[str, Any]) -> str:
@@ -505,7 +503,7 @@ def _record(plan, cand: Candidate, units: list, outcome, tracker, say) -> None:
     metric = plan.metric
     error = None
     if isinstance(outcome, Exception):  # a candidate that cannot train is not chosen
-        error = f"{type(outcome).__name__}: {outcome}"
+        error = cand.error = f"{type(outcome).__name__}: {outcome}"
     else:
         scores, losses = [], []
         for unit, res in zip(units, outcome):
